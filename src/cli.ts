@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+import { type ChildProcess, spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { Command, Option } from 'commander'
+import { type Config, ConfigError, type ResolvedConfig, SETTINGS, envName, resolveConfig } from './config'
+import { createLogger } from './log'
+import { startDaemon, version } from './main'
+import { isAlive, readPid } from './persist/pidfile'
+
+/** The only reader of process.argv: turns flags, environment and config file into a Config. */
+
+type Flags = Record<string, string | boolean | undefined>
+
+function buildProgram(): Command {
+  const program = new Command('dispenserd')
+    .description('an in-memory HTTP/JSON job queue daemon')
+    .version(version)
+    .option('--config <file>', `config file (env DISPENSERD_CONFIG; default: ROOT/config/config.json if present)`)
+    .option('-d, --daemon', 'start in the background; returns once the daemon answers')
+    .addHelpText('after', `\nEvery setting can also be given as DISPENSERD_<KEY> (e.g. DISPENSERD_ADDRESS).\nPrecedence: flag > environment > config file > default. ROOT is $DISPENSERD_ROOT or the current directory.`)
+  for (const setting of SETTINGS) {
+    const env = envName(setting)
+    if (setting.kind.type === 'boolean') {
+      program.addOption(new Option(`--${setting.flag}`, `${setting.help} (env ${env})`))
+      program.addOption(new Option(`--no-${setting.flag}`).hideHelp())
+    } else {
+      program.addOption(new Option(`--${setting.flag} <value>`, `${setting.help} (env ${env})`))
+    }
+  }
+  program
+    .command('stop')
+    .description('stop a background daemon (SIGTERM) and wait until its final snapshot is written')
+    .option('--timeout <seconds>', 'how long to wait', '600')
+    .action(async (opts: { timeout: string }, cmd: Command) => {
+      process.exitCode = await stop(loadConfig(cmd.optsWithGlobals()), Number(opts.timeout))
+    })
+  program.action(async (flags: Flags) => {
+    const resolved = loadConfig(flags)
+    process.exitCode = flags.daemon === true ? await daemonize(resolved.config) : await runForeground(resolved)
+  })
+  return program
+}
+
+function loadConfig(flags: Flags): ResolvedConfig {
+  const root = path.resolve(process.env.DISPENSERD_ROOT ?? process.cwd())
+  const explicit = (flags.config as string | undefined) ?? process.env.DISPENSERD_CONFIG
+  const file = explicit !== undefined && explicit !== '' ? path.resolve(explicit) : path.join(root, 'config', 'config.json')
+  let fileSource: { name: string; values: unknown } | undefined
+  if (existsSync(file) || explicit) {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`)
+    }
+    try {
+      fileSource = { name: file, values: JSON.parse(text) }
+    } catch (err) {
+      throw new ConfigError(`${file}: not valid JSON: ${(err as Error).message}`)
+    }
+  }
+  const byKey: Partial<Record<keyof Config, string | boolean>> = {}
+  for (const setting of SETTINGS) {
+    const value = flags[camel(setting.flag)]
+    if (value !== undefined) byKey[setting.key] = value
+  }
+  return resolveConfig({ flags: byKey, env: process.env, file: fileSource, root, cwd: process.cwd() })
+}
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+}
+
+async function runForeground({ config, warnings }: ResolvedConfig): Promise<number> {
+  const logger = createLogger(config.log_level)
+  for (const warning of warnings) logger.warn(warning)
+  const daemon = await startDaemon(config, logger)
+  // Tell a `-d` parent we are serving, then cut the channel so it can exit.
+  if (process.send !== undefined) {
+    process.send({ ready: true, port: daemon.port })
+    process.disconnect()
+  }
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      daemon.shutdown(signal).then(resolve, (err: unknown) => {
+        logger.fatal({ err }, 'shutdown failed')
+        resolve(1)
+      })
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+}
+
+/** Starts a detached copy of this command without -d, its output going to the log file. */
+async function daemonize(config: Config): Promise<number> {
+  const args = process.argv.slice(2).filter((arg) => arg !== '-d' && arg !== '--daemon')
+  const self = isSingleExecutable() ? [] : [process.argv[1]!]
+  const log = openSync(config.log_file, 'a')
+  let child: ChildProcess
+  try {
+    child = spawn(process.execPath, [...process.execArgv, ...self, ...args], { detached: true, stdio: ['ignore', log, log, 'ipc'] })
+  } finally {
+    closeSync(log)
+  }
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => fail('did not answer within 60 s'), 60_000)
+    const fail = (why: string): void => {
+      clearTimeout(timer)
+      process.stderr.write(`dispenserd failed to start: ${why}\n${tail(config.log_file)}`)
+      resolve(1)
+    }
+    child.once('message', (message: { port?: number }) => {
+      clearTimeout(timer)
+      child.removeAllListeners('exit')
+      child.unref()
+      child.disconnect?.()
+      process.stdout.write(`dispenserd started in the background (pid ${child.pid}, port ${message.port}); log: ${config.log_file}\n`)
+      resolve(0)
+    })
+    child.once('exit', (code) => fail(`exited with code ${code}`))
+  })
+}
+
+async function stop(resolved: ResolvedConfig, timeoutSeconds: number): Promise<number> {
+  const pidFile = resolved.config.pid_file
+  const pid = readPid(pidFile)
+  if (pid === undefined || !isAlive(pid)) {
+    process.stderr.write(`no dispenserd is running (pid file ${pidFile} ${pid === undefined ? 'missing' : `names pid ${pid}, which is gone`})\n`)
+    return 1
+  }
+  process.kill(pid, 'SIGTERM')
+  const deadline = Date.now() + timeoutSeconds * 1000
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) {
+      process.stderr.write(`dispenserd (pid ${pid}) is still running after ${timeoutSeconds} s\n`)
+      return 1
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  if (readPid(pidFile) === pid) {
+    process.stderr.write(`dispenserd (pid ${pid}) exited without a clean shutdown; see ${resolved.config.log_file}\n`)
+    return 1
+  }
+  process.stdout.write(`dispenserd (pid ${pid}) stopped\n`)
+  return 0
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-15).join('\n')
+  } catch {
+    return ''
+  }
+}
+
+function isSingleExecutable(): boolean {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('node:sea') as { isSea(): boolean }).isSea()
+  } catch {
+    return false
+  }
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    // Configuration, snapshot, lock and listen failures all end here: say what, then exit non-zero.
+    process.stderr.write(`dispenserd: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.exitCode = 1
+  })

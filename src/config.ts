@@ -1,0 +1,182 @@
+import path from 'node:path'
+
+/**
+ * Every setting, in one table: its config-file key, flag, environment variable, type and default.
+ * The flag parser, the environment reader, the file validator and `--help` are all built from it.
+ * Precedence: flag > environment > config file > default.
+ */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export interface Config {
+  address: string
+  persist_queue: boolean
+  persist_interval: number
+  throttle_receive: boolean
+  throttle_schedule: boolean
+  max_body_bytes: number
+  log_level: LogLevel
+  data_dir: string
+  pid_file: string
+  log_file: string
+}
+
+type Kind =
+  | { type: 'boolean' }
+  | { type: 'integer'; min: number; max: number }
+  | { type: 'address' }
+  | { type: 'level' }
+  | { type: 'path' }
+
+export interface Setting {
+  key: keyof Config
+  /** The flag's name without dashes; booleans get `--name` and `--no-name`. */
+  flag: string
+  kind: Kind
+  help: string
+}
+
+const INT32_MAX = 2147483647
+
+export const SETTINGS: readonly Setting[] = [
+  { key: 'address', flag: 'address', kind: { type: 'address' }, help: 'host:port to listen on' },
+  { key: 'persist_queue', flag: 'persist', kind: { type: 'boolean' }, help: 'load data/queue.json at start and save it periodically and at shutdown' },
+  { key: 'persist_interval', flag: 'persist-interval', kind: { type: 'integer', min: 0, max: INT32_MAX }, help: 'seconds between snapshots (0: only at shutdown)' },
+  { key: 'throttle_receive', flag: 'throttle-receive', kind: { type: 'boolean' }, help: 'serve at most one receive every 25 ms' },
+  { key: 'throttle_schedule', flag: 'throttle-schedule', kind: { type: 'boolean' }, help: 'accept at most one schedule every 25 ms' },
+  { key: 'max_body_bytes', flag: 'max-body-bytes', kind: { type: 'integer', min: 1, max: 512 * 1024 * 1024 }, help: 'largest request body accepted (413 above it)' },
+  { key: 'log_level', flag: 'log-level', kind: { type: 'level' }, help: `one of ${LOG_LEVELS.join(', ')}` },
+  { key: 'data_dir', flag: 'data-dir', kind: { type: 'path' }, help: 'directory for queue.json, the pid file and the log file' },
+  { key: 'pid_file', flag: 'pid-file', kind: { type: 'path' }, help: 'pid file, also the lock on the data directory (default: DATA_DIR/dispenserd.pid)' },
+  { key: 'log_file', flag: 'log-file', kind: { type: 'path' }, help: 'where -d writes the log (default: DATA_DIR/dispenserd.log)' },
+]
+
+export function envName(setting: Setting): string {
+  return `DISPENSERD_${setting.key.toUpperCase()}`
+}
+
+/** Defaults as the original ships them, plus ours. Paths are relative to the root directory. */
+export const DEFAULTS = {
+  address: '0.0.0.0:8282',
+  persist_queue: true,
+  persist_interval: 3600,
+  throttle_receive: false,
+  throttle_schedule: false,
+  max_body_bytes: 1024 * 1024,
+  log_level: 'info',
+} as const
+
+export class ConfigError extends Error {}
+
+export interface ConfigSources {
+  /** Flag values as typed (strings, or booleans for on/off flags), keyed by config key. */
+  flags: Partial<Record<keyof Config, string | boolean>>
+  env: NodeJS.ProcessEnv
+  /** The parsed config file, if there is one, and its name for messages. */
+  file?: { name: string; values: unknown }
+  /** Relative paths from the file and the defaults resolve against this; flags and env against cwd. */
+  root: string
+  cwd: string
+}
+
+export interface ResolvedConfig {
+  config: Config
+  warnings: string[]
+}
+
+export function parseAddress(address: string): { host: string; port: number } | undefined {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):(\d{1,5})$/.exec(address)
+  if (match === null) return undefined
+  const port = Number(match[2])
+  if (port > 65535) return undefined
+  const host = match[1]!.replace(/^\[(.*)\]$/, '$1')
+  return { host: host === '' ? '0.0.0.0' : host, port }
+}
+
+function describe(kind: Kind): string {
+  switch (kind.type) {
+    case 'boolean': return 'true or false'
+    case 'integer': return `an integer from ${kind.min} to ${kind.max}`
+    case 'address': return 'host:port with a port from 0 (any free port) to 65535'
+    case 'level': return `one of ${LOG_LEVELS.join(', ')}`
+    case 'path': return 'a non-empty path'
+  }
+}
+
+/** Checks a value of its JSON type; returns undefined when it does not fit. */
+function check(kind: Kind, value: unknown): Config[keyof Config] | undefined {
+  switch (kind.type) {
+    case 'boolean': return typeof value === 'boolean' ? value : undefined
+    case 'integer':
+      return typeof value === 'number' && Number.isInteger(value) && value >= kind.min && value <= kind.max ? value : undefined
+    case 'address': return typeof value === 'string' && parseAddress(value) !== undefined ? value : undefined
+    case 'level': return typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value) ? value : undefined
+    case 'path': return typeof value === 'string' && value !== '' ? value : undefined
+  }
+}
+
+/** Converts text from a flag or an environment variable to its JSON type, then checks it. */
+function fromText(kind: Kind, text: string | boolean): Config[keyof Config] | undefined {
+  if (typeof text === 'boolean') return check(kind, text)
+  const trimmed = text.trim()
+  switch (kind.type) {
+    case 'boolean':
+      if (/^(true|1|yes|on)$/i.test(trimmed)) return true
+      if (/^(false|0|no|off)$/i.test(trimmed)) return false
+      return undefined
+    case 'integer': return /^-?\d+$/.test(trimmed) ? check(kind, Number(trimmed)) : undefined
+    default: return check(kind, text)
+  }
+}
+
+export function resolveConfig(sources: ConfigSources): ResolvedConfig {
+  const warnings: string[] = []
+  const fileValues = readFileValues(sources, warnings)
+  const resolved: Partial<Record<keyof Config, unknown>> = {}
+
+  for (const setting of SETTINGS) {
+    const { key, kind } = setting
+    const flag = sources.flags[key]
+    const env = sources.env[envName(setting)]
+    let value: Config[keyof Config] | undefined
+    let base = sources.root
+    if (flag !== undefined) {
+      value = fromText(kind, flag)
+      if (value === undefined) throw new ConfigError(`--${setting.flag}: expected ${describe(kind)}, got ${JSON.stringify(flag)}`)
+      base = sources.cwd
+    } else if (env !== undefined && env !== '') {
+      value = fromText(kind, env)
+      if (value === undefined) throw new ConfigError(`${envName(setting)}: expected ${describe(kind)}, got ${JSON.stringify(env)}`)
+      base = sources.cwd
+    } else if (fileValues !== undefined && key in fileValues) {
+      value = check(kind, fileValues[key])
+      if (value === undefined) {
+        throw new ConfigError(`${sources.file!.name}: "${key}" must be ${describe(kind)}, got ${JSON.stringify(fileValues[key])}`)
+      }
+    }
+    resolved[key] = kind.type === 'path' && typeof value === 'string' ? path.resolve(base, value) : value
+  }
+
+  const dataDir = (resolved.data_dir as string | undefined) ?? path.resolve(sources.root, 'data')
+  const config: Config = {
+    ...DEFAULTS,
+    ...(Object.fromEntries(Object.entries(resolved).filter(([, v]) => v !== undefined)) as Partial<Config>),
+    data_dir: dataDir,
+    pid_file: (resolved.pid_file as string | undefined) ?? path.join(dataDir, 'dispenserd.pid'),
+    log_file: (resolved.log_file as string | undefined) ?? path.join(dataDir, 'dispenserd.log'),
+  }
+  return { config, warnings }
+}
+
+function readFileValues(sources: ConfigSources, warnings: string[]): Record<string, unknown> | undefined {
+  if (sources.file === undefined) return undefined
+  const { name, values } = sources.file
+  if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+    throw new ConfigError(`${name}: expected a JSON object of settings`)
+  }
+  const known = new Set<string>(SETTINGS.map((s) => s.key))
+  for (const key of Object.keys(values)) {
+    if (!known.has(key)) warnings.push(`${name}: unknown setting "${key}" ignored`)
+  }
+  return values as Record<string, unknown>
+}

@@ -1,0 +1,51 @@
+import { ApiError } from '../errors'
+import { DEFAULT_LANE, DEFAULT_PRIORITY, MAX_PRIORITY } from '../queue/job'
+import type { ScheduleInput } from '../queue/queue'
+
+/**
+ * Turns request bodies into validated commands. Every rejection is an `invalid_data` error whose
+ * message names the field and the problem. As in the original, JSON `null` counts as absent.
+ */
+type Fields = Record<string, unknown>
+
+function invalid(message: string): ApiError {
+  return new ApiError('invalid_data', message)
+}
+
+/** An empty body is an empty object; anything else must be a JSON object. */
+export function parseJsonObject(body: Buffer): Fields {
+  if (body.length === 0) return {}
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body.toString('utf8'))
+  } catch (err) {
+    throw invalid(`invalid JSON in request body: ${(err as Error).message}`)
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw invalid('request body must be a JSON object')
+  }
+  return parsed as Fields
+}
+
+export function laneField(fields: Fields): string {
+  const lane = fields.lane
+  if (lane === undefined || lane === null || lane === '') return DEFAULT_LANE
+  if (typeof lane !== 'string') throw invalid('"lane" must be a string')
+  return lane
+}
+
+function priorityField(fields: Fields): number {
+  const priority = fields.priority
+  if (priority === undefined || priority === null) return DEFAULT_PRIORITY
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
+    throw invalid(`"priority" must be an integer from 0 to ${MAX_PRIORITY}`)
+  }
+  return priority
+}
+
+export function parseSchedule(fields: Fields): ScheduleInput {
+  const message = fields.message
+  if (message === undefined || message === null) throw invalid('missing message')
+  if (typeof message !== 'string') throw invalid('"message" must be a string')
+  return { message, lane: laneField(fields), priority: priorityField(fields) }
+}

@@ -1,0 +1,77 @@
+import * as uWS from 'uWebSockets.js'
+import type { Logger } from '../log'
+import { readBody } from './body'
+import { Exchange } from './exchange'
+import type { Routes } from './routes'
+
+export interface HttpServerOptions {
+  host: string
+  /** 0 picks a free port; `port` on the result tells which. */
+  port: number
+  maxBodyBytes: number
+  routes: Routes
+  logger: Logger
+}
+
+export interface HttpServer {
+  readonly port: number
+  /** Stops accepting connections; open ones keep being served. */
+  stopAccepting(): void
+  /** Closes every connection (their requests see onAborted). */
+  close(): void
+}
+
+/** Which build of uWebSockets.js loaded: the package silently falls back to a slow pure-Node one. */
+export const HTTP_ENGINE =
+  typeof (uWS as { getParts?: unknown }).getParts === 'function' ? 'uWebSockets.js (native)' : 'uWebSockets.js (pure-Node fallback)'
+
+/** Routes every request; the only file that creates the uWebSockets.js app. */
+export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const { routes, maxBodyBytes } = options
+  const app = uWS.App()
+
+  const withBody = (handler: (ex: Exchange, body: Buffer) => void) => (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+    const ex = new Exchange(res)
+    readBody(res, req, ex, maxBodyBytes, (body) => handler(ex, body))
+  }
+
+  // The original accepts every method on every route, so do we.
+  app.any('/', (res) => routes.status(new Exchange(res)))
+  app.any('/jobs', (res) => routes.jobs(new Exchange(res)))
+  app.any('/schedule', withBody((ex, body) => routes.schedule(ex, body)))
+  app.any('/receive_block', withBody((ex, body) => routes.receiveBlock(ex, body)))
+  app.any('/receive_noblock', withBody((ex, body) => routes.receiveNoblock(ex, body)))
+  app.any('/*', (res, req) => routes.notFound(new Exchange(res), req.getUrl()))
+
+  // The typings lack the (host, port, options, callback) form and the flag's runtime export; without
+  // the exclusive flag a second daemon on the same port would start and silently share the traffic.
+  const { LIBUS_LISTEN_EXCLUSIVE_PORT } = uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }
+  const listen = app.listen as unknown as (
+    host: string,
+    port: number,
+    options: number,
+    cb: (token: uWS.us_listen_socket | false) => void,
+  ) => void
+
+  return new Promise((resolve, reject) => {
+    listen.call(app, options.host, options.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (token) => {
+      if (token === false) {
+        reject(new Error(`cannot listen on ${options.host}:${options.port}: the address is in use or not available`))
+        return
+      }
+      let listening = true
+      const server: HttpServer = {
+        port: uWS.us_socket_local_port(token as unknown as uWS.us_socket),
+        stopAccepting() {
+          if (listening) uWS.us_listen_socket_close(token)
+          listening = false
+        },
+        close() {
+          this.stopAccepting()
+          ;(app as unknown as { close(): void }).close()
+        },
+      }
+      resolve(server)
+    })
+  })
+}

@@ -1,0 +1,103 @@
+import { mkdirSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import writeFileAtomic from 'write-file-atomic'
+import type { Logger } from '../log'
+import { encodeJobsByLane } from '../queue/listing'
+import type { Queue } from '../queue/queue'
+import { decodeSnapshot } from './snapshot'
+
+/** A snapshot that exists but cannot be read: the daemon must not start (and never overwrite it). */
+export class UnreadableSnapshotError extends Error {}
+
+export interface SnapshotStatus {
+  last_saved_at: string | null
+  last_duration_ms: number | null
+  last_jobs: number | null
+  last_error: string | null
+}
+
+function readIfExists(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new UnreadableSnapshotError(`cannot read ${file}: ${(err as Error).message}`)
+  }
+}
+
+/**
+ * `queue.json` (the original's format) plus `state.json`, which keeps what the original format has
+ * no room for: the next job number, so numbers keep growing across restarts even when the queue
+ * was empty. Both are replaced atomically: a crash mid-write leaves the previous file whole.
+ */
+export class SnapshotStore {
+  readonly queueFile: string
+  readonly stateFile: string
+  readonly status: SnapshotStatus = { last_saved_at: null, last_duration_ms: null, last_jobs: null, last_error: null }
+  private pending: Promise<void> = Promise.resolve()
+
+  constructor(
+    dataDir: string,
+    private readonly logger: Logger,
+  ) {
+    this.queueFile = path.join(dataDir, 'queue.json')
+    this.stateFile = path.join(dataDir, 'state.json')
+  }
+
+  /** Loads both files into `queue`; returns how many jobs were restored. */
+  load(queue: Queue): number {
+    const stateText = readIfExists(this.stateFile)
+    if (stateText !== undefined && stateText.trim() !== '') {
+      let next: unknown
+      try {
+        next = (JSON.parse(stateText) as { next_job_num?: unknown }).next_job_num
+      } catch (err) {
+        throw new UnreadableSnapshotError(`${this.stateFile}: not valid JSON: ${(err as Error).message}`)
+      }
+      if (typeof next !== 'number' || !Number.isSafeInteger(next) || next < 1) {
+        throw new UnreadableSnapshotError(`${this.stateFile}: "next_job_num" must be a positive integer`)
+      }
+      queue.reserveJobNumsBelow(next)
+    }
+    const queueText = readIfExists(this.queueFile)
+    if (queueText === undefined) return 0
+    let decoded: ReturnType<typeof decodeSnapshot>
+    try {
+      decoded = decodeSnapshot(queueText)
+    } catch (err) {
+      throw new UnreadableSnapshotError(`${this.queueFile}: ${(err as Error).message}`)
+    }
+    for (const lane of decoded.lanes) queue.declareLane(lane)
+    for (const job of decoded.jobs) queue.restore(job)
+    return decoded.jobs.length
+  }
+
+  /**
+   * Writes a snapshot of the queue as it is now. Saves run one after another; the returned promise
+   * settles when this one is on disk, and rejects (after logging) when it could not be written.
+   */
+  save(queue: Queue, reason: string): Promise<void> {
+    const run = async (): Promise<void> => {
+      const started = performance.now()
+      const jobs = queue.totalQueued
+      try {
+        const queueText = encodeJobsByLane(queue)
+        const stateText = `${JSON.stringify({ next_job_num: queue.nextJobNum })}\n`
+        mkdirSync(path.dirname(this.queueFile), { recursive: true })
+        // State first: a crash between the two writes leaves a next_job_num that is only too high.
+        await writeFileAtomic(this.stateFile, stateText)
+        await writeFileAtomic(this.queueFile, queueText)
+      } catch (err) {
+        this.status.last_error = `${new Date().toISOString()}: ${(err as Error).message}`
+        this.logger.error({ err, file: this.queueFile, reason }, 'snapshot failed; the previous queue.json is intact')
+        throw err
+      }
+      const duration = Math.round(performance.now() - started)
+      Object.assign(this.status, { last_saved_at: new Date().toISOString(), last_duration_ms: duration, last_jobs: jobs, last_error: null })
+      this.logger.info({ file: this.queueFile, jobs, duration_ms: duration, reason }, 'snapshot written')
+    }
+    const next = this.pending.then(run, run)
+    this.pending = next.catch(() => undefined)
+    return next
+  }
+}

@@ -1,0 +1,32 @@
+import { IndexedHeap } from './heap'
+import { type Job, servedBefore } from './job'
+
+/** Someone waiting for a job: a parked `/receive_block`, later a runner slot. */
+export interface Receiver {
+  /**
+   * Hands `job` over. Returns false when the receiver turned out to be gone; the queue then puts
+   * the job back in its place, so no job is lost between schedule and a live receiver.
+   */
+  deliver(job: Job): boolean
+  /** Tells a parked receiver it will get nothing (the daemon is shutting down). */
+  dismiss(): void
+}
+
+/** One lane: its ready jobs in serving order and its parked receivers, oldest first. */
+export class Lane {
+  readonly ready = new IndexedHeap<Job>(servedBefore)
+  /** A Set keeps insertion order (oldest first) and removes a receiver in O(1). */
+  readonly parked = new Set<Receiver>()
+
+  constructor(readonly name: string) {}
+
+  /** Matches ready jobs with parked receivers until one side runs out. */
+  drain(): void {
+    while (this.ready.size > 0 && this.parked.size > 0) {
+      const receiver = this.parked.values().next().value as Receiver
+      this.parked.delete(receiver)
+      const job = this.ready.pop()!
+      if (!receiver.deliver(job)) this.ready.push(job)
+    }
+  }
+}
