@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { Command, Option } from 'commander'
 import { type Config, ConfigError, type ResolvedConfig, SETTINGS, envName, resolveConfig } from './config'
@@ -23,9 +23,9 @@ function buildProgram(): Command {
     const env = envName(setting)
     if (setting.kind.type === 'boolean') {
       program.addOption(new Option(`--${setting.flag}`, `${setting.help} (env ${env})`))
-      program.addOption(new Option(`--no-${setting.flag}`).hideHelp())
+      program.addOption(new Option(`--no-${setting.flag}`, `turn --${setting.flag} off`))
     } else {
-      program.addOption(new Option(`--${setting.flag} <value>`, `${setting.help} (env ${env})`))
+      program.addOption(new Option(`--${setting.flag} <${setting.arg ?? 'value'}>`, `${setting.help} (env ${env})`))
     }
   }
   program
@@ -97,6 +97,7 @@ async function runForeground({ config, warnings }: ResolvedConfig): Promise<numb
 async function daemonize(config: Config): Promise<number> {
   const args = process.argv.slice(2).filter((arg) => arg !== '-d' && arg !== '--daemon')
   const self = isSingleExecutable() ? [] : [process.argv[1]!]
+  mkdirSync(path.dirname(config.log_file), { recursive: true })
   const log = openSync(config.log_file, 'a')
   let child: ChildProcess
   try {

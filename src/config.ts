@@ -32,6 +32,8 @@ export interface Setting {
   key: keyof Config
   /** The flag's name without dashes; booleans get `--name` and `--no-name`. */
   flag: string
+  /** The flag's value placeholder in --help (booleans take none). */
+  arg?: string
   kind: Kind
   help: string
 }
@@ -39,16 +41,16 @@ export interface Setting {
 const INT32_MAX = 2147483647
 
 export const SETTINGS: readonly Setting[] = [
-  { key: 'address', flag: 'address', kind: { type: 'address' }, help: 'host:port to listen on' },
+  { key: 'address', arg: 'host:port', flag: 'address', kind: { type: 'address' }, help: 'host:port to listen on' },
   { key: 'persist_queue', flag: 'persist', kind: { type: 'boolean' }, help: 'load data/queue.json at start and save it periodically and at shutdown' },
-  { key: 'persist_interval', flag: 'persist-interval', kind: { type: 'integer', min: 0, max: INT32_MAX }, help: 'seconds between snapshots (0: only at shutdown)' },
+  { key: 'persist_interval', arg: 'seconds', flag: 'persist-interval', kind: { type: 'integer', min: 0, max: INT32_MAX }, help: 'seconds between snapshots (0: only at shutdown)' },
   { key: 'throttle_receive', flag: 'throttle-receive', kind: { type: 'boolean' }, help: 'serve at most one receive every 25 ms' },
   { key: 'throttle_schedule', flag: 'throttle-schedule', kind: { type: 'boolean' }, help: 'accept at most one schedule every 25 ms' },
-  { key: 'max_body_bytes', flag: 'max-body-bytes', kind: { type: 'integer', min: 1, max: 512 * 1024 * 1024 }, help: 'largest request body accepted (413 above it)' },
-  { key: 'log_level', flag: 'log-level', kind: { type: 'level' }, help: `one of ${LOG_LEVELS.join(', ')}` },
-  { key: 'data_dir', flag: 'data-dir', kind: { type: 'path' }, help: 'directory for queue.json, the pid file and the log file' },
-  { key: 'pid_file', flag: 'pid-file', kind: { type: 'path' }, help: 'pid file, also the lock on the data directory (default: DATA_DIR/dispenserd.pid)' },
-  { key: 'log_file', flag: 'log-file', kind: { type: 'path' }, help: 'where -d writes the log (default: DATA_DIR/dispenserd.log)' },
+  { key: 'max_body_bytes', arg: 'bytes', flag: 'max-body-bytes', kind: { type: 'integer', min: 1, max: 512 * 1024 * 1024 }, help: 'largest request body accepted (413 above it)' },
+  { key: 'log_level', arg: 'level', flag: 'log-level', kind: { type: 'level' }, help: `one of ${LOG_LEVELS.join(', ')}` },
+  { key: 'data_dir', arg: 'dir', flag: 'data-dir', kind: { type: 'path' }, help: 'directory for queue.json, the pid file and the log file' },
+  { key: 'pid_file', arg: 'file', flag: 'pid-file', kind: { type: 'path' }, help: 'pid file, also the lock on the data directory (default: DATA_DIR/dispenserd.pid)' },
+  { key: 'log_file', arg: 'file', flag: 'log-file', kind: { type: 'path' }, help: 'where -d writes the log (default: DATA_DIR/dispenserd.log)' },
 ]
 
 export function envName(setting: Setting): string {

@@ -1,0 +1,159 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { connect } from 'node:net'
+import { createInterface } from 'node:readline'
+
+export const ROOT = path.resolve(__dirname, '..', '..')
+
+/**
+ * The command that runs the daemon: the compiled CLI by default; DISPENSERD_TEST_BIN points the
+ * integration tests at another build (the single executable, once there is one).
+ */
+export function daemonCommand(): string[] {
+  const bin = process.env.DISPENSERD_TEST_BIN
+  return bin !== undefined && bin !== '' ? [bin] : [process.execPath, path.join(ROOT, 'dist', 'src', 'cli.js')]
+}
+
+export function tempDir(prefix = 'dispenserd-test-'): string {
+  return mkdtempSync(path.join(tmpdir(), prefix))
+}
+
+export interface LogLine {
+  msg?: string
+  level?: number
+  [key: string]: unknown
+}
+
+export interface Running {
+  readonly proc: ChildProcess
+  readonly port: number
+  readonly url: string
+  readonly dataDir: string
+  readonly logs: LogLine[]
+  readonly stderr: () => string
+  /** Sends a signal and resolves to the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+  /** Resolves to the exit code once the process has ended. */
+  exited: Promise<number | null>
+}
+
+export interface StartOptions {
+  dataDir?: string
+  args?: string[]
+  env?: NodeJS.ProcessEnv
+}
+
+/** Starts the real daemon on a free loopback port and waits for its "listening" log line. */
+export async function startDaemon(options: StartOptions = {}): Promise<Running> {
+  const dataDir = options.dataDir ?? tempDir()
+  const [cmd, ...cmdArgs] = daemonCommand()
+  const proc = spawn(cmd!, [...cmdArgs, '--address', '127.0.0.1:0', '--data-dir', dataDir, ...(options.args ?? [])], {
+    env: { ...process.env, DISPENSERD_ROOT: dataDir, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const logs: LogLine[] = []
+  let stderr = ''
+  proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start in 15 s; stderr: ${stderr}`)), 15_000)
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      let parsed: LogLine
+      try {
+        parsed = JSON.parse(line) as LogLine
+      } catch {
+        parsed = { msg: line }
+      }
+      logs.push(parsed)
+      if (parsed.msg === 'listening') {
+        clearTimeout(timer)
+        resolve(Number(String(parsed.address).split(':').pop()))
+      }
+    })
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`daemon exited with ${code} before listening; stderr: ${stderr}`))
+    })
+  })
+  return {
+    proc,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    dataDir,
+    logs,
+    stderr: () => stderr,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
+      return exited
+    },
+  }
+}
+
+/** Runs the daemon expecting it to refuse to start; resolves to its exit code and stderr. */
+export function runToExit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [cmd, ...cmdArgs] = daemonCommand()
+  const proc = spawn(cmd!, [...cmdArgs, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, stdout, stderr })))
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true })
+}
+
+export interface Reply {
+  status: number
+  body: Record<string, unknown>
+  text: string
+  headers: Headers
+}
+
+/** POSTs (or GETs when body is undefined and method unset) and parses the JSON reply. */
+export async function call(url: string, body?: unknown, init: RequestInit = {}): Promise<Reply> {
+  const res = await fetch(url, {
+    method: init.method ?? (body === undefined ? 'GET' : 'POST'),
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    ...init,
+  })
+  const text = await res.text()
+  let parsed: Record<string, unknown>
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>
+  } catch {
+    throw new Error(`not JSON (HTTP ${res.status}): ${text.slice(0, 200)}`)
+  }
+  return { status: res.status, body: parsed, text, headers: res.headers }
+}
+
+/** Waits until `check` returns true, polling every 20 ms; fails after `timeoutMs`. */
+export async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/** Writes raw bytes on a fresh TCP connection; resolves to everything read until close or `waitMs`. */
+export function rawExchange(port: number, payload: string | Buffer, waitMs = 1000): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    let received = ''
+    const finish = (): void => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(received)
+    }
+    const timer = setTimeout(finish, waitMs)
+    socket.on('data', (d) => (received += d.toString()))
+    socket.on('close', finish)
+    socket.on('error', finish)
+    socket.write(payload)
+  })
+}

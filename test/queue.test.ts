@@ -1,0 +1,206 @@
+import t from 'tap'
+import { IndexedHeap } from '../src/queue/heap'
+import { Job, compareJobs } from '../src/queue/job'
+import type { Receiver } from '../src/queue/lane'
+import { Queue } from '../src/queue/queue'
+
+/** A deterministic queue: fixed clock and readable hashes. */
+function makeQueue(): Queue {
+  return new Queue({ now: () => 1_700_000_000, makeHash: (n) => n.toString(16).padStart(40, '0') })
+}
+
+/** A receiver that records what it got, or refuses delivery like a vanished client. */
+class TestReceiver implements Receiver {
+  readonly got: Job[] = []
+  dismissed = false
+  constructor(private readonly alive = true) {}
+  deliver(job: Job): boolean {
+    if (!this.alive) return false
+    this.got.push(job)
+    return true
+  }
+  dismiss(): void {
+    this.dismissed = true
+  }
+}
+
+function drainLane(queue: Queue, lane = 'main'): Job[] {
+  const out: Job[] = []
+  for (let job = queue.receive(lane); job !== undefined; job = queue.receive(lane)) out.push(job)
+  return out
+}
+
+t.test('heap: pops in order and removes from the middle', (t) => {
+  // A seeded generator keeps this reproducible.
+  let seed = 42
+  const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+  const heap = new IndexedHeap<Job>((a, b) => compareJobs(a, b) < 0)
+  const all: Job[] = []
+  for (let i = 1; i <= 2000; i++) {
+    const job = new Job(i, '', 0, 'main', Math.floor(random() * 50), `m${i}`)
+    heap.push(job)
+    all.push(job)
+  }
+  const removed = all.filter((_, i) => i % 7 === 3)
+  for (const job of removed) t.equal(heap.remove(job), true)
+  t.equal(heap.remove(removed[0]!), false, 'removing twice is refused')
+  t.equal(removed[0]!.heapIndex, -1)
+  const expected = all.filter((_, i) => i % 7 !== 3).sort(compareJobs)
+  const popped: Job[] = []
+  for (let job = heap.pop(); job !== undefined; job = heap.pop()) popped.push(job)
+  t.same(popped.map((j) => j.jobNum), expected.map((j) => j.jobNum))
+  t.equal(heap.size, 0)
+  t.end()
+})
+
+t.test('lower priority number is served first; ties are strict FIFO', (t) => {
+  const q = makeQueue()
+  const specs = [
+    [5, 'a'], [1, 'b'], [5, 'c'], [0, 'd'], [1, 'e'], [4294967295, 'f'], [0, 'g'], [5, 'h'],
+  ] as const
+  for (const [priority, message] of specs) q.schedule({ lane: 'main', priority, message })
+  t.same(drainLane(q).map((j) => j.message), ['d', 'g', 'b', 'e', 'a', 'c', 'h', 'f'])
+  t.equal(q.receive('main'), undefined)
+  t.end()
+})
+
+t.test('FIFO holds for many jobs of one priority', (t) => {
+  const q = makeQueue()
+  for (let i = 0; i < 1000; i++) q.schedule({ lane: 'main', priority: 512, message: String(i) })
+  t.same(drainLane(q).map((j) => Number(j.message)), Array.from({ length: 1000 }, (_, i) => i))
+  t.end()
+})
+
+t.test('job numbers grow and hashes are 40 hex digits by default', (t) => {
+  const q = new Queue()
+  const a = q.schedule({ lane: 'main', priority: 1, message: 'x' })
+  const b = q.schedule({ lane: 'other', priority: 1, message: 'y' })
+  t.equal(b.jobNum, a.jobNum + 1)
+  t.match(a.hash, /^[0-9a-f]{40}$/)
+  t.not(a.hash, b.hash)
+  t.end()
+})
+
+t.test('lanes are separate and every used lane is known', (t) => {
+  const q = makeQueue()
+  q.schedule({ lane: 'video', priority: 1, message: 'v' })
+  q.schedule({ lane: 'main', priority: 9, message: 'm' })
+  t.equal(q.receive('email'), undefined)
+  t.same(q.stats().queued, { main: 1, video: 1, email: 0 })
+  t.equal(q.receive('video')!.message, 'v')
+  t.equal(q.receive('video'), undefined)
+  t.equal(q.receive('main')!.message, 'm')
+  t.same(q.laneNames(), ['main', 'video', 'email'])
+  t.end()
+})
+
+t.test('a parked receiver gets the next job of its lane at once, oldest receiver first', (t) => {
+  const q = makeQueue()
+  const first = new TestReceiver()
+  const second = new TestReceiver()
+  const elsewhere = new TestReceiver()
+  q.awaitJob('main', first)
+  q.awaitJob('main', second)
+  q.awaitJob('video', elsewhere)
+  t.same(q.stats().idle, { main: 2, video: 1 })
+  q.schedule({ lane: 'main', priority: 1, message: 'one' })
+  t.same(first.got.map((j) => j.message), ['one'])
+  t.same(second.got, [])
+  q.schedule({ lane: 'main', priority: 1, message: 'two' })
+  t.same(second.got.map((j) => j.message), ['two'])
+  t.same(elsewhere.got, [])
+  t.same(q.stats(), { queued: { main: 0, video: 0 }, idle: { main: 0, video: 1 } })
+  t.end()
+})
+
+t.test('a receiver that finds jobs ready is served without parking', (t) => {
+  const q = makeQueue()
+  q.schedule({ lane: 'main', priority: 2, message: 'later' })
+  q.schedule({ lane: 'main', priority: 1, message: 'sooner' })
+  const r = new TestReceiver()
+  q.awaitJob('main', r)
+  t.same(r.got.map((j) => j.message), ['sooner'])
+  t.same(q.stats().idle, { main: 0 })
+  t.end()
+})
+
+t.test('a cancelled receiver is gone at once and never gets a job', (t) => {
+  const q = makeQueue()
+  const gone = new TestReceiver()
+  const waiting = new TestReceiver()
+  q.awaitJob('main', gone)
+  q.awaitJob('main', waiting)
+  t.equal(q.cancel('main', gone), true)
+  t.equal(q.cancel('main', gone), false)
+  t.same(q.stats().idle, { main: 1 })
+  q.schedule({ lane: 'main', priority: 1, message: 'x' })
+  t.same(gone.got, [])
+  t.same(waiting.got.map((j) => j.message), ['x'])
+  t.end()
+})
+
+t.test('a job handed to a receiver that turns out to be gone goes back to its place', (t) => {
+  const q = makeQueue()
+  q.schedule({ lane: 'main', priority: 1, message: 'a' })
+  q.schedule({ lane: 'main', priority: 1, message: 'b' })
+  const jobA = q.receive('main')!
+  const dead = new TestReceiver(false)
+  const live = new TestReceiver()
+  q.awaitJob('main', dead) // b is offered to the dead receiver and refused
+  q.requeue(jobA)
+  q.awaitJob('main', live)
+  t.same(live.got.map((j) => j.message), ['a'], 'the put-back job keeps its place ahead of b')
+  t.same(drainLane(q).map((j) => j.message), ['b'], 'nothing was lost')
+  t.end()
+})
+
+t.test('a refused delivery passes the job on to the next parked receiver', (t) => {
+  const q = makeQueue()
+  const dead = new TestReceiver(false)
+  const live = new TestReceiver()
+  q.awaitJob('main', dead)
+  q.awaitJob('main', live)
+  q.schedule({ lane: 'main', priority: 1, message: 'x' })
+  t.same(live.got.map((j) => j.message), ['x'])
+  t.same(q.stats(), { queued: { main: 0 }, idle: { main: 0 } })
+  t.end()
+})
+
+t.test('restore keeps numbers and continues after the highest', (t) => {
+  const q = makeQueue()
+  q.restore({ jobNum: 7, hash: 'h7', created: 100, lane: 'main', priority: 3, message: 'seven' })
+  q.restore({ jobNum: 3, lane: 'main', priority: 3, message: 'three' })
+  t.equal(q.nextJobNum, 8)
+  const next = q.schedule({ lane: 'main', priority: 3, message: 'eight' })
+  t.equal(next.jobNum, 8)
+  const served = drainLane(q)
+  t.same(served.map((j) => j.jobNum), [3, 7, 8])
+  t.equal(served[1]!.hash, 'h7')
+  t.match(served[0]!.hash, /^[0-9a-f]{40}$/, 'a missing hash is made up')
+  q.reserveJobNumsBelow(100)
+  t.equal(q.schedule({ lane: 'main', priority: 1, message: 'x' }).jobNum, 100)
+  t.end()
+})
+
+t.test('dismissAllParked empties every lane and tells each receiver', (t) => {
+  const q = makeQueue()
+  const a = new TestReceiver()
+  const b = new TestReceiver()
+  q.awaitJob('main', a)
+  q.awaitJob('video', b)
+  q.dismissAllParked()
+  t.equal(a.dismissed && b.dismissed, true)
+  t.same(q.stats().idle, { main: 0, video: 0 })
+  t.end()
+})
+
+t.test('jobsInOrder lists serving order without consuming', (t) => {
+  const q = makeQueue()
+  q.schedule({ lane: 'main', priority: 9, message: 'c' })
+  q.schedule({ lane: 'main', priority: 1, message: 'a' })
+  q.schedule({ lane: 'main', priority: 5, message: 'b' })
+  t.same(q.jobsInOrder('main').map((j) => j.message), ['a', 'b', 'c'])
+  t.equal(q.totalQueued, 3)
+  t.same(q.jobsInOrder('nope'), [])
+  t.end()
+})
