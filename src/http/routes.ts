@@ -45,6 +45,8 @@ export class Routes {
   private closing = false
   private readonly receivePacer: Pacer | undefined
   private readonly schedulePacer: Pacer | undefined
+  /** Operations waiting for their throttle slot, so shutdown can answer them at once. */
+  private readonly waitingForSlot = new Map<NodeJS.Timeout, () => void>()
 
   constructor(private readonly options: RoutesOptions) {
     this.receivePacer = options.throttleReceive ? new Pacer(THROTTLE_MS) : undefined
@@ -55,6 +57,11 @@ export class Routes {
   beginShutdown(): void {
     this.closing = true
     this.options.queue.dismissAllParked()
+    for (const [timer, run] of this.waitingForSlot) {
+      clearTimeout(timer)
+      run()
+    }
+    this.waitingForSlot.clear()
   }
 
   status(ex: Exchange): void {
@@ -143,8 +150,15 @@ export class Routes {
       this.guard(ex, operation)
     }
     const wait = pacer?.reserve(Date.now()) ?? 0
-    if (wait > 0) setTimeout(run, wait)
-    else run()
+    if (wait <= 0) {
+      run()
+      return
+    }
+    const timer = setTimeout(() => {
+      this.waitingForSlot.delete(timer)
+      run()
+    }, wait)
+    this.waitingForSlot.set(timer, run)
   }
 }
 

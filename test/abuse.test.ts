@@ -1,0 +1,84 @@
+import t from 'tap'
+import { type Running, call, rawExchange, removeDir, startDaemon } from './helpers/daemon'
+
+/** Malformed traffic must never take the daemon down or lose or invent jobs. */
+let d: Running
+t.before(async () => {
+  d = await startDaemon({ args: ['--max-body-bytes', '65536'] })
+})
+t.teardown(async () => {
+  await d.stop()
+  removeDir(d.dataDir)
+})
+
+async function healthy(): Promise<boolean> {
+  const r = await call(`${d.url}/schedule`, { message: 'probe', lane: 'probe' })
+  const got = await call(`${d.url}/receive_noblock`, { lane: 'probe' })
+  return r.status === 200 && got.body.message === 'probe'
+}
+
+t.test('garbage bytes and broken request lines', async (t) => {
+  const payloads: (string | Buffer)[] = [
+    Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)),
+    'NOT HTTP AT ALL\r\n\r\n',
+    'GET\r\n\r\n',
+    `POST /schedule HTTP/1.1\r\nContent-Length: -5\r\n\r\n`,
+    `POST /schedule HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n`,
+    `POST /schedule HTTP/1.1\r\n${'X-Long: ' + 'a'.repeat(10_000)}\r\n\r\n`,
+    `POST /schedule HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbroken\r\n`,
+    Buffer.from([0, 0, 0, 0, 0xff, 0xfe, 0x0d, 0x0a, 0x0d, 0x0a]),
+  ]
+  for (const payload of payloads) await rawExchange(d.port, payload, 300)
+  t.ok(await healthy())
+})
+
+t.test('truncated bodies and clients vanishing mid-request', async (t) => {
+  for (let i = 0; i < 20; i++) {
+    // Declares 100 bytes, sends 10, then closes.
+    await rawExchange(d.port, `POST /schedule HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"message"`, 20)
+    // Parks a receive, then vanishes.
+    await rawExchange(d.port, `POST /receive_block HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\n\r\n{"lane":"ghost"}`, 20)
+  }
+  const jobs = (await call(`${d.url}/jobs`)).body as Record<string, unknown[]>
+  t.same(jobs.main, [], 'no partial job was queued')
+  const status = (await call(`${d.url}/`)).body.payload as { idle_workers: Record<string, number> }
+  t.equal(status.idle_workers.ghost ?? 0, 0, 'vanished receivers are not parked')
+  await call(`${d.url}/schedule`, { message: 'for a live one', lane: 'ghost' })
+  t.equal((await call(`${d.url}/receive_noblock`, { lane: 'ghost' })).body.message, 'for a live one', 'no job went to a vanished receiver')
+  t.ok(await healthy())
+})
+
+t.test('JSON of every shape to every endpoint', async (t) => {
+  const shapes: unknown[] = [
+    null, true, 0, -1, 1e308, '', 'x', [], [null], {}, { message: [] }, { message: {} }, { message: true },
+    { lane: {} }, { lane: null, message: 'ok-null-lane' }, { priority: null, message: 'ok-null-priority' },
+    { priority: 1e20, message: 'x' }, { priority: NaN, message: 'x' }, { message: 'x'.repeat(60_000) },
+    { message: '\u0000\ud83d\ude00 unicode', lane: 'ünï' }, { __proto__: { message: 'proto' } },
+    { constructor: 'x', message: 'constructor-ok' }, JSON.parse('{"__proto__": {"lane": "evil"}, "message": "proto-key"}'),
+  ]
+  const endpoints = ['/', '/jobs', '/schedule', '/receive_noblock', '/nope']
+  let accepted = 0
+  for (const shape of shapes) {
+    for (const endpoint of endpoints) {
+      const r = await call(`${d.url}${endpoint}`, JSON.stringify(shape) ?? 'undefined')
+      t.ok([200, 400, 404].includes(r.status), `${endpoint} ${JSON.stringify(shape)?.slice(0, 40)} -> ${r.status}`)
+      if (endpoint === '/schedule' && r.status === 200) accepted++
+      if (r.status !== 200) t.equal(r.body.status, 'error')
+    }
+  }
+  // The accepted schedules were taken right back by /receive_noblock in the same round, so the
+  // count of jobs received equals the count accepted: nothing lost, nothing invented.
+  t.ok(accepted >= 5, `${accepted} well-formed schedules were accepted`)
+  t.ok(await healthy())
+})
+
+t.test('hundreds of connections opened and dropped', async (t) => {
+  await Promise.all(Array.from({ length: 300 }, (_, i) => rawExchange(d.port, i % 2 === 0 ? '' : 'POST /sche', 50)))
+  t.ok(await healthy())
+})
+
+t.test('the daemon survived all of it and shuts down cleanly', async (t) => {
+  t.equal(d.proc.exitCode, null, 'still running')
+  t.ok(await healthy())
+  t.equal(await d.stop(), 0)
+})
