@@ -1,8 +1,9 @@
-import * as uWS from 'uWebSockets.js'
+import type { HttpRequest, HttpResponse, us_listen_socket, us_socket } from 'uWebSockets.js'
 import type { Logger } from '../log'
 import { readBody } from './body'
 import { Exchange } from './exchange'
 import type { Routes } from './routes'
+import { uWS } from './uws'
 
 export interface HttpServerOptions {
   host: string
@@ -30,7 +31,7 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   const { routes, maxBodyBytes } = options
   const app = uWS.App()
 
-  const withBody = (handler: (ex: Exchange, body: Buffer) => void) => (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+  const withBody = (handler: (ex: Exchange, body: Buffer) => void) => (res: HttpResponse, req: HttpRequest) => {
     const ex = new Exchange(res)
     readBody(res, req, ex, maxBodyBytes, (body) => handler(ex, body))
   }
@@ -50,7 +51,7 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
     host: string,
     port: number,
     options: number,
-    cb: (token: uWS.us_listen_socket | false) => void,
+    cb: (token: us_listen_socket | false) => void,
   ) => void
 
   return new Promise((resolve, reject) => {
@@ -61,7 +62,7 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
       }
       let listening = true
       const server: HttpServer = {
-        port: uWS.us_socket_local_port(token as unknown as uWS.us_socket),
+        port: uWS.us_socket_local_port(token as unknown as us_socket),
         stopAccepting() {
           if (listening) uWS.us_listen_socket_close(token)
           listening = false

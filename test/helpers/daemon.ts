@@ -7,13 +7,15 @@ import { createInterface } from 'node:readline'
 
 export const ROOT = path.resolve(__dirname, '..', '..')
 
+export const BINARY = path.join(ROOT, 'bin', 'dispenserd')
+export const NODE_ENTRY = [process.execPath, path.join(ROOT, 'dist', 'src', 'cli.js')]
+
 /**
- * The command that runs the daemon: the compiled CLI by default; DISPENSERD_TEST_BIN points the
- * integration tests at another build (the single executable, once there is one).
+ * The command the integration tests run: the single executable `bin/dispenserd`, which is what
+ * users run, unless DISPENSERD_TEST_BIN=node points them at `node dist/src/cli.js`.
  */
 export function daemonCommand(): string[] {
-  const bin = process.env.DISPENSERD_TEST_BIN
-  return bin !== undefined && bin !== '' ? [bin] : [process.execPath, path.join(ROOT, 'dist', 'src', 'cli.js')]
+  return process.env.DISPENSERD_TEST_BIN === 'node' ? NODE_ENTRY : [BINARY]
 }
 
 export function tempDir(prefix = 'dispenserd-test-'): string {
