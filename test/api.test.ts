@@ -257,3 +257,43 @@ t.test('one keep-alive connection carries many requests, pipelined too', async (
   t.same(listed.map((j) => j.message), Array.from({ length: 300 }, (_, i) => `ka${i}`))
   t.equal((await drain('keepalive')).length, 300)
 })
+
+t.test('a batch of jobs is queued whole, with consecutive job numbers', async (t) => {
+  const parked = call(`${d.url}/receive_block`, { lane: 'batch-b' })
+  await until(async () => (await idle('batch-b')) === 1, 'receiver parked')
+  const r = await call(`${d.url}/schedule`, {
+    jobs: [
+      { message: 'b1', lane: 'batch', priority: 5 },
+      { message: 'b0', lane: 'batch', priority: 1 },
+      { message: 'to the parked one', lane: 'batch-b' },
+      { message: 'b2', lane: 'batch', priority: 5 },
+    ],
+  })
+  t.equal(r.status, 200)
+  t.same([r.body.status, r.body.code, r.body.count], ['ok', 0, 4])
+  t.equal((r.body.last_job_num as number) - (r.body.first_job_num as number), 3)
+  t.equal((await parked).body.message, 'to the parked one')
+  const listed = (await jobs()).batch!
+  t.same(listed.map((j) => j.message), ['b0', 'b1', 'b2'])
+  t.same(listed.map((j) => j.job_num), [1, 0, 3].map((i) => (r.body.first_job_num as number) + i))
+  t.same(await drain('batch'), ['b0', 'b1', 'b2'])
+})
+
+t.test('one invalid entry rejects the whole batch, naming its index', async (t) => {
+  const cases: [unknown, RegExp][] = [
+    [{ jobs: [{ message: 'ok' }, { message: 'ok' }, { message: 'x', priority: -1 }] }, /^jobs\[2\]: "priority" must be an integer/],
+    [{ jobs: [{}] }, /^jobs\[0\]: missing message$/],
+    [{ jobs: [{ message: 'ok' }, 'text'] }, /^jobs\[1\]: must be a JSON object$/],
+    [{ jobs: [{ message: 'ok', lane: 3 }] }, /^jobs\[0\]: "lane" must be a string$/],
+    [{ jobs: [] }, /"jobs" must be a non-empty array/],
+    [{ jobs: { message: 'x' } }, /"jobs" must be a non-empty array/],
+    [{ jobs: [{ message: 'x' }], message: 'y' }, /either "message" or "jobs"/],
+  ]
+  for (const [body, message] of cases) {
+    const r = await call(`${d.url}/schedule`, body)
+    t.same([r.status, r.body.code], [400, 1], JSON.stringify(body))
+    t.match(r.body.message, message)
+  }
+  const all = await jobs()
+  t.same(Object.values(all).flat(), [], 'nothing was queued')
+})

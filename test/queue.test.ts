@@ -1,4 +1,5 @@
 import t from 'tap'
+import { HashScheme } from '../src/queue/hash'
 import { IndexedHeap } from '../src/queue/heap'
 import { Job, compareJobs } from '../src/queue/job'
 import type { Receiver } from '../src/queue/lane'
@@ -37,7 +38,7 @@ t.test('heap: pops in order and removes from the middle', (t) => {
   const heap = new IndexedHeap<Job>((a, b) => compareJobs(a, b) < 0)
   const all: Job[] = []
   for (let i = 1; i <= 2000; i++) {
-    const job = new Job(i, '', 0, 'main', Math.floor(random() * 50), `m${i}`)
+    const job = new Job(i, 0, 'main', Math.floor(random() * 50), `m${i}`)
     heap.push(job)
     all.push(job)
   }
@@ -78,6 +79,18 @@ t.test('job numbers grow and hashes are 40 hex digits by default', (t) => {
   t.equal(b.jobNum, a.jobNum + 1)
   t.match(a.hash, /^[0-9a-f]{40}$/)
   t.not(a.hash, b.hash)
+  t.end()
+})
+
+t.test('derived hashes: 40 hex digits, distinct for every job number, distinct per process', (t) => {
+  const a = new HashScheme()
+  const b = new HashScheme()
+  const numbers = [...Array.from({ length: 100_000 }, (_, i) => i + 1), 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER]
+  const hashes = numbers.map((n) => a.hashOf(n))
+  t.same(hashes.filter((h) => !/^[0-9a-f]{40}$/.test(h)), [], 'all are 40 hex digits')
+  t.equal(new Set(hashes).size, numbers.length, 'no two job numbers share a hash')
+  t.equal(a.hashOf(77), a.hashOf(77), 'stable within a process')
+  t.not(a.hashOf(77), b.hashOf(77), 'different in another process')
   t.end()
 })
 

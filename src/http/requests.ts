@@ -43,9 +43,30 @@ function priorityField(fields: Fields): number {
   return priority
 }
 
-export function parseSchedule(fields: Fields): ScheduleInput {
+function parseJob(fields: Fields): ScheduleInput {
   const message = fields.message
   if (message === undefined || message === null) throw invalid('missing message')
   if (typeof message !== 'string') throw invalid('"message" must be a string')
   return { message, lane: laneField(fields), priority: priorityField(fields) }
+}
+
+/** `/schedule` takes one job (`{message, lane?, priority?}`) or a batch (`{"jobs": [...]}`). */
+export type ScheduleRequest = { batch: false; job: ScheduleInput } | { batch: true; jobs: ScheduleInput[] }
+
+export function parseSchedule(fields: Fields): ScheduleRequest {
+  const jobs = fields.jobs
+  if (jobs === undefined || jobs === null) return { batch: false, job: parseJob(fields) }
+  if (fields.message !== undefined && fields.message !== null) throw invalid('give either "message" or "jobs", not both')
+  if (!Array.isArray(jobs) || jobs.length === 0) throw invalid('"jobs" must be a non-empty array of jobs')
+  return {
+    batch: true,
+    jobs: jobs.map((entry: unknown, i) => {
+      try {
+        if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw invalid('must be a JSON object')
+        return parseJob(entry as Fields)
+      } catch (err) {
+        throw invalid(`jobs[${i}]: ${(err as Error).message}`)
+      }
+    }),
+  }
 }

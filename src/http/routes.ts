@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { ApiError, CODES } from '../errors'
 import type { Logger } from '../log'
-import { type Job, rfc3339 } from '../queue/job'
+import { type Job, jobMembersJson, rfc3339 } from '../queue/job'
 import type { Receiver } from '../queue/lane'
 import { encodeJobsByLane } from '../queue/listing'
 import type { Queue } from '../queue/queue'
@@ -25,16 +25,7 @@ export interface RoutesOptions {
 const EMPTY_QUEUE_BODY = JSON.stringify({ status: 'ok', code: CODES.empty_queue.code, message: 'empty queue' })
 
 function jobReply(job: Job): string {
-  return JSON.stringify({
-    status: 'ok',
-    code: CODES.ok.code,
-    message: job.message,
-    job_num: job.jobNum,
-    hash: job.hash,
-    timestamp: rfc3339(job.created),
-    lane: job.lane,
-    priority: job.priority,
-  })
+  return `{"status":"ok","code":${CODES.ok.code},${jobMembersJson(job)}}`
 }
 
 /**
@@ -91,11 +82,20 @@ export class Routes {
 
   schedule(ex: Exchange, body: Buffer): void {
     this.guard(ex, () => {
-      const input = parseSchedule(parseJsonObject(body))
+      const request = parseSchedule(parseJsonObject(body))
       this.paced(this.schedulePacer, ex, () => {
-        const job = this.options.queue.schedule(input)
-        this.options.logger.debug({ lane: job.lane, job_num: job.jobNum, priority: job.priority }, 'scheduled')
-        ex.send(200, `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`)
+        if (!request.batch) {
+          const job = this.options.queue.schedule(request.job)
+          this.options.logger.debug({ lane: job.lane, job_num: job.jobNum, priority: job.priority }, 'scheduled')
+          ex.send(200, `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`)
+          return
+        }
+        // Validated as a whole before this point, so the batch is queued entirely or not at all.
+        const jobs = this.options.queue.scheduleMany(request.jobs)
+        const first = jobs[0]!.jobNum
+        const last = jobs[jobs.length - 1]!.jobNum
+        this.options.logger.debug({ count: jobs.length, first_job_num: first, last_job_num: last }, 'scheduled a batch')
+        ex.send(200, `{"status":"ok","code":0,"count":${jobs.length},"first_job_num":${first},"last_job_num":${last}}`)
       })
     })
   }

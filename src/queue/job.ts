@@ -1,24 +1,32 @@
 import type { HeapItem } from './heap'
+import { processHashes } from './hash'
 
 export const DEFAULT_LANE = 'main'
 export const DEFAULT_PRIORITY = 512
 export const MAX_PRIORITY = 4294967295
 
 /**
- * One queued job. `created` is whole seconds since the epoch (the original's timestamps have
- * second resolution); it is rendered as RFC 3339 only when a job is shown or saved.
+ * One queued job, kept small because millions may wait: `created` is whole seconds since the epoch
+ * (the original's timestamps have second resolution) and is rendered only when shown; the hash of
+ * a job scheduled by this process is derived from its number (see hash.ts) instead of stored;
+ * `lane` is the lane's own name string, shared by all its jobs.
  */
 export class Job implements HeapItem {
   heapIndex = -1
 
   constructor(
     readonly jobNum: number,
-    readonly hash: string,
     readonly created: number,
     readonly lane: string,
     readonly priority: number,
     readonly message: string,
+    /** Set for jobs restored from a snapshot (and by tests); null means derived. */
+    private readonly storedHash: string | null = null,
   ) {}
+
+  get hash(): string {
+    return this.storedHash ?? processHashes.hashOf(this.jobNum)
+  }
 }
 
 /** Serving order: lower priority number first, then strict FIFO by job number. */
@@ -42,23 +50,10 @@ export function rfc3339(seconds: number): string {
   return cachedText
 }
 
-/** The fields a job is shown with in `/jobs`, replies and `queue.json`, in the original's order. */
-export interface JobView {
-  job_num: number
-  hash: string
-  timestamp: string
-  lane: string
-  priority: number
-  message: string
-}
-
-export function viewJob(job: Job): JobView {
-  return {
-    job_num: job.jobNum,
-    hash: job.hash,
-    timestamp: rfc3339(job.created),
-    lane: job.lane,
-    priority: job.priority,
-    message: job.message,
-  }
+/**
+ * A job's fields as JSON object members, in the original's order: job_num, hash, timestamp, lane,
+ * priority, message. Built by hand: this runs for every job received, listed or saved.
+ */
+export function jobMembersJson(job: Job): string {
+  return `"job_num":${job.jobNum},"hash":${JSON.stringify(job.hash)},"timestamp":"${rfc3339(job.created)}","lane":${JSON.stringify(job.lane)},"priority":${job.priority},"message":${JSON.stringify(job.message)}`
 }

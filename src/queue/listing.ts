@@ -1,4 +1,4 @@
-import { viewJob } from './job'
+import { jobMembersJson } from './job'
 import type { Queue } from './queue'
 
 /**
@@ -12,7 +12,7 @@ export function encodeJobsByLane(queue: Queue): string {
   lanes.forEach((lane, laneIndex) => {
     const jobs = queue.jobsInOrder(lane)
     parts.push(JSON.stringify(lane), ': [')
-    jobs.forEach((job, i) => parts.push(i === 0 ? '\n' : ',\n', JSON.stringify(viewJob(job))))
+    jobs.forEach((job, i) => parts.push(i === 0 ? '\n' : ',\n', '{', jobMembersJson(job), '}'))
     parts.push(jobs.length > 0 ? '\n]' : ']', laneIndex < lanes.length - 1 ? ',\n' : '\n')
   })
   parts.push('}\n')

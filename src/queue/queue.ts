@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto'
 import { DEFAULT_LANE, Job, compareJobs } from './job'
 import { Lane, type Receiver } from './lane'
 
@@ -18,20 +17,13 @@ export interface RestoredJob extends ScheduleInput {
 export interface QueueOptions {
   /** Whole seconds since the epoch; injected so tests control time. */
   now?: () => number
-  /** A 40-hex-digit identifier for a new job. */
+  /** Stores this hash in each new job instead of deriving one (for readable tests). */
   makeHash?: (jobNum: number) => string
 }
 
 export interface LaneStats {
   queued: Record<string, number>
   idle: Record<string, number>
-}
-
-function defaultHashMaker(): (jobNum: number) => string {
-  // A per-process random seed makes hashes unguessable and distinct across restarts, where job
-  // numbers continue but the seed does not.
-  const seed = randomBytes(16).toString('hex')
-  return (jobNum) => createHash('sha1').update(seed).update(String(jobNum)).digest('hex')
 }
 
 /**
@@ -42,11 +34,11 @@ export class Queue {
   private readonly lanes = new Map<string, Lane>()
   private nextNum = 1
   private readonly now: () => number
-  private readonly makeHash: (jobNum: number) => string
+  private readonly makeHash: ((jobNum: number) => string) | undefined
 
   constructor(options: QueueOptions = {}) {
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000))
-    this.makeHash = options.makeHash ?? defaultHashMaker()
+    this.makeHash = options.makeHash
     this.lane(DEFAULT_LANE)
   }
 
@@ -61,16 +53,23 @@ export class Queue {
   }
 
   schedule(input: ScheduleInput): Job {
+    const lane = this.lane(input.lane)
     const jobNum = this.nextNum++
-    const job = new Job(jobNum, this.makeHash(jobNum), this.now(), input.lane, input.priority, input.message)
-    this.enqueue(job)
+    const job = new Job(jobNum, this.now(), lane.name, input.priority, input.message, this.makeHash?.(jobNum) ?? null)
+    lane.ready.push(job)
+    lane.drain()
     return job
+  }
+
+  /** Schedules every input in order (consecutive job numbers); returns the jobs. */
+  scheduleMany(inputs: readonly ScheduleInput[]): Job[] {
+    return inputs.map((input) => this.schedule(input))
   }
 
   /** Puts back a job loaded from a snapshot, keeping its number, hash and time. */
   restore(input: RestoredJob): Job {
-    const hash = input.hash ?? this.makeHash(input.jobNum)
-    const job = new Job(input.jobNum, hash, input.created ?? this.now(), input.lane, input.priority, input.message)
+    const lane = this.lane(input.lane)
+    const job = new Job(input.jobNum, input.created ?? this.now(), lane.name, input.priority, input.message, input.hash ?? null)
     this.reserveJobNumsBelow(job.jobNum + 1)
     this.enqueue(job)
     return job
