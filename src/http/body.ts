@@ -2,43 +2,40 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import { ApiError } from '../errors'
 import type { Exchange } from './exchange'
 
+export type BodyHandler = (ex: Exchange, body: Buffer) => void
+
+function tooLarge(ex: Exchange, maxBytes: number): void {
+  ex.sendError(new ApiError('body_too_large', `request body exceeds max_body_bytes (${maxBytes} bytes)`), true)
+}
+
 /**
- * Reads a request body of at most `maxBytes`, then calls `onBody` (inside uWS's callback, so the
+ * Reads a request body of at most `maxBytes`, then calls `handler` (inside uWS's callback, so the
  * reply is corked). Must be called synchronously in the route handler: uWS allows `onData` only there.
  * A body over the limit is answered 413 and the connection closed, since the rest of it is unread.
  */
-export function readBody(
-  res: HttpResponse,
-  req: HttpRequest,
-  exchange: Exchange,
-  maxBytes: number,
-  onBody: (body: Buffer) => void,
-): void {
-  const tooLarge = (): void => {
-    exchange.sendError(new ApiError('body_too_large', `request body exceeds max_body_bytes (${maxBytes} bytes)`), true)
-  }
+export function readBody(res: HttpResponse, req: HttpRequest, ex: Exchange, maxBytes: number, handler: BodyHandler): void {
   const declared = req.getHeader('content-length')
   if (declared !== '' && Number(declared) > maxBytes) {
-    tooLarge()
+    tooLarge(ex, maxBytes)
     return
   }
   let chunks: Buffer[] | undefined
   let size = 0
   res.onData((chunk, isLast) => {
-    if (!exchange.open) return
+    if (!ex.open) return
     size += chunk.byteLength
     if (size > maxBytes) {
       chunks = undefined
-      tooLarge()
+      tooLarge(ex, maxBytes)
       return
     }
     if (isLast && chunks === undefined) {
       // The common case, a body in one piece: read it in place, before uWS reuses the memory.
-      onBody(Buffer.from(chunk))
+      handler(ex, Buffer.from(chunk))
       return
     }
     // uWS empties the ArrayBuffer after this callback returns, so keep a copy.
     ;(chunks ??= []).push(Buffer.from(chunk.slice(0)))
-    if (isLast) onBody(Buffer.concat(chunks, size))
+    if (isLast) handler(ex, Buffer.concat(chunks, size))
   })
 }

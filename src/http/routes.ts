@@ -5,9 +5,9 @@ import { type Job, jobMembersJson, rfc3339 } from '../queue/job'
 import type { Receiver } from '../queue/lane'
 import { encodeJobsByLane } from '../queue/listing'
 import type { Queue } from '../queue/queue'
-import { Exchange, errorBody } from './exchange'
+import { type Exchange, errorBody } from './exchange'
 import { Pacer } from './pacer'
-import { laneField, parseJsonObject, parseSchedule } from './requests'
+import { type ScheduleRequest, laneField, parseJsonObject, parseSchedule } from './requests'
 
 /** The original's throttle: 25 ms between operations. */
 const THROTTLE_MS = 25
@@ -23,25 +23,75 @@ export interface RoutesOptions {
 }
 
 const EMPTY_QUEUE_BODY = JSON.stringify({ status: 'ok', code: CODES.empty_queue.code, message: 'empty queue' })
+const SHUTTING_DOWN = 'dispenserd is shutting down'
 
 function jobReply(job: Job): string {
   return `{"status":"ok","code":${CODES.ok.code},${jobMembersJson(job)}}`
 }
 
 /**
- * The dispenserd endpoints: each parses its request, makes one queue call and answers. Nothing
- * here knows about uWebSockets.js beyond the Exchange it answers on.
+ * An endpoint that takes a body: `parse` validates it (throwing ApiError), `run` makes the queue
+ * call and answers. Split so that a throttled request is validated at once and run in its slot.
+ */
+interface Operation<Input> {
+  parse(fields: Record<string, unknown>): Input
+  run(ex: Exchange, input: Input): void
+  pacer: Pacer | undefined
+}
+
+/**
+ * The dispenserd endpoints. Each parses its request, makes one queue call and answers; nothing
+ * here knows about uWebSockets.js beyond the Exchange it answers on. The request path allocates
+ * no closures unless a throttle defers it: it runs for every job.
  */
 export class Routes {
   private closing = false
-  private readonly receivePacer: Pacer | undefined
-  private readonly schedulePacer: Pacer | undefined
   /** Operations waiting for their throttle slot, so shutdown can answer them at once. */
   private readonly waitingForSlot = new Map<NodeJS.Timeout, () => void>()
+  private readonly scheduleOp: Operation<ScheduleRequest>
+  private readonly receiveNoblockOp: Operation<string>
+  private readonly receiveBlockOp: Operation<string>
 
   constructor(private readonly options: RoutesOptions) {
-    this.receivePacer = options.throttleReceive ? new Pacer(THROTTLE_MS) : undefined
-    this.schedulePacer = options.throttleSchedule ? new Pacer(THROTTLE_MS) : undefined
+    const { queue, logger } = options
+    const schedulePacer = options.throttleSchedule ? new Pacer(THROTTLE_MS) : undefined
+    const receivePacer = options.throttleReceive ? new Pacer(THROTTLE_MS) : undefined
+    this.scheduleOp = {
+      parse: parseSchedule,
+      pacer: schedulePacer,
+      run(ex, request) {
+        if (!request.batch) {
+          const job = queue.schedule(request.job)
+          logger.debug({ lane: job.lane, job_num: job.jobNum, priority: job.priority }, 'scheduled')
+          ex.send(200, `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`)
+          return
+        }
+        // Validated as a whole before this point, so the batch is queued entirely or not at all.
+        const jobs = queue.scheduleMany(request.jobs)
+        const first = jobs[0]!.jobNum
+        const last = jobs[jobs.length - 1]!.jobNum
+        logger.debug({ count: jobs.length, first_job_num: first, last_job_num: last }, 'scheduled a batch')
+        ex.send(200, `{"status":"ok","code":0,"count":${jobs.length},"first_job_num":${first},"last_job_num":${last}}`)
+      },
+    }
+    this.receiveNoblockOp = {
+      parse: laneField,
+      pacer: receivePacer,
+      run(ex, lane) {
+        const job = queue.receive(lane)
+        if (job === undefined) ex.send(200, EMPTY_QUEUE_BODY)
+        else if (!ex.send(200, jobReply(job))) queue.requeue(job)
+      },
+    }
+    this.receiveBlockOp = {
+      parse: laneField,
+      pacer: receivePacer,
+      run(ex, lane) {
+        const receiver = new ParkedReceive(ex, logger)
+        ex.onAbort(() => queue.cancel(lane, receiver))
+        queue.awaitJob(lane, receiver)
+      },
+    }
   }
 
   /** From now on nothing is queued or taken; parked receivers are answered 503 and disconnected. */
@@ -81,84 +131,60 @@ export class Routes {
   }
 
   schedule(ex: Exchange, body: Buffer): void {
-    this.guard(ex, () => {
-      const request = parseSchedule(parseJsonObject(body))
-      this.paced(this.schedulePacer, ex, () => {
-        if (!request.batch) {
-          const job = this.options.queue.schedule(request.job)
-          this.options.logger.debug({ lane: job.lane, job_num: job.jobNum, priority: job.priority }, 'scheduled')
-          ex.send(200, `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`)
-          return
-        }
-        // Validated as a whole before this point, so the batch is queued entirely or not at all.
-        const jobs = this.options.queue.scheduleMany(request.jobs)
-        const first = jobs[0]!.jobNum
-        const last = jobs[jobs.length - 1]!.jobNum
-        this.options.logger.debug({ count: jobs.length, first_job_num: first, last_job_num: last }, 'scheduled a batch')
-        ex.send(200, `{"status":"ok","code":0,"count":${jobs.length},"first_job_num":${first},"last_job_num":${last}}`)
-      })
-    })
+    this.handle(ex, body, this.scheduleOp)
   }
 
   receiveNoblock(ex: Exchange, body: Buffer): void {
-    this.guard(ex, () => {
-      const lane = laneField(parseJsonObject(body))
-      this.paced(this.receivePacer, ex, () => {
-        const job = this.options.queue.receive(lane)
-        if (job === undefined) {
-          ex.send(200, EMPTY_QUEUE_BODY)
-        } else if (!ex.send(200, jobReply(job))) {
-          this.options.queue.requeue(job)
-        }
-      })
-    })
+    this.handle(ex, body, this.receiveNoblockOp)
   }
 
   receiveBlock(ex: Exchange, body: Buffer): void {
-    this.guard(ex, () => {
-      const lane = laneField(parseJsonObject(body))
-      this.paced(this.receivePacer, ex, () => {
-        const receiver = new ParkedReceive(ex, this.options.logger)
-        ex.onAbort(() => this.options.queue.cancel(lane, receiver))
-        this.options.queue.awaitJob(lane, receiver)
-      })
-    })
+    this.handle(ex, body, this.receiveBlockOp)
   }
 
-  /** Answers errors thrown by a handler: ApiErrors as they say, anything else as a logged 500. */
-  private guard(ex: Exchange, handler: () => void): void {
+  private handle<Input>(ex: Exchange, body: Buffer, op: Operation<Input>): void {
+    let input: Input
     try {
-      handler()
+      input = op.parse(parseJsonObject(body))
     } catch (err) {
-      if (err instanceof ApiError) {
-        ex.sendError(err)
-      } else {
-        this.options.logger.error({ err }, 'request failed')
-        ex.sendError(new ApiError('internal', 'internal error'))
-      }
-    }
-  }
-
-  /** Runs `operation` now, or after its throttle slot, unless the daemon began shutting down. */
-  private paced(pacer: Pacer | undefined, ex: Exchange, operation: () => void): void {
-    const run = (): void => {
-      if (!ex.open) return
-      if (this.closing) {
-        ex.sendError(new ApiError('shutting_down', 'dispenserd is shutting down'), true)
-        return
-      }
-      this.guard(ex, operation)
-    }
-    const wait = pacer?.reserve(Date.now()) ?? 0
-    if (wait <= 0) {
-      run()
+      this.fail(ex, err)
       return
     }
+    const wait = op.pacer?.reserve(Date.now()) ?? 0
+    if (wait <= 0) {
+      this.execute(ex, op, input)
+      return
+    }
+    const run = (): void => this.execute(ex, op, input)
     const timer = setTimeout(() => {
       this.waitingForSlot.delete(timer)
       run()
     }, wait)
     this.waitingForSlot.set(timer, run)
+  }
+
+  /** Runs a validated operation, unless its client left or the daemon began shutting down. */
+  private execute<Input>(ex: Exchange, op: Operation<Input>, input: Input): void {
+    if (!ex.open) return
+    if (this.closing) {
+      ex.sendError(new ApiError('shutting_down', SHUTTING_DOWN), true)
+      return
+    }
+    try {
+      op.run(ex, input)
+    } catch (err) {
+      this.fail(ex, err)
+    }
+  }
+
+  /** Answers an error: an ApiError as it says, anything else as a logged 500. */
+  private fail(ex: Exchange, err: unknown): void {
+    if (err instanceof ApiError) {
+      ex.sendError(err)
+      return
+    }
+    this.options.logger.error({ err }, 'request failed')
+    ex.sendError(new ApiError('internal', 'internal error'))
   }
 }
 
@@ -176,6 +202,6 @@ class ParkedReceive implements Receiver {
   }
 
   dismiss(): void {
-    this.ex.send(503, errorBody(CODES.shutting_down.code, 'dispenserd is shutting down'), true)
+    this.ex.send(503, errorBody(CODES.shutting_down.code, SHUTTING_DOWN), true)
   }
 }

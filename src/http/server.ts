@@ -1,6 +1,6 @@
 import type { HttpRequest, HttpResponse, us_listen_socket, us_socket } from 'uWebSockets.js'
 import type { Logger } from '../log'
-import { readBody } from './body'
+import { type BodyHandler, readBody } from './body'
 import { Exchange } from './exchange'
 import type { Routes } from './routes'
 import { uWS } from './uws'
@@ -31,9 +31,8 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   const { routes, maxBodyBytes } = options
   const app = uWS.App()
 
-  const withBody = (handler: (ex: Exchange, body: Buffer) => void) => (res: HttpResponse, req: HttpRequest) => {
-    const ex = new Exchange(res)
-    readBody(res, req, ex, maxBodyBytes, (body) => handler(ex, body))
+  const withBody = (handler: BodyHandler) => (res: HttpResponse, req: HttpRequest) => {
+    readBody(res, req, new Exchange(res), maxBodyBytes, handler)
   }
 
   // The original accepts every method on every route, so do we.

@@ -37,8 +37,10 @@ function mix(x: number): number {
   return (x ^ (x >>> 16)) >>> 0
 }
 
+const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
 function hex8(x: number): string {
-  return x.toString(16).padStart(8, '0')
+  return HEX_PAIRS[x >>> 24]! + HEX_PAIRS[(x >>> 16) & 255]! + HEX_PAIRS[(x >>> 8) & 255]! + HEX_PAIRS[x & 255]!
 }
 
 /** The scheme of this process, shared by every job scheduled in it. */
