@@ -47,8 +47,10 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     const queue = new Queue()
     const store = config.persist_queue ? new SnapshotStore(config.data_dir, logger) : undefined
     if (store !== undefined) {
+      const loadStarted = performance.now()
       const restored = store.load(queue)
-      logger.info({ file: store.queueFile, jobs: restored, next_job_num: queue.nextJobNum }, 'queue loaded')
+      const duration = Math.round(performance.now() - loadStarted)
+      logger.info({ file: store.queueFile, jobs: restored, next_job_num: queue.nextJobNum, duration_ms: duration }, 'queue loaded')
     }
     const routes = new Routes({
       queue,

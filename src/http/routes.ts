@@ -3,7 +3,7 @@ import { ApiError, CODES } from '../errors'
 import type { Logger } from '../log'
 import { type Job, jobMembersJson, rfc3339 } from '../queue/job'
 import type { Receiver } from '../queue/lane'
-import { encodeJobsByLane } from '../queue/listing'
+import { jobsByLaneText } from '../queue/listing'
 import type { Queue } from '../queue/queue'
 import { type Exchange, errorBody } from './exchange'
 import { Pacer } from './pacer'
@@ -123,7 +123,7 @@ export class Routes {
   }
 
   jobs(ex: Exchange): void {
-    ex.send(200, encodeJobsByLane(this.options.queue))
+    ex.send(200, jobsByLaneText(this.options.queue))
   }
 
   notFound(ex: Exchange, url: string): void {

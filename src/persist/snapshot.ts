@@ -1,10 +1,14 @@
+import { readFileSync, statSync } from 'node:fs'
 import { DEFAULT_LANE, MAX_PRIORITY } from '../queue/job'
 import type { RestoredJob } from '../queue/queue'
+import { readLines } from './lines'
 
 /**
  * The `queue.json` format of the original dispenserd: an object mapping each lane to its jobs in
  * serving order, each job with job_num, hash, timestamp, lane, priority and message. It is written
- * by `encodeJobsByLane` (queue/listing.ts), the same encoding `GET /jobs` answers with.
+ * by `encodeJobsByLane` (queue/listing.ts), the same encoding `GET /jobs` answers with, one job per
+ * line. Such files are read line by line, whatever their size; any other layout of the same JSON
+ * (the original's indented one) is parsed whole.
  */
 export class SnapshotFormatError extends Error {}
 
@@ -14,6 +18,19 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function fail(where: string, problem: string): never {
   throw new SnapshotFormatError(`${where}: ${problem}`)
+}
+
+let lastTimeText = ''
+let lastTime: number | undefined
+
+/** Seconds since the epoch; consecutive jobs mostly share a timestamp, so the last one is kept. */
+function parseTime(text: string): number | undefined {
+  if (text !== lastTimeText) {
+    const ms = Date.parse(text)
+    lastTimeText = text
+    lastTime = Number.isNaN(ms) ? undefined : Math.floor(ms / 1000)
+  }
+  return lastTime
 }
 
 function decodeJob(raw: unknown, laneKey: string, where: string): RestoredJob {
@@ -28,9 +45,8 @@ function decodeJob(raw: unknown, laneKey: string, where: string): RestoredJob {
   if (hash !== undefined && typeof hash !== 'string') fail(where, '"hash" must be a string')
   let created: number | undefined
   if (timestamp !== undefined) {
-    const ms = typeof timestamp === 'string' ? Date.parse(timestamp) : NaN
-    if (Number.isNaN(ms)) fail(where, '"timestamp" must be an RFC 3339 time')
-    created = Math.floor(ms / 1000)
+    created = typeof timestamp === 'string' ? parseTime(timestamp) : undefined
+    if (created === undefined) fail(where, '"timestamp" must be an RFC 3339 time')
   }
   return {
     jobNum,
@@ -42,9 +58,83 @@ function decodeJob(raw: unknown, laneKey: string, where: string): RestoredJob {
   }
 }
 
-/** Parses a snapshot. An empty file is an empty queue; anything unreadable throws, naming the spot. */
-export function decodeSnapshot(text: string): { lanes: string[]; jobs: RestoredJob[] } {
-  if (text.trim() === '') return { lanes: [DEFAULT_LANE], jobs: [] }
+/** Receives what a snapshot holds, lane by lane, as it is read. */
+export interface SnapshotSink {
+  lane(name: string): void
+  job(job: RestoredJob): void
+}
+
+/** Largest file parsed whole when it is not in our one-job-per-line layout. */
+const MAX_WHOLE_FILE_BYTES = 256 * 1024 * 1024
+
+/** Reads a snapshot file into `sink`; returns the number of jobs. Throws SnapshotFormatError. */
+export function readSnapshotFile(file: string, sink: SnapshotSink): number {
+  const size = statSync(file).size
+  const lines = readLines(file)
+  const first = nextContentLine(lines)
+  if (first === undefined) {
+    sink.lane(DEFAULT_LANE) // an empty file, as the original's build creates
+    return 0
+  }
+  const second = first === '{' ? nextContentLine(lines) : undefined
+  if (second !== undefined && (second === '}' || LANE_HEADER.test(second))) return decodeLines(second, lines, sink)
+  lines.return(undefined)
+  if (size > MAX_WHOLE_FILE_BYTES) {
+    fail('layout', `a file over ${MAX_WHOLE_FILE_BYTES} bytes must have one job per line, as dispenserd writes it`)
+  }
+  return decodeText(readFileSync(file, 'utf8'), sink)
+}
+
+function nextContentLine(lines: Iterator<string>): string | undefined {
+  for (let r = lines.next(); !r.done; r = lines.next()) if (r.value.trim() !== '') return r.value
+  return undefined
+}
+
+/** `"lane": [`, or `"lane": []` with an optional comma for an empty lane. */
+const LANE_HEADER = /^("(?:[^"\\]|\\.)*"): \[(\])?,?$/
+
+function decodeLines(second: string, lines: Iterator<string>, sink: SnapshotSink): number {
+  let lineNo = 2
+  let lane: string | undefined
+  let count = 0
+  let jobInLane = 0
+  for (let line: string | undefined = second; line !== undefined; line = next()) {
+    if (line === '}') return count
+    const where = `line ${lineNo}`
+    if (lane === undefined) {
+      const header = LANE_HEADER.exec(line)
+      if (header === null) fail(where, 'expected a lane such as "main": [')
+      const name = JSON.parse(header[1]!) as string
+      sink.lane(name || DEFAULT_LANE)
+      if (header[2] === undefined) {
+        lane = name || DEFAULT_LANE
+        jobInLane = 0
+      }
+    } else if (line === ']' || line === '],') {
+      lane = undefined
+    } else {
+      const text = line.endsWith(',') ? line.slice(0, -1) : line
+      let raw: unknown
+      try {
+        raw = JSON.parse(text)
+      } catch (err) {
+        fail(where, `not valid JSON: ${(err as Error).message}`)
+      }
+      sink.job(decodeJob(raw, lane, `${where} (lane ${JSON.stringify(lane)}, job ${jobInLane++})`))
+      count++
+    }
+  }
+  fail(`line ${lineNo}`, 'the file ends before its closing }')
+
+  function next(): string | undefined {
+    lineNo++
+    const r = lines.next()
+    return r.done ? undefined : r.value
+  }
+}
+
+/** Any JSON layout of the same shape, parsed whole (the original daemon indents its file). */
+function decodeText(text: string, sink: SnapshotSink): number {
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -52,11 +142,14 @@ export function decodeSnapshot(text: string): { lanes: string[]; jobs: RestoredJ
     fail('not valid JSON', (err as Error).message)
   }
   if (!isObject(parsed)) fail('top level', 'expected an object mapping lane names to arrays of jobs')
-  const jobs: RestoredJob[] = []
+  let count = 0
   for (const [laneKey, list] of Object.entries(parsed)) {
+    const lane = laneKey || DEFAULT_LANE
+    sink.lane(lane)
     if (list === null) continue // Go writes a nil slice as null
     if (!Array.isArray(list)) fail(`lane ${JSON.stringify(laneKey)}`, 'expected an array of jobs')
-    list.forEach((raw, i) => jobs.push(decodeJob(raw, laneKey || DEFAULT_LANE, `lane ${JSON.stringify(laneKey)}, job ${i}`)))
+    list.forEach((raw, i) => sink.job(decodeJob(raw, lane, `lane ${JSON.stringify(laneKey)}, job ${i}`)))
+    count += list.length
   }
-  return { lanes: Object.keys(parsed).filter((name) => name !== ''), jobs }
+  return count
 }

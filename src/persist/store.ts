@@ -1,10 +1,10 @@
-import { mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import writeFileAtomic from 'write-file-atomic'
 import type { Logger } from '../log'
 import { encodeJobsByLane } from '../queue/listing'
 import type { Queue } from '../queue/queue'
-import { decodeSnapshot } from './snapshot'
+import { writeFileAtomically } from './atomic'
+import { readSnapshotFile } from './snapshot'
 
 /** A snapshot that exists but cannot be read: the daemon must not start (and never overwrite it). */
 export class UnreadableSnapshotError extends Error {}
@@ -59,17 +59,12 @@ export class SnapshotStore {
       }
       queue.reserveJobNumsBelow(next)
     }
-    const queueText = readIfExists(this.queueFile)
-    if (queueText === undefined) return 0
-    let decoded: ReturnType<typeof decodeSnapshot>
+    if (!existsSync(this.queueFile)) return 0
     try {
-      decoded = decodeSnapshot(queueText)
+      return readSnapshotFile(this.queueFile, { lane: (name) => queue.declareLane(name), job: (job) => queue.restore(job) })
     } catch (err) {
       throw new UnreadableSnapshotError(`${this.queueFile}: ${(err as Error).message}`)
     }
-    for (const lane of decoded.lanes) queue.declareLane(lane)
-    for (const job of decoded.jobs) queue.restore(job)
-    return decoded.jobs.length
   }
 
   /**
@@ -79,14 +74,14 @@ export class SnapshotStore {
   save(queue: Queue, reason: string): Promise<void> {
     const run = async (): Promise<void> => {
       const started = performance.now()
-      const jobs = queue.totalQueued
+      const lanes = queue.snapshot()
+      const jobs = lanes.reduce((sum, lane) => sum + lane.count, 0)
       try {
-        const queueText = encodeJobsByLane(queue)
+        // State first: a crash between the two writes leaves a next_job_num that is only too high.
         const stateText = `${JSON.stringify({ next_job_num: queue.nextJobNum })}\n`
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
-        // State first: a crash between the two writes leaves a next_job_num that is only too high.
-        await writeFileAtomic(this.stateFile, stateText)
-        await writeFileAtomic(this.queueFile, queueText)
+        await writeFileAtomically(this.stateFile, [stateText])
+        await writeFileAtomically(this.queueFile, encodeJobsByLane(lanes))
       } catch (err) {
         this.status.last_error = `${new Date().toISOString()}: ${(err as Error).message}`
         this.logger.error({ err, file: this.queueFile, reason }, 'snapshot failed; the previous queue.json is intact')

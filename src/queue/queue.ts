@@ -1,4 +1,5 @@
-import { DEFAULT_LANE, Job, compareJobs } from './job'
+import { drainHeapCopy } from './heap'
+import { DEFAULT_LANE, Job, servedBefore } from './job'
 import { Lane, type Receiver } from './lane'
 
 export interface ScheduleInput {
@@ -19,6 +20,13 @@ export interface QueueOptions {
   now?: () => number
   /** Stores this hash in each new job instead of deriving one (for readable tests). */
   makeHash?: (jobNum: number) => string
+}
+
+/** One lane as of a moment: its jobs, yielded in serving order as they are iterated. */
+export interface LaneSnapshot {
+  lane: string
+  count: number
+  jobs: Iterable<Job>
 }
 
 export interface LaneStats {
@@ -138,7 +146,19 @@ export class Queue {
   /** A lane's ready jobs in the order they will be served (a sorted copy; the heap is untouched). */
   jobsInOrder(laneName: string): Job[] {
     const lane = this.lanes.get(laneName)
-    return lane === undefined ? [] : [...lane.ready.unordered()].sort(compareJobs)
+    return lane === undefined ? [] : [...drainHeapCopy(lane.ready.copy(), servedBefore)]
+  }
+
+  /**
+   * Every lane with its ready jobs as of now, each yielded in serving order on demand. Taking the
+   * copies is O(n) pointer copying; ordering them is spread over the iteration, so a snapshot of
+   * millions of jobs can be written piecemeal while the queue keeps serving.
+   */
+  snapshot(): LaneSnapshot[] {
+    return [...this.lanes].map(([name, lane]) => {
+      const copy = lane.ready.copy()
+      return { lane: name, count: copy.length, jobs: drainHeapCopy(copy, servedBefore) }
+    })
   }
 
   private lane(name: string): Lane {

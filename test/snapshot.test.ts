@@ -1,0 +1,94 @@
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { writeFileAtomically } from '../src/persist/atomic'
+import { readLines } from '../src/persist/lines'
+import { type SnapshotSink, readSnapshotFile } from '../src/persist/snapshot'
+import { encodeJobsByLane } from '../src/queue/listing'
+import { Queue, type RestoredJob } from '../src/queue/queue'
+import { removeDir, tempDir } from './helpers/daemon'
+
+function collect(): SnapshotSink & { lanes: string[]; jobs: RestoredJob[] } {
+  const lanes: string[] = []
+  const jobs: RestoredJob[] = []
+  return { lanes, jobs, lane: (name) => lanes.push(name), job: (job) => jobs.push(job) }
+}
+
+const dir = tempDir()
+t.teardown(() => removeDir(dir))
+let n = 0
+function file(content: string): string {
+  const name = path.join(dir, `q${n++}.json`)
+  writeFileSync(name, content)
+  return name
+}
+
+t.test('what the encoder writes, the reader reads back: lanes, order, every field', async (t) => {
+  const q = new Queue({ now: () => 1_800_000_000 })
+  const odd = 'odd": [ lane \\ with "quotes" \u00e9'
+  for (let i = 0; i < 25; i++) q.schedule({ lane: i % 3 === 0 ? odd : 'main', priority: (i * 7) % 5, message: `m${i} "quoted"\n\\ ${'\u2603'}` })
+  q.schedule({ lane: 'main', priority: 4294967295, message: '' })
+  q.declareLane('empty')
+  const target = path.join(dir, 'roundtrip.json')
+  await writeFileAtomically(target, encodeJobsByLane(q.snapshot(), 4))
+  const sink = collect()
+  t.equal(readSnapshotFile(target, sink), 26)
+  t.same(sink.lanes, ['main', odd, 'empty'])
+  const expected = [...q.jobsInOrder('main'), ...q.jobsInOrder(odd)]
+  t.same(
+    sink.jobs.map((j) => [j.jobNum, j.hash, j.created, j.lane, j.priority, j.message]),
+    expected.map((j) => [j.jobNum, j.hash, j.created, j.lane, j.priority, j.message]),
+  )
+})
+
+t.test('the original indented layout is parsed whole', (t) => {
+  const sink = collect()
+  const count = readSnapshotFile(
+    file('{\n  "main": [\n    {\n      "job_num": 2,\n      "hash": "ab",\n      "timestamp": "2017-02-05T23:48:14-06:00",\n      "lane": "main",\n      "priority": 3,\n      "message": "x"\n    }\n  ],\n  "v": null\n}\n'),
+    sink,
+  )
+  t.equal(count, 1)
+  t.same(sink.lanes, ['main', 'v'])
+  t.same(sink.jobs, [{ jobNum: 2, hash: 'ab', created: Date.parse('2017-02-06T05:48:14Z') / 1000, lane: 'main', priority: 3, message: 'x' }])
+  t.end()
+})
+
+t.test('empty and whitespace-only files are an empty queue', (t) => {
+  for (const content of ['', '\n\n  \n']) {
+    const sink = collect()
+    t.equal(readSnapshotFile(file(content), sink), 0)
+    t.same(sink.lanes, ['main'])
+  }
+  t.end()
+})
+
+t.test('damage in a one-job-per-line file is reported with its line number', (t) => {
+  const cases: [string, RegExp][] = [
+    ['{\n"main": [\n{"job_num":1,"message":"a"},\n{"job_num":2,"message":\n]\n}\n', /line 4: not valid JSON/],
+    ['{\n"main": [\n{"job_num":1,"message":"a"}\n]\n', /ends before its closing/],
+    ['{\n"main": [\n{"job_num":0,"message":"a"}\n]\n}\n', /line 3 \(lane "main", job 0\): "job_num" must be a positive integer/],
+    ['{\n"main": []\ngarbage\n}\n', /line 3: expected a lane/],
+    ['{\n"main": [\n{"job_num":1,"message":"a","timestamp":"yesterday"}\n]\n}\n', /"timestamp" must be an RFC 3339 time/],
+  ]
+  for (const [content, message] of cases) t.throws(() => readSnapshotFile(file(content), collect()), message)
+  t.end()
+})
+
+t.test('readLines handles lines across blocks, lines longer than a block, CRLF and no final newline', (t) => {
+  const long = 'y'.repeat(100)
+  const name = file(`a\r\nbb\n${long}\n\nlast`)
+  t.same([...readLines(name, 8)], ['a', 'bb', long, '', 'last'])
+  t.end()
+})
+
+t.test('a failed atomic write leaves the previous file and no temporary file', async (t) => {
+  const target = path.join(dir, 'atomic.json')
+  await writeFileAtomically(target, ['old'])
+  function* failing(): Generator<string> {
+    yield 'new part'
+    throw new Error('encoder failed')
+  }
+  await t.rejects(writeFileAtomically(target, failing()), /encoder failed/)
+  t.equal(readFileSync(target, 'utf8'), 'old')
+  t.same(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [])
+})
