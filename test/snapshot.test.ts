@@ -2,6 +2,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { writeFileAtomically } from '../src/persist/atomic'
+import { ByteWriter } from '../src/queue/bytes'
 import { readLines } from '../src/persist/lines'
 import { type SnapshotSink, readSnapshotFile } from '../src/persist/snapshot'
 import { encodeJobsByLane } from '../src/queue/listing'
@@ -83,12 +84,30 @@ t.test('readLines handles lines across blocks, lines longer than a block, CRLF a
 
 t.test('a failed atomic write leaves the previous file and no temporary file', async (t) => {
   const target = path.join(dir, 'atomic.json')
-  await writeFileAtomically(target, ['old'])
-  function* failing(): Generator<string> {
-    yield 'new part'
+  await writeFileAtomically(target, [Buffer.from('old')])
+  function* failing(): Generator<Buffer> {
+    yield Buffer.from('new part')
     throw new Error('encoder failed')
   }
   await t.rejects(writeFileAtomically(target, failing()), /encoder failed/)
-  t.equal(readFileSync(target, 'utf8'), 'old')
+  t.equal(readFileSync(target, "utf8"), 'old')
   t.same(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [])
+})
+
+t.test('ByteWriter writes strings exactly as JSON.stringify does', (t) => {
+  const samples = ['', 'plain', 'quote " and \\ backslash', 'tab\tnew\nline\u0001', 'caf\u00e9 \u2603 \u2028', '\ud83d\ude00 emoji', 'lone \ud800 surrogate', '\udfff', 'x'.repeat(5000)]
+  for (const sample of samples) {
+    const out = new ByteWriter(16)
+    out.reserve(sample.length * 6 + 2)
+    out.jsonString(sample)
+    t.equal(out.take().toString("utf8"), JSON.stringify(sample), `sample ${samples.indexOf(sample)}`)
+  }
+  const out = new ByteWriter(16)
+  out.reserve(64)
+  out.uint(4294967295)
+  out.ascii(' ')
+  out.hex32(0xdeadbeef)
+  out.hex32(7)
+  t.equal(out.take().toString(), '4294967295 deadbeef00000007')
+  t.end()
 })

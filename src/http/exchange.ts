@@ -38,7 +38,7 @@ export class Exchange {
   }
 
   /** Answers with a JSON body. Returns false when the client was already gone. */
-  send(httpStatus: number, json: string, closeConnection = false): boolean {
+  send(httpStatus: number, json: string | Uint8Array, closeConnection = false): boolean {
     if (!this.open) return false
     this.answered = true
     this.abortHandler = undefined

@@ -1,9 +1,10 @@
 import os from 'node:os'
 import { ApiError, CODES } from '../errors'
 import type { Logger } from '../log'
-import { type Job, jobMembersJson, rfc3339 } from '../queue/job'
+import { ByteWriter } from '../queue/bytes'
+import { type Job, rfc3339, writeJobMembers } from '../queue/job'
 import type { Receiver } from '../queue/lane'
-import { jobsByLaneText } from '../queue/listing'
+import { jobsByLaneBytes } from '../queue/listing'
 import type { Queue } from '../queue/queue'
 import { type Exchange, errorBody } from './exchange'
 import { Pacer } from './pacer'
@@ -25,8 +26,15 @@ export interface RoutesOptions {
 const EMPTY_QUEUE_BODY = JSON.stringify({ status: 'ok', code: CODES.empty_queue.code, message: 'empty queue' })
 const SHUTTING_DOWN = 'dispenserd is shutting down'
 
-function jobReply(job: Job): string {
-  return `{"status":"ok","code":${CODES.ok.code},${jobMembersJson(job)}}`
+/** Reused for every reply: uWS copies what `end` is given before it returns. */
+const replyWriter = new ByteWriter(64 * 1024)
+
+function jobReply(job: Job): Buffer {
+  replyWriter.pos = 0
+  replyWriter.ascii(`{"status":"ok","code":${CODES.ok.code},`)
+  writeJobMembers(job, replyWriter)
+  replyWriter.ascii('}')
+  return replyWriter.buf.subarray(0, replyWriter.pos)
 }
 
 /**
@@ -123,7 +131,7 @@ export class Routes {
   }
 
   jobs(ex: Exchange): void {
-    ex.send(200, jobsByLaneText(this.options.queue))
+    ex.send(200, jobsByLaneBytes(this.options.queue))
   }
 
   notFound(ex: Exchange, url: string): void {

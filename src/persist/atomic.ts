@@ -10,7 +10,7 @@ import path from 'node:path'
  * Pieces are written one at a time with an await in between, so a large file (a snapshot of
  * millions of jobs, larger than any single JS string may be) never blocks the event loop for long.
  */
-export async function writeFileAtomically(file: string, pieces: Iterable<string>): Promise<void> {
+export async function writeFileAtomically(file: string, pieces: Iterable<Uint8Array>): Promise<void> {
   const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`)
   const handle = await open(temporary, 'w', 0o644)
   try {

@@ -80,7 +80,7 @@ export class SnapshotStore {
         // State first: a crash between the two writes leaves a next_job_num that is only too high.
         const stateText = `${JSON.stringify({ next_job_num: queue.nextJobNum })}\n`
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
-        await writeFileAtomically(this.stateFile, [stateText])
+        await writeFileAtomically(this.stateFile, [Buffer.from(stateText)])
         await writeFileAtomically(this.queueFile, encodeJobsByLane(lanes))
       } catch (err) {
         this.status.last_error = `${new Date().toISOString()}: ${(err as Error).message}`

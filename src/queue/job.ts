@@ -1,5 +1,6 @@
-import type { HeapItem } from './heap'
+import { type ByteWriter, jsonStringBound } from './bytes'
 import { processHashes } from './hash'
+import type { HeapItem } from './heap'
 
 export const DEFAULT_LANE = 'main'
 export const DEFAULT_PRIORITY = 512
@@ -27,6 +28,18 @@ export class Job implements HeapItem {
   get hash(): string {
     return this.storedHash ?? processHashes.hashOf(this.jobNum)
   }
+
+  /** Writes the hash as a JSON string literal. */
+  writeHash(out: ByteWriter): void {
+    if (this.storedHash !== null) {
+      out.reserve(jsonStringBound(this.storedHash))
+      out.jsonString(this.storedHash)
+      return
+    }
+    out.ascii('"')
+    processHashes.writeHash(this.jobNum, out)
+    out.ascii('"')
+  }
 }
 
 /** Serving order: lower priority number first, then strict FIFO by job number. */
@@ -51,9 +64,21 @@ export function rfc3339(seconds: number): string {
 }
 
 /**
- * A job's fields as JSON object members, in the original's order: job_num, hash, timestamp, lane,
- * priority, message. Built by hand: this runs for every job received, listed or saved.
+ * Writes a job's fields as JSON object members, in the original's order: job_num, hash, timestamp,
+ * lane, priority, message. Used for every job received, listed or saved.
  */
-export function jobMembersJson(job: Job): string {
-  return `"job_num":${job.jobNum},"hash":${JSON.stringify(job.hash)},"timestamp":"${rfc3339(job.created)}","lane":${JSON.stringify(job.lane)},"priority":${job.priority},"message":${JSON.stringify(job.message)}`
+export function writeJobMembers(job: Job, out: ByteWriter): void {
+  out.reserve(jsonStringBound(job.message) + jsonStringBound(job.lane) + 400)
+  out.ascii('"job_num":')
+  out.uint(job.jobNum)
+  out.ascii(',"hash":')
+  job.writeHash(out)
+  out.ascii(',"timestamp":"')
+  out.ascii(rfc3339(job.created))
+  out.ascii('","lane":')
+  out.jsonString(job.lane)
+  out.ascii(',"priority":')
+  out.uint(job.priority)
+  out.ascii(',"message":')
+  out.jsonString(job.message)
 }

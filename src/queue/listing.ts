@@ -1,4 +1,5 @@
-import { jobMembersJson } from './job'
+import { ByteWriter } from './bytes'
+import { writeJobMembers } from './job'
 import type { LaneSnapshot, Queue } from './queue'
 
 /**
@@ -6,30 +7,35 @@ import type { LaneSnapshot, Queue } from './queue'
  * `queue.json`, which share the original dispenserd's shape. One job per line keeps it readable
  * (and lets a large snapshot be read back line by line) without the cost of indenting.
  *
- * Yields pieces of about `jobsPerPiece` jobs, so a writer can give the event loop a turn between them.
+ * Yields pieces of about `pieceBytes`, so a writer can give the event loop a turn between them.
  */
-export function* encodeJobsByLane(lanes: LaneSnapshot[], jobsPerPiece = 5000): Generator<string> {
-  let piece = '{\n'
-  let inPiece = 0
+export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 1 << 20): Generator<Buffer> {
+  const out = new ByteWriter(pieceBytes)
+  out.ascii('{\n')
   for (let l = 0; l < lanes.length; l++) {
     const { lane, jobs, count } = lanes[l]!
-    piece += `${JSON.stringify(lane)}: [`
+    out.reserve(lane.length * 6 + 16)
+    out.jsonString(lane)
+    out.ascii(': [')
     let first = true
     for (const job of jobs) {
-      piece += `${first ? '\n' : ',\n'}{${jobMembersJson(job)}}`
+      out.reserve(4)
+      out.ascii(first ? '\n{' : ',\n{')
+      writeJobMembers(job, out)
+      out.ascii('}')
       first = false
-      if (++inPiece >= jobsPerPiece) {
-        yield piece
-        piece = ''
-        inPiece = 0
-      }
+      if (out.full) yield out.take()
     }
-    piece += `${count > 0 ? '\n]' : ']'}${l < lanes.length - 1 ? ',\n' : '\n'}`
+    out.reserve(4)
+    out.ascii(count > 0 ? '\n]' : ']')
+    out.ascii(l < lanes.length - 1 ? ',\n' : '\n')
   }
-  yield `${piece}}\n`
+  out.reserve(2)
+  out.ascii('}\n')
+  yield out.take()
 }
 
-/** The whole listing as one string (for `GET /jobs`). */
-export function jobsByLaneText(queue: Queue): string {
-  return [...encodeJobsByLane(queue.snapshot())].join('')
+/** The whole listing in one buffer (for `GET /jobs`). */
+export function jobsByLaneBytes(queue: Queue): Buffer {
+  return Buffer.concat([...encodeJobsByLane(queue.snapshot())])
 }
