@@ -59,6 +59,7 @@ export class Routes {
   private readonly scheduleOp: Operation<ScheduleRequest>
   private readonly receiveNoblockOp: Operation<string>
   private readonly receiveBlockOp: Operation<string>
+  private readonly outbox: Outbox
 
   constructor(private readonly options: RoutesOptions) {
     const { queue, logger } = options
@@ -91,11 +92,13 @@ export class Routes {
         else if (!ex.send(200, jobReply(job))) queue.requeue(job)
       },
     }
+    const outbox = new Outbox(queue, logger)
+    this.outbox = outbox
     this.receiveBlockOp = {
       parse: laneField,
       pacer: receivePacer,
       run(ex, lane) {
-        const receiver = new ParkedReceive(ex, logger)
+        const receiver = new ParkedReceive(ex, outbox)
         ex.onAbort(() => queue.cancel(lane, receiver))
         queue.awaitJob(lane, receiver)
       },
@@ -105,6 +108,7 @@ export class Routes {
   /** From now on nothing is queued or taken; parked receivers are answered 503 and disconnected. */
   beginShutdown(): void {
     this.closing = true
+    this.outbox.flush()
     this.options.queue.dismissAllParked()
     for (const [timer, run] of this.waitingForSlot) {
       clearTimeout(timer)
@@ -196,17 +200,48 @@ export class Routes {
   }
 }
 
-/** A parked `/receive_block`: the queue hands it a job, or shutdown dismisses it. */
-class ParkedReceive implements Receiver {
+/**
+ * Jobs handed to parked receivers, answered once the current request's handler has returned.
+ * Inside a handler uWS has the current connection corked and cannot cork another, so a reply to a
+ * parked receiver would go out in several small unbuffered writes: measured here, that held
+ * schedule-to-delivery to ~4,000 jobs/s; answered after the handler, ~13,000 jobs/s.
+ */
+class Outbox {
+  private deliveries: [ParkedReceive, Job][] = []
+
   constructor(
-    private readonly ex: Exchange,
+    private readonly queue: Queue,
     private readonly logger: Logger,
   ) {}
 
+  add(receiver: ParkedReceive, job: Job): void {
+    if (this.deliveries.push([receiver, job]) === 1) setImmediate(() => this.flush())
+  }
+
+  /** Sends every pending reply now (at shutdown, before the final snapshot is taken). */
+  flush(): void {
+    const deliveries = this.deliveries
+    this.deliveries = []
+    for (const [receiver, job] of deliveries) {
+      if (receiver.ex.send(200, jobReply(job))) continue
+      // The client left between the hand-over and the reply: the job goes back to its place.
+      this.logger.warn({ lane: job.lane, job_num: job.jobNum, reason: 'receiver disconnected' }, 'job put back')
+      this.queue.requeue(job)
+    }
+  }
+}
+
+/** A parked `/receive_block`: the queue hands it a job, or shutdown dismisses it. */
+class ParkedReceive implements Receiver {
+  constructor(
+    readonly ex: Exchange,
+    private readonly outbox: Outbox,
+  ) {}
+
   deliver(job: Job): boolean {
-    if (this.ex.send(200, jobReply(job))) return true
-    this.logger.warn({ lane: job.lane, job_num: job.jobNum, reason: 'receiver disconnected' }, 'job put back')
-    return false
+    if (!this.ex.open) return false
+    this.outbox.add(this, job)
+    return true
   }
 
   dismiss(): void {
