@@ -4,6 +4,7 @@ import { IndexedHeap } from '../src/queue/heap'
 import { Job, compareJobs } from '../src/queue/job'
 import type { Receiver } from '../src/queue/lane'
 import { Queue } from '../src/queue/queue'
+import { ReadyJobs } from '../src/queue/ready'
 
 /** A deterministic queue: fixed clock and readable hashes. */
 function makeQueue(): Queue {
@@ -51,6 +52,42 @@ t.test('heap: pops in order and removes from the middle', (t) => {
   for (let job = heap.pop(); job !== undefined; job = heap.pop()) popped.push(job)
   t.same(popped.map((j) => j.jobNum), expected.map((j) => j.jobNum))
   t.equal(heap.size, 0)
+  t.end()
+})
+
+t.test('ready jobs: random schedules, receives and put-backs always serve in (priority, job number) order', (t) => {
+  let seed = 7
+  const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+  for (const priorities of [3, 40, 100000]) {
+    const ready = new ReadyJobs()
+    const model: Job[] = []
+    const taken: Job[] = []
+    let next = 1
+    const mismatches: string[] = []
+    for (let step = 0; step < 20000; step++) {
+      const r = random()
+      if (r < 0.5) {
+        const job = new Job(next++, 0, 'main', Math.floor(random() * priorities), '')
+        ready.push(job)
+        model.push(job)
+      } else if (r < 0.6 && taken.length > 0) {
+        // Put back a job taken earlier (a failed hand-over): it must regain its place.
+        const job = taken.splice(Math.floor(random() * taken.length), 1)[0]!
+        ready.push(job)
+        model.push(job)
+      } else {
+        model.sort(compareJobs)
+        const expected = model.shift()
+        const got = ready.pop()
+        if (got !== expected) mismatches.push(`step ${step}: expected ${expected?.jobNum}, got ${got?.jobNum}`)
+        if (got !== undefined) taken.push(got)
+      }
+      if (ready.size !== model.length) mismatches.push(`step ${step}: size ${ready.size} != ${model.length}`)
+      if (mismatches.length > 0) break
+    }
+    t.same(mismatches, [], `${priorities} distinct priorities`)
+    t.same(ready.inOrder(), model.sort(compareJobs), 'inOrder lists the remaining jobs in serving order')
+  }
   t.end()
 })
 

@@ -32,11 +32,11 @@ export async function fillDispenserd(port: number, count: number): Promise<void>
   for (const c of conns) c.close()
 }
 
-async function fillRedis(port: number, count: number): Promise<void> {
+export async function fillRedis(port: number, count: number): Promise<void> {
   await redisCli(port, 'EVAL', `for i=1,ARGV[1] do redis.call('ZADD', KEYS[1], i % 100, string.format('%064d', i)) end`, '1', 'q', String(count))
 }
 
-async function fillBeanstalkd(port: number, count: number): Promise<void> {
+export async function fillBeanstalkd(port: number, count: number): Promise<void> {
   const conns = await openMany(4, port, beanstalkFrame)
   const put = Buffer.from(`put 0 0 600 64\r\n${MESSAGE_64}\r\n`)
   let sent = 0
@@ -198,4 +198,24 @@ export async function scale(opts: Options): Promise<Section> {
     }
   }
   return { rows, checks: [] }
+}
+
+/** The smoke run for the test suite: a second of schedules against dispenserd and the ceiling. */
+export async function smoke(): Promise<Section> {
+  const ceiling = await startCeiling()
+  const ours = await startDispenserd(['--no-persist'])
+  const r: Record<string, number[]> = { 'bare uWS ceiling (node client)': [], 'dispenserd (node client)': [] }
+  try {
+    const body = httpRequest('/schedule', `{"message":"${MESSAGE_64}","priority":5}`)
+    for (const [name, server] of [['bare uWS ceiling (node client)', ceiling], ['dispenserd (node client)', ours]] as const) {
+      const conns = await openMany(4, server.port, httpFrame)
+      r[name]!.push((await closedLoop(conns, 1000, () => body)).perSecond)
+      conns.forEach((c) => c.close())
+    }
+    if ((await queued(ours.port)) === 0) throw new Error('smoke: nothing was queued')
+  } finally {
+    await Promise.all([ceiling.stop(), ours.stop()])
+    removeDataDir(ours)
+  }
+  return compare('smoke: schedule', 'jobs/s', r, [['dispenserd (node client)', 'bare uWS ceiling (node client)']])
 }

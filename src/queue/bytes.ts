@@ -47,13 +47,17 @@ export class ByteWriter {
     this.pos += source.length
   }
 
-  /** A non-negative integer in decimal. */
+  /** A non-negative integer in decimal (digits written in place: no string per number). */
   uint(n: number): void {
-    if (n < 10) {
-      this.buf[this.pos++] = 48 + n
-      return
-    }
-    this.ascii(String(n))
+    const { buf } = this
+    let digits = 1
+    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++
+    let p = this.pos + digits
+    this.pos = p
+    do {
+      buf[--p] = 48 + (n % 10)
+      n = Math.floor(n / 10)
+    } while (n > 0)
   }
 
   /** Eight lowercase hex digits of a 32-bit value. */

@@ -43,7 +43,7 @@ export class IndexedHeap<T extends HeapItem> {
     return true
   }
 
-  /** A copy of the elements in heap order (not serving order); see `drainHeapCopy`. */
+  /** A copy of the elements, in heap order. */
   copy(): T[] {
     return this.items.slice()
   }
@@ -93,29 +93,3 @@ export class IndexedHeap<T extends HeapItem> {
   }
 }
 
-/**
- * Yields the elements of a heap-ordered array in order, consuming the array. Unlike `pop` it never
- * touches `heapIndex`, so it can run over a copy of a live heap (a snapshot) a few elements at a
- * time while the heap itself keeps changing.
- */
-export function* drainHeapCopy<T>(items: T[], before: (a: T, b: T) => boolean): Generator<T> {
-  while (items.length > 0) {
-    const top = items[0]!
-    const last = items.pop()!
-    const n = items.length
-    if (n > 0) {
-      let i = 0
-      for (;;) {
-        const left = 2 * i + 1
-        if (left >= n) break
-        const right = left + 1
-        const child = right < n && before(items[right]!, items[left]!) ? right : left
-        if (!before(items[child]!, last)) break
-        items[i] = items[child]!
-        i = child
-      }
-      items[i] = last
-    }
-    yield top
-  }
-}

@@ -42,11 +42,7 @@ export class Job implements HeapItem {
   }
 }
 
-/** Serving order: lower priority number first, then strict FIFO by job number. */
-export function servedBefore(a: Job, b: Job): boolean {
-  return a.priority < b.priority || (a.priority === b.priority && a.jobNum < b.jobNum)
-}
-
+/** Serving order, as a comparator: lower priority number first, then strict FIFO by job number. */
 export function compareJobs(a: Job, b: Job): number {
   return a.priority - b.priority || a.jobNum - b.jobNum
 }

@@ -1,5 +1,5 @@
-import { IndexedHeap } from './heap'
-import { type Job, servedBefore } from './job'
+import type { Job } from './job'
+import { ReadyJobs } from './ready'
 
 /** Someone waiting for a job: a parked `/receive_block`, later a runner slot. */
 export interface Receiver {
@@ -14,7 +14,7 @@ export interface Receiver {
 
 /** One lane: its ready jobs in serving order and its parked receivers, oldest first. */
 export class Lane {
-  readonly ready = new IndexedHeap<Job>(servedBefore)
+  readonly ready = new ReadyJobs()
   /** A Set keeps insertion order (oldest first) and removes a receiver in O(1). */
   readonly parked = new Set<Receiver>()
 

@@ -9,7 +9,7 @@ import type { LaneSnapshot, Queue } from './queue'
  *
  * Yields pieces of about `pieceBytes`, so a writer can give the event loop a turn between them.
  */
-export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 1 << 20): Generator<Buffer> {
+export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024): Generator<Buffer> {
   const out = new ByteWriter(pieceBytes)
   out.ascii('{\n')
   for (let l = 0; l < lanes.length; l++) {

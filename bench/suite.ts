@@ -1,0 +1,133 @@
+/**
+ * The benchmark suite: starts every server on loopback itself, runs each workload against each,
+ * prints the results and writes docs/benchmarks.md. Ratios compare figures measured in this run.
+ *
+ *   npm run bench                 every workload (a few minutes)
+ *   npm run bench -- --with-10m   adds 10M-job snapshot and scale runs
+ *   npm run bench -- --only schedule,drain --rounds 5 --seconds 5
+ *   npm run bench -- --smoke      one tiny workload, no other servers, nothing written
+ */
+import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Command } from 'commander'
+import { ROOT } from './lib/procs'
+import { type Check, type Row, type Section, checks, table } from './lib/report'
+import { memory } from './workloads/memory'
+import { roundTrip } from './workloads/roundtrip'
+import { snapshot, startup } from './workloads/snapshot'
+import { batch, drain, schedule, scale, smoke } from './workloads/throughput'
+
+interface Args {
+  rounds: string
+  seconds: string
+  only?: string
+  with10m?: boolean
+  smoke?: boolean
+  write: boolean
+}
+
+function version(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]!.trim()
+  } catch (err) {
+    return ((err as { stdout?: string }).stdout ?? '').split('\n')[0]!.trim() || 'unknown'
+  }
+}
+
+/** The targets of the schedule and drain workloads, from their rows. */
+function ratioChecks(rows: Row[]): Check[] {
+  const out: Check[] = []
+  for (const workload of ['schedule', 'drain']) {
+    for (const [against, min] of [['bare uWS ceiling (wrk)', 0.85], [workload === 'schedule' ? 'redis ZADD (redis-benchmark)' : 'redis ZPOPMIN (redis-benchmark)', 1.0]] as const) {
+      const row = rows.find((r) => r.workload.startsWith(workload) && r.ratio?.against === against)
+      if (row) out.push({ target: `${workload}: ≥ ${min.toFixed(2)}× ${against}`, measured: `${row.ratio!.value.toFixed(2)}×`, met: row.ratio!.value >= min })
+    }
+  }
+  return out
+}
+
+async function main(): Promise<void> {
+  const args = new Command('bench')
+    .option('--rounds <n>', 'interleaved rounds per comparison; the median is reported', '3')
+    .option('--seconds <n>', 'seconds per measurement', '5')
+    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,memory,snapshot,scale,startup')
+    .option('--with-10m', 'also snapshot and scale at 10M queued jobs')
+    .option('--smoke', 'one tiny workload against dispenserd and the ceiling; writes nothing')
+    .option('--no-write', 'do not write docs/benchmarks.md')
+    .parse(process.argv)
+    .opts<Args>()
+  const rounds = Number(args.rounds)
+  const seconds = Number(args.seconds)
+
+  if (args.smoke) {
+    const section = await smoke()
+    process.stdout.write(`${table(section.rows)}\n`)
+    return
+  }
+
+  const workloads: Record<string, () => Promise<Section>> = {
+    schedule: () => schedule({ rounds, seconds, scaleSizes: [] }),
+    drain: () => drain({ rounds, seconds: Math.min(seconds, 3), scaleSizes: [] }),
+    roundtrip: () => roundTrip({ seconds }),
+    batch: () => batch({ rounds, seconds: Math.min(seconds, 2), scaleSizes: [] }),
+    memory: () => memory(1_000_000),
+    snapshot: async () => {
+      const sections = [await snapshot(1_000_000)]
+      if (args.with10m) sections.push(await snapshot(10_000_000))
+      return { rows: sections.flatMap((s) => s.rows), checks: sections.flatMap((s) => s.checks) }
+    },
+    scale: () => scale({ rounds: 2, seconds: Math.min(seconds, 3), scaleSizes: [1e4, 1e5, 1e6, ...(args.with10m ? [1e7] : [])] }),
+    startup: () => startup(5),
+  }
+  const selected = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(workloads)
+  const rows: Row[] = []
+  const targetChecks: Check[] = []
+  for (const name of selected) {
+    const workload = workloads[name]
+    if (!workload) throw new Error(`unknown workload ${name}; choose from ${Object.keys(workloads).join(', ')}`)
+    process.stderr.write(`bench: ${name}…\n`)
+    const section = await workload()
+    process.stdout.write(`${table(section.rows)}\n\n`)
+    rows.push(...section.rows)
+    targetChecks.push(...section.checks)
+  }
+  targetChecks.unshift(...ratioChecks(rows))
+  process.stdout.write(`${checks(targetChecks)}\n`)
+
+  if (!args.write) return
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+  const doc = `# Benchmarks
+
+Produced by \`${command}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. Every
+server ran on this machine on loopback, one after another; each comparison interleaves its subjects
+over ${rounds} rounds of ${seconds} s (less for drain and batch) and reports the median. The machine
+is shared and noisy: read the ratios, which compare figures measured in the same run, not the
+absolute numbers.
+
+- Machine: ${os.availableParallelism()} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}
+- Node ${process.version}; ${version('redis-server', ['--version'])}; ${version('beanstalkd', ['-v'])}; ${version('wrk', ['-v'])}
+- Load generators: wrk (1 thread, 32 connections) for HTTP; redis-benchmark (32 clients) for Redis;
+  a Node client (32 connections, one request in flight each) for beanstalkd and, for a like-for-like
+  ratio, for dispenserd too. The round trip harness is the same Node program for dispenserd and Redis.
+- The ceiling is \`bench/ceiling.ts\`: a bare uWebSockets.js server that reads the body, parses the
+  JSON and answers a fixed reply.
+
+## Targets
+
+${checks(targetChecks)}
+
+## Results
+
+${table(rows)}
+`
+  writeFileSync(path.join(ROOT, 'docs', 'benchmarks.md'), doc)
+  process.stderr.write('bench: wrote docs/benchmarks.md\n')
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  process.exitCode = 1
+})

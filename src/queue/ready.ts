@@ -1,0 +1,107 @@
+import { type HeapItem, IndexedHeap } from './heap'
+import type { Job } from './job'
+
+function olderFirst(a: Job, b: Job): boolean {
+  return a.jobNum < b.jobNum
+}
+
+/**
+ * The jobs of one priority in job-number order. New jobs arrive with ever larger numbers, so they
+ * are appended to an array read from its head: O(1) in and out, in memory order. A job put back
+ * behind newer ones (a failed hand-over; later, an expired lease) waits in a small side heap, and
+ * `take` serves whichever of the two heads is older, so strict FIFO holds in every case.
+ */
+class Bucket implements HeapItem {
+  heapIndex = -1
+  private fifo: (Job | undefined)[] = []
+  private head = 0
+  private putBack: IndexedHeap<Job> | undefined
+
+  constructor(readonly priority: number) {}
+
+  get size(): number {
+    return this.fifo.length - this.head + (this.putBack?.size ?? 0)
+  }
+
+  add(job: Job): void {
+    const newest = this.fifo[this.fifo.length - 1]
+    if (this.head === this.fifo.length || newest!.jobNum < job.jobNum) this.fifo.push(job)
+    else (this.putBack ??= new IndexedHeap<Job>(olderFirst)).push(job)
+  }
+
+  /** Takes the oldest job; the bucket must not be empty. */
+  take(): Job {
+    const next = this.fifo[this.head]
+    const back = this.putBack?.peek()
+    if (back !== undefined && (next === undefined || back.jobNum < next.jobNum)) return this.putBack!.pop()!
+    this.fifo[this.head++] = undefined
+    if (this.head === this.fifo.length) {
+      this.fifo = []
+      this.head = 0
+    } else if (this.head >= 1024 && this.head * 2 >= this.fifo.length) {
+      // Drop the consumed half so the array does not grow without bound.
+      this.fifo = this.fifo.slice(this.head)
+      this.head = 0
+    }
+    return next!
+  }
+
+  /** Appends this bucket's jobs, oldest first, to `out` (a copy; the bucket is untouched). */
+  copyInOrder(out: Job[]): void {
+    const putBack = this.putBack === undefined ? [] : this.putBack.copy().sort((a, b) => a.jobNum - b.jobNum)
+    let p = 0
+    for (let i = this.head; i < this.fifo.length; i++) {
+      const job = this.fifo[i]!
+      while (p < putBack.length && putBack[p]!.jobNum < job.jobNum) out.push(putBack[p++]!)
+      out.push(job)
+    }
+    while (p < putBack.length) out.push(putBack[p++]!)
+  }
+}
+
+/**
+ * A lane's ready jobs in serving order: lower priority first, then job number. Jobs sit in one
+ * bucket per priority, and a heap orders the buckets that have jobs. Scheduling and receiving are
+ * O(1) for a known priority (O(log p) with p distinct priorities waiting), and touch little memory:
+ * a binary heap of a million jobs costs a cache miss on each of its twenty levels per operation.
+ */
+export class ReadyJobs {
+  private readonly buckets = new Map<number, Bucket>()
+  private readonly nonEmpty = new IndexedHeap<Bucket>((a, b) => a.priority < b.priority)
+  private count = 0
+
+  get size(): number {
+    return this.count
+  }
+
+  push(job: Job): void {
+    let bucket = this.buckets.get(job.priority)
+    if (bucket === undefined) {
+      bucket = new Bucket(job.priority)
+      this.buckets.set(job.priority, bucket)
+    }
+    if (bucket.size === 0) this.nonEmpty.push(bucket)
+    bucket.add(job)
+    this.count++
+  }
+
+  pop(): Job | undefined {
+    const bucket = this.nonEmpty.peek()
+    if (bucket === undefined) return undefined
+    const job = bucket.take()
+    this.count--
+    if (bucket.size === 0) {
+      this.nonEmpty.pop()
+      this.buckets.delete(bucket.priority)
+    }
+    return job
+  }
+
+  /** Every job in serving order (a copy: O(n) pointer copying, and a sort of the few put back). */
+  inOrder(): Job[] {
+    const out: Job[] = []
+    const buckets = [...this.nonEmpty.copy()].sort((a, b) => a.priority - b.priority)
+    for (const bucket of buckets) bucket.copyInOrder(out)
+    return out
+  }
+}
