@@ -13,18 +13,20 @@ export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024
   const out = new ByteWriter(pieceBytes)
   out.ascii('{\n')
   for (let l = 0; l < lanes.length; l++) {
-    const { lane, jobs, count } = lanes[l]!
+    const { lane, parts, count } = lanes[l]!
     out.reserve(lane.length * 6 + 16)
     out.jsonString(lane)
     out.ascii(': [')
     let first = true
-    for (const job of jobs) {
-      out.reserve(4)
-      out.ascii(first ? '\n{' : ',\n{')
-      writeJobMembers(job, out)
-      out.ascii('}')
-      first = false
-      if (out.full) yield out.take()
+    for (const part of parts) {
+      for (const job of part) {
+        out.reserve(4)
+        out.ascii(first ? '\n{' : ',\n{')
+        writeJobMembers(job, out)
+        out.ascii('}')
+        first = false
+        if (out.full) yield out.take()
+      }
     }
     out.reserve(4)
     out.ascii(count > 0 ? '\n]' : ']')

@@ -21,11 +21,11 @@ export interface QueueOptions {
   makeHash?: (jobNum: number) => string
 }
 
-/** One lane as of a moment: its jobs, yielded in serving order as they are iterated. */
+/** One lane as of a moment: its jobs in serving order, in consecutive parts (one per priority). */
 export interface LaneSnapshot {
   lane: string
   count: number
-  jobs: Iterable<Job>
+  parts: Job[][]
 }
 
 export interface LaneStats {
@@ -153,10 +153,7 @@ export class Queue {
    * for a million jobs), so a snapshot can then be written piecemeal while the queue keeps serving.
    */
   snapshot(): LaneSnapshot[] {
-    return [...this.lanes].map(([name, lane]) => {
-      const jobs = lane.ready.inOrder()
-      return { lane: name, count: jobs.length, jobs }
-    })
+    return [...this.lanes].map(([name, lane]) => ({ lane: name, count: lane.ready.size, parts: lane.ready.inOrderParts() }))
   }
 
   private lane(name: string): Lane {

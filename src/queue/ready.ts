@@ -46,16 +46,19 @@ class Bucket implements HeapItem {
     return next!
   }
 
-  /** Appends this bucket's jobs, oldest first, to `out` (a copy; the bucket is untouched). */
-  copyInOrder(out: Job[]): void {
-    const putBack = this.putBack === undefined ? [] : this.putBack.copy().sort((a, b) => a.jobNum - b.jobNum)
+  /** This bucket's jobs, oldest first (a copy; the bucket is untouched). */
+  inOrder(): Job[] {
+    const fifo = this.fifo.slice(this.head) as Job[]
+    if (this.putBack === undefined || this.putBack.size === 0) return fifo
+    const putBack = this.putBack.copy().sort((a, b) => a.jobNum - b.jobNum)
+    const out: Job[] = []
     let p = 0
-    for (let i = this.head; i < this.fifo.length; i++) {
-      const job = this.fifo[i]!
+    for (const job of fifo) {
       while (p < putBack.length && putBack[p]!.jobNum < job.jobNum) out.push(putBack[p++]!)
       out.push(job)
     }
     while (p < putBack.length) out.push(putBack[p++]!)
+    return out
   }
 }
 
@@ -97,11 +100,20 @@ export class ReadyJobs {
     return job
   }
 
-  /** Every job in serving order (a copy: O(n) pointer copying, and a sort of the few put back). */
+  /**
+   * Every job in serving order, as one array per priority: a copy made of array slices (native
+   * copies: about 50 ms for ten million jobs), plus a sort of the few jobs put back out of order.
+   */
+  inOrderParts(): Job[][] {
+    return this.nonEmpty
+      .copy()
+      .sort((a, b) => a.priority - b.priority)
+      .map((bucket) => bucket.inOrder())
+  }
+
   inOrder(): Job[] {
     const out: Job[] = []
-    const buckets = [...this.nonEmpty.copy()].sort((a, b) => a.priority - b.priority)
-    for (const bucket of buckets) bucket.copyInOrder(out)
+    for (const part of this.inOrderParts()) for (const job of part) out.push(job)
     return out
   }
 }
