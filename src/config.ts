@@ -19,6 +19,7 @@ export interface Config {
   data_dir: string
   pid_file: string
   log_file: string
+  auth_token: string
 }
 
 type Kind =
@@ -27,6 +28,7 @@ type Kind =
   | { type: 'address' }
   | { type: 'level' }
   | { type: 'path' }
+  | { type: 'secret' }
 
 export interface Setting {
   key: keyof Config
@@ -51,6 +53,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'data_dir', arg: 'dir', flag: 'data-dir', kind: { type: 'path' }, help: 'directory for queue.json, the pid file and the log file' },
   { key: 'pid_file', arg: 'file', flag: 'pid-file', kind: { type: 'path' }, help: 'pid file, also the lock on the data directory (default: DATA_DIR/dispenserd.pid)' },
   { key: 'log_file', arg: 'file', flag: 'log-file', kind: { type: 'path' }, help: 'where -d writes the log (default: DATA_DIR/dispenserd.log)' },
+  { key: 'auth_token', arg: 'token', flag: 'auth-token', kind: { type: 'secret' }, help: 'when set, every endpoint but GET / requires "Authorization: Bearer TOKEN" (prefer the environment variable)' },
 ]
 
 export function envName(setting: Setting): string {
@@ -66,6 +69,7 @@ export const DEFAULTS = {
   throttle_schedule: false,
   max_body_bytes: 1024 * 1024,
   log_level: 'info',
+  auth_token: '',
 } as const
 
 export class ConfigError extends Error {}
@@ -102,6 +106,7 @@ function describe(kind: Kind): string {
     case 'address': return 'host:port with a port from 0 (any free port) to 65535'
     case 'level': return `one of ${LOG_LEVELS.join(', ')}`
     case 'path': return 'a non-empty path'
+    case 'secret': return 'a string'
   }
 }
 
@@ -114,6 +119,7 @@ function check(kind: Kind, value: unknown): Config[keyof Config] | undefined {
     case 'address': return typeof value === 'string' && parseAddress(value) !== undefined ? value : undefined
     case 'level': return typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value) ? value : undefined
     case 'path': return typeof value === 'string' && value !== '' ? value : undefined
+    case 'secret': return typeof value === 'string' ? value : undefined
   }
 }
 

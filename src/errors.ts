@@ -10,6 +10,7 @@ export const CODES = {
   body_too_large: { code: 4, http: 413, meaning: 'the request body is larger than max_body_bytes' },
   shutting_down: { code: 5, http: 503, meaning: 'the daemon is shutting down; nothing was queued or taken' },
   internal: { code: 6, http: 500, meaning: 'an unexpected fault in the daemon; it has been logged' },
+  unauthorized: { code: 7, http: 401, meaning: 'auth_token is set and the request lacks the right "Authorization: Bearer" header' },
 } as const
 
 export type CodeName = keyof typeof CODES

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { version } from '../package.json'
 import type { Config } from './config'
 import { parseAddress } from './config'
+import { isLoopback } from './http/auth'
 import { HTTP_ENGINE, type HttpServer, startHttpServer } from './http/server'
 import { Routes } from './http/routes'
 import type { Logger } from './log'
@@ -68,8 +69,11 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       }),
     })
     const { host, port } = parseAddress(config.address)!
-    const http = await startHttpServer({ host, port, maxBodyBytes: config.max_body_bytes, routes, logger })
+    const http = await startHttpServer({ host, port, authToken: config.auth_token, maxBodyBytes: config.max_body_bytes, routes, logger })
     if (HTTP_ENGINE.includes('fallback')) logger.warn('the native uWebSockets.js build did not load; serving with its slow fallback')
+    if (config.auth_token === '' && !isLoopback(host)) {
+      logger.warn({ address: config.address }, 'listening beyond this machine without auth_token: anyone who can reach it can read, schedule and take jobs')
+    }
     logger.info({ address: `${host}:${http.port}`, engine: HTTP_ENGINE, data_dir: config.data_dir, version }, 'listening')
 
     const stopSnapshots =

@@ -4,6 +4,7 @@ import type { ApiError } from '../errors'
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
   400: '400 Bad Request',
+  401: '401 Unauthorized',
   404: '404 Not Found',
   413: '413 Payload Too Large',
   500: '500 Internal Server Error',

@@ -70,3 +70,21 @@ export function parseSchedule(fields: Fields): ScheduleRequest {
     }),
   }
 }
+
+/** The longest `timeout` a receive_block may ask for: Node timers hold at most 2^31-1 ms. */
+export const MAX_RECEIVE_TIMEOUT_SECONDS = 2147483
+
+export interface BlockingReceive {
+  lane: string
+  /** Answer "empty queue" after this long with no job; undefined waits for ever. */
+  timeoutMs: number | undefined
+}
+
+export function parseBlockingReceive(fields: Fields): BlockingReceive {
+  const timeout = fields.timeout
+  if (timeout === undefined || timeout === null) return { lane: laneField(fields), timeoutMs: undefined }
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0 || timeout > MAX_RECEIVE_TIMEOUT_SECONDS) {
+    throw invalid(`"timeout" must be a number of seconds from 0 to ${MAX_RECEIVE_TIMEOUT_SECONDS}`)
+  }
+  return { lane: laneField(fields), timeoutMs: Math.round(timeout * 1000) }
+}

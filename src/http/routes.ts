@@ -8,7 +8,7 @@ import { jobsByLaneBytes } from '../queue/listing'
 import type { Queue } from '../queue/queue'
 import { type Exchange, errorBody } from './exchange'
 import { Pacer } from './pacer'
-import { type ScheduleRequest, laneField, parseJsonObject, parseSchedule } from './requests'
+import { type BlockingReceive, type ScheduleRequest, laneField, parseBlockingReceive, parseJsonObject, parseSchedule } from './requests'
 
 /** The original's throttle: 25 ms between operations. */
 const THROTTLE_MS = 25
@@ -58,7 +58,7 @@ export class Routes {
   private readonly waitingForSlot = new Map<NodeJS.Timeout, () => void>()
   private readonly scheduleOp: Operation<ScheduleRequest>
   private readonly receiveNoblockOp: Operation<string>
-  private readonly receiveBlockOp: Operation<string>
+  private readonly receiveBlockOp: Operation<BlockingReceive>
   private readonly outbox: Outbox
 
   constructor(private readonly options: RoutesOptions) {
@@ -95,12 +95,21 @@ export class Routes {
     const outbox = new Outbox(queue, logger)
     this.outbox = outbox
     this.receiveBlockOp = {
-      parse: laneField,
+      parse: parseBlockingReceive,
       pacer: receivePacer,
-      run(ex, lane) {
+      run(ex, { lane, timeoutMs }) {
         const receiver = new ParkedReceive(ex, outbox)
-        ex.onAbort(() => queue.cancel(lane, receiver))
+        ex.onAbort(() => {
+          queue.cancel(lane, receiver)
+          receiver.stopTimer()
+        })
         queue.awaitJob(lane, receiver)
+        if (timeoutMs === undefined || !ex.open || receiver.handedJob) return
+        // Still parked: give up after the timeout. (uWS has no TCP keepalive, so a client that
+        // vanishes silently would otherwise stay parked until restart.)
+        receiver.timer = setTimeout(() => {
+          if (queue.cancel(lane, receiver)) ex.send(200, EMPTY_QUEUE_BODY)
+        }, timeoutMs)
       },
     }
   }
@@ -231,20 +240,31 @@ class Outbox {
   }
 }
 
-/** A parked `/receive_block`: the queue hands it a job, or shutdown dismisses it. */
+/** A parked `/receive_block`: the queue hands it a job, its timeout ends it, or shutdown dismisses it. */
 class ParkedReceive implements Receiver {
+  timer: NodeJS.Timeout | undefined
+  handedJob = false
+
   constructor(
     readonly ex: Exchange,
     private readonly outbox: Outbox,
   ) {}
 
   deliver(job: Job): boolean {
-    if (!this.ex.open) return false
+    if (!this.ex.open || this.handedJob) return false
+    this.handedJob = true
+    this.stopTimer()
     this.outbox.add(this, job)
     return true
   }
 
+  stopTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
   dismiss(): void {
+    this.stopTimer()
     this.ex.send(503, errorBody(CODES.shutting_down.code, SHUTTING_DOWN), true)
   }
 }

@@ -1,5 +1,7 @@
 import type { HttpRequest, HttpResponse, us_listen_socket, us_socket } from 'uWebSockets.js'
 import type { Logger } from '../log'
+import { ApiError } from '../errors'
+import { bearerCheck } from './auth'
 import { type BodyHandler, readBody } from './body'
 import { Exchange } from './exchange'
 import type { Routes } from './routes'
@@ -7,6 +9,8 @@ import { uWS } from './uws'
 
 export interface HttpServerOptions {
   host: string
+  /** When set, every route but `/` requires `Authorization: Bearer <authToken>`. */
+  authToken: string
   /** 0 picks a free port; `port` on the result tells which. */
   port: number
   maxBodyBytes: number
@@ -31,17 +35,27 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   const { routes, maxBodyBytes } = options
   const app = uWS.App()
 
-  const withBody = (handler: BodyHandler) => (res: HttpResponse, req: HttpRequest) => {
-    readBody(res, req, new Exchange(res), maxBodyBytes, handler)
+  const authorized = bearerCheck(options.authToken)
+  /** Runs `handler` for authorized requests; answers the others 401 without reading their body. */
+  const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => {
+    if (authorized === undefined || authorized(req.getHeader('authorization'))) {
+      handler(res, req)
+      return
+    }
+    new Exchange(res).sendError(new ApiError('unauthorized', 'missing or wrong "Authorization: Bearer" token'), true)
   }
+  const withBody = (handler: BodyHandler) =>
+    guarded((res, req) => {
+      readBody(res, req, new Exchange(res), maxBodyBytes, handler)
+    })
 
-  // The original accepts every method on every route, so do we.
+  // The original accepts every method on every route, so do we. Status stays open to health checks.
   app.any('/', (res) => routes.status(new Exchange(res)))
-  app.any('/jobs', (res) => routes.jobs(new Exchange(res)))
+  app.any('/jobs', guarded((res) => routes.jobs(new Exchange(res))))
   app.any('/schedule', withBody((ex, body) => routes.schedule(ex, body)))
   app.any('/receive_block', withBody((ex, body) => routes.receiveBlock(ex, body)))
   app.any('/receive_noblock', withBody((ex, body) => routes.receiveNoblock(ex, body)))
-  app.any('/*', (res, req) => routes.notFound(new Exchange(res), req.getUrl()))
+  app.any('/*', guarded((res, req) => routes.notFound(new Exchange(res), req.getUrl())))
 
   // The typings lack the (host, port, options, callback) form and the flag's runtime export; without
   // the exclusive flag a second daemon on the same port would start and silently share the traffic.

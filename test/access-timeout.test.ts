@@ -1,0 +1,68 @@
+import t from 'tap'
+import { call, removeDir, startDaemon, until } from './helpers/daemon'
+
+t.test('auth_token: every endpoint but GET / needs the bearer token', async (t) => {
+  const d = await startDaemon({ env: { DISPENSERD_AUTH_TOKEN: 's3cret' } })
+  t.teardown(async () => {
+    await d.stop()
+    removeDir(d.dataDir)
+  })
+  const auth = { headers: { Authorization: 'Bearer s3cret' } }
+  t.equal((await call(`${d.url}/`)).status, 200, 'status stays open for health checks')
+  for (const [path, body] of [['/jobs', undefined], ['/schedule', { message: 'x' }], ['/receive_noblock', {}], ['/receive_block', {}], ['/elsewhere', undefined]] as const) {
+    const refused: Record<string, string>[] = [{}, { Authorization: 'Bearer wrong' }, { Authorization: 's3cret' }, { Authorization: 'Bearer s3cret2' }]
+    for (const headers of refused) {
+      const r = await call(`${d.url}${path}`, body, { headers, method: body === undefined ? 'GET' : 'POST' })
+      t.same([r.status, r.body.status, r.body.code], [401, 'error', 7], `${path} with ${JSON.stringify(headers)}`)
+    }
+  }
+  t.same((await call(`${d.url}/jobs`, undefined, auth)).body, { main: [] }, 'nothing was queued by refused requests')
+  t.equal((await call(`${d.url}/schedule`, { message: 'ok' }, { ...auth, method: 'POST' })).status, 200)
+  t.equal((await call(`${d.url}/receive_noblock`, {}, { headers: { Authorization: 'bearer s3cret' }, method: 'POST' })).body.message, 'ok', 'the scheme is case-insensitive')
+})
+
+t.test('listening beyond loopback without a token logs a warning; with one it does not', async (t) => {
+  const open = await startDaemon({ args: ['--address', '0.0.0.0:0'] })
+  t.teardown(async () => {
+    await open.stop()
+    removeDir(open.dataDir)
+  })
+  t.ok(open.logs.some((l) => l.level === 40 && /without auth_token/.test(String(l.msg))))
+  const local = await startDaemon()
+  t.teardown(async () => {
+    await local.stop()
+    removeDir(local.dataDir)
+  })
+  t.notOk(local.logs.some((l) => /without auth_token/.test(String(l.msg))), 'no warning on loopback')
+})
+
+t.test('receive_block with a timeout answers "empty queue" when it expires and loses nothing', async (t) => {
+  const d = await startDaemon()
+  t.teardown(async () => {
+    await d.stop()
+    removeDir(d.dataDir)
+  })
+  const idle = async (): Promise<number> => ((await call(`${d.url}/`)).body.payload as { idle_workers: Record<string, number> }).idle_workers.t ?? 0
+  const started = Date.now()
+  const expired = await call(`${d.url}/receive_block`, { lane: 't', timeout: 0.3 })
+  t.ok(Date.now() - started >= 280, `waited ${Date.now() - started} ms`)
+  t.same(expired.body, { status: 'ok', code: 2, message: 'empty queue' })
+  t.equal(await idle(), 0, 'no longer parked')
+  await call(`${d.url}/schedule`, { lane: 't', message: 'after the timeout' })
+  t.same(((await call(`${d.url}/jobs`)).body.t as { message: string }[]).map((j) => j.message), ['after the timeout'], 'the job waits for the next receiver')
+
+  const immediate = await call(`${d.url}/receive_block`, { lane: 't', timeout: 5 })
+  t.equal(immediate.body.message, 'after the timeout', 'a ready job is handed over at once')
+  t.same((await call(`${d.url}/receive_block`, { lane: 't', timeout: 0 })).body.code, 2, 'timeout 0 on an empty lane answers at once')
+
+  const waiting = call(`${d.url}/receive_block`, { lane: 't', timeout: 10 })
+  await until(async () => (await idle()) === 1, 'receiver parked')
+  await call(`${d.url}/schedule`, { lane: 't', message: 'in time' })
+  t.equal((await waiting).body.message, 'in time', 'a job that arrives before the timeout is delivered')
+
+  for (const timeout of [-1, 'soon', 1e9, true]) {
+    const r = await call(`${d.url}/receive_block`, { lane: 't', timeout })
+    t.same([r.status, r.body.code], [400, 1])
+    t.match(r.body.message, /"timeout" must be a number of seconds/)
+  }
+})
