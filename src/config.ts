@@ -20,6 +20,11 @@ export interface Config {
   pid_file: string
   log_file: string
   auth_token: string
+  max_queued_jobs: number
+  max_queued_bytes: number
+  max_message_bytes: number
+  max_lanes: number
+  max_parked_receivers: number
 }
 
 type Kind =
@@ -53,6 +58,11 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'data_dir', arg: 'dir', flag: 'data-dir', kind: { type: 'path' }, help: 'directory for queue.json, the pid file and the log file' },
   { key: 'pid_file', arg: 'file', flag: 'pid-file', kind: { type: 'path' }, help: 'pid file, also the lock on the data directory (default: DATA_DIR/dispenserd.pid)' },
   { key: 'log_file', arg: 'file', flag: 'log-file', kind: { type: 'path' }, help: 'where -d writes the log (default: DATA_DIR/dispenserd.log)' },
+  { key: 'max_queued_jobs', arg: 'n', flag: 'max-queued-jobs', kind: { type: 'integer', min: 0, max: 1e12 }, help: 'schedules past this many queued jobs answer 503 (0: no limit)' },
+  { key: 'max_queued_bytes', arg: 'bytes', flag: 'max-queued-bytes', kind: { type: 'integer', min: 0, max: 2 ** 50 }, help: 'schedules past this many bytes of queued messages answer 503 (0: no limit)' },
+  { key: 'max_message_bytes', arg: 'bytes', flag: 'max-message-bytes', kind: { type: 'integer', min: 0, max: 512 * 1024 * 1024 }, help: 'longest message accepted (0: only max_body_bytes limits it)' },
+  { key: 'max_lanes', arg: 'n', flag: 'max-lanes', kind: { type: 'integer', min: 0, max: 1e9 }, help: 'requests that would create more lanes answer 503 (0: no limit)' },
+  { key: 'max_parked_receivers', arg: 'n', flag: 'max-parked-receivers', kind: { type: 'integer', min: 0, max: 1e9 }, help: 'receive_block calls past this many waiting answer 503 (0: no limit)' },
   { key: 'auth_token', arg: 'token', flag: 'auth-token', kind: { type: 'secret' }, help: 'when set, every endpoint but GET / requires "Authorization: Bearer TOKEN" (prefer the environment variable)' },
 ]
 
@@ -70,6 +80,11 @@ export const DEFAULTS = {
   max_body_bytes: 1024 * 1024,
   log_level: 'info',
   auth_token: '',
+  max_queued_jobs: 10_000_000,
+  max_queued_bytes: 1024 * 1024 * 1024,
+  max_message_bytes: 1024 * 1024,
+  max_lanes: 10_000,
+  max_parked_receivers: 50_000,
 } as const
 
 export class ConfigError extends Error {}

@@ -11,6 +11,7 @@ export const CODES = {
   shutting_down: { code: 5, http: 503, meaning: 'the daemon is shutting down; nothing was queued or taken' },
   internal: { code: 6, http: 500, meaning: 'an unexpected fault in the daemon; it has been logged' },
   unauthorized: { code: 7, http: 401, meaning: 'auth_token is set and the request lacks the right "Authorization: Bearer" header' },
+  limit_reached: { code: 8, http: 503, meaning: 'a configured limit is reached (the message names it); nothing was queued or parked' },
 } as const
 
 export type CodeName = keyof typeof CODES

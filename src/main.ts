@@ -45,7 +45,15 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   mkdirSync(config.data_dir, { recursive: true })
   acquirePidFile(config.pid_file)
   try {
-    const queue = new Queue()
+    const queue = new Queue({
+      limits: {
+        maxQueuedJobs: config.max_queued_jobs,
+        maxQueuedBytes: config.max_queued_bytes,
+        maxMessageBytes: config.max_message_bytes,
+        maxLanes: config.max_lanes,
+        maxParkedReceivers: config.max_parked_receivers,
+      },
+    })
     const store = config.persist_queue ? new SnapshotStore(config.data_dir, logger) : undefined
     if (store !== undefined) {
       const loadStarted = performance.now()
@@ -64,6 +72,9 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
           http_engine: HTTP_ENGINE,
           next_job_num: queue.nextJobNum,
+          queued_jobs_total: queue.totalQueued,
+          queued_bytes: queue.queuedBytes,
+          parked_receivers: queue.parkedReceivers,
         },
         snapshot: store === undefined ? { enabled: false } : { enabled: true, file: store.queueFile, ...store.status },
       }),

@@ -66,3 +66,40 @@ t.test('receive_block with a timeout answers "empty queue" when it expires and l
     t.match(r.body.message, /"timeout" must be a number of seconds/)
   }
 })
+
+t.test('limits answer 503 code 8 naming the limit; bad lane names answer 400', async (t) => {
+  const d = await startDaemon({ args: ['--max-queued-jobs', '2', '--max-parked-receivers', '1', '--max-lanes', '3', '--max-message-bytes', '10'] })
+  t.teardown(async () => {
+    await d.stop()
+    removeDir(d.dataDir)
+  })
+  t.equal((await call(`${d.url}/schedule`, { message: 'one' })).status, 200)
+  t.equal((await call(`${d.url}/schedule`, { message: 'two' })).status, 200)
+  const full = await call(`${d.url}/schedule`, { message: 'three' })
+  t.same([full.status, full.body.status, full.body.code], [503, 'error', 8])
+  t.match(full.body.message, /max_queued_jobs is 2/)
+  t.match((await call(`${d.url}/schedule`, { jobs: [{ message: 'a' }] })).body.message, /max_queued_jobs/, 'batches too')
+  t.equal(((await call(`${d.url}/jobs`)).body.main as unknown[]).length, 2, 'nothing more was queued')
+
+  const parked = call(`${d.url}/receive_block`, { lane: 'p' })
+  await until(async () => ((await call(`${d.url}/`)).body.payload as { server: { parked_receivers: number } }).server.parked_receivers === 1, 'parked')
+  const second = await call(`${d.url}/receive_block`, { lane: 'p' })
+  t.same([second.status, second.body.code], [503, 8])
+  t.match(second.body.message, /max_parked_receivers is 1/)
+
+  t.equal((await call(`${d.url}/receive_noblock`, { lane: 'q' })).body.code, 2, 'a third lane is allowed')
+  const fourth = await call(`${d.url}/receive_noblock`, { lane: 'r' })
+  t.same([fourth.status, fourth.body.code], [503, 8])
+  t.match(fourth.body.message, /max_lanes is 3/)
+
+  await call(`${d.url}/receive_noblock`)
+  const long = await call(`${d.url}/schedule`, { message: '12345678901' })
+  t.same([long.status, long.body.code, long.body.message], [400, 1, '"message" is 11 bytes, over max_message_bytes (10)'])
+  for (const lane of ['x'.repeat(129), 'tab\there', 'nul\u0000']) {
+    const r = await call(`${d.url}/schedule`, { message: 'm', lane })
+    t.same([r.status, r.body.code], [400, 1])
+    t.match(r.body.message, /"lane" must be at most 128 characters, with no control characters/)
+  }
+  await call(`${d.url}/schedule`, { message: 'for p', lane: 'p' })
+  t.equal((await parked).body.message, 'for p')
+})

@@ -3,7 +3,8 @@ import { HashScheme } from '../src/queue/hash'
 import { IndexedHeap } from '../src/queue/heap'
 import { Job, compareJobs } from '../src/queue/job'
 import type { Receiver } from '../src/queue/lane'
-import { Queue } from '../src/queue/queue'
+import { ApiError } from '../src/errors'
+import { NO_LIMITS, Queue } from '../src/queue/queue'
 import { ReadyJobs } from '../src/queue/ready'
 
 /** A deterministic queue: fixed clock and readable hashes. */
@@ -59,7 +60,8 @@ t.test('ready jobs: random schedules, receives and put-backs always serve in (pr
   let seed = 7
   const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
   for (const priorities of [3, 40, 100000]) {
-    const ready = new ReadyJobs()
+    const totals = { jobs: 0, bytes: 0 }
+    const ready = new ReadyJobs(totals)
     const model: Job[] = []
     const taken: Job[] = []
     let next = 1
@@ -87,6 +89,7 @@ t.test('ready jobs: random schedules, receives and put-backs always serve in (pr
     }
     t.same(mismatches, [], `${priorities} distinct priorities`)
     t.same(ready.inOrder(), model.sort(compareJobs), 'inOrder lists the remaining jobs in serving order')
+    t.equal(totals.jobs, model.length, 'the shared totals follow')
   }
   t.end()
 })
@@ -252,5 +255,71 @@ t.test('jobsInOrder lists serving order without consuming', (t) => {
   t.same(q.jobsInOrder('main').map((j) => j.message), ['a', 'b', 'c'])
   t.equal(q.totalQueued, 3)
   t.same(q.jobsInOrder('nope'), [])
+  t.end()
+})
+
+t.test('limits: past one, nothing is queued or parked and the error names the limit', (t) => {
+  const limited = (limits: Partial<typeof NO_LIMITS>): Queue => new Queue({ limits: { ...NO_LIMITS, ...limits } })
+  const job = (message = 'x', lane = 'main') => ({ message, lane, priority: 1 })
+  const refuses = (fn: () => unknown, code: string, message: RegExp): void => {
+    let thrown: unknown
+    try {
+      fn()
+    } catch (err) {
+      thrown = err
+    }
+    t.ok(thrown instanceof ApiError, `throws an ApiError: ${String(thrown)}`)
+    t.match(thrown, { codeName: code, message })
+  }
+
+  let q = limited({ maxQueuedJobs: 3 })
+  q.scheduleMany([job(), job()])
+  refuses(() => q.scheduleMany([job(), job()]), 'limit_reached', /max_queued_jobs is 3/)
+  t.equal(q.totalQueued, 2, 'a batch that does not fit is refused whole')
+  q.schedule(job())
+  refuses(() => q.schedule(job()), 'limit_reached', /holds 3 jobs/)
+  q.receive('main')
+  t.equal(q.schedule(job()).message, 'x', 'room again once a job is taken')
+
+  q = limited({ maxQueuedBytes: 10 })
+  q.schedule(job('12345'))
+  refuses(() => q.schedule(job('123456')), 'limit_reached', /max_queued_bytes is 10/)
+  q.schedule(job('\u00e9\u00e9')) // 2 characters, 4 bytes in UTF-8
+  t.equal(q.queuedBytes, 9)
+  q.receive('main')
+  t.equal(q.queuedBytes, 4)
+
+  q = limited({ maxMessageBytes: 4 })
+  refuses(() => q.schedule(job('12345')), 'invalid_data', /^"message" is 5 bytes, over max_message_bytes \(4\)$/)
+  refuses(() => q.scheduleMany([job('1'), job('12345')]), 'invalid_data', /^jobs\[1\]: "message" is 5 bytes/)
+  t.equal(q.totalQueued, 0)
+
+  q = limited({ maxLanes: 2 })
+  q.schedule(job('a', 'second'))
+  refuses(() => q.schedule(job('b', 'third')), 'limit_reached', /max_lanes is 2/)
+  refuses(() => q.receive('third'), 'limit_reached', /max_lanes/)
+  refuses(() => q.scheduleMany([job('c', 'main'), job('d', 'fourth')]), 'limit_reached', /max_lanes/)
+  t.same(q.laneNames(), ['main', 'second'])
+  q.restore({ jobNum: 50, lane: 'restored', priority: 1, message: 'kept' })
+  t.same(q.laneNames(), ['main', 'second', 'restored'], 'a snapshot loads whatever the limits')
+
+  q = limited({ maxParkedReceivers: 2 })
+  const a = new TestReceiver()
+  const b = new TestReceiver()
+  q.awaitJob('main', a)
+  q.awaitJob('main', b)
+  refuses(() => q.awaitJob('main', new TestReceiver()), 'limit_reached', /max_parked_receivers is 2/)
+  q.schedule(job('for a'))
+  t.equal(q.parkedReceivers, 1, 'a delivery frees a place')
+  q.cancel('main', b)
+  t.equal(q.parkedReceivers, 0, 'so does a cancel')
+  q.schedule(job('ready'))
+  const c = new TestReceiver()
+  q.awaitJob('main', new TestReceiver())
+  q.awaitJob('main', c)
+  q.awaitJob('main', new TestReceiver())
+  refuses(() => q.awaitJob('main', new TestReceiver()), 'limit_reached', /max_parked/)
+  q.dismissAllParked()
+  t.equal(q.parkedReceivers, 0)
   t.end()
 })

@@ -99,7 +99,9 @@ async function whenListening(port: number): Promise<void> {
 
 export async function startDispenserd(args: string[] = [], dataDir = tempDir('dispenserd-bench-')): Promise<Server> {
   const port = await freePort()
-  const proc = spawn(BINARY, ['--address', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'info', ...args], {
+  // Limits off: the workloads measure speed, and the scale and 10M runs go past the defaults.
+  const noLimits = ['--max-queued-jobs', '0', '--max-queued-bytes', '0']
+  const proc = spawn(BINARY, ['--address', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'info', ...noLimits, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   return { ...(await track('dispenserd', proc, port, (line) => line.includes('"msg":"listening"'))), dataDir }

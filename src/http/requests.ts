@@ -27,10 +27,16 @@ export function parseJsonObject(body: Buffer): Fields {
   return parsed as Fields
 }
 
+export const MAX_LANE_LENGTH = 128
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/
+
 export function laneField(fields: Fields): string {
   const lane = fields.lane
   if (lane === undefined || lane === null || lane === '') return DEFAULT_LANE
   if (typeof lane !== 'string') throw invalid('"lane" must be a string')
+  if (lane.length > MAX_LANE_LENGTH || CONTROL_CHARACTER.test(lane)) {
+    throw invalid(`"lane" must be at most ${MAX_LANE_LENGTH} characters, with no control characters`)
+  }
   return lane
 }
 

@@ -1,5 +1,5 @@
 import type { Job } from './job'
-import { ReadyJobs } from './ready'
+import { type QueueTotals, ReadyJobs } from './ready'
 
 /** Someone waiting for a job: a parked `/receive_block`, later a runner slot. */
 export interface Receiver {
@@ -14,11 +14,16 @@ export interface Receiver {
 
 /** One lane: its ready jobs in serving order and its parked receivers, oldest first. */
 export class Lane {
-  readonly ready = new ReadyJobs()
+  readonly ready: ReadyJobs
   /** A Set keeps insertion order (oldest first) and removes a receiver in O(1). */
   readonly parked = new Set<Receiver>()
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    totals: QueueTotals,
+  ) {
+    this.ready = new ReadyJobs(totals)
+  }
 
   /** Matches ready jobs with parked receivers until one side runs out. */
   drain(): void {

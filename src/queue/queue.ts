@@ -1,5 +1,7 @@
+import { ApiError } from '../errors'
 import { DEFAULT_LANE, Job } from './job'
 import { Lane, type Receiver } from './lane'
+import type { QueueTotals } from './ready'
 
 export interface ScheduleInput {
   message: string
@@ -14,7 +16,20 @@ export interface RestoredJob extends ScheduleInput {
   created?: number
 }
 
+/** Limits that keep a client from growing memory without bound; 0 means unlimited. */
+export interface QueueLimits {
+  maxQueuedJobs: number
+  /** Total UTF-8 bytes of the messages of queued jobs. */
+  maxQueuedBytes: number
+  maxMessageBytes: number
+  maxLanes: number
+  maxParkedReceivers: number
+}
+
+export const NO_LIMITS: QueueLimits = { maxQueuedJobs: 0, maxQueuedBytes: 0, maxMessageBytes: 0, maxLanes: 0, maxParkedReceivers: 0 }
+
 export interface QueueOptions {
+  limits?: QueueLimits
   /** Whole seconds since the epoch; injected so tests control time. */
   now?: () => number
   /** Stores this hash in each new job instead of deriving one (for readable tests). */
@@ -39,6 +54,9 @@ export interface LaneStats {
  */
 export class Queue {
   private readonly lanes = new Map<string, Lane>()
+  private readonly totals: QueueTotals = { jobs: 0, bytes: 0 }
+  private parkedCount = 0
+  private readonly limits: QueueLimits
   private nextNum = 1
   private readonly now: () => number
   private readonly makeHash: ((jobNum: number) => string) | undefined
@@ -46,7 +64,8 @@ export class Queue {
   constructor(options: QueueOptions = {}) {
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000))
     this.makeHash = options.makeHash
-    this.lane(DEFAULT_LANE)
+    this.limits = options.limits ?? NO_LIMITS
+    this.declareLane(DEFAULT_LANE)
   }
 
   /** The job number the next scheduled job will get. */
@@ -59,32 +78,71 @@ export class Queue {
     if (floor > this.nextNum) this.nextNum = floor
   }
 
+  /** Queues a job; throws ApiError (nothing queued) when it breaks a limit. */
   schedule(input: ScheduleInput): Job {
+    this.admit([input], false)
+    return this.add(input)
+  }
+
+  /** Queues every input in order (consecutive job numbers), or none if any breaks a limit. */
+  scheduleMany(inputs: readonly ScheduleInput[]): Job[] {
+    this.admit(inputs, true)
+    return inputs.map((input) => this.add(input))
+  }
+
+  /** Checks a schedule of `inputs` against the limits before anything is queued. */
+  private admit(inputs: readonly ScheduleInput[], batch: boolean): void {
+    const { maxQueuedJobs, maxQueuedBytes, maxMessageBytes } = this.limits
+    let bytes = 0
+    let newLanes: Set<string> | undefined // rare: allocated only when a request names a new lane
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i]!
+      const size = Buffer.byteLength(input.message)
+      if (maxMessageBytes > 0 && size > maxMessageBytes) {
+        throw new ApiError('invalid_data', `${batch ? `jobs[${i}]: ` : ''}"message" is ${size} bytes, over max_message_bytes (${maxMessageBytes})`)
+      }
+      bytes += size
+      if (!this.lanes.has(input.lane)) (newLanes ??= new Set()).add(input.lane)
+    }
+    if (maxQueuedJobs > 0 && this.totals.jobs + inputs.length > maxQueuedJobs) {
+      throw new ApiError('limit_reached', `the queue holds ${this.totals.jobs} jobs; max_queued_jobs is ${maxQueuedJobs}`)
+    }
+    if (maxQueuedBytes > 0 && this.totals.bytes + bytes > maxQueuedBytes) {
+      throw new ApiError('limit_reached', `queued messages take ${this.totals.bytes} bytes; max_queued_bytes is ${maxQueuedBytes}`)
+    }
+    if (newLanes !== undefined) this.checkNewLanes(newLanes.size)
+  }
+
+  private checkNewLanes(count: number): void {
+    const { maxLanes } = this.limits
+    if (count > 0 && maxLanes > 0 && this.lanes.size + count > maxLanes) {
+      throw new ApiError('limit_reached', `there are ${this.lanes.size} lanes; max_lanes is ${maxLanes}`)
+    }
+  }
+
+  private add(input: ScheduleInput): Job {
     const lane = this.lane(input.lane)
     const jobNum = this.nextNum++
     const job = new Job(jobNum, this.now(), lane.name, input.priority, input.message, this.makeHash?.(jobNum) ?? null)
     lane.ready.push(job)
-    lane.drain()
+    this.drain(lane)
     return job
-  }
-
-  /** Schedules every input in order (consecutive job numbers); returns the jobs. */
-  scheduleMany(inputs: readonly ScheduleInput[]): Job[] {
-    return inputs.map((input) => this.schedule(input))
   }
 
   /** Puts back a job loaded from a snapshot, keeping its number, hash and time. */
   restore(input: RestoredJob): Job {
-    const lane = this.lane(input.lane)
+    // What was accepted before a restart is loaded whatever the limits are now.
+    this.declareLane(input.lane)
+    const lane = this.lanes.get(input.lane)!
     const job = new Job(input.jobNum, input.created ?? this.now(), lane.name, input.priority, input.message, input.hash ?? null)
     this.reserveJobNumsBelow(job.jobNum + 1)
     this.enqueue(job)
     return job
   }
 
-  /** Makes a lane known (listed by `/jobs` and status) even while it has no jobs. */
+  /** Makes a lane known (listed by `/jobs` and status) even while it has no jobs. No limit applies. */
   declareLane(name: string): void {
-    this.lane(name)
+    if (!this.lanes.has(name)) this.lanes.set(name, new Lane(name, this.totals))
   }
 
   /** Puts back a job that was taken but could not be handed over; it keeps its place. */
@@ -99,17 +157,24 @@ export class Queue {
 
   /**
    * Waits for the next job of a lane: delivers at once if one is ready, otherwise parks the
-   * receiver behind any that are already waiting.
+   * receiver behind any that are already waiting (throws ApiError past max_parked_receivers).
    */
   awaitJob(laneName: string, receiver: Receiver): void {
     const lane = this.lane(laneName)
+    const { maxParkedReceivers } = this.limits
+    if (lane.ready.size === 0 && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers) {
+      throw new ApiError('limit_reached', `${this.parkedCount} receivers are waiting; max_parked_receivers is ${maxParkedReceivers}`)
+    }
     lane.parked.add(receiver)
-    lane.drain()
+    this.parkedCount++
+    this.drain(lane)
   }
 
   /** Removes a parked receiver (its client went away). Returns whether it was parked. */
   cancel(laneName: string, receiver: Receiver): boolean {
-    return this.lanes.get(laneName)?.parked.delete(receiver) ?? false
+    const removed = this.lanes.get(laneName)?.parked.delete(receiver) ?? false
+    if (removed) this.parkedCount--
+    return removed
   }
 
   /** Removes every parked receiver and dismisses it; for shutdown. */
@@ -117,8 +182,17 @@ export class Queue {
     for (const lane of this.lanes.values()) {
       const parked = [...lane.parked]
       lane.parked.clear()
+      this.parkedCount -= parked.length
       for (const receiver of parked) receiver.dismiss()
     }
+  }
+
+  get parkedReceivers(): number {
+    return this.parkedCount
+  }
+
+  get queuedBytes(): number {
+    return this.totals.bytes
   }
 
   /** Queued and parked counts for every known lane. */
@@ -133,9 +207,7 @@ export class Queue {
   }
 
   get totalQueued(): number {
-    let total = 0
-    for (const lane of this.lanes.values()) total += lane.ready.size
-    return total
+    return this.totals.jobs
   }
 
   laneNames(): string[] {
@@ -156,18 +228,28 @@ export class Queue {
     return [...this.lanes].map(([name, lane]) => ({ lane: name, count: lane.ready.size, parts: lane.ready.inOrderParts() }))
   }
 
+  /** The named lane, created on first use (throws ApiError past max_lanes). */
   private lane(name: string): Lane {
     let lane = this.lanes.get(name)
     if (lane === undefined) {
-      lane = new Lane(name)
+      this.checkNewLanes(1)
+      lane = new Lane(name, this.totals)
       this.lanes.set(name, lane)
     }
     return lane
   }
 
   private enqueue(job: Job): void {
-    const lane = this.lane(job.lane)
+    const lane = this.lanes.get(job.lane) ?? this.lane(job.lane)
     lane.ready.push(job)
+    this.drain(lane)
+  }
+
+  /** Hands ready jobs to parked receivers, keeping the parked count in step. */
+  private drain(lane: Lane): void {
+    const parked = lane.parked.size
+    if (parked === 0) return
     lane.drain()
+    this.parkedCount -= parked - lane.parked.size
   }
 }

@@ -68,10 +68,18 @@ class Bucket implements HeapItem {
  * O(1) for a known priority (O(log p) with p distinct priorities waiting), and touch little memory:
  * a binary heap of a million jobs costs a cache miss on each of its twenty levels per operation.
  */
+/** Jobs and message bytes queued across every lane, kept up to date by each lane's ReadyJobs. */
+export interface QueueTotals {
+  jobs: number
+  bytes: number
+}
+
 export class ReadyJobs {
   private readonly buckets = new Map<number, Bucket>()
   private readonly nonEmpty = new IndexedHeap<Bucket>((a, b) => a.priority < b.priority)
   private count = 0
+
+  constructor(private readonly totals: QueueTotals) {}
 
   get size(): number {
     return this.count
@@ -86,6 +94,8 @@ export class ReadyJobs {
     if (bucket.size === 0) this.nonEmpty.push(bucket)
     bucket.add(job)
     this.count++
+    this.totals.jobs++
+    this.totals.bytes += Buffer.byteLength(job.message)
   }
 
   pop(): Job | undefined {
@@ -93,6 +103,8 @@ export class ReadyJobs {
     if (bucket === undefined) return undefined
     const job = bucket.take()
     this.count--
+    this.totals.jobs--
+    this.totals.bytes -= Buffer.byteLength(job.message)
     if (bucket.size === 0) {
       this.nonEmpty.pop()
       this.buckets.delete(bucket.priority)
