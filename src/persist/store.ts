@@ -3,7 +3,7 @@ import path from 'node:path'
 import type { Logger } from '../log'
 import { encodeJobsByLane } from '../queue/listing'
 import type { Queue } from '../queue/queue'
-import { writeFileAtomically } from './atomic'
+import { type WriteFs, realFs, writeFileAtomically } from './atomic'
 import { readSnapshotFile } from './snapshot'
 
 /** A snapshot that exists but cannot be read: the daemon must not start (and never overwrite it). */
@@ -39,6 +39,8 @@ export class SnapshotStore {
   constructor(
     dataDir: string,
     private readonly logger: Logger,
+    /** The file system snapshots are written through; tests inject faults here. */
+    private readonly fs: WriteFs = realFs,
   ) {
     this.queueFile = path.join(dataDir, 'queue.json')
     this.stateFile = path.join(dataDir, 'state.json')
@@ -80,8 +82,8 @@ export class SnapshotStore {
         // State first: a crash between the two writes leaves a next_job_num that is only too high.
         const stateText = `${JSON.stringify({ next_job_num: queue.nextJobNum })}\n`
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
-        await writeFileAtomically(this.stateFile, [Buffer.from(stateText)])
-        await writeFileAtomically(this.queueFile, encodeJobsByLane(lanes))
+        await writeFileAtomically(this.stateFile, [Buffer.from(stateText)], this.fs)
+        await writeFileAtomically(this.queueFile, encodeJobsByLane(lanes), this.fs)
       } catch (err) {
         this.status.last_error = `${new Date().toISOString()}: ${(err as Error).message}`
         this.logger.error({ err, file: this.queueFile, reason }, 'snapshot failed; the previous queue.json is intact')
