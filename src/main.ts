@@ -18,6 +18,11 @@ export interface Daemon {
   shutdown(reason: string): Promise<number>
 }
 
+function memoryUsage(): { rss: number; heap_used: number } {
+  const { rss, heapUsed } = process.memoryUsage()
+  return { rss, heap_used: heapUsed }
+}
+
 /** Node timers overflow past 2^31-1 ms (~24.8 days), so longer intervals are waited in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -75,6 +80,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           queued_jobs_total: queue.totalQueued,
           queued_bytes: queue.queuedBytes,
           parked_receivers: queue.parkedReceivers,
+          memory: memoryUsage(),
         },
         snapshot: store === undefined ? { enabled: false } : { enabled: true, file: store.queueFile, ...store.status },
       }),

@@ -77,6 +77,52 @@ t.test('hundreds of connections opened and dropped', async (t) => {
   t.ok(await healthy())
 })
 
+t.test('a slow client (one byte at a time) holds up no one else', async (t) => {
+  const { connect } = await import('node:net')
+  const socket = connect(d.port, '127.0.0.1')
+  await new Promise((r) => socket.once('connect', r))
+  const request = 'POST /schedule HTTP/1.1\r\nHost: x\r\nContent-Length: 22\r\n\r\n{"message":"dripped"}\n'
+  let i = 0
+  const drip = setInterval(() => {
+    if (i < request.length) socket.write(request[i++]!)
+  }, 20)
+  t.teardown(() => {
+    clearInterval(drip)
+    socket.destroy()
+  })
+  // While it drips, other clients are answered at once.
+  for (let k = 0; k < 20; k++) {
+    const started = Date.now()
+    t.equal((await call(`${d.url}/`)).status, 200)
+    t.ok(Date.now() - started < 500, 'answered promptly')
+  }
+  let reply = ''
+  socket.on('data', (c) => (reply += c.toString()))
+  await new Promise((r) => setTimeout(r, request.length * 20 + 300))
+  t.match(reply, /^HTTP\/1\.1 200/, 'the slow request is served when it is complete')
+  t.equal((await call(`${d.url}/receive_noblock`)).body.message, 'dripped')
+})
+
+t.test('after all of it, heap use comes back near where it started', async (t) => {
+  const heapUsed = async (): Promise<number> => ((await call(`${d.url}/`)).body.payload as { server: { memory: { heap_used: number } } }).server.memory.heap_used
+  const before = await heapUsed()
+  // A burst of garbage: oversized bodies, vanished receivers, jobs in and out.
+  for (let round = 0; round < 5; round++) {
+    await Promise.all(Array.from({ length: 50 }, () => rawExchange(d.port, `POST /schedule HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n${'{'.repeat(30000)}`, 30)))
+    await Promise.all(Array.from({ length: 200 }, (_, i) => call(`${d.url}/schedule`, { message: `m${i}`.repeat(50), lane: `burst${i % 10}` })))
+    for (let i = 0; i < 10; i++) for (let k = 0; k < 20; k++) await call(`${d.url}/receive_noblock`, { lane: `burst${i}` })
+  }
+  // Garbage is collected in its own time: wait (bounded) for the heap to settle.
+  let after = await heapUsed()
+  const deadline = Date.now() + 20_000
+  while (after > before + 16 * 1024 * 1024 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250))
+    await Promise.all(Array.from({ length: 100 }, () => call(`${d.url}/receive_noblock`, { lane: 'idle' })))
+    after = await heapUsed()
+  }
+  t.ok(after <= before + 16 * 1024 * 1024, `heap ${(before / 2 ** 20).toFixed(1)} MB before, ${(after / 2 ** 20).toFixed(1)} MB after`)
+})
+
 t.test('the daemon survived all of it and shuts down cleanly', async (t) => {
   t.equal(d.proc.exitCode, null, 'still running')
   t.ok(await healthy())
