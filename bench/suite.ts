@@ -4,6 +4,7 @@
  *
  *   npm run bench                 every workload (a few minutes)
  *   npm run bench -- --with-10m   adds 10M-job snapshot and scale runs
+ *   npm run bench -- --soak 10    adds a 10-minute mixed load with RSS sampled
  *   npm run bench -- --only schedule,drain --rounds 5 --seconds 5
  *   npm run bench -- --smoke      one tiny workload, no other servers, nothing written
  */
@@ -17,6 +18,7 @@ import { type Check, type Row, type Section, checks, table } from './lib/report'
 import { memory } from './workloads/memory'
 import { roundTrip } from './workloads/roundtrip'
 import { snapshot, startup } from './workloads/snapshot'
+import { soak } from './workloads/soak'
 import { batch, drain, schedule, scale, smoke } from './workloads/throughput'
 
 interface Args {
@@ -24,6 +26,7 @@ interface Args {
   seconds: string
   only?: string
   with10m?: boolean
+  soak?: string
   smoke?: boolean
   write: boolean
 }
@@ -52,8 +55,9 @@ async function main(): Promise<void> {
   const args = new Command('bench')
     .option('--rounds <n>', 'interleaved rounds per comparison; the median is reported', '3')
     .option('--seconds <n>', 'seconds per measurement', '5')
-    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,memory,snapshot,scale,startup')
+    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,memory,snapshot,scale,startup,soak')
     .option('--with-10m', 'also snapshot and scale at 10M queued jobs')
+    .option('--soak <minutes>', 'also run a mixed load for this long, sampling RSS')
     .option('--smoke', 'one tiny workload against dispenserd and the ceiling; writes nothing')
     .option('--no-write', 'do not write docs/benchmarks.md')
     .parse(process.argv)
@@ -80,8 +84,10 @@ async function main(): Promise<void> {
     },
     scale: () => scale({ rounds: 2, seconds: Math.min(seconds, 3), scaleSizes: [1e4, 1e5, 1e6, ...(args.with10m ? [1e7] : [])] }),
     startup: () => startup(5),
+    soak: () => soak(Number(args.soak ?? 10)),
   }
-  const selected = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(workloads)
+  const everyDefault = Object.keys(workloads).filter((name) => name !== 'soak' || args.soak !== undefined)
+  const selected = args.only ? args.only.split(',').map((s) => s.trim()) : everyDefault
   const rows: Row[] = []
   const targetChecks: Check[] = []
   for (const name of selected) {
