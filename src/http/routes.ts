@@ -1,13 +1,13 @@
 import os from 'node:os'
-import { ApiError, CODES } from '../errors'
+import { ApiError } from '../errors'
 import type { Logger } from '../log'
-import { ByteWriter } from '../queue/bytes'
-import { type Job, rfc3339, writeJobMembers } from '../queue/job'
-import type { Receiver } from '../queue/lane'
+import { rfc3339 } from '../queue/job'
 import { jobsByLaneBytes } from '../queue/listing'
 import type { Queue } from '../queue/queue'
-import { type Exchange, errorBody } from './exchange'
+import type { Exchange } from './exchange'
 import { Pacer } from './pacer'
+import { Outbox, ParkedReceive } from './parked'
+import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, jobReply } from './replies'
 import { type BlockingReceive, type ScheduleRequest, laneField, parseBlockingReceive, parseJsonObject, parseSchedule } from './requests'
 
 /** The original's throttle: 25 ms between operations. */
@@ -21,20 +21,6 @@ export interface RoutesOptions {
   throttleSchedule: boolean
   /** Extra status fields (server, snapshot) supplied by whoever wires the daemon. */
   statusExtras: () => Record<string, unknown>
-}
-
-const EMPTY_QUEUE_BODY = JSON.stringify({ status: 'ok', code: CODES.empty_queue.code, message: 'empty queue' })
-const SHUTTING_DOWN = 'dispenserd is shutting down'
-
-/** Reused for every reply: uWS copies what `end` is given before it returns. */
-const replyWriter = new ByteWriter(64 * 1024)
-
-function jobReply(job: Job): Buffer {
-  replyWriter.pos = 0
-  replyWriter.ascii(`{"status":"ok","code":${CODES.ok.code},`)
-  writeJobMembers(job, replyWriter)
-  replyWriter.ascii('}')
-  return replyWriter.buf.subarray(0, replyWriter.pos)
 }
 
 /**
@@ -206,65 +192,5 @@ export class Routes {
     }
     this.options.logger.error({ err }, 'request failed')
     ex.sendError(new ApiError('internal', 'internal error'))
-  }
-}
-
-/**
- * Jobs handed to parked receivers, answered once the current request's handler has returned.
- * Inside a handler uWS has the current connection corked and cannot cork another, so a reply to a
- * parked receiver would go out in several small unbuffered writes: measured here, that held
- * schedule-to-delivery to ~4,000 jobs/s; answered after the handler, ~13,000 jobs/s.
- */
-class Outbox {
-  private deliveries: [ParkedReceive, Job][] = []
-
-  constructor(
-    private readonly queue: Queue,
-    private readonly logger: Logger,
-  ) {}
-
-  add(receiver: ParkedReceive, job: Job): void {
-    if (this.deliveries.push([receiver, job]) === 1) setImmediate(() => this.flush())
-  }
-
-  /** Sends every pending reply now (at shutdown, before the final snapshot is taken). */
-  flush(): void {
-    const deliveries = this.deliveries
-    this.deliveries = []
-    for (const [receiver, job] of deliveries) {
-      if (receiver.ex.send(200, jobReply(job))) continue
-      // The client left between the hand-over and the reply: the job goes back to its place.
-      this.logger.warn({ lane: job.lane, job_num: job.jobNum, reason: 'receiver disconnected' }, 'job put back')
-      this.queue.requeue(job)
-    }
-  }
-}
-
-/** A parked `/receive_block`: the queue hands it a job, its timeout ends it, or shutdown dismisses it. */
-class ParkedReceive implements Receiver {
-  timer: NodeJS.Timeout | undefined
-  handedJob = false
-
-  constructor(
-    readonly ex: Exchange,
-    private readonly outbox: Outbox,
-  ) {}
-
-  deliver(job: Job): boolean {
-    if (!this.ex.open || this.handedJob) return false
-    this.handedJob = true
-    this.stopTimer()
-    this.outbox.add(this, job)
-    return true
-  }
-
-  stopTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = undefined
-  }
-
-  dismiss(): void {
-    this.stopTimer()
-    this.ex.send(503, errorBody(CODES.shutting_down.code, SHUTTING_DOWN), true)
   }
 }
