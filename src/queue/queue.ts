@@ -80,19 +80,23 @@ export class Queue {
 
   /** Queues a job; throws ApiError (nothing queued) when it breaks a limit. */
   schedule(input: ScheduleInput): Job {
-    this.admit([input], false)
-    return this.add(input)
+    const sizes = this.admit([input], false)
+    return this.add(input, sizes[0]!)
   }
 
   /** Queues every input in order (consecutive job numbers), or none if any breaks a limit. */
   scheduleMany(inputs: readonly ScheduleInput[]): Job[] {
-    this.admit(inputs, true)
-    return inputs.map((input) => this.add(input))
+    const sizes = this.admit(inputs, true)
+    return inputs.map((input, i) => this.add(input, sizes[i]!))
   }
 
-  /** Checks a schedule of `inputs` against the limits before anything is queued. */
-  private admit(inputs: readonly ScheduleInput[], batch: boolean): void {
+  /**
+   * Checks a schedule of `inputs` against the limits before anything is queued; returns each
+   * message's size in UTF-8 bytes, so it is measured once.
+   */
+  private admit(inputs: readonly ScheduleInput[], batch: boolean): number[] {
     const { maxQueuedJobs, maxQueuedBytes, maxMessageBytes } = this.limits
+    const sizes: number[] = []
     let bytes = 0
     let newLanes: Set<string> | undefined // rare: allocated only when a request names a new lane
     for (let i = 0; i < inputs.length; i++) {
@@ -102,6 +106,7 @@ export class Queue {
         throw new ApiError('invalid_data', `${batch ? `jobs[${i}]: ` : ''}"message" is ${size} bytes, over max_message_bytes (${maxMessageBytes})`)
       }
       bytes += size
+      sizes.push(size)
       if (!this.lanes.has(input.lane)) (newLanes ??= new Set()).add(input.lane)
     }
     if (maxQueuedJobs > 0 && this.totals.jobs + inputs.length > maxQueuedJobs) {
@@ -111,6 +116,7 @@ export class Queue {
       throw new ApiError('limit_reached', `queued messages take ${this.totals.bytes} bytes; max_queued_bytes is ${maxQueuedBytes}`)
     }
     if (newLanes !== undefined) this.checkNewLanes(newLanes.size)
+    return sizes
   }
 
   private checkNewLanes(count: number): void {
@@ -120,11 +126,11 @@ export class Queue {
     }
   }
 
-  private add(input: ScheduleInput): Job {
+  private add(input: ScheduleInput, bytes: number): Job {
     const lane = this.lane(input.lane)
     const jobNum = this.nextNum++
     const job = new Job(jobNum, this.now(), lane.name, input.priority, input.message, this.makeHash?.(jobNum) ?? null)
-    lane.ready.push(job)
+    lane.ready.push(job, bytes)
     this.drain(lane)
     return job
   }

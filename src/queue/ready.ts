@@ -85,7 +85,8 @@ export class ReadyJobs {
     return this.count
   }
 
-  push(job: Job): void {
+  /** `bytes` is the message's UTF-8 size, when the caller has measured it already. */
+  push(job: Job, bytes = Buffer.byteLength(job.message)): void {
     let bucket = this.buckets.get(job.priority)
     if (bucket === undefined) {
       bucket = new Bucket(job.priority)
@@ -95,7 +96,7 @@ export class ReadyJobs {
     bucket.add(job)
     this.count++
     this.totals.jobs++
-    this.totals.bytes += Buffer.byteLength(job.message)
+    this.totals.bytes += bytes
   }
 
   pop(): Job | undefined {
