@@ -103,8 +103,10 @@ export class Routes {
   /** From now on nothing is queued or taken; parked receivers are answered 503 and disconnected. */
   beginShutdown(): void {
     this.closing = true
-    this.outbox.flush()
+    // Dismiss first: a reply in the outbox that fails puts its job back, and with no receiver
+    // left parked the job stays in the lane, where the final snapshot will find it.
     this.options.queue.dismissAllParked()
+    this.outbox.flush()
     for (const [timer, run] of this.waitingForSlot) {
       clearTimeout(timer)
       run()
