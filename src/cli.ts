@@ -7,6 +7,7 @@ import { type Config, ConfigError, type ResolvedConfig, SETTINGS, envName, resol
 import { createLogger } from './log'
 import { startDaemon, version } from './main'
 import { isAlive, readPid } from './persist/pidfile'
+import { singleExecutable } from './sea'
 
 /** The only reader of process.argv: turns flags, environment and config file into a Config. */
 
@@ -96,7 +97,7 @@ async function runForeground({ config, warnings }: ResolvedConfig): Promise<numb
 /** Starts a detached copy of this command without -d, its output going to the log file. */
 async function daemonize(config: Config): Promise<number> {
   const args = process.argv.slice(2).filter((arg) => arg !== '-d' && arg !== '--daemon')
-  const self = isSingleExecutable() ? [] : [process.argv[1]!]
+  const self = singleExecutable() !== undefined ? [] : [process.argv[1]!]
   mkdirSync(path.dirname(config.log_file), { recursive: true })
   const log = openSync(config.log_file, 'a')
   let child: ChildProcess
@@ -153,15 +154,6 @@ function tail(file: string): string {
     return readFileSync(file, 'utf8').split('\n').slice(-15).join('\n')
   } catch {
     return ''
-  }
-}
-
-function isSingleExecutable(): boolean {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require('node:sea') as { isSea(): boolean }).isSea()
-  } catch {
-    return false
   }
 }
 

@@ -2,24 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type * as UwsModule from 'uWebSockets.js'
+import { singleExecutable } from '../sea'
 
 /** The asset name under which `./build` embeds the native addon in the single executable. */
 export const UWS_ASSET = 'uws.node'
-
-interface SeaApi {
-  isSea(): boolean
-  getAsset(name: string): ArrayBuffer
-}
-
-function seaApi(): SeaApi | undefined {
-  try {
-    // node:sea exists from Node 20.12; `require` keeps this file loadable in both module systems.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('node:sea') as SeaApi
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * Loads uWebSockets.js. In the single executable the native addon rides along as an asset: it is
@@ -28,11 +14,8 @@ function seaApi(): SeaApi | undefined {
  * left behind. Elsewhere it is the npm package.
  */
 function load(): typeof UwsModule {
-  const sea = seaApi()
-  if (sea?.isSea() !== true) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('uWebSockets.js') as typeof UwsModule
-  }
+  const sea = singleExecutable()
+  if (sea === undefined) return require('uWebSockets.js') as typeof UwsModule
   const dir = mkdtempSync(path.join(tmpdir(), 'dispenserd-uws-'))
   try {
     const file = path.join(dir, UWS_ASSET)
