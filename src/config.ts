@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { isJsonObject } from './json'
 
 /**
  * Every setting, in one table: its config-file key, flag, environment variable, type and default.
@@ -194,12 +195,12 @@ export function resolveConfig(sources: ConfigSources): ResolvedConfig {
 function readFileValues(sources: ConfigSources, warnings: string[]): Record<string, unknown> | undefined {
   if (sources.file === undefined) return undefined
   const { name, values } = sources.file
-  if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+  if (!isJsonObject(values)) {
     throw new ConfigError(`${name}: expected a JSON object of settings`)
   }
   const known = new Set<string>(SETTINGS.map((s) => s.key))
   for (const key of Object.keys(values)) {
     if (!known.has(key)) warnings.push(`${name}: unknown setting "${key}" ignored`)
   }
-  return values as Record<string, unknown>
+  return values
 }

@@ -1,4 +1,5 @@
 import { ApiError } from '../errors'
+import { isJsonObject } from '../json'
 import { DEFAULT_LANE, DEFAULT_PRIORITY, MAX_PRIORITY } from '../queue/job'
 import type { ScheduleInput } from '../queue/queue'
 
@@ -21,10 +22,8 @@ export function parseJsonObject(body: Buffer): Fields {
   } catch (err) {
     throw invalid(`invalid JSON in request body: ${(err as Error).message}`)
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw invalid('request body must be a JSON object')
-  }
-  return parsed as Fields
+  if (!isJsonObject(parsed)) throw invalid('request body must be a JSON object')
+  return parsed
 }
 
 export const MAX_LANE_LENGTH = 128
@@ -68,8 +67,8 @@ export function parseSchedule(fields: Fields): ScheduleRequest {
     batch: true,
     jobs: jobs.map((entry: unknown, i) => {
       try {
-        if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw invalid('must be a JSON object')
-        return parseJob(entry as Fields)
+        if (!isJsonObject(entry)) throw invalid('must be a JSON object')
+        return parseJob(entry)
       } catch (err) {
         throw invalid(`jobs[${i}]: ${(err as Error).message}`)
       }

@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs'
+import { isJsonObject } from '../json'
 import { DEFAULT_LANE, MAX_PRIORITY } from '../queue/job'
 import type { RestoredJob } from '../queue/queue'
 import { readLines } from './lines'
@@ -11,10 +12,6 @@ import { readLines } from './lines'
  * (the original's indented one) is parsed whole.
  */
 export class SnapshotFormatError extends Error {}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function fail(where: string, problem: string): never {
   throw new SnapshotFormatError(`${where}: ${problem}`)
@@ -34,7 +31,7 @@ function parseTime(text: string): number | undefined {
 }
 
 function decodeJob(raw: unknown, laneKey: string, where: string): RestoredJob {
-  if (!isObject(raw)) fail(where, 'expected a job object')
+  if (!isJsonObject(raw)) fail(where, 'expected a job object')
   const { job_num: jobNum, hash, timestamp, lane, priority, message } = raw
   if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) fail(where, '"job_num" must be a positive integer')
   if (typeof message !== 'string') fail(where, '"message" must be a string')
@@ -141,7 +138,7 @@ function decodeText(text: string, sink: SnapshotSink): number {
   } catch (err) {
     fail('not valid JSON', (err as Error).message)
   }
-  if (!isObject(parsed)) fail('top level', 'expected an object mapping lane names to arrays of jobs')
+  if (!isJsonObject(parsed)) fail('top level', 'expected an object mapping lane names to arrays of jobs')
   let count = 0
   for (const [laneKey, list] of Object.entries(parsed)) {
     const lane = laneKey || DEFAULT_LANE

@@ -246,7 +246,7 @@ export class Queue {
   }
 
   private enqueue(job: Job): void {
-    const lane = this.lanes.get(job.lane) ?? this.lane(job.lane)
+    const lane = this.lane(job.lane)
     lane.ready.push(job)
     this.drain(lane)
   }
