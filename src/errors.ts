@@ -12,6 +12,8 @@ export const CODES = {
   internal: { code: 6, http: 500, meaning: 'an unexpected fault in the daemon; it has been logged' },
   unauthorized: { code: 7, http: 401, meaning: 'auth_token is set and the request lacks the right "Authorization: Bearer" header' },
   limit_reached: { code: 8, http: 503, meaning: 'a configured limit is reached (the message names it); nothing was queued or parked' },
+  not_leased: { code: 9, http: 404, meaning: 'ack, release or touch named a hash that is not leased now (never leased, already acked or released, or its lease expired)' },
+  journal_failed: { code: 10, http: 503, meaning: 'the journal could not be written: the change may be in memory but is not on disk; changes are refused until a snapshot succeeds' },
 } as const
 
 export type CodeName = keyof typeof CODES

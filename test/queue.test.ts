@@ -9,7 +9,7 @@ import { ReadyJobs } from '../src/queue/ready'
 
 /** A deterministic queue: fixed clock and readable hashes. */
 function makeQueue(): Queue {
-  return new Queue({ now: () => 1_700_000_000, makeHash: (n) => n.toString(16).padStart(40, '0') })
+  return new Queue({ clock: () => 1_700_000_000_000, makeHash: (n) => n.toString(16).padStart(40, '0') })
 }
 
 /** A receiver that records what it got, or refuses delivery like a vanished client. */
@@ -162,7 +162,7 @@ t.test('a parked receiver gets the next job of its lane at once, oldest receiver
   q.schedule({ lane: 'main', priority: 1, message: 'two' })
   t.same(second.got.map((j) => j.message), ['two'])
   t.same(elsewhere.got, [])
-  t.same(q.stats(), { queued: { main: 0, video: 0 }, idle: { main: 0, video: 1 } })
+  t.same(q.stats(), { leased: { main: 0, video: 0 }, delayed: { main: 0, video: 0 }, queued: { main: 0, video: 0 }, idle: { main: 0, video: 1 } })
   t.end()
 })
 
@@ -200,7 +200,7 @@ t.test('a job handed to a receiver that turns out to be gone goes back to its pl
   const dead = new TestReceiver(false)
   const live = new TestReceiver()
   q.awaitJob('main', dead) // b is offered to the dead receiver and refused
-  q.requeue(jobA)
+  q.returnUndelivered(jobA)
   q.awaitJob('main', live)
   t.same(live.got.map((j) => j.message), ['a'], 'the put-back job keeps its place ahead of b')
   t.same(drainLane(q).map((j) => j.message), ['b'], 'nothing was lost')
@@ -215,7 +215,7 @@ t.test('a refused delivery passes the job on to the next parked receiver', (t) =
   q.awaitJob('main', live)
   q.schedule({ lane: 'main', priority: 1, message: 'x' })
   t.same(live.got.map((j) => j.message), ['x'])
-  t.same(q.stats(), { queued: { main: 0 }, idle: { main: 0 } })
+  t.same(q.stats(), { leased: { main: 0 }, delayed: { main: 0 }, queued: { main: 0 }, idle: { main: 0 } })
   t.end()
 })
 

@@ -25,7 +25,7 @@ function file(content: string): string {
 }
 
 t.test('what the encoder writes, the reader reads back: lanes, order, every field', async (t) => {
-  const q = new Queue({ now: () => 1_800_000_000 })
+  const q = new Queue({ clock: () => 1_800_000_000_000 })
   const odd = 'odd": [ lane \\ with "quotes" \u00e9'
   for (let i = 0; i < 25; i++) q.schedule({ lane: i % 3 === 0 ? odd : 'main', priority: (i * 7) % 5, message: `m${i} "quoted"\n\\ ${'\u2603'}` })
   q.schedule({ lane: 'main', priority: 4294967295, message: '' })

@@ -32,7 +32,7 @@ export class Outbox {
       if (receiver.ex.send(200, jobReply(job))) continue
       // The client left between the hand-over and the reply: the job goes back to its place.
       this.logger.warn({ lane: job.lane, job_num: job.jobNum, reason: 'receiver disconnected' }, 'job put back')
-      this.queue.requeue(job)
+      this.queue.returnUndelivered(job)
     }
   }
 }

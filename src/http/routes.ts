@@ -75,7 +75,7 @@ export class Routes {
       run(ex, lane) {
         const job = queue.receive(lane)
         if (job === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-        else if (!ex.send(200, jobReply(job))) queue.requeue(job)
+        else if (!ex.send(200, jobReply(job))) queue.returnUndelivered(job)
       },
     }
     const outbox = new Outbox(queue, logger)

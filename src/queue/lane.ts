@@ -3,11 +3,14 @@ import { type QueueTotals, ReadyJobs } from './ready'
 
 /** Someone waiting for a job: a parked `/receive_block`, later a runner slot. */
 export interface Receiver {
+  /** Set when the receiver leases jobs (ms), rather than taking them for good. */
+  readonly leaseMs?: number
   /**
-   * Hands `job` over. Returns false when the receiver turned out to be gone; the queue then puts
-   * the job back in its place, so no job is lost between schedule and a live receiver.
+   * Hands `job` over (leased until `leaseUntil`, ms since the epoch, when the receiver leases).
+   * Returns false when the receiver turned out to be gone; the queue then puts the job back in
+   * its place, so no job is lost between schedule and a live receiver.
    */
-  deliver(job: Job): boolean
+  deliver(job: Job, leaseUntil?: number): boolean
   /** Tells a parked receiver it will get nothing (the daemon is shutting down). */
   dismiss(): void
 }
@@ -23,15 +26,5 @@ export class Lane {
     totals: QueueTotals,
   ) {
     this.ready = new ReadyJobs(totals)
-  }
-
-  /** Matches ready jobs with parked receivers until one side runs out. */
-  drain(): void {
-    while (this.ready.size > 0 && this.parked.size > 0) {
-      const receiver = this.parked.values().next().value as Receiver
-      this.parked.delete(receiver)
-      const job = this.ready.pop()!
-      if (!receiver.deliver(job)) this.ready.push(job)
-    }
   }
 }

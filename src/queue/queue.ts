@@ -1,5 +1,7 @@
 import { ApiError } from '../errors'
-import { DEFAULT_LANE, Job } from './job'
+import { type ChangeLog, NO_CHANGE_LOG, type ReturnReason } from './changes'
+import { type Held, HeldJobs } from './held'
+import { DEFAULT_LANE, Job, compareJobs } from './job'
 import { Lane, type Receiver } from './lane'
 import type { QueueTotals } from './ready'
 
@@ -30,8 +32,12 @@ export const NO_LIMITS: QueueLimits = { maxQueuedJobs: 0, maxQueuedBytes: 0, max
 
 export interface QueueOptions {
   limits?: QueueLimits
-  /** Whole seconds since the epoch; injected so tests control time. */
-  now?: () => number
+  /** Milliseconds since the epoch (lease and delay deadlines); injected so tests control time. */
+  clock?: () => number
+  /** Told of every change a restart must reproduce (the journal). */
+  changes?: ChangeLog
+  /** Called when a new earliest deadline is set, so whoever owns the timer can re-arm it. */
+  onDeadline?: (at: number) => void
   /** Stores this hash in each new job instead of deriving one (for readable tests). */
   makeHash?: (jobNum: number) => string
 }
@@ -46,6 +52,16 @@ export interface LaneSnapshot {
 export interface LaneStats {
   queued: Record<string, number>
   idle: Record<string, number>
+  leased: Record<string, number>
+  delayed: Record<string, number>
+}
+
+/** What happened to held jobs whose deadline passed. */
+export interface Expired {
+  /** Leases that ran out: these jobs are back in their lanes. */
+  leases: Job[]
+  /** Delayed jobs now ready. */
+  delayed: number
 }
 
 /**
@@ -58,13 +74,18 @@ export class Queue {
   private parkedCount = 0
   private readonly limits: QueueLimits
   private nextNum = 1
-  private readonly now: () => number
+  private readonly clock: () => number
   private readonly makeHash: ((jobNum: number) => string) | undefined
+  private readonly changes: ChangeLog
+  /** Jobs leased to consumers or waiting out a delay. */
+  private readonly held: HeldJobs
 
   constructor(options: QueueOptions = {}) {
-    this.now = options.now ?? (() => Math.floor(Date.now() / 1000))
+    this.clock = options.clock ?? Date.now
     this.makeHash = options.makeHash
     this.limits = options.limits ?? NO_LIMITS
+    this.changes = options.changes ?? NO_CHANGE_LOG
+    this.held = new HeldJobs(options.onDeadline ?? (() => undefined))
     this.declareLane(DEFAULT_LANE)
   }
 
@@ -109,11 +130,13 @@ export class Queue {
       sizes.push(size)
       if (!this.lanes.has(input.lane)) (newLanes ??= new Set()).add(input.lane)
     }
-    if (maxQueuedJobs > 0 && this.totals.jobs + inputs.length > maxQueuedJobs) {
-      throw new ApiError('limit_reached', `the queue holds ${this.totals.jobs} jobs; max_queued_jobs is ${maxQueuedJobs}`)
+    // Held jobs (leased, delayed) still take memory, so they count.
+    const jobs = this.totalQueued
+    if (maxQueuedJobs > 0 && jobs + inputs.length > maxQueuedJobs) {
+      throw new ApiError('limit_reached', `the queue holds ${jobs} jobs; max_queued_jobs is ${maxQueuedJobs}`)
     }
-    if (maxQueuedBytes > 0 && this.totals.bytes + bytes > maxQueuedBytes) {
-      throw new ApiError('limit_reached', `queued messages take ${this.totals.bytes} bytes; max_queued_bytes is ${maxQueuedBytes}`)
+    if (maxQueuedBytes > 0 && this.queuedBytes + bytes > maxQueuedBytes) {
+      throw new ApiError('limit_reached', `queued messages take ${this.queuedBytes} bytes; max_queued_bytes is ${maxQueuedBytes}`)
     }
     if (newLanes !== undefined) this.checkNewLanes(newLanes.size)
     return sizes
@@ -129,8 +152,9 @@ export class Queue {
   private add(input: ScheduleInput, bytes: number): Job {
     const lane = this.lane(input.lane)
     const jobNum = this.nextNum++
-    const job = new Job(jobNum, this.now(), lane.name, input.priority, input.message, this.makeHash?.(jobNum) ?? null)
+    const job = new Job(jobNum, Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, this.makeHash?.(jobNum) ?? null)
     lane.ready.push(job, bytes)
+    this.changes.scheduled(job)
     this.drain(lane)
     return job
   }
@@ -140,7 +164,7 @@ export class Queue {
     // What was accepted before a restart is loaded whatever the limits are now.
     this.declareLane(input.lane)
     const lane = this.lanes.get(input.lane)!
-    const job = new Job(input.jobNum, input.created ?? this.now(), lane.name, input.priority, input.message, input.hash ?? null)
+    const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? null)
     this.reserveJobNumsBelow(job.jobNum + 1)
     this.enqueue(job)
     return job
@@ -151,14 +175,94 @@ export class Queue {
     if (!this.lanes.has(name)) this.lanes.set(name, new Lane(name, this.totals))
   }
 
-  /** Puts back a job that was taken but could not be handed over; it keeps its place. */
-  requeue(job: Job): void {
+  /**
+   * Puts back a job whose reply could not be delivered (its client left): a leased job's lease
+   * ends, a taken job returns. Either way it keeps its place in its lane.
+   */
+  returnUndelivered(job: Job): void {
+    if (this.held.isLeased(job)) {
+      this.endHold(this.held.leaseOf(job.hash), 'not delivered')
+      return
+    }
+    this.changes.returned(job, 'not delivered')
     this.enqueue(job)
   }
 
   /** Takes the next job of a lane, or undefined when it has none ready. */
   receive(laneName: string): Job | undefined {
-    return this.lane(laneName).ready.pop()
+    const job = this.lane(laneName).ready.pop()
+    if (job !== undefined) this.changes.taken(job)
+    return job
+  }
+
+  /** Leases the next job of a lane for `leaseMs`, or returns undefined when it has none ready. */
+  receiveLeased(laneName: string, leaseMs: number): Held | undefined {
+    const job = this.lane(laneName).ready.pop()
+    return job === undefined ? undefined : this.lease(job, leaseMs)
+  }
+
+  /** A consumer is done with a leased job: it is gone for good. Throws ApiError if not leased. */
+  ack(hash: string): Job {
+    const held = this.held.leaseOf(hash)
+    this.held.remove(held)
+    this.changes.acked(held.job)
+    return held.job
+  }
+
+  /**
+   * A consumer gives a leased job back: to its place in its lane now, or after `delayMs`.
+   * Throws ApiError if not leased.
+   */
+  release(hash: string, delayMs = 0): Job {
+    const held = this.held.leaseOf(hash)
+    if (delayMs <= 0) {
+      this.endHold(held, 'released')
+      return held.job
+    }
+    this.held.remove(held)
+    this.changes.returned(held.job, 'released')
+    this.held.delay(held.job, this.clock() + delayMs, held.bytes)
+    return held.job
+  }
+
+  /** Extends a lease to `leaseMs` (default: its original length) from now; returns the new deadline. */
+  touch(hash: string, leaseMs?: number): number {
+    const held = this.held.leaseOf(hash)
+    if (leaseMs !== undefined) held.leaseMs = leaseMs
+    this.held.reschedule(held, this.clock() + held.leaseMs)
+    return held.at
+  }
+
+  /** The earliest lease or delay deadline (ms since the epoch), if any job is held. */
+  nextDeadline(): number | undefined {
+    return this.held.nextDeadline()
+  }
+
+  /** Returns every held job whose deadline is at or before `now` to its lane. */
+  expireDue(now = this.clock()): Expired {
+    const expired: Expired = { leases: [], delayed: 0 }
+    for (const held of this.held.due(now)) {
+      if (held.leased) {
+        this.changes.returned(held.job, 'lease expired')
+        expired.leases.push(held.job)
+      } else {
+        expired.delayed++
+      }
+      this.enqueue(held.job)
+    }
+    return expired
+  }
+
+  private lease(job: Job, leaseMs: number): Held {
+    const held = this.held.lease(job, this.clock() + leaseMs, leaseMs, Buffer.byteLength(job.message))
+    this.changes.leased(job)
+    return held
+  }
+
+  private endHold(held: Held, reason: ReturnReason): void {
+    this.held.remove(held)
+    this.changes.returned(held.job, reason)
+    this.enqueue(held.job)
   }
 
   /**
@@ -197,23 +301,36 @@ export class Queue {
     return this.parkedCount
   }
 
+  /** Message bytes of every job in memory: ready and held. */
   get queuedBytes(): number {
-    return this.totals.bytes
+    return this.totals.bytes + this.held.bytes
   }
 
-  /** Queued and parked counts for every known lane. */
+  /** Queued (ready), parked, leased and delayed counts for every known lane. */
   stats(): LaneStats {
     const queued: Record<string, number> = {}
     const idle: Record<string, number> = {}
+    const leased: Record<string, number> = {}
+    const delayed: Record<string, number> = {}
     for (const [name, lane] of this.lanes) {
       queued[name] = lane.ready.size
       idle[name] = lane.parked.size
+      leased[name] = 0
+      delayed[name] = 0
     }
-    return { queued, idle }
+    for (const [name, list] of this.held.byLane()) {
+      for (const held of list) (held.leased ? leased : delayed)[name]! += 1
+    }
+    return { queued, idle, leased, delayed }
   }
 
+  /** Every job in memory: ready, leased and delayed. */
   get totalQueued(): number {
-    return this.totals.jobs
+    return this.totals.jobs + this.held.size
+  }
+
+  get leasedJobs(): number {
+    return this.held.leasedCount
   }
 
   laneNames(): string[] {
@@ -227,11 +344,18 @@ export class Queue {
   }
 
   /**
-   * Every lane with its ready jobs in serving order, as of now: O(n) pointer copying (about 5 ms
-   * for a million jobs), so a snapshot can then be written piecemeal while the queue keeps serving.
+   * Every lane with its jobs in serving order, as of now: O(n) pointer copying (about 5 ms for a
+   * million jobs), so a snapshot can then be written piecemeal while the queue keeps serving.
+   * Leased and delayed jobs are included at their place: after a restart they are queued again.
    */
   snapshot(): LaneSnapshot[] {
-    return [...this.lanes].map(([name, lane]) => ({ lane: name, count: lane.ready.size, parts: lane.ready.inOrderParts() }))
+    const held = this.held.byLane()
+    return [...this.lanes].map(([name, lane]) => {
+      const parts = lane.ready.inOrderParts()
+      const out = held.get(name)
+      if (out === undefined) return { lane: name, count: lane.ready.size, parts }
+      return { lane: name, count: lane.ready.size + out.length, parts: [mergeInOrder(parts, out.map((h) => h.job))] }
+    })
   }
 
   /** The named lane, created on first use (throws ApiError past max_lanes). */
@@ -251,11 +375,42 @@ export class Queue {
     this.drain(lane)
   }
 
-  /** Hands ready jobs to parked receivers, keeping the parked count in step. */
+  /**
+   * Hands ready jobs to parked receivers, oldest receiver first, until one side runs out. A job
+   * whose receiver turns out to be gone goes straight back to its place.
+   */
   private drain(lane: Lane): void {
-    const parked = lane.parked.size
-    if (parked === 0) return
-    lane.drain()
-    this.parkedCount -= parked - lane.parked.size
+    while (lane.ready.size > 0 && lane.parked.size > 0) {
+      const receiver = lane.parked.values().next().value as Receiver
+      lane.parked.delete(receiver)
+      this.parkedCount--
+      const job = lane.ready.pop()!
+      const leaseMs = receiver.leaseMs
+      const held = leaseMs === undefined ? undefined : this.lease(job, leaseMs)
+      if (receiver.deliver(job, held?.at)) {
+        if (held === undefined) this.changes.taken(job)
+        continue
+      }
+      if (held !== undefined) {
+        this.held.remove(held)
+        this.changes.returned(job, 'not delivered')
+      }
+      lane.ready.push(job) // not enqueue(): this loop goes on draining
+    }
   }
+}
+
+/** Ready jobs (parts in serving order) and some others, merged into one list in serving order. */
+function mergeInOrder(parts: Job[][], others: Job[]): Job[] {
+  others.sort(compareJobs)
+  const out: Job[] = []
+  let o = 0
+  for (const part of parts) {
+    for (const job of part) {
+      while (o < others.length && compareJobs(others[o]!, job) < 0) out.push(others[o++]!)
+      out.push(job)
+    }
+  }
+  while (o < others.length) out.push(others[o++]!)
+  return out
 }

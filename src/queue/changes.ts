@@ -1,0 +1,30 @@
+import type { Job } from './job'
+
+/**
+ * Every change to the set of jobs a restart must reproduce, told in the order it happens (the
+ * journal implements this). What a restart needs is only whether each job is still there:
+ * `scheduled` and `returned` say it is (and carry it whole), `taken` and `acked` say it is gone,
+ * `leased` says it is out with a consumer (back in its lane after a restart).
+ */
+export interface ChangeLog {
+  scheduled(job: Job): void
+  /** A plain receive took the job for good. */
+  taken(job: Job): void
+  leased(job: Job): void
+  acked(job: Job): void
+  /**
+   * The job is back: released, its lease expired, or a reply carrying it could not be delivered
+   * (it had been taken, so the record must carry the whole job).
+   */
+  returned(job: Job, reason: ReturnReason): void
+}
+
+export type ReturnReason = 'released' | 'lease expired' | 'not delivered'
+
+export const NO_CHANGE_LOG: ChangeLog = {
+  scheduled() {},
+  taken() {},
+  leased() {},
+  acked() {},
+  returned() {},
+}

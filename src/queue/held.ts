@@ -1,0 +1,116 @@
+import { ApiError } from '../errors'
+import { type HeapItem, IndexedHeap } from './heap'
+import type { Job } from './job'
+
+/**
+ * A job out of its lane for a while: leased to a consumer until `at`, or released with a delay and
+ * waiting until `at` to return. Both kinds sit in one heap ordered by deadline, so the daemon arms
+ * a single timer for the earliest one (beanstalkd's way) instead of one timer per job.
+ */
+export class Held implements HeapItem {
+  heapIndex = -1
+
+  constructor(
+    readonly job: Job,
+    /** Milliseconds since the epoch. */
+    public at: number,
+    /** The lease's length in ms (what `touch` extends by); 0 for a delayed job. */
+    public leaseMs: number,
+    readonly bytes: number,
+  ) {}
+
+  get leased(): boolean {
+    return this.leaseMs > 0
+  }
+}
+
+/**
+ * Every held job: a heap by deadline, and leased jobs by hash so `ack`, `release` and `touch` find
+ * them in O(1) and leave the heap in O(log n).
+ */
+export class HeldJobs {
+  private readonly byDeadline = new IndexedHeap<Held>((a, b) => a.at < b.at || (a.at === b.at && a.job.jobNum < b.job.jobNum))
+  private readonly leases = new Map<string, Held>()
+  /** Messages' UTF-8 bytes of every held job (they count against the queue's limits). */
+  bytes = 0
+
+  /** Called with the new earliest deadline whenever a hold becomes the earliest. */
+  constructor(private readonly onEarliest: (at: number) => void) {}
+
+  get size(): number {
+    return this.byDeadline.size
+  }
+
+  get leasedCount(): number {
+    return this.leases.size
+  }
+
+  nextDeadline(): number | undefined {
+    return this.byDeadline.peek()?.at
+  }
+
+  lease(job: Job, at: number, leaseMs: number, bytes: number): Held {
+    const held = new Held(job, at, leaseMs, bytes)
+    this.leases.set(job.hash, held)
+    this.add(held)
+    return held
+  }
+
+  delay(job: Job, at: number, bytes: number): void {
+    this.add(new Held(job, at, 0, bytes))
+  }
+
+  /** The lease on the job with `hash`; throws ApiError when there is none. */
+  leaseOf(hash: string): Held {
+    const held = this.leases.get(hash)
+    if (held === undefined) {
+      throw new ApiError('not_leased', `no leased job has hash ${JSON.stringify(hash)} (never leased, already acked or released, or its lease expired)`)
+    }
+    return held
+  }
+
+  /** Whether `job` is leased right now (and not some other job with the same hash). */
+  isLeased(job: Job): boolean {
+    return this.leases.get(job.hash)?.job === job
+  }
+
+  /** Ends a hold (ack, release, expiry). */
+  remove(held: Held): void {
+    this.byDeadline.remove(held)
+    if (held.leased) this.leases.delete(held.job.hash)
+    this.bytes -= held.bytes
+  }
+
+  /** Moves a hold's deadline (touch). */
+  reschedule(held: Held, at: number): void {
+    this.byDeadline.remove(held)
+    held.at = at
+    this.byDeadline.push(held)
+    if (this.byDeadline.peek() === held) this.onEarliest(at)
+  }
+
+  /** Takes the holds whose deadline is at or before `now`, earliest first. */
+  *due(now: number): Generator<Held> {
+    for (let top = this.byDeadline.peek(); top !== undefined && top.at <= now; top = this.byDeadline.peek()) {
+      this.remove(top)
+      yield top
+    }
+  }
+
+  /** Held jobs of every lane, grouped by lane (for snapshots and status). */
+  byLane(): Map<string, Held[]> {
+    const out = new Map<string, Held[]>()
+    for (const held of this.byDeadline.copy()) {
+      let list = out.get(held.job.lane)
+      if (list === undefined) out.set(held.job.lane, (list = []))
+      list.push(held)
+    }
+    return out
+  }
+
+  private add(held: Held): void {
+    this.bytes += held.bytes
+    this.byDeadline.push(held)
+    if (this.byDeadline.peek() === held) this.onEarliest(held.at)
+  }
+}
