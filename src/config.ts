@@ -8,6 +8,8 @@ import { isJsonObject } from './json'
  */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
+export const PERSISTENCE_MODES = ['snapshot', 'journal'] as const
+export const FSYNC_MODES = ['always', 'interval', 'never'] as const
 
 export interface Config {
   address: string
@@ -26,13 +28,17 @@ export interface Config {
   max_message_bytes: number
   max_lanes: number
   max_parked_receivers: number
+  persistence: (typeof PERSISTENCE_MODES)[number]
+  journal_fsync: (typeof FSYNC_MODES)[number]
+  journal_fsync_ms: number
+  journal_max_bytes: number
 }
 
 type Kind =
   | { type: 'boolean' }
   | { type: 'integer'; min: number; max: number }
   | { type: 'address' }
-  | { type: 'level' }
+  | { type: 'choice'; values: readonly string[] }
   | { type: 'path' }
   | { type: 'secret' }
 
@@ -55,7 +61,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'throttle_receive', flag: 'throttle-receive', kind: { type: 'boolean' }, help: 'serve at most one receive every 25 ms' },
   { key: 'throttle_schedule', flag: 'throttle-schedule', kind: { type: 'boolean' }, help: 'accept at most one schedule every 25 ms' },
   { key: 'max_body_bytes', arg: 'bytes', flag: 'max-body-bytes', kind: { type: 'integer', min: 1, max: 512 * 1024 * 1024 }, help: 'largest request body accepted (413 above it)' },
-  { key: 'log_level', arg: 'level', flag: 'log-level', kind: { type: 'level' }, help: `one of ${LOG_LEVELS.join(', ')}` },
+  { key: 'log_level', arg: 'level', flag: 'log-level', kind: { type: 'choice', values: LOG_LEVELS }, help: `one of ${LOG_LEVELS.join(', ')}` },
   { key: 'data_dir', arg: 'dir', flag: 'data-dir', kind: { type: 'path' }, help: 'directory for queue.json, the pid file and the log file' },
   { key: 'pid_file', arg: 'file', flag: 'pid-file', kind: { type: 'path' }, help: 'pid file, also the lock on the data directory (default: DATA_DIR/dispenserd.pid)' },
   { key: 'log_file', arg: 'file', flag: 'log-file', kind: { type: 'path' }, help: 'where -d writes the log (default: DATA_DIR/dispenserd.log)' },
@@ -64,6 +70,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'max_message_bytes', arg: 'bytes', flag: 'max-message-bytes', kind: { type: 'integer', min: 0, max: 512 * 1024 * 1024 }, help: 'longest message accepted (0: only max_body_bytes limits it)' },
   { key: 'max_lanes', arg: 'n', flag: 'max-lanes', kind: { type: 'integer', min: 0, max: 1e9 }, help: 'requests that would create more lanes answer 503 (0: no limit)' },
   { key: 'max_parked_receivers', arg: 'n', flag: 'max-parked-receivers', kind: { type: 'integer', min: 0, max: 1e9 }, help: 'receive_block calls past this many waiting answer 503 (0: no limit)' },
+  { key: 'persistence', arg: 'mode', flag: 'persistence', kind: { type: 'choice', values: PERSISTENCE_MODES }, help: 'snapshot (queue.json only) or journal (every change appended to a journal as well)' },
+  { key: 'journal_fsync', arg: 'mode', flag: 'journal-fsync', kind: { type: 'choice', values: FSYNC_MODES }, help: 'always (answer after fsync), interval (fsync every journal_fsync_ms) or never (leave it to the OS)' },
+  { key: 'journal_fsync_ms', arg: 'ms', flag: 'journal-fsync-ms', kind: { type: 'integer', min: 1, max: 60_000 }, help: 'with journal_fsync interval: the longest wait between a write and its fsync' },
+  { key: 'journal_max_bytes', arg: 'bytes', flag: 'journal-max-bytes', kind: { type: 'integer', min: 1024, max: 2 ** 40 }, help: 'take a snapshot (which empties the journal) once the journal grows past this' },
   { key: 'auth_token', arg: 'token', flag: 'auth-token', kind: { type: 'secret' }, help: 'when set, every endpoint but GET / requires "Authorization: Bearer TOKEN" (prefer the environment variable)' },
 ]
 
@@ -86,6 +96,10 @@ export const DEFAULTS = {
   max_message_bytes: 1024 * 1024,
   max_lanes: 10_000,
   max_parked_receivers: 50_000,
+  persistence: 'snapshot',
+  journal_fsync: 'always',
+  journal_fsync_ms: 50,
+  journal_max_bytes: 64 * 1024 * 1024,
 } as const
 
 export class ConfigError extends Error {}
@@ -120,7 +134,7 @@ function describe(kind: Kind): string {
     case 'boolean': return 'true or false'
     case 'integer': return `an integer from ${kind.min} to ${kind.max}`
     case 'address': return 'host:port with a port from 0 (any free port) to 65535'
-    case 'level': return `one of ${LOG_LEVELS.join(', ')}`
+    case 'choice': return `one of ${kind.values.join(', ')}`
     case 'path': return 'a non-empty path'
     case 'secret': return 'a string'
   }
@@ -133,7 +147,7 @@ function check(kind: Kind, value: unknown): Config[keyof Config] | undefined {
     case 'integer':
       return typeof value === 'number' && Number.isInteger(value) && value >= kind.min && value <= kind.max ? value : undefined
     case 'address': return typeof value === 'string' && parseAddress(value) !== undefined ? value : undefined
-    case 'level': return typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value) ? value : undefined
+    case 'choice': return typeof value === 'string' && kind.values.includes(value) ? (value as Config[keyof Config]) : undefined
     case 'path': return typeof value === 'string' && value !== '' ? value : undefined
     case 'secret': return typeof value === 'string' ? value : undefined
   }
@@ -188,6 +202,9 @@ export function resolveConfig(sources: ConfigSources): ResolvedConfig {
     data_dir: dataDir,
     pid_file: (resolved.pid_file as string | undefined) ?? path.join(dataDir, 'dispenserd.pid'),
     log_file: (resolved.log_file as string | undefined) ?? path.join(dataDir, 'dispenserd.log'),
+  }
+  if (config.persistence === 'journal' && !config.persist_queue) {
+    throw new ConfigError('persistence "journal" needs persist_queue: turn persist_queue on, or use persistence "snapshot"')
   }
   return { config, warnings }
 }

@@ -7,7 +7,10 @@ import { HTTP_ENGINE, type HttpServer, startHttpServer } from './http/server'
 import { Routes } from './http/routes'
 import type { Logger } from './log'
 import { acquirePidFile, releasePidFile } from './persist/pidfile'
+import { Journal } from './persist/journal'
+import { readJournal } from './persist/replay'
 import { SnapshotStore } from './persist/store'
+import { DeadlineTimer } from './deadlines'
 import { Queue } from './queue/queue'
 
 export { version }
@@ -50,7 +53,17 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   mkdirSync(config.data_dir, { recursive: true })
   acquirePidFile(config.pid_file)
   try {
+    const replay = config.persistence === 'journal' ? readJournal(config.data_dir, logger) : undefined
+    const store = config.persist_queue ? new SnapshotStore(config.data_dir, logger) : undefined
+    const journal = replay === undefined ? undefined : startJournal(config, logger, replay.generations, () => compact('journal full'), () => repair())
+    const deadlines = new DeadlineTimer(() => {
+      const { leases } = queue.expireDue()
+      for (const job of leases) logger.warn({ lane: job.lane, job_num: job.jobNum, reason: 'lease expired' }, 'job put back')
+      return queue.nextDeadline()
+    })
     const queue = new Queue({
+      changes: journal,
+      onDeadline: (at) => deadlines.arm(at),
       limits: {
         maxQueuedJobs: config.max_queued_jobs,
         maxQueuedBytes: config.max_queued_bytes,
@@ -59,19 +72,26 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         maxParkedReceivers: config.max_parked_receivers,
       },
     })
-    const store = config.persist_queue ? new SnapshotStore(config.data_dir, logger) : undefined
+    /** A snapshot that also empties the journal. */
+    const compact = (reason: string): Promise<void> => store!.save(queue, reason, journal).catch(() => undefined)
+    /** After a journal failure: snapshots until one makes the journal whole again. */
+    const repair = (): void => {
+      void compact('journal failed').then(() => journal!.whenDurable(() => journal!.broken && setTimeout(repair, 5000).unref()))
+    }
     if (store !== undefined) {
       const loadStarted = performance.now()
-      const restored = store.load(queue)
+      const restored = store.load(queue, replay?.state)
       const duration = Math.round(performance.now() - loadStarted)
-      logger.info({ file: store.queueFile, jobs: restored, next_job_num: queue.nextJobNum, duration_ms: duration }, 'queue loaded')
+      logger.info({ file: store.queueFile, jobs: restored, next_job_num: queue.nextJobNum, duration_ms: duration, journal_records: replay?.state.records }, 'queue loaded')
     }
+    if (replay !== undefined && replay.generations.length > 0) void compact('journal replayed')
     const routes = new Routes({
       queue,
       logger,
       version,
       throttleReceive: config.throttle_receive,
       throttleSchedule: config.throttle_schedule,
+      durability: journal,
       statusExtras: () => ({
         server: {
           uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
@@ -80,9 +100,14 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           queued_jobs_total: queue.totalQueued,
           queued_bytes: queue.queuedBytes,
           parked_receivers: queue.parkedReceivers,
+          leased_jobs_total: queue.leasedJobs,
           memory: memoryUsage(),
         },
         snapshot: store === undefined ? { enabled: false } : { enabled: true, file: store.queueFile, ...store.status },
+        journal:
+          journal === undefined
+            ? { enabled: false }
+            : { enabled: true, fsync: config.journal_fsync, generation: journal.generation, error: journal.broken?.message ?? null },
       }),
     })
     const { host, port } = parseAddress(config.address)!
@@ -95,13 +120,30 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
 
     const stopSnapshots =
       store !== undefined && config.persist_interval > 0
-        ? every(config.persist_interval * 1000, () => void store.save(queue, 'interval').catch(() => undefined))
+        ? every(config.persist_interval * 1000, () => void compact('interval'))
         : undefined
-    return { port: http.port, shutdown: makeShutdown({ config, logger, queue, store, routes, http, stopSnapshots }) }
+    const stopTimers = (): void => {
+      stopSnapshots?.()
+      deadlines.stop()
+    }
+    return { port: http.port, shutdown: makeShutdown({ config, logger, queue, store, journal, routes, http, stopTimers }) }
   } catch (err) {
     releasePidFile(config.pid_file)
     throw err
   }
+}
+
+function startJournal(config: Config, logger: Logger, onDisk: number[], onFull: () => void, onFailure: () => void): Journal {
+  return new Journal({
+    dir: config.data_dir,
+    fsync: config.journal_fsync,
+    fsyncMs: config.journal_fsync_ms,
+    maxBytes: config.journal_max_bytes,
+    generation: (onDisk[onDisk.length - 1] ?? 0) + 1,
+    onFull,
+    onFailure,
+    logger,
+  })
 }
 
 interface Parts {
@@ -109,26 +151,30 @@ interface Parts {
   logger: Logger
   queue: Queue
   store: SnapshotStore | undefined
+  journal: Journal | undefined
   routes: Routes
   http: HttpServer
-  stopSnapshots: (() => void) | undefined
+  stopTimers: () => void
 }
 
-function makeShutdown({ config, logger, queue, store, routes, http, stopSnapshots }: Parts): Daemon['shutdown'] {
+function makeShutdown({ config, logger, queue, store, journal, routes, http, stopTimers }: Parts): Daemon['shutdown'] {
   let done: Promise<number> | undefined
   const run = async (reason: string): Promise<number> => {
     logger.info({ reason }, 'shutting down')
     http.stopAccepting()
     routes.beginShutdown()
-    stopSnapshots?.()
+    stopTimers()
+    // Replies waiting for the journal go out (or their jobs go back) before the final snapshot.
+    if (journal !== undefined) await new Promise((resolve) => journal.whenDurable(resolve))
     let code = 0
     if (store !== undefined) {
       try {
-        await store.save(queue, 'shutdown')
+        await store.save(queue, 'shutdown', journal)
       } catch {
         code = 1
       }
     }
+    await journal?.close()
     http.close()
     // A pid file left behind tells `dispenserd stop` the shutdown was not clean.
     if (code === 0) releasePidFile(config.pid_file)

@@ -76,20 +76,60 @@ export function parseSchedule(fields: Fields): ScheduleRequest {
   }
 }
 
-/** The longest `timeout` a receive_block may ask for: Node timers hold at most 2^31-1 ms. */
-export const MAX_RECEIVE_TIMEOUT_SECONDS = 2147483
+/** The longest `timeout`, `lease` or `delay`: Node timers hold at most 2^31-1 ms. */
+export const MAX_SECONDS = 2147483
 
-export interface BlockingReceive {
+/** An optional number of seconds, in milliseconds; `min` is exclusive when `positive`. */
+function secondsField(fields: Fields, name: string, positive: boolean): number | undefined {
+  const value = fields[name]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_SECONDS || (positive && value <= 0)) {
+    throw invalid(`"${name}" must be a number of seconds ${positive ? 'above 0' : 'from 0'} up to ${MAX_SECONDS}`)
+  }
+  return Math.max(Math.round(value * 1000), positive ? 1 : 0)
+}
+
+export interface Receive {
   lane: string
+  /** Lease the job for this long instead of taking it for good. */
+  leaseMs: number | undefined
+}
+
+export function parseReceive(fields: Fields): Receive {
+  return { lane: laneField(fields), leaseMs: secondsField(fields, 'lease', true) }
+}
+
+export interface BlockingReceive extends Receive {
   /** Answer "empty queue" after this long with no job; undefined waits for ever. */
   timeoutMs: number | undefined
 }
 
 export function parseBlockingReceive(fields: Fields): BlockingReceive {
-  const timeout = fields.timeout
-  if (timeout === undefined || timeout === null) return { lane: laneField(fields), timeoutMs: undefined }
-  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0 || timeout > MAX_RECEIVE_TIMEOUT_SECONDS) {
-    throw invalid(`"timeout" must be a number of seconds from 0 to ${MAX_RECEIVE_TIMEOUT_SECONDS}`)
-  }
-  return { lane: laneField(fields), timeoutMs: Math.round(timeout * 1000) }
+  return { ...parseReceive(fields), timeoutMs: secondsField(fields, 'timeout', false) }
+}
+
+/** `/ack`, `/release` and `/touch` name a leased job by its hash. */
+export interface LeaseCommand {
+  hash: string
+  /** release: put the job back after this long; touch: the lease's new length. */
+  ms: number | undefined
+}
+
+function hashField(fields: Fields): string {
+  const hash = fields.hash
+  if (hash === undefined || hash === null || hash === '') throw invalid('missing hash')
+  if (typeof hash !== 'string' || hash.length > 128) throw invalid('"hash" must be a string of at most 128 characters')
+  return hash
+}
+
+export function parseAck(fields: Fields): LeaseCommand {
+  return { hash: hashField(fields), ms: undefined }
+}
+
+export function parseRelease(fields: Fields): LeaseCommand {
+  return { hash: hashField(fields), ms: secondsField(fields, 'delay', false) }
+}
+
+export function parseTouch(fields: Fields): LeaseCommand {
+  return { hash: hashField(fields), ms: secondsField(fields, 'lease', true) }
 }

@@ -7,8 +7,21 @@ import type { Queue } from '../queue/queue'
 import type { Exchange } from './exchange'
 import { Pacer } from './pacer'
 import { Outbox, ParkedReceive } from './parked'
-import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, jobReply } from './replies'
-import { type BlockingReceive, type ScheduleRequest, laneField, parseBlockingReceive, parseJsonObject, parseSchedule } from './requests'
+import type { Job } from '../queue/job'
+import { type Durability, EMPTY_QUEUE_BODY, SHUTTING_DOWN, jobReply, journalFailed, leaseReply } from './replies'
+import {
+  type BlockingReceive,
+  type LeaseCommand,
+  type Receive,
+  type ScheduleRequest,
+  parseAck,
+  parseBlockingReceive,
+  parseJsonObject,
+  parseReceive,
+  parseRelease,
+  parseSchedule,
+  parseTouch,
+} from './requests'
 
 /** The original's throttle: 25 ms between operations. */
 const THROTTLE_MS = 25
@@ -19,6 +32,8 @@ export interface RoutesOptions {
   version: string
   throttleReceive: boolean
   throttleSchedule: boolean
+  /** The journal, when there is one: replies to changes wait until they are on disk. */
+  durability?: Durability
   /** Extra status fields (server, snapshot) supplied by whoever wires the daemon. */
   statusExtras: () => Record<string, unknown>
 }
@@ -31,34 +46,45 @@ interface Operation<Input> {
   parse(fields: Record<string, unknown>): Input
   run(ex: Exchange, input: Input): void
   pacer: Pacer | undefined
+  /** Whether it changes the queue (refused while the journal is broken). */
+  changes: boolean
 }
 
 /**
  * The dispenserd endpoints. Each parses its request, makes one queue call and answers; nothing
  * here knows about uWebSockets.js beyond the Exchange it answers on. The request path allocates
- * no closures unless a throttle defers it: it runs for every job.
+ * no closures unless a throttle or the journal defers it: it runs for every job.
  */
 export class Routes {
   private closing = false
   /** Operations waiting for their throttle slot, so shutdown can answer them at once. */
   private readonly waitingForSlot = new Map<NodeJS.Timeout, () => void>()
   private readonly scheduleOp: Operation<ScheduleRequest>
-  private readonly receiveNoblockOp: Operation<string>
+  private readonly receiveNoblockOp: Operation<Receive>
   private readonly receiveBlockOp: Operation<BlockingReceive>
+  private readonly ackOp: Operation<LeaseCommand>
+  private readonly releaseOp: Operation<LeaseCommand>
+  private readonly touchOp: Operation<LeaseCommand>
   private readonly outbox: Outbox
 
   constructor(private readonly options: RoutesOptions) {
-    const { queue, logger } = options
+    const { queue, logger, durability } = options
     const schedulePacer = options.throttleSchedule ? new Pacer(THROTTLE_MS) : undefined
     const receivePacer = options.throttleReceive ? new Pacer(THROTTLE_MS) : undefined
+    /** Answers `ex` once the change is durable; `failure` says what became of it if it cannot be. */
+    const answer = (ex: Exchange, body: string, failure: string): void => {
+      if (durability === undefined) ex.send(200, body)
+      else durability.whenDurable((err) => (err === undefined ? ex.send(200, body) : ex.sendError(journalFailed(err, failure))))
+    }
     this.scheduleOp = {
       parse: parseSchedule,
       pacer: schedulePacer,
+      changes: true,
       run(ex, request) {
         if (!request.batch) {
           const job = queue.schedule(request.job)
           logger.debug({ lane: job.lane, job_num: job.jobNum, priority: job.priority }, 'scheduled')
-          ex.send(200, `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`)
+          answer(ex, `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`, `job ${job.jobNum} is queued in memory only, until the next snapshot`)
           return
         }
         // Validated as a whole before this point, so the batch is queued entirely or not at all.
@@ -66,25 +92,45 @@ export class Routes {
         const first = jobs[0]!.jobNum
         const last = jobs[jobs.length - 1]!.jobNum
         logger.debug({ count: jobs.length, first_job_num: first, last_job_num: last }, 'scheduled a batch')
-        ex.send(200, `{"status":"ok","code":0,"count":${jobs.length},"first_job_num":${first},"last_job_num":${last}}`)
+        answer(ex, `{"status":"ok","code":0,"count":${jobs.length},"first_job_num":${first},"last_job_num":${last}}`, `jobs ${first}-${last} are queued in memory only, until the next snapshot`)
       },
+    }
+    /** Answers a receive that got `job`; if the reply cannot be made or sent, the job goes back. */
+    const handOver = (ex: Exchange, job: Job, leaseUntil: number | undefined): void => {
+      if (durability === undefined) {
+        if (!ex.send(200, jobReply(job, leaseUntil))) queue.returnUndelivered(job)
+        return
+      }
+      durability.whenDurable((err) => {
+        if (err === undefined && ex.send(200, jobReply(job, leaseUntil))) return
+        queue.returnUndelivered(job)
+        if (err !== undefined) ex.sendError(journalFailed(err, 'the job stays queued'))
+      })
     }
     this.receiveNoblockOp = {
-      parse: laneField,
+      parse: parseReceive,
       pacer: receivePacer,
-      run(ex, lane) {
-        const job = queue.receive(lane)
-        if (job === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-        else if (!ex.send(200, jobReply(job))) queue.returnUndelivered(job)
+      changes: true,
+      run(ex, { lane, leaseMs }) {
+        if (leaseMs === undefined) {
+          const job = queue.receive(lane)
+          if (job === undefined) ex.send(200, EMPTY_QUEUE_BODY)
+          else handOver(ex, job, undefined)
+          return
+        }
+        const held = queue.receiveLeased(lane, leaseMs)
+        if (held === undefined) ex.send(200, EMPTY_QUEUE_BODY)
+        else handOver(ex, held.job, held.at)
       },
     }
-    const outbox = new Outbox(queue, logger)
+    const outbox = new Outbox(queue, logger, durability)
     this.outbox = outbox
     this.receiveBlockOp = {
       parse: parseBlockingReceive,
       pacer: receivePacer,
-      run(ex, { lane, timeoutMs }) {
-        const receiver = new ParkedReceive(ex, outbox)
+      changes: true,
+      run(ex, { lane, timeoutMs, leaseMs }) {
+        const receiver = new ParkedReceive(ex, outbox, leaseMs)
         ex.onAbort(() => {
           queue.cancel(lane, receiver)
           receiver.stopTimer()
@@ -96,6 +142,35 @@ export class Routes {
         receiver.timer = setTimeout(() => {
           if (queue.cancel(lane, receiver)) ex.send(200, EMPTY_QUEUE_BODY)
         }, timeoutMs)
+      },
+    }
+    this.ackOp = {
+      parse: parseAck,
+      pacer: undefined,
+      changes: true,
+      run(ex, { hash }) {
+        const job = queue.ack(hash)
+        logger.debug({ lane: job.lane, job_num: job.jobNum }, 'acked')
+        answer(ex, leaseReply(job), `job ${job.jobNum} is acked in memory only, until the next snapshot`)
+      },
+    }
+    this.releaseOp = {
+      parse: parseRelease,
+      pacer: undefined,
+      changes: true,
+      run(ex, { hash, ms }) {
+        const job = queue.release(hash, ms)
+        logger.debug({ lane: job.lane, job_num: job.jobNum, delay_ms: ms ?? 0 }, 'released')
+        answer(ex, leaseReply(job), `job ${job.jobNum} is released in memory only, until the next snapshot`)
+      },
+    }
+    this.touchOp = {
+      parse: parseTouch,
+      pacer: undefined,
+      changes: false,
+      run(ex, { hash, ms }) {
+        const until = queue.touch(hash, ms)
+        ex.send(200, leaseReply(queue.leasedJob(hash), until))
       },
     }
   }
@@ -115,7 +190,7 @@ export class Routes {
   }
 
   status(ex: Exchange): void {
-    const { queued, idle } = this.options.queue.stats()
+    const { queued, idle, leased, delayed } = this.options.queue.stats()
     const body = {
       name: 'dispenserd',
       version: this.options.version,
@@ -125,6 +200,8 @@ export class Routes {
         system: { pid: process.pid, cpu_count: os.availableParallelism() },
         queued_jobs: queued,
         idle_workers: idle,
+        leased_jobs: leased,
+        delayed_jobs: delayed,
         ...this.options.statusExtras(),
       },
     }
@@ -149,6 +226,18 @@ export class Routes {
 
   receiveBlock(ex: Exchange, body: Buffer): void {
     this.handle(ex, body, this.receiveBlockOp)
+  }
+
+  ack(ex: Exchange, body: Buffer): void {
+    this.handle(ex, body, this.ackOp)
+  }
+
+  release(ex: Exchange, body: Buffer): void {
+    this.handle(ex, body, this.releaseOp)
+  }
+
+  touch(ex: Exchange, body: Buffer): void {
+    this.handle(ex, body, this.touchOp)
   }
 
   private handle<Input>(ex: Exchange, body: Buffer, op: Operation<Input>): void {
@@ -177,6 +266,11 @@ export class Routes {
     if (!ex.open) return
     if (this.closing) {
       ex.sendError(new ApiError('shutting_down', SHUTTING_DOWN), true)
+      return
+    }
+    const broken = op.changes ? this.options.durability?.broken : undefined
+    if (broken !== undefined) {
+      ex.sendError(journalFailed(broken, 'nothing was changed; changes are refused until a snapshot succeeds'))
       return
     }
     try {

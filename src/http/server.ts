@@ -55,6 +55,9 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   app.any('/schedule', withBody((ex, body) => routes.schedule(ex, body)))
   app.any('/receive_block', withBody((ex, body) => routes.receiveBlock(ex, body)))
   app.any('/receive_noblock', withBody((ex, body) => routes.receiveNoblock(ex, body)))
+  app.any('/ack', withBody((ex, body) => routes.ack(ex, body)))
+  app.any('/release', withBody((ex, body) => routes.release(ex, body)))
+  app.any('/touch', withBody((ex, body) => routes.touch(ex, body)))
   app.any('/*', guarded((res, req) => routes.notFound(new Exchange(res), req.getUrl())))
 
   // The typings lack the (host, port, options, callback) form and the flag's runtime export; without

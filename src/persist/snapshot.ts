@@ -30,7 +30,8 @@ function parseTime(text: string): number | undefined {
   return lastTime
 }
 
-function decodeJob(raw: unknown, laneKey: string, where: string): RestoredJob {
+/** One job object of a snapshot (or a journal record), checked; throws SnapshotFormatError. */
+export function decodeJob(raw: unknown, laneKey: string, where: string): RestoredJob {
   if (!isJsonObject(raw)) fail(where, 'expected a job object')
   const { job_num: jobNum, hash, timestamp, lane, priority, message } = raw
   if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) fail(where, '"job_num" must be a positive integer')

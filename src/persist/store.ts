@@ -4,7 +4,15 @@ import type { Logger } from '../log'
 import { encodeJobsByLane } from '../queue/listing'
 import type { Queue } from '../queue/queue'
 import { type WriteFs, realFs, writeFileAtomically } from './atomic'
+import type { RestoredJob } from '../queue/queue'
+import type { JournalState } from './replay'
 import { readSnapshotFile } from './snapshot'
+
+/** The journal as a snapshot sees it: started anew when a snapshot is captured, trimmed once it is written. */
+export interface Compactable {
+  rotate(): number
+  compacted(generation: number): void
+}
 
 /** A snapshot that exists but cannot be read: the daemon must not start (and never overwrite it). */
 export class UnreadableSnapshotError extends Error {}
@@ -46,8 +54,11 @@ export class SnapshotStore {
     this.stateFile = path.join(dataDir, 'state.json')
   }
 
-  /** Loads both files into `queue`; returns how many jobs were restored. */
-  load(queue: Queue): number {
+  /**
+   * Loads both files into `queue`, then what the journal (if given) says happened since: jobs it
+   * says are gone are skipped, jobs it says are there are restored once. Returns the job count.
+   */
+  load(queue: Queue, journal?: JournalState): number {
     const stateText = readIfExists(this.stateFile)
     if (stateText !== undefined && stateText.trim() !== '') {
       let next: unknown
@@ -61,22 +72,45 @@ export class SnapshotStore {
       }
       queue.reserveJobNumsBelow(next)
     }
-    if (!existsSync(this.queueFile)) return 0
-    try {
-      return readSnapshotFile(this.queueFile, { lane: (name) => queue.declareLane(name), job: (job) => queue.restore(job) })
-    } catch (err) {
-      throw new UnreadableSnapshotError(`${this.queueFile}: ${(err as Error).message}`)
+    let restored = 0
+    const restore = (job: RestoredJob): void => {
+      queue.restore(job)
+      restored++
     }
+    if (existsSync(this.queueFile)) {
+      const fromSnapshot = (job: RestoredJob): void => {
+        if (journal === undefined || !journal.jobs.has(job.jobNum)) return restore(job)
+        if (journal.jobs.get(job.jobNum) === null) return // gone since the snapshot
+        journal.jobs.delete(job.jobNum) // there, and the snapshot's copy is it
+        restore(job)
+      }
+      try {
+        readSnapshotFile(this.queueFile, { lane: (name) => queue.declareLane(name), job: fromSnapshot })
+      } catch (err) {
+        throw new UnreadableSnapshotError(`${this.queueFile}: ${(err as Error).message}`)
+      }
+    }
+    if (journal !== undefined) {
+      for (const [jobNum, job] of journal.jobs) {
+        if (job === null) continue
+        if (job === 'present') this.logger.warn({ job_num: jobNum }, 'journal: a leased job is neither in the snapshot nor in the journal; skipped')
+        else restore(job)
+      }
+      queue.reserveJobNumsBelow(journal.highestJobNum + 1)
+    }
+    return restored
   }
 
   /**
    * Writes a snapshot of the queue as it is now. Saves run one after another; the returned promise
    * settles when this one is on disk, and rejects (after logging) when it could not be written.
    */
-  save(queue: Queue, reason: string): Promise<void> {
+  save(queue: Queue, reason: string, journal?: Compactable): Promise<void> {
     const run = async (): Promise<void> => {
       const started = performance.now()
       const lanes = queue.snapshot()
+      // From here on the journal's new generation holds exactly what this snapshot lacks.
+      const generation = journal?.rotate()
       const jobs = lanes.reduce((sum, lane) => sum + lane.count, 0)
       try {
         // State first: a crash between the two writes leaves a next_job_num that is only too high.
@@ -89,6 +123,7 @@ export class SnapshotStore {
         this.logger.error({ err, file: this.queueFile, reason }, 'snapshot failed; the previous queue.json is intact')
         throw err
       }
+      if (generation !== undefined) journal!.compacted(generation)
       const duration = Math.round(performance.now() - started)
       Object.assign(this.status, { last_saved_at: new Date().toISOString(), last_duration_ms: duration, last_jobs: jobs, last_error: null })
       this.logger.info({ file: this.queueFile, jobs, duration_ms: duration, reason }, 'snapshot written')

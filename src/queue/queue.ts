@@ -233,6 +233,11 @@ export class Queue {
     return held.at
   }
 
+  /** The job leased under `hash`; throws ApiError if none is. */
+  leasedJob(hash: string): Job {
+    return this.held.leaseOf(hash).job
+  }
+
   /** The earliest lease or delay deadline (ms since the epoch), if any job is held. */
   nextDeadline(): number | undefined {
     return this.held.nextDeadline()
