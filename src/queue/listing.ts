@@ -39,5 +39,5 @@ export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024
 
 /** The whole listing in one buffer (for `GET /jobs`). */
 export function jobsByLaneBytes(queue: Queue): Buffer {
-  return Buffer.concat([...encodeJobsByLane(queue.snapshot())])
+  return Buffer.concat([...encodeJobsByLane(queue.readyJobs())])
 }

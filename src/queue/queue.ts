@@ -354,7 +354,15 @@ export class Queue {
    * Leased and delayed jobs are included at their place: after a restart they are queued again.
    */
   snapshot(): LaneSnapshot[] {
-    const held = this.held.byLane()
+    return this.lanesAsOfNow(this.held.byLane())
+  }
+
+  /** Every lane with its ready jobs (what receives would hand out, in order): `GET /jobs`. */
+  readyJobs(): LaneSnapshot[] {
+    return this.lanesAsOfNow(new Map())
+  }
+
+  private lanesAsOfNow(held: Map<string, Held[]>): LaneSnapshot[] {
     return [...this.lanes].map(([name, lane]) => {
       const parts = lane.ready.inOrderParts()
       const out = held.get(name)
