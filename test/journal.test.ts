@@ -1,0 +1,172 @@
+import { appendFileSync, copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { createLogger } from '../src/log'
+import { Job } from '../src/queue/job'
+import { type DurableCallback, Journal, type JournalFs, journalFile, journalGenerations, realJournalFs } from '../src/persist/journal'
+import { readJournal } from '../src/persist/replay'
+import { type Running, call, removeDir, runToExit, startDaemon, tempDir, until } from './helpers/daemon'
+
+const quiet = createLogger('silent')
+
+function journalIn(dir: string, fs: JournalFs = realJournalFs, onFailure: () => void = () => undefined): Journal {
+  return new Journal({ dir, fsync: 'always', fsyncMs: 50, generation: 1, maxBytes: 1 << 30, onFull() {}, onFailure, logger: quiet, fs })
+}
+
+function durable(journal: Journal): Promise<Error | undefined> {
+  return new Promise((resolve) => journal.whenDurable(resolve as DurableCallback))
+}
+
+function job(n: number, message = `m${n}`): Job {
+  return new Job(n, 1_700_000_000, 'main', 5, message)
+}
+
+t.test('records are checksummed lines, and replay keeps each job’s last word', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const journal = journalIn(dir)
+  journal.scheduled(job(1))
+  journal.scheduled(job(2, 'line\nbreak "quoted" ünïcode'))
+  journal.scheduled(job(3))
+  journal.leased(job(1))
+  journal.acked(job(1))
+  journal.taken(job(2))
+  journal.returned(job(2, 'line\nbreak "quoted" ünïcode'), 'not delivered')
+  journal.taken(job(3))
+  t.equal(await durable(journal), undefined)
+  await journal.close()
+  const lines = readFileSync(journalFile(dir, 1), 'utf8').trimEnd().split('\n')
+  t.equal(lines.length, 8)
+  t.match(lines[0], /^[0-9a-f]{8} \{"op":"schedule","job_num":1,"hash":"[0-9a-f]{40}",/)
+  const { state } = readJournal(dir, quiet)
+  t.equal(state.jobs.get(1), null, 'acked: gone')
+  t.equal(state.jobs.get(3), null, 'taken: gone')
+  t.match(state.jobs.get(2), { jobNum: 2, message: 'line\nbreak "quoted" ünïcode', priority: 5 }, 'returned: there, whole')
+  t.equal(state.highestJobNum, 3)
+})
+
+t.test('a failed write breaks the journal until a snapshot rotates it, and nothing more is written to the broken file', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  let failWrites = true
+  const failing: JournalFs = {
+    ...realJournalFs,
+    write: (fd, data, done) => (failWrites ? done(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : realJournalFs.write(fd, data, done)),
+  }
+  const failures: string[] = []
+  const journal = journalIn(dir, failing, () => failures.push('failed'))
+  journal.scheduled(job(1))
+  const err = await durable(journal)
+  t.match(err?.message, /ENOSPC/, 'the waiting reply hears of the failure')
+  t.ok(journal.broken)
+  t.same(failures, ['failed'], 'the daemon is told once')
+  failWrites = false
+  journal.scheduled(job(2))
+  t.ok(await durable(journal), 'later records of the broken generation are not written either')
+  const generation = journal.rotate()
+  journal.scheduled(job(3))
+  journal.compacted(generation)
+  t.equal(await durable(journal), undefined, 'the new generation is written')
+  t.equal(journal.broken, undefined, 'whole again once the snapshot is in')
+  t.same(journalGenerations(dir), [2], 'the broken generation was deleted')
+  await journal.close()
+  t.same([...readJournal(dir, quiet).state.jobs.keys()], [3])
+})
+
+async function jobsOf(d: Running): Promise<Record<string, { job_num: number; message: string }[]>> {
+  return (await call(`${d.url}/jobs`)).body as Record<string, { job_num: number; message: string }[]>
+}
+
+function messages(jobs: Record<string, { message: string }[]>): Record<string, string[]> {
+  return Object.fromEntries(Object.entries(jobs).map(([lane, list]) => [lane, list.map((j) => j.message)]))
+}
+
+const JOURNAL = ['--persistence', 'journal', '--persist-interval', '0']
+
+t.test('after SIGKILL the journal restores what was answered: schedules, takes, acks, leases', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const d = await startDaemon({ dataDir: dir, args: JOURNAL })
+  for (const [message, priority, lane] of [['a', 5, 'main'], ['b', 5, 'main'], ['c', 1, 'main'], ['d', 5, 'main'], ['v', 5, 'video']] as const) {
+    await call(`${d.url}/schedule`, { message, priority, lane })
+  }
+  const c = await call(`${d.url}/receive_noblock`, { lease: 60 })
+  t.equal(c.body.message, 'c')
+  t.equal((await call(`${d.url}/ack`, { hash: c.body.hash })).status, 200)
+  t.equal((await call(`${d.url}/receive_noblock`)).body.message, 'a', 'a plain receive takes a for good')
+  t.equal((await call(`${d.url}/receive_noblock`, { lease: 60 })).body.message, 'b', 'b is leased, not acked')
+  await d.stop('SIGKILL')
+
+  const again = await startDaemon({ dataDir: dir, args: JOURNAL })
+  t.teardown(() => again.stop())
+  t.same(messages(await jobsOf(again)), { main: ['b', 'd'], video: ['v'] }, 'b back (lease not acked), a and c gone')
+  t.ok(again.logs.some((l) => l.msg === 'queue loaded' && l.journal_records === 9))
+  t.equal((await call(`${again.url}/schedule`, { message: 'e' })).body.job_num, 6, 'numbers continue')
+})
+
+t.test('a torn last record is skipped with a warning, never fatal', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const d = await startDaemon({ dataDir: dir, args: JOURNAL })
+  await call(`${d.url}/schedule`, { message: 'whole' })
+  await d.stop('SIGKILL')
+  const [generation] = journalGenerations(dir)
+  const file = journalFile(dir, generation!)
+  const whole = readFileSync(file, 'utf8')
+  // A crash in the middle of an append: half a record, no newline.
+  appendFileSync(file, whole.slice(0, Math.floor(whole.length / 2)))
+  const again = await startDaemon({ dataDir: dir, args: JOURNAL })
+  t.teardown(() => again.stop())
+  t.same(messages(await jobsOf(again)), { main: ['whole'] })
+  const warning = again.logs.find((l) => l.msg === 'journal: torn or damaged record; the rest of this file is ignored')
+  t.match(warning, { level: 40, file, line: 2, problem: /checksum|JSON/ })
+})
+
+t.test('a crash in the middle of a compaction restores every job exactly once', async (t) => {
+  // Snapshot written, older journal not yet deleted: both describe the same jobs.
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const first = await startDaemon({ dataDir: dir, args: JOURNAL })
+  for (const message of ['a', 'b', 'c']) await call(`${first.url}/schedule`, { message })
+  await call(`${first.url}/receive_noblock`)
+  await first.stop('SIGKILL')
+  const [old] = journalGenerations(dir)
+  const kept = path.join(dir, 'kept-journal')
+  copyFileSync(journalFile(dir, old!), kept)
+
+  // The restart replays, then compacts: a snapshot, and the old generation deleted.
+  const second = await startDaemon({ dataDir: dir, args: JOURNAL })
+  await until(() => !journalGenerations(dir).includes(old!), 'the replayed generation to be compacted away')
+  await call(`${second.url}/schedule`, { message: 'd' })
+  await second.stop('SIGKILL')
+  copyFileSync(kept, journalFile(dir, old!)) // as if the crash came before the delete
+
+  const third = await startDaemon({ dataDir: dir, args: JOURNAL })
+  t.teardown(() => third.stop())
+  t.same(messages(await jobsOf(third)), { main: ['b', 'c', 'd'] })
+})
+
+t.test('a clean stop leaves the snapshot and an empty journal', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const d = await startDaemon({ dataDir: dir, args: JOURNAL })
+  await call(`${d.url}/schedule`, { message: 'kept' })
+  t.equal(await d.stop(), 0)
+  const left = readdirSync(dir).filter((f) => f.startsWith('journal.'))
+  t.ok(left.length <= 1, `at most one journal file: ${left.join(', ')}`)
+  for (const file of left) t.equal(readFileSync(path.join(dir, file), 'utf8'), '', `${file} is empty`)
+  const saved = JSON.parse(readFileSync(path.join(dir, 'queue.json'), 'utf8')) as Record<string, { message: string }[]>
+  t.same(saved.main!.map((j) => j.message), ['kept'])
+})
+
+t.test('journal persistence without persist_queue is refused at start', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ persistence: 'journal', persist_queue: false }))
+  const r = await runToExit(['--config', path.join(dir, 'config.json'), '--data-dir', dir, '--address', '127.0.0.1:0'])
+  t.equal(r.code, 1)
+  t.match(r.stderr, /persistence "journal" needs persist_queue/)
+  const bad = await runToExit(['--journal-fsync', 'sometimes', '--data-dir', dir, '--address', '127.0.0.1:0'])
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /--journal-fsync: expected one of always, interval, never/)
+})
