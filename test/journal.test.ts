@@ -51,7 +51,10 @@ t.test('a failed write breaks the journal until a snapshot rotates it, and nothi
   let failWrites = true
   const failing: JournalFs = {
     ...realJournalFs,
-    write: (fd, data, done) => (failWrites ? done(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : realJournalFs.write(fd, data, done)),
+    write(fd, data) {
+      if (failWrites) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+      realJournalFs.write(fd, data)
+    },
   }
   const failures: string[] = []
   const journal = journalIn(dir, failing, () => failures.push('failed'))

@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fsyncSync, openSync, readdirSync, unlinkSync, write } from 'node:fs'
+import { closeSync, fdatasync, fsyncSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { crc32 } from 'node:zlib'
 import type { FSYNC_MODES } from '../config'
@@ -28,7 +28,7 @@ export function journalGenerations(dir: string): number[] {
 /** The calls the journal makes on its files; tests pass one that fails (disk full, ...). */
 export interface JournalFs {
   open(file: string): number
-  write(fd: number, data: Uint8Array, done: (err: Error | null) => void): void
+  write(fd: number, data: Uint8Array): void
   sync(fd: number, done: (err: Error | null) => void): void
   close(fd: number): void
   syncDir(dir: string): void
@@ -36,7 +36,9 @@ export interface JournalFs {
 
 export const realJournalFs: JournalFs = {
   open: (file) => openSync(file, 'a', 0o644),
-  write: (fd, data, done) => writeAll(fd, data, done),
+  write: (fd, data) => {
+    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off)
+  },
   sync: (fd, done) => fdatasync(fd, done),
   close: (fd) => closeSync(fd),
   syncDir(dir) {
@@ -49,13 +51,6 @@ export const realJournalFs: JournalFs = {
   },
 }
 
-function writeAll(fd: number, data: Uint8Array, done: (err: Error | null) => void): void {
-  write(fd, data, 0, data.length, null, (err, written) => {
-    if (err !== null) done(err)
-    else if (written < data.length) writeAll(fd, data.subarray(written), done)
-    else done(null)
-  })
-}
 
 /** Called once the records appended before it are written (and synced, as the mode says). */
 export type DurableCallback = (err: Error | undefined) => void
@@ -101,8 +96,13 @@ export class Journal implements ChangeLog {
   private readonly batches: Batch[]
   private fd: number | undefined
   private fdGeneration = -1
-  private flushing = false
   private flushArmed = false
+  /** An fdatasync is running on the thread pool (at most one at a time). */
+  private syncing = false
+  /** Written, waiting for the next fdatasync ("always" mode). */
+  private unsynced: DurableCallback[] = []
+  /** Run when the running fdatasync ends (close and rotation wait for it). */
+  private afterSync: (() => void)[] = []
   private lastSync = 0
   private syncTimer: NodeJS.Timeout | undefined
   private bytesInGeneration = 0
@@ -188,10 +188,10 @@ export class Journal implements ChangeLog {
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.whenDurable(() => resolve()))
     clearTimeout(this.syncTimer)
-    if (this.fd !== undefined && this.options.fsync !== 'never' && this.failure === undefined) {
-      await new Promise<void>((resolve) => this.fs.sync(this.fd!, () => resolve()))
-    }
-    if (this.fd !== undefined) this.fs.close(this.fd)
+    if (this.syncing) await new Promise<void>((resolve) => this.afterSync.push(resolve))
+    if (this.fd === undefined) return
+    if (this.options.fsync !== 'never' && this.failure === undefined) fsyncSync(this.fd)
+    this.fs.close(this.fd)
     this.fd = undefined
   }
 
@@ -244,12 +244,80 @@ export class Journal implements ChangeLog {
 
   /** Flushes after the current turn: everything appended in it goes out as one batch. */
   private arm(): void {
-    if (this.flushArmed || this.flushing) return
+    if (this.flushArmed) return
     this.flushArmed = true
     setImmediate(() => {
       this.flushArmed = false
-      this.flushNext()
+      this.flush()
     })
+  }
+
+  /**
+   * Writes every pending batch (a write to the page cache: microseconds, so it is done in line),
+   * then answers its callbacks: at once in "interval" and "never" mode, after the next fdatasync in
+   * "always" mode. One fdatasync runs at a time, on the thread pool, while the loop goes on taking
+   * requests; when it ends, everything written meanwhile is synced by the next one (group commit).
+   */
+  private flush(): void {
+    for (;;) {
+      const next = this.batches.length > 1 || !this.batches[0]!.empty ? this.batches[0]! : undefined
+      if (next === undefined) break
+      // A new generation's file is opened only once no fdatasync is running on the old one.
+      if (next.generation !== this.fdGeneration && this.syncing) return
+      const batch = this.takeBatch()!
+      const err = this.writeBatch(batch)
+      if (err !== undefined) {
+        for (const callback of batch.callbacks) callback(err)
+      } else if (this.options.fsync === 'always') {
+        for (const callback of batch.callbacks) this.unsynced.push(callback)
+      } else {
+        for (const callback of batch.callbacks) callback(undefined)
+        if (this.options.fsync === 'interval') this.syncLater()
+      }
+    }
+    if (this.unsynced.length > 0) this.startSync()
+  }
+
+  /** Writes a batch to its generation's file; returns the error that keeps it from disk, if any. */
+  private writeBatch(batch: Batch): Error | undefined {
+    // That generation is broken: its records are not written; the next snapshot covers them.
+    if (this.failure !== undefined && batch.generation <= this.failedGeneration) return this.failure
+    try {
+      this.useGeneration(batch.generation)
+      if (batch.out.pos > 0) this.fs.write(this.fd!, batch.out.buf.subarray(0, batch.out.pos))
+      return undefined
+    } catch (err) {
+      this.fail(err as Error, batch.generation)
+      return err as Error
+    }
+  }
+
+  private startSync(): void {
+    if (this.syncing || this.fd === undefined) return
+    const callbacks = this.unsynced
+    this.unsynced = []
+    const generation = this.fdGeneration
+    this.syncing = true
+    this.lastSync = Date.now()
+    this.fs.sync(this.fd, (err) => {
+      this.syncing = false
+      if (err !== null) this.fail(err, generation)
+      for (const callback of callbacks) callback(err ?? undefined)
+      const waiting = this.afterSync
+      this.afterSync = []
+      for (const resume of waiting) resume()
+      this.flush()
+    })
+  }
+
+  /** "interval" mode: an fdatasync at most journal_fsync_ms after any write, none while idle. */
+  private syncLater(): void {
+    if (this.syncTimer !== undefined) return
+    const wait = Math.max(0, this.options.fsyncMs - (Date.now() - this.lastSync))
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined
+      this.startSync()
+    }, wait)
   }
 
   /** The next batch to write, or undefined when there is nothing to do. */
@@ -261,63 +329,26 @@ export class Journal implements ChangeLog {
     return batch
   }
 
-  private flushNext(): void {
-    const batch = this.takeBatch()
-    if (batch === undefined) return
-    this.flushing = true
-    const done = (err: Error | null): void => {
-      this.flushing = false
-      if (err !== null) this.fail(err, batch.generation)
-      const outcome = err ?? (batch.generation <= this.failedGeneration ? this.failure : undefined)
-      for (const callback of batch.callbacks) callback(outcome ?? undefined)
-      this.flushNext()
-    }
-    if (this.failure !== undefined && batch.generation <= this.failedGeneration) {
-      // That generation is broken: its records are not written; the next snapshot covers them.
-      done(null)
-      return
-    }
-    try {
-      this.useGeneration(batch.generation)
-    } catch (err) {
-      done(err as Error)
-      return
-    }
-    const data = batch.out.buf.subarray(0, batch.out.pos)
-    const afterWrite = (err: Error | null): void => {
-      if (err !== null || !this.syncNow()) done(err)
-      else this.fs.sync(this.fd!, done)
-    }
-    if (data.length === 0) afterWrite(null)
-    else this.fs.write(this.fd!, data, afterWrite)
-  }
-
-  /** Whether this flush syncs: always in "always", at most every fsyncMs in "interval". */
-  private syncNow(): boolean {
-    const { fsync, fsyncMs } = this.options
-    if (fsync === 'always') return true
-    if (fsync === 'never') return false
-    const now = Date.now()
-    if (now - this.lastSync >= fsyncMs) {
-      this.lastSync = now
-      return true
-    }
-    // Make sure the last writes of a quiet spell are synced too.
-    this.syncTimer ??= setTimeout(() => {
-      this.syncTimer = undefined
-      this.whenDurable(() => undefined)
-    }, fsyncMs)
-    return false
-  }
-
   /** Opens the generation's file, closing (after syncing) the previous one. */
   private useGeneration(generation: number): void {
     if (this.fdGeneration === generation) return
     if (this.fd !== undefined) {
-      if (this.options.fsync !== 'never') fsyncSync(this.fd)
-      this.fs.close(this.fd)
-      this.fdGeneration = -1
+      const old = this.fd
       this.fd = undefined
+      this.fdGeneration = -1
+      let syncError: Error | undefined
+      try {
+        if (this.options.fsync !== 'never' && this.failure === undefined) fsyncSync(old)
+      } catch (err) {
+        syncError = err as Error
+      } finally {
+        this.fs.close(old)
+      }
+      // Whatever waited for a sync of the old file has had it (or shares its failure).
+      const synced = this.unsynced
+      this.unsynced = []
+      for (const callback of synced) callback(syncError)
+      if (syncError !== undefined) throw syncError
     }
     this.fd = this.fs.open(journalFile(this.options.dir, generation))
     this.fdGeneration = generation
@@ -327,11 +358,6 @@ export class Journal implements ChangeLog {
 
   private fail(err: Error, generation: number): void {
     this.failedGeneration = Math.max(this.failedGeneration, generation)
-    if (this.fd !== undefined && this.fdGeneration === generation) {
-      this.fs.close(this.fd)
-      this.fd = undefined
-      this.fdGeneration = -1
-    }
     if (this.failure !== undefined) return
     this.failure = err
     this.options.logger.error({ err, generation }, 'journal write failed; changes are refused until a snapshot succeeds')
