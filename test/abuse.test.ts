@@ -55,8 +55,10 @@ t.test('JSON of every shape to every endpoint', async (t) => {
     { priority: 1e20, message: 'x' }, { priority: NaN, message: 'x' }, { message: 'x'.repeat(60_000) },
     { message: '\u0000\ud83d\ude00 unicode', lane: 'ünï' }, { __proto__: { message: 'proto' } },
     { constructor: 'x', message: 'constructor-ok' }, JSON.parse('{"__proto__": {"lane": "evil"}, "message": "proto-key"}'),
+    { hash: {} }, { hash: [] }, { hash: 'x', delay: -1 }, { hash: 'x', delay: 1e308 }, { hash: 'x', lease: 'soon' },
+    { lease: 0 }, { lease: 1e-9 }, { lease: 1e308 }, { lease: [] }, { timeout: -0, lease: 0.001 },
   ]
-  const endpoints = ['/', '/jobs', '/schedule', '/receive_noblock', '/nope']
+  const endpoints = ['/', '/jobs', '/schedule', '/receive_noblock', '/ack', '/release', '/touch', '/nope']
   let accepted = 0
   for (const shape of shapes) {
     for (const endpoint of endpoints) {

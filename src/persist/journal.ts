@@ -52,6 +52,9 @@ export const realJournalFs: JournalFs = {
 }
 
 
+/** fdatasyncs that may run at once (see startSync). */
+const MAX_SYNCS = 2
+
 /** Called once the records appended before it are written (and synced, as the mode says). */
 export type DurableCallback = (err: Error | undefined) => void
 
@@ -97,8 +100,8 @@ export class Journal implements ChangeLog {
   private fd: number | undefined
   private fdGeneration = -1
   private flushArmed = false
-  /** An fdatasync is running on the thread pool (at most one at a time). */
-  private syncing = false
+  /** fdatasyncs running on the thread pool (at most MAX_SYNCS at a time). */
+  private syncing = 0
   /** Written, waiting for the next fdatasync ("always" mode). */
   private unsynced: DurableCallback[] = []
   /** Run when the running fdatasync ends (close and rotation wait for it). */
@@ -188,7 +191,7 @@ export class Journal implements ChangeLog {
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.whenDurable(() => resolve()))
     clearTimeout(this.syncTimer)
-    if (this.syncing) await new Promise<void>((resolve) => this.afterSync.push(resolve))
+    if (this.syncing > 0) await new Promise<void>((resolve) => this.afterSync.push(resolve))
     if (this.fd === undefined) return
     if (this.options.fsync !== 'never' && this.failure === undefined) fsyncSync(this.fd)
     this.fs.close(this.fd)
@@ -263,7 +266,7 @@ export class Journal implements ChangeLog {
       const next = this.batches.length > 1 || !this.batches[0]!.empty ? this.batches[0]! : undefined
       if (next === undefined) break
       // A new generation's file is opened only once no fdatasync is running on the old one.
-      if (next.generation !== this.fdGeneration && this.syncing) return
+      if (next.generation !== this.fdGeneration && this.syncing > 0) return
       const batch = this.takeBatch()!
       const err = this.writeBatch(batch)
       if (err !== undefined) {
@@ -292,20 +295,27 @@ export class Journal implements ChangeLog {
     }
   }
 
+  /**
+   * Starts an fdatasync for everything written so far. A second may start while one runs: what
+   * was written after the first began waits for about one fsync instead of one and a half. Each
+   * callback waits for a sync that began after its record was written, whichever ends first.
+   */
   private startSync(): void {
-    if (this.syncing || this.fd === undefined) return
+    if (this.syncing >= MAX_SYNCS || this.fd === undefined) return
     const callbacks = this.unsynced
     this.unsynced = []
     const generation = this.fdGeneration
-    this.syncing = true
+    this.syncing++
     this.lastSync = Date.now()
     this.fs.sync(this.fd, (err) => {
-      this.syncing = false
+      this.syncing--
       if (err !== null) this.fail(err, generation)
       for (const callback of callbacks) callback(err ?? undefined)
-      const waiting = this.afterSync
-      this.afterSync = []
-      for (const resume of waiting) resume()
+      if (this.syncing === 0) {
+        const waiting = this.afterSync
+        this.afterSync = []
+        for (const resume of waiting) resume()
+      }
       this.flush()
     })
   }
