@@ -58,11 +58,20 @@ const MAX_SYNCS = 2
 /** Called once the records appended before it are written (and synced, as the mode says). */
 export type DurableCallback = (err: Error | undefined) => void
 
+/** Writers of written batches, reused: a batch per event-loop turn would otherwise allocate 64 KiB. */
+const spareWriters: ByteWriter[] = []
+
 /** Records appended in one stretch, bound for one generation's file. */
 class Batch {
-  readonly out = new ByteWriter(64 * 1024)
+  readonly out = spareWriters.pop() ?? new ByteWriter(64 * 1024)
   readonly callbacks: DurableCallback[] = []
   constructor(readonly generation: number) {}
+
+  /** Hands the writer back for another batch (its bytes are written by now). */
+  recycle(): void {
+    this.out.pos = 0
+    if (spareWriters.length < 4 && this.out.buf.length <= 1024 * 1024) spareWriters.push(this.out)
+  }
   get empty(): boolean {
     return this.out.pos === 0 && this.callbacks.length === 0
   }
@@ -269,6 +278,7 @@ export class Journal implements ChangeLog {
       if (next.generation !== this.fdGeneration && this.syncing > 0) return
       const batch = this.takeBatch()!
       const err = this.writeBatch(batch)
+      batch.recycle()
       if (err !== undefined) {
         for (const callback of batch.callbacks) callback(err)
       } else if (this.options.fsync === 'always') {
