@@ -20,6 +20,8 @@ function recordingLog(into: string[]): ChangeLog {
     leased: (j) => into.push(`leased:${j.jobNum}`),
     acked: (j) => into.push(`acked:${j.jobNum}`),
     returned: (j, why) => into.push(`returned:${j.jobNum}:${why}`),
+    buried: (j) => into.push(`buried:${j.jobNum}`),
+    deleted: (j) => into.push(`deleted:${j.jobNum}`),
   }
 }
 

@@ -20,24 +20,34 @@ export const realFs: WriteFs = fsPromises
  * millions of jobs, larger than any single JS string may be) never blocks the event loop for long.
  */
 export async function writeFileAtomically(file: string, pieces: Iterable<Uint8Array>, fs: WriteFs = realFs): Promise<void> {
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`)
-  const handle = await fs.open(temporary, 'w', 0o644)
+  await writeFilesAtomically([{ file, pieces }], fs)
+}
+
+/**
+ * Replaces several files of one directory together: every temporary file is written and synced
+ * first, then they are renamed one right after another, so a crash leaves either all old files or
+ * (but for the microseconds between renames) all new ones.
+ */
+export async function writeFilesAtomically(files: { file: string; pieces: Iterable<Uint8Array> }[], fs: WriteFs = realFs): Promise<void> {
+  const temporaries: string[] = []
   try {
-    for (const piece of pieces) await handle.write(piece)
-    await handle.sync()
+    for (const { file, pieces } of files) {
+      const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`)
+      temporaries.push(temporary)
+      const handle = await fs.open(temporary, 'w', 0o644)
+      try {
+        for (const piece of pieces) await handle.write(piece)
+        await handle.sync()
+      } finally {
+        await handle.close().catch(() => undefined)
+      }
+    }
+    for (let i = 0; i < files.length; i++) await fs.rename(temporaries[i]!, files[i]!.file)
   } catch (err) {
-    await handle.close().catch(() => undefined)
-    await fs.unlink(temporary).catch(() => undefined)
+    for (const temporary of temporaries) await fs.unlink(temporary).catch(() => undefined)
     throw err
   }
-  await handle.close()
-  try {
-    await fs.rename(temporary, file)
-  } catch (err) {
-    await fs.unlink(temporary).catch(() => undefined)
-    throw err
-  }
-  const dir = await fs.open(path.dirname(file), 'r')
+  const dir = await fs.open(path.dirname(files[0]!.file), 'r')
   try {
     await dir.sync()
   } finally {

@@ -5,7 +5,7 @@ import type { FSYNC_MODES } from '../config'
 import type { Logger } from '../log'
 import { ByteWriter } from '../queue/bytes'
 import type { ChangeLog, ReturnReason } from '../queue/changes'
-import { type Job, writeJobMembers } from '../queue/job'
+import { type Job, writeJobMembers, writeReportMembers } from '../queue/job'
 
 export type FsyncMode = (typeof FSYNC_MODES)[number]
 
@@ -160,6 +160,14 @@ export class Journal implements ChangeLog {
     this.jobRecord('return', job)
   }
 
+  buried(job: Job): void {
+    this.jobRecord('bury', job)
+  }
+
+  deleted(job: Job): void {
+    this.numberRecord('delete', job)
+  }
+
   /** Runs `callback` once everything appended so far is written (and synced, per the mode). */
   whenDurable(callback: DurableCallback): void {
     this.open.callbacks.push(callback)
@@ -215,6 +223,7 @@ export class Journal implements ChangeLog {
     const out = this.open.out
     const start = this.startRecord(out, op)
     writeJobMembers(job, out)
+    if (op === 'bury') writeReportMembers(job.report!, out)
     this.endRecord(out, start)
   }
 
@@ -232,7 +241,7 @@ export class Journal implements ChangeLog {
     out.pos += 9 // "xxxxxxxx "
     const start = out.pos
     out.ascii(`{"op":"${op}"`)
-    if (op === 'schedule' || op === 'return') out.ascii(',')
+    if (op === 'schedule' || op === 'return' || op === 'bury') out.ascii(',')
     return start
   }
 

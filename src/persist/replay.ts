@@ -4,7 +4,13 @@ import type { Logger } from '../log'
 import type { RestoredJob } from '../queue/queue'
 import { journalFile, journalGenerations } from './journal'
 import { readLines } from './lines'
-import { decodeJob } from './snapshot'
+import type { RunReport } from '../queue/job'
+import { decodeJob, decodeReport } from './snapshot'
+
+export interface DeadJob {
+  dead: RestoredJob
+  report: RunReport
+}
 
 /**
  * What the journal says about each job it mentions: its last record decides. `schedule` and
@@ -16,8 +22,11 @@ import { decodeJob } from './snapshot'
  * restores every job exactly once.
  */
 export class JournalState {
-  /** job_num → the job, or null when it is gone. A present job's content may be in the snapshot. */
-  readonly jobs = new Map<number, RestoredJob | null | 'present'>()
+  /**
+   * job_num → the job (queued), null when it is gone, 'present' when it is there with its content
+   * in the snapshot, or a dead job with its report.
+   */
+  readonly jobs = new Map<number, RestoredJob | null | 'present' | DeadJob>()
   records = 0
   highestJobNum = 0
 
@@ -33,8 +42,12 @@ export class JournalState {
         // Only a job that is there can be leased: its content is in an earlier record or the snapshot.
         if (!this.jobs.has(jobNum)) this.jobs.set(jobNum, 'present')
         break
+      case 'bury':
+        this.jobs.set(jobNum, { dead: decodeJob(fields, 'main', where), report: decodeReport(fields, where) })
+        break
       case 'take':
       case 'ack':
+      case 'delete':
         this.jobs.set(jobNum, null)
         break
       default:

@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs'
 import { isJsonObject } from '../json'
 import { DEFAULT_LANE, MAX_PRIORITY } from '../queue/job'
+import type { RunReport } from '../queue/job'
 import type { RestoredJob } from '../queue/queue'
 import { readLines } from './lines'
 
@@ -33,7 +34,7 @@ function parseTime(text: string): number | undefined {
 /** One job object of a snapshot (or a journal record), checked; throws SnapshotFormatError. */
 export function decodeJob(raw: unknown, laneKey: string, where: string): RestoredJob {
   if (!isJsonObject(raw)) fail(where, 'expected a job object')
-  const { job_num: jobNum, hash, timestamp, lane, priority, message } = raw
+  const { job_num: jobNum, hash, timestamp, lane, priority, message, attempts } = raw
   if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) fail(where, '"job_num" must be a positive integer')
   if (typeof message !== 'string') fail(where, '"message" must be a string')
   if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY)) {
@@ -41,6 +42,7 @@ export function decodeJob(raw: unknown, laneKey: string, where: string): Restore
   }
   if (lane !== undefined && lane !== null && typeof lane !== 'string') fail(where, '"lane" must be a string')
   if (hash !== undefined && typeof hash !== 'string') fail(where, '"hash" must be a string')
+  if (attempts !== undefined && (typeof attempts !== 'number' || !Number.isSafeInteger(attempts) || attempts < 0)) fail(where, '"attempts" must be a whole number')
   let created: number | undefined
   if (timestamp !== undefined) {
     created = typeof timestamp === 'string' ? parseTime(timestamp) : undefined
@@ -53,13 +55,40 @@ export function decodeJob(raw: unknown, laneKey: string, where: string): Restore
     lane: typeof lane === 'string' && lane !== '' ? lane : laneKey,
     priority: priority ?? 512,
     message,
+    attempts: attempts as number | undefined,
+  }
+}
+
+/** The run report written after a dead job's fields (see writeReportMembers); throws SnapshotFormatError. */
+export function decodeReport(raw: Record<string, unknown>, where: string): RunReport {
+  const { started_at: startedAt, finished_at: finishedAt, duration_ms: durationMs, reason, exit_code: exitCode, http_status: httpStatus, output } = raw
+  const time = (value: unknown, name: string): number => {
+    const parsed = typeof value === 'string' ? Date.parse(value) : NaN
+    if (Number.isNaN(parsed)) fail(where, `"${name}" must be an RFC 3339 time`)
+    return Math.floor(parsed / 1000)
+  }
+  const orNull = (value: unknown, name: string, type: 'string' | 'number'): never | string | number | null => {
+    if (value === null || value === undefined) return null
+    if (typeof value !== type) fail(where, `"${name}" must be a ${type} or null`)
+    return value as string | number
+  }
+  return {
+    state: 'dead',
+    startedAt: time(startedAt, 'started_at'),
+    finishedAt: time(finishedAt, 'finished_at'),
+    durationMs: typeof durationMs === 'number' && durationMs >= 0 ? durationMs : 0,
+    reason: orNull(reason, 'reason', 'string') as string | null,
+    exitCode: orNull(exitCode, 'exit_code', 'number') as number | null,
+    httpStatus: orNull(httpStatus, 'http_status', 'number') as number | null,
+    output: typeof output === 'string' ? output : '',
   }
 }
 
 /** Receives what a snapshot holds, lane by lane, as it is read. */
 export interface SnapshotSink {
   lane(name: string): void
-  job(job: RestoredJob): void
+  /** `raw` is the job's object as read, for fields beyond a job's own (a dead job's report). */
+  job(job: RestoredJob, raw: Record<string, unknown>): void
 }
 
 /** Largest file parsed whole when it is not in our one-job-per-line layout. */
@@ -118,7 +147,7 @@ function decodeLines(second: string, lines: Iterator<string>, sink: SnapshotSink
       } catch (err) {
         fail(where, `not valid JSON: ${(err as Error).message}`)
       }
-      sink.job(decodeJob(raw, lane, `${where} (lane ${JSON.stringify(lane)}, job ${jobInLane++})`))
+      sink.job(decodeJob(raw, lane, `${where} (lane ${JSON.stringify(lane)}, job ${jobInLane++})`), raw as Record<string, unknown>)
       count++
     }
   }
@@ -146,7 +175,7 @@ function decodeText(text: string, sink: SnapshotSink): number {
     sink.lane(lane)
     if (list === null) continue // Go writes a nil slice as null
     if (!Array.isArray(list)) fail(`lane ${JSON.stringify(laneKey)}`, 'expected an array of jobs')
-    list.forEach((raw, i) => sink.job(decodeJob(raw, lane, `lane ${JSON.stringify(laneKey)}, job ${i}`)))
+    list.forEach((raw, i) => sink.job(decodeJob(raw, lane, `lane ${JSON.stringify(laneKey)}, job ${i}`), raw as Record<string, unknown>))
     count += list.length
   }
   return count

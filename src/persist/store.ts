@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { Logger } from '../log'
-import { encodeJobsByLane } from '../queue/listing'
+import { encodeDeadJobs, encodeJobsByLane } from '../queue/listing'
 import type { Queue } from '../queue/queue'
-import { type WriteFs, realFs, writeFileAtomically } from './atomic'
+import { type WriteFs, realFs, writeFileAtomically, writeFilesAtomically } from './atomic'
 import type { RestoredJob } from '../queue/queue'
 import type { JournalState } from './replay'
-import { readSnapshotFile } from './snapshot'
+import { decodeReport, readSnapshotFile } from './snapshot'
 
 /** The journal as a snapshot sees it: started anew when a snapshot is captured, trimmed once it is written. */
 export interface Compactable {
@@ -41,6 +41,9 @@ function readIfExists(file: string): string | undefined {
 export class SnapshotStore {
   readonly queueFile: string
   readonly stateFile: string
+  /** Dead jobs of runner lanes, with their last run's report, in queue.json's layout. */
+  readonly deadFile: string
+  private deadFileExists = false
   readonly status: SnapshotStatus = { last_saved_at: null, last_duration_ms: null, last_jobs: null, last_error: null }
   private pending: Promise<void> = Promise.resolve()
 
@@ -52,6 +55,7 @@ export class SnapshotStore {
   ) {
     this.queueFile = path.join(dataDir, 'queue.json')
     this.stateFile = path.join(dataDir, 'state.json')
+    this.deadFile = path.join(dataDir, 'dead.json')
   }
 
   /**
@@ -79,9 +83,10 @@ export class SnapshotStore {
     }
     if (existsSync(this.queueFile)) {
       const fromSnapshot = (job: RestoredJob): void => {
-        if (journal === undefined || !journal.jobs.has(job.jobNum)) return restore(job)
-        if (journal.jobs.get(job.jobNum) === null) return // gone since the snapshot
-        journal.jobs.delete(job.jobNum) // there, and the snapshot's copy is it
+        const said = journal?.jobs.get(job.jobNum)
+        if (said === undefined) return restore(job)
+        if (said === null || (typeof said === 'object' && 'dead' in said)) return // gone or dead since the snapshot
+        journal!.jobs.delete(job.jobNum) // there, and the snapshot's copy is it
         restore(job)
       }
       try {
@@ -90,15 +95,39 @@ export class SnapshotStore {
         throw new UnreadableSnapshotError(`${this.queueFile}: ${(err as Error).message}`)
       }
     }
+    this.loadDead(queue, journal, restore)
     if (journal !== undefined) {
       for (const [jobNum, job] of journal.jobs) {
         if (job === null) continue
         if (job === 'present') this.logger.warn({ job_num: jobNum }, 'journal: a leased job is neither in the snapshot nor in the journal; skipped')
+        else if ('dead' in job) queue.restoreDead(job.dead, job.report)
         else restore(job)
       }
       queue.reserveJobNumsBelow(journal.highestJobNum + 1)
     }
     return restored
+  }
+
+  /** Dead jobs from `dead.json`, unless the journal says what became of them since. */
+  private loadDead(queue: Queue, journal: JournalState | undefined, restore: (job: RestoredJob) => void): void {
+    if (!existsSync(this.deadFile)) return
+    this.deadFileExists = true
+    const fromSnapshot = (job: RestoredJob, raw: Record<string, unknown>): void => {
+      const said = journal?.jobs.get(job.jobNum)
+      if (said === undefined) {
+        queue.restoreDead(job, decodeReport(raw, `${this.deadFile}: job ${job.jobNum}`))
+      } else if (said === 'present') {
+        // Retried and leased since the snapshot: queued again, and this is its content.
+        journal!.jobs.delete(job.jobNum)
+        restore(job)
+      }
+      // Otherwise the journal has the job's own last record (gone, queued or dead again).
+    }
+    try {
+      readSnapshotFile(this.deadFile, { lane: () => undefined, job: fromSnapshot })
+    } catch (err) {
+      throw new UnreadableSnapshotError(`${this.deadFile}: ${(err as Error).message}`)
+    }
   }
 
   /**
@@ -109,6 +138,7 @@ export class SnapshotStore {
     const run = async (): Promise<void> => {
       const started = performance.now()
       const lanes = queue.snapshot()
+      const dead = queue.allDead()
       // From here on the journal's new generation holds exactly what this snapshot lacks.
       const generation = journal?.rotate()
       const jobs = lanes.reduce((sum, lane) => sum + lane.count, 0)
@@ -117,7 +147,11 @@ export class SnapshotStore {
         const stateText = `${JSON.stringify({ next_job_num: queue.nextJobNum })}\n`
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
         await writeFileAtomically(this.stateFile, [Buffer.from(stateText)], this.fs)
-        await writeFileAtomically(this.queueFile, encodeJobsByLane(lanes), this.fs)
+        const files = [{ file: this.queueFile, pieces: encodeJobsByLane(lanes) }]
+        // dead.json goes with queue.json: a job moves between the two when it dies or is retried.
+        if (dead.size > 0 || this.deadFileExists) files.push({ file: this.deadFile, pieces: encodeDeadJobs(dead) })
+        await writeFilesAtomically(files, this.fs)
+        this.deadFileExists = files.length > 1
       } catch (err) {
         this.status.last_error = `${new Date().toISOString()}: ${(err as Error).message}`
         this.logger.error({ err, file: this.queueFile, reason }, 'snapshot failed; the previous queue.json is intact')

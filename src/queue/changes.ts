@@ -4,7 +4,8 @@ import type { Job } from './job'
  * Every change to the set of jobs a restart must reproduce, told in the order it happens (the
  * journal implements this). What a restart needs is only whether each job is still there:
  * `scheduled` and `returned` say it is (and carry it whole), `taken` and `acked` say it is gone,
- * `leased` says it is out with a consumer (back in its lane after a restart).
+ * `leased` says it is out with a consumer (back in its lane after a restart), `buried` that it is
+ * dead (kept, with its report, outside its lane), `deleted` that it is gone.
  */
 export interface ChangeLog {
   scheduled(job: Job): void
@@ -17,9 +18,13 @@ export interface ChangeLog {
    * (it had been taken, so the record must carry the whole job).
    */
   returned(job: Job, reason: ReturnReason): void
+  /** A run failed with no retries left: the job is dead, kept with its report until retried or deleted. */
+  buried(job: Job): void
+  /** Gone for good at an operator's request. */
+  deleted(job: Job): void
 }
 
-export type ReturnReason = 'released' | 'lease expired' | 'not delivered'
+export type ReturnReason = 'released' | 'lease expired' | 'not delivered' | 'retried'
 
 export const NO_CHANGE_LOG: ChangeLog = {
   scheduled() {},
@@ -27,4 +32,6 @@ export const NO_CHANGE_LOG: ChangeLog = {
   leased() {},
   acked() {},
   returned() {},
+  buried() {},
+  deleted() {},
 }

@@ -30,7 +30,9 @@ export class Held implements HeapItem {
  */
 export class HeldJobs {
   private readonly byDeadline = new IndexedHeap<Held>((a, b) => a.at < b.at || (a.at === b.at && a.job.jobNum < b.job.jobNum))
-  private readonly leases = new Map<string, Held>()
+  /** Every hold by its job's hash: leases (for ack, release, touch) and delays (for delete, inspection). */
+  private readonly byHash = new Map<string, Held>()
+  private leases = 0
   /** Messages' UTF-8 bytes of every held job (they count against the queue's limits). */
   bytes = 0
 
@@ -42,7 +44,12 @@ export class HeldJobs {
   }
 
   get leasedCount(): number {
-    return this.leases.size
+    return this.leases
+  }
+
+  /** The hold on the job with `hash`, leased or delayed. */
+  find(hash: string): Held | undefined {
+    return this.byHash.get(hash)
   }
 
   nextDeadline(): number | undefined {
@@ -51,7 +58,6 @@ export class HeldJobs {
 
   lease(job: Job, at: number, leaseMs: number, bytes: number): Held {
     const held = new Held(job, at, leaseMs, bytes)
-    this.leases.set(job.hash, held)
     this.add(held)
     return held
   }
@@ -62,8 +68,8 @@ export class HeldJobs {
 
   /** The lease on the job with `hash`; throws ApiError when there is none. */
   leaseOf(hash: string): Held {
-    const held = this.leases.get(hash)
-    if (held === undefined) {
+    const held = this.byHash.get(hash)
+    if (held === undefined || !held.leased) {
       throw new ApiError('not_leased', `no leased job has hash ${JSON.stringify(hash)} (never leased, already acked or released, or its lease expired)`)
     }
     return held
@@ -71,13 +77,15 @@ export class HeldJobs {
 
   /** Whether `job` is leased right now (and not some other job with the same hash). */
   isLeased(job: Job): boolean {
-    return this.leases.get(job.hash)?.job === job
+    const held = this.byHash.get(job.hash)
+    return held !== undefined && held.leased && held.job === job
   }
 
   /** Ends a hold (ack, release, expiry). */
   remove(held: Held): void {
     this.byDeadline.remove(held)
-    if (held.leased) this.leases.delete(held.job.hash)
+    this.byHash.delete(held.job.hash)
+    if (held.leased) this.leases--
     this.bytes -= held.bytes
   }
 
@@ -109,6 +117,8 @@ export class HeldJobs {
   }
 
   private add(held: Held): void {
+    this.byHash.set(held.job.hash, held)
+    if (held.leased) this.leases++
     this.bytes += held.bytes
     this.byDeadline.push(held)
     if (this.byDeadline.peek() === held) this.onEarliest(held.at)

@@ -14,6 +14,10 @@ export const MAX_PRIORITY = 4294967295
  */
 export class Job implements HeapItem {
   heapIndex = -1
+  /** Runs started (runner lanes); saved with the job so retries count across restarts. */
+  attempts = 0
+  /** How its last run ended (runner lanes), for inspection. */
+  report: RunReport | undefined = undefined
 
   constructor(
     readonly jobNum: number,
@@ -40,6 +44,20 @@ export class Job implements HeapItem {
     processHashes.writeHash(this.jobNum, out)
     out.ascii('"')
   }
+}
+
+/** How a run of a job ended, as shown by `GET /job` and `GET /failed`. */
+export interface RunReport {
+  state: 'succeeded' | 'failed' | 'dead'
+  /** Seconds since the epoch. */
+  startedAt: number
+  finishedAt: number
+  durationMs: number
+  reason: string | null
+  exitCode: number | null
+  httpStatus: number | null
+  /** The last 4 KiB of the run's output. */
+  output: string
 }
 
 /** Serving order, as a comparator: lower priority number first, then strict FIFO by job number. */
@@ -77,4 +95,23 @@ export function writeJobMembers(job: Job, out: ByteWriter): void {
   out.uint(job.priority)
   out.ascii(',"message":')
   out.jsonString(job.message)
+  if (job.attempts > 0) {
+    out.ascii(',"attempts":')
+    out.uint(job.attempts)
+  }
+}
+
+/**
+ * Writes a run report as more JSON members (after a job's): kept with dead jobs in `dead.json` and
+ * the journal, and shown by `GET /job` and `GET /failed`.
+ */
+export function writeReportMembers(report: RunReport, out: ByteWriter): void {
+  out.reserve(jsonStringBound(report.output) + jsonStringBound(report.reason ?? '') + 300)
+  out.ascii(`,"state":"${report.state}","started_at":"${rfc3339(report.startedAt)}","finished_at":"${rfc3339(report.finishedAt)}","duration_ms":`)
+  out.uint(report.durationMs)
+  out.ascii(',"reason":')
+  if (report.reason === null) out.ascii('null')
+  else out.jsonString(report.reason)
+  out.ascii(`,"exit_code":${report.exitCode === null ? 'null' : String(report.exitCode)},"http_status":${report.httpStatus === null ? 'null' : String(report.httpStatus)},"output":`)
+  out.jsonString(report.output)
 }

@@ -1,5 +1,5 @@
 import { ByteWriter } from './bytes'
-import { writeJobMembers } from './job'
+import { type Job, writeJobMembers, writeReportMembers } from './job'
 import type { LaneSnapshot, Queue } from './queue'
 
 /**
@@ -9,7 +9,7 @@ import type { LaneSnapshot, Queue } from './queue'
  *
  * Yields pieces of about `pieceBytes`, so a writer can give the event loop a turn between them.
  */
-export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024): Generator<Buffer> {
+export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024, writeMembers = writeJobMembers): Generator<Buffer> {
   const out = new ByteWriter(pieceBytes)
   out.ascii('{\n')
   for (let l = 0; l < lanes.length; l++) {
@@ -22,7 +22,7 @@ export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024
       for (const job of part) {
         out.reserve(4)
         out.ascii(first ? '\n{' : ',\n{')
-        writeJobMembers(job, out)
+        writeMembers(job, out)
         out.ascii('}')
         first = false
         if (out.full) yield out.take()
@@ -40,4 +40,16 @@ export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024
 /** The whole listing in one buffer (for `GET /jobs`). */
 export function jobsByLaneBytes(queue: Queue): Buffer {
   return Buffer.concat([...encodeJobsByLane(queue.readyJobs())])
+}
+
+/** A dead job's line: its fields, then its last run's report. */
+function writeDeadMembers(job: Job, out: ByteWriter): void {
+  writeJobMembers(job, out)
+  writeReportMembers(job.report!, out)
+}
+
+/** Every dead job, by lane, in the same layout (`dead.json`). */
+export function encodeDeadJobs(dead: Map<string, Job[]>): Generator<Buffer> {
+  const lanes = [...dead].map(([lane, jobs]) => ({ lane, count: jobs.length, parts: [jobs] }))
+  return encodeJobsByLane(lanes, 256 * 1024, writeDeadMembers)
 }

@@ -1,7 +1,8 @@
 import { ApiError } from '../errors'
 import { type ChangeLog, NO_CHANGE_LOG, type ReturnReason } from './changes'
 import { type Held, HeldJobs } from './held'
-import { DEFAULT_LANE, Job, compareJobs } from './job'
+import { type HistoryLimits, JobHistory } from './history'
+import { DEFAULT_LANE, Job, type RunReport, compareJobs } from './job'
 import { Lane, type Receiver } from './lane'
 import type { QueueTotals } from './ready'
 
@@ -16,6 +17,7 @@ export interface RestoredJob extends ScheduleInput {
   jobNum: number
   hash?: string
   created?: number
+  attempts?: number
 }
 
 /** Limits that keep a client from growing memory without bound; 0 means unlimited. */
@@ -38,6 +40,8 @@ export interface QueueOptions {
   changes?: ChangeLog
   /** Called when a new earliest deadline is set, so whoever owns the timer can re-arm it. */
   onDeadline?: (at: number) => void
+  /** How long succeeded jobs of runner lanes stay inspectable. */
+  history?: HistoryLimits
   /** Stores this hash in each new job instead of deriving one (for readable tests). */
   makeHash?: (jobNum: number) => string
 }
@@ -55,6 +59,9 @@ export interface LaneStats {
   leased: Record<string, number>
   delayed: Record<string, number>
 }
+
+/** Where a job is in its life, as `GET /job` shows it. */
+export type JobState = 'queued' | 'running' | 'leased' | 'delayed' | 'dead' | 'succeeded'
 
 /** What happened to held jobs whose deadline passed. */
 export interface Expired {
@@ -79,6 +86,11 @@ export class Queue {
   private readonly changes: ChangeLog
   /** Jobs leased to consumers or waiting out a delay. */
   private readonly held: HeldJobs
+  /** Dead and recently succeeded jobs of runner lanes. */
+  private readonly history: JobHistory
+  /** Lanes whose queued jobs can be found by hash (runner lanes), and those jobs. */
+  private readonly indexedLanes = new Set<string>()
+  private readonly queuedByHash = new Map<string, Job>()
 
   constructor(options: QueueOptions = {}) {
     this.clock = options.clock ?? Date.now
@@ -86,6 +98,7 @@ export class Queue {
     this.limits = options.limits ?? NO_LIMITS
     this.changes = options.changes ?? NO_CHANGE_LOG
     this.held = new HeldJobs(options.onDeadline ?? (() => undefined))
+    this.history = new JobHistory(options.history ?? { keepFinishedMs: () => 0, maxFinished: 0 })
     this.declareLane(DEFAULT_LANE)
   }
 
@@ -154,6 +167,7 @@ export class Queue {
     const jobNum = this.nextNum++
     const job = new Job(jobNum, Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, this.makeHash?.(jobNum) ?? null)
     lane.ready.push(job, bytes)
+    if (this.indexedLanes.has(lane.name)) this.queuedByHash.set(job.hash, job)
     this.changes.scheduled(job)
     this.drain(lane)
     return job
@@ -166,8 +180,27 @@ export class Queue {
     const lane = this.lanes.get(input.lane)!
     const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? null)
     this.reserveJobNumsBelow(job.jobNum + 1)
+    job.attempts = input.attempts ?? 0
+    if (this.indexedLanes.has(lane.name)) this.queuedByHash.set(job.hash, job)
     this.enqueue(job)
     return job
+  }
+
+  /** Puts back a dead job loaded from a snapshot, with its report. */
+  restoreDead(input: RestoredJob, report: RunReport): Job {
+    this.declareLane(input.lane)
+    const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), this.lanes.get(input.lane)!.name, input.priority, input.message, input.hash ?? null)
+    this.reserveJobNumsBelow(job.jobNum + 1)
+    job.attempts = input.attempts ?? 0
+    job.report = report
+    this.history.bury(job)
+    return job
+  }
+
+  /** Makes a lane's jobs findable by hash in every state (runner lanes). Call before jobs arrive. */
+  indexLane(name: string): void {
+    this.declareLane(name)
+    this.indexedLanes.add(name)
   }
 
   /** Makes a lane known (listed by `/jobs` and status) even while it has no jobs. No limit applies. */
@@ -191,7 +224,10 @@ export class Queue {
   /** Takes the next job of a lane, or undefined when it has none ready. */
   receive(laneName: string): Job | undefined {
     const job = this.lane(laneName).ready.pop()
-    if (job !== undefined) this.changes.taken(job)
+    if (job !== undefined) {
+      this.queuedByHash.delete(job.hash)
+      this.changes.taken(job)
+    }
     return job
   }
 
@@ -205,8 +241,83 @@ export class Queue {
   ack(hash: string): Job {
     const held = this.held.leaseOf(hash)
     this.held.remove(held)
+    this.queuedByHash.delete(hash)
     this.changes.acked(held.job)
     return held.job
+  }
+
+  /** A runner finished a leased job: gone from the queue, kept a while for inspection. */
+  complete(hash: string, report: RunReport): Job {
+    const job = this.ack(hash)
+    job.report = report
+    this.history.succeeded(job, this.clock())
+    return job
+  }
+
+  /** A leased job failed with no retries left: it is dead, kept with its report. */
+  bury(hash: string, report: RunReport): Job {
+    const held = this.held.leaseOf(hash)
+    this.held.remove(held)
+    this.queuedByHash.delete(hash)
+    held.job.report = report
+    this.history.bury(held.job)
+    this.changes.buried(held.job)
+    return held.job
+  }
+
+  /** Puts a dead job back in its lane with a fresh count of attempts. Throws ApiError if not dead. */
+  retryDead(hash: string): Job {
+    const job = this.history.unbury(hash)
+    if (job === undefined) throw new ApiError('job_not_found', `no dead job has hash ${JSON.stringify(hash)}`)
+    job.attempts = 0
+    if (this.indexedLanes.has(job.lane)) this.queuedByHash.set(hash, job)
+    this.changes.returned(job, 'retried')
+    this.enqueue(job)
+    return job
+  }
+
+  /**
+   * Removes a job for good: a dead one, a delayed one, or a queued one of a runner lane (from the
+   * middle of its lane). A leased or running job cannot be deleted (ApiError conflict).
+   */
+  deleteJob(hash: string): Job {
+    const dead = this.history.unbury(hash)
+    const held = dead === undefined ? this.held.find(hash) : undefined
+    if (held?.leased) throw new ApiError('conflict', `job ${held.job.jobNum} is ${this.indexedLanes.has(held.job.lane) ? 'running' : 'leased'}; delete it once that ends`)
+    const queued = dead === undefined && held === undefined ? this.queuedByHash.get(hash) : undefined
+    const job = dead ?? held?.job ?? queued
+    if (job === undefined) throw new ApiError('job_not_found', `no job has hash ${JSON.stringify(hash)} (only runner lanes' queued jobs, and delayed and dead jobs of any lane, can be found by hash)`)
+    if (held !== undefined) this.held.remove(held)
+    if (queued !== undefined) this.lanes.get(job.lane)!.ready.remove(job)
+    this.queuedByHash.delete(hash)
+    this.changes.deleted(job)
+    return job
+  }
+
+  /** A job and its state, found by hash; undefined when it is not known (see deleteJob). */
+  findJob(hash: string): { job: Job; state: JobState } | undefined {
+    const held = this.held.find(hash)
+    if (held !== undefined) return { job: held.job, state: !held.leased ? 'delayed' : this.indexedLanes.has(held.job.lane) ? 'running' : 'leased' }
+    const queued = this.queuedByHash.get(hash)
+    if (queued !== undefined) return { job: queued, state: 'queued' }
+    const dead = this.history.deadJob(hash)
+    if (dead !== undefined) return { job: dead, state: 'dead' }
+    const succeeded = this.history.finishedJob(hash, this.clock())
+    return succeeded === undefined ? undefined : { job: succeeded, state: 'succeeded' }
+  }
+
+  /** A lane's dead jobs, newest first (paginated). */
+  deadJobs(lane: string, offset: number, limit: number): { total: number; jobs: Job[] } {
+    return this.history.deadOf(lane, offset, limit)
+  }
+
+  /** Every dead job by lane, for snapshots. */
+  allDead(): Map<string, Job[]> {
+    return this.history.allDead()
+  }
+
+  get deadCount(): number {
+    return this.history.deadCount
   }
 
   /**
@@ -401,7 +512,10 @@ export class Queue {
       const leaseMs = receiver.leaseMs
       const held = leaseMs === undefined ? undefined : this.lease(job, leaseMs)
       if (receiver.deliver(job, held?.at)) {
-        if (held === undefined) this.changes.taken(job)
+        if (held === undefined) {
+          this.queuedByHash.delete(job.hash)
+          this.changes.taken(job)
+        }
         continue
       }
       if (held !== undefined) {

@@ -11,16 +11,42 @@ function olderFirst(a: Job, b: Job): boolean {
  * behind newer ones (a failed hand-over; later, an expired lease) waits in a small side heap, and
  * `take` serves whichever of the two heads is older, so strict FIFO holds in every case.
  */
+/** A job removed from the middle of a bucket's FIFO: left in place and skipped when reached. */
+const REMOVED = -2
+
 class Bucket implements HeapItem {
   heapIndex = -1
   private fifo: (Job | undefined)[] = []
   private head = 0
   private putBack: IndexedHeap<Job> | undefined
+  /** Jobs in `fifo` marked REMOVED and not yet reached. */
+  private removed = 0
 
   constructor(readonly priority: number) {}
 
   get size(): number {
-    return this.fifo.length - this.head + (this.putBack?.size ?? 0)
+    return this.fifo.length - this.head - this.removed + (this.putBack?.size ?? 0)
+  }
+
+  /** Removes `job` from wherever it waits in this bucket: O(log n) from the put-back heap, O(1) from the FIFO. */
+  remove(job: Job): void {
+    if (this.putBack?.remove(job)) return
+    job.heapIndex = REMOVED
+    this.removed++
+    this.skipRemoved()
+  }
+
+  /** Drops removed jobs from the head, so the head is always a live job. */
+  private skipRemoved(): void {
+    while (this.removed > 0 && this.head < this.fifo.length && this.fifo[this.head]!.heapIndex === REMOVED) {
+      this.fifo[this.head]!.heapIndex = -1
+      this.fifo[this.head++] = undefined
+      this.removed--
+    }
+    if (this.head === this.fifo.length) {
+      this.fifo = []
+      this.head = 0
+    }
   }
 
   add(job: Job): void {
@@ -35,10 +61,8 @@ class Bucket implements HeapItem {
     const back = this.putBack?.peek()
     if (back !== undefined && (next === undefined || back.jobNum < next.jobNum)) return this.putBack!.pop()!
     this.fifo[this.head++] = undefined
-    if (this.head === this.fifo.length) {
-      this.fifo = []
-      this.head = 0
-    } else if (this.head >= 1024 && this.head * 2 >= this.fifo.length) {
+    this.skipRemoved()
+    if (this.head >= 1024 && this.head * 2 >= this.fifo.length) {
       // Drop the consumed half so the array does not grow without bound.
       this.fifo = this.fifo.slice(this.head)
       this.head = 0
@@ -48,7 +72,8 @@ class Bucket implements HeapItem {
 
   /** This bucket's jobs, oldest first (a copy; the bucket is untouched). */
   inOrder(): Job[] {
-    const fifo = this.fifo.slice(this.head) as Job[]
+    let fifo = this.fifo.slice(this.head) as Job[]
+    if (this.removed > 0) fifo = fifo.filter((job) => job.heapIndex !== REMOVED)
     if (this.putBack === undefined || this.putBack.size === 0) return fifo
     const putBack = this.putBack.copy().sort((a, b) => a.jobNum - b.jobNum)
     const out: Job[] = []
@@ -97,6 +122,19 @@ export class ReadyJobs {
     this.count++
     this.totals.jobs++
     this.totals.bytes += bytes
+  }
+
+  /** Removes a job waiting here (deleted from the middle of its lane). */
+  remove(job: Job): void {
+    const bucket = this.buckets.get(job.priority)!
+    bucket.remove(job)
+    this.count--
+    this.totals.jobs--
+    this.totals.bytes -= Buffer.byteLength(job.message)
+    if (bucket.size === 0) {
+      this.nonEmpty.remove(bucket)
+      this.buckets.delete(bucket.priority)
+    }
   }
 
   pop(): Job | undefined {

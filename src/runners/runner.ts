@@ -1,0 +1,102 @@
+import type { Logger } from '../log'
+
+/**
+ * The runner interface: what the daemon hands a job of a runner lane to. Built-in runners (exec,
+ * http) implement it, and so does a user's module (`"runner": "./my-runner.js"`), which exports
+ * `createRunner(options: RunnerOptions): Runner` (or a default export of that function).
+ */
+
+/** One job, as a runner sees it. */
+export interface RunnerJob {
+  readonly lane: string
+  readonly jobNum: number
+  readonly hash: string
+  /** 1 on the first run, 2 on the first retry, and so on. */
+  readonly attempt: number
+  /** The job's message as scheduled: a JSON object on runner lanes. */
+  readonly message: string
+  /** The message's `arguments` (validated against the lane's spec when it declares one). */
+  readonly arguments: Readonly<Record<string, string | number | boolean>>
+  /** The message's `target`, if any (the http runner's per-job URL). */
+  readonly target: string | undefined
+}
+
+export interface RunContext {
+  /**
+   * Aborted when the lane's `timeout` passes (`signal.reason` is "timeout") or the daemon stops
+   * waiting at shutdown ("shutdown"). A runner must stop its work promptly when it fires.
+   */
+  readonly signal: AbortSignal
+  /** A pino logger already carrying the lane and job number. */
+  readonly logger: Logger
+}
+
+/** What a run came to. Anything else a runner resolves to is treated as a failure. */
+export type RunResult =
+  | { readonly status: 'succeeded'; readonly output?: string; readonly exitCode?: number; readonly httpStatus?: number }
+  | {
+      readonly status: 'failed'
+      /** Why, for operators: "exit code 3", "timeout", "HTTP 503". */
+      readonly reason: string
+      /** false: the failure is final (a 4xx, a bad request); retries are not tried. Default true. */
+      readonly retry?: boolean
+      readonly output?: string
+      readonly exitCode?: number
+      readonly httpStatus?: number
+    }
+
+export interface Runner {
+  run(job: RunnerJob, context: RunContext): Promise<RunResult>
+  /** Called once at shutdown, after the last run ended. */
+  close?(): Promise<void> | void
+}
+
+/** What a runner is built from: its lane's configuration block and a logger. */
+export interface RunnerOptions {
+  readonly lane: string
+  /** The lane's block from the config file, as written (runner-specific keys included). */
+  readonly config: Readonly<Record<string, unknown>>
+  /** Directory relative paths in the config resolve against. */
+  readonly root: string
+  readonly logger: Logger
+}
+
+export type CreateRunner = (options: RunnerOptions) => Runner
+
+/** Output kept of a run: the last 4 KiB. */
+export const OUTPUT_TAIL_BYTES = 4096
+
+/** Keeps the last `limit` bytes of a stream of chunks. */
+export class OutputTail {
+  private chunks: Buffer[] = []
+  private size = 0
+
+  constructor(private readonly limit = OUTPUT_TAIL_BYTES) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk)
+    this.size += chunk.length
+    while (this.chunks.length > 1 && this.size - this.chunks[0]!.length >= this.limit) this.size -= this.chunks.shift()!.length
+  }
+
+  toString(): string {
+    const all = Buffer.concat(this.chunks)
+    return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8')
+  }
+}
+
+/** Checks what a runner resolved to; anything malformed becomes a failure naming the problem. */
+export function checkResult(value: unknown): RunResult {
+  if (typeof value !== 'object' || value === null) return { status: 'failed', reason: `the runner returned ${describe(value)}, not a result` }
+  const result = value as Record<string, unknown>
+  if (result.status === 'succeeded') return result as RunResult
+  if (result.status === 'failed') {
+    return typeof result.reason === 'string' ? (result as RunResult) : { ...(result as object), status: 'failed', reason: 'the runner gave no reason' }
+  }
+  return { status: 'failed', reason: `the runner returned a result with status ${describe(result.status)}` }
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value)
+  return text === undefined ? String(value) : text.slice(0, 80)
+}
