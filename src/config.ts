@@ -32,6 +32,12 @@ export interface Config {
   journal_fsync: (typeof FSYNC_MODES)[number]
   journal_fsync_ms: number
   journal_max_bytes: number
+  shutdown_grace: number
+  max_finished_jobs: number
+  /** Runner lanes, from the config file only (checked by runners/lanes.ts at start). */
+  lanes: unknown
+  /** The directory relative paths in the config file resolve against (runner commands and modules). */
+  root: string
 }
 
 type Kind =
@@ -74,6 +80,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'journal_fsync', arg: 'mode', flag: 'journal-fsync', kind: { type: 'choice', values: FSYNC_MODES }, help: 'always (answer after fsync), interval (fsync every journal_fsync_ms) or never (leave it to the OS)' },
   { key: 'journal_fsync_ms', arg: 'ms', flag: 'journal-fsync-ms', kind: { type: 'integer', min: 1, max: 60_000 }, help: 'with journal_fsync interval: the longest wait between a write and its fsync' },
   { key: 'journal_max_bytes', arg: 'bytes', flag: 'journal-max-bytes', kind: { type: 'integer', min: 1024, max: 2 ** 40 }, help: 'take a snapshot (which empties the journal) once the journal grows past this' },
+  { key: 'shutdown_grace', arg: 'seconds', flag: 'shutdown-grace', kind: { type: 'integer', min: 0, max: 3600 }, help: 'at shutdown, how long running jobs may finish before they are stopped and put back' },
+  { key: 'max_finished_jobs', arg: 'n', flag: 'max-finished-jobs', kind: { type: 'integer', min: 0, max: 10_000_000 }, help: 'succeeded jobs of runner lanes kept for GET /job at most (each lane keeps them keep_finished seconds)' },
   { key: 'auth_token', arg: 'token', flag: 'auth-token', kind: { type: 'secret' }, help: 'when set, every endpoint but GET / requires "Authorization: Bearer TOKEN" (prefer the environment variable)' },
 ]
 
@@ -100,6 +108,8 @@ export const DEFAULTS = {
   journal_fsync: 'always',
   journal_fsync_ms: 50,
   journal_max_bytes: 64 * 1024 * 1024,
+  shutdown_grace: 30,
+  max_finished_jobs: 10_000,
 } as const
 
 export class ConfigError extends Error {}
@@ -200,6 +210,8 @@ export function resolveConfig(sources: ConfigSources): ResolvedConfig {
     ...DEFAULTS,
     ...(Object.fromEntries(Object.entries(resolved).filter(([, v]) => v !== undefined)) as Partial<Config>),
     data_dir: dataDir,
+    lanes: fileValues?.lanes,
+    root: sources.root,
     pid_file: (resolved.pid_file as string | undefined) ?? path.join(dataDir, 'dispenserd.pid'),
     log_file: (resolved.log_file as string | undefined) ?? path.join(dataDir, 'dispenserd.log'),
   }
@@ -215,7 +227,7 @@ function readFileValues(sources: ConfigSources, warnings: string[]): Record<stri
   if (!isJsonObject(values)) {
     throw new ConfigError(`${name}: expected a JSON object of settings`)
   }
-  const known = new Set<string>(SETTINGS.map((s) => s.key))
+  const known = new Set<string>([...SETTINGS.map((s) => s.key), 'lanes'])
   for (const key of Object.keys(values)) {
     if (!known.has(key)) warnings.push(`${name}: unknown setting "${key}" ignored`)
   }

@@ -11,6 +11,9 @@ import { Journal } from './persist/journal'
 import { readJournal } from './persist/replay'
 import { SnapshotStore } from './persist/store'
 import { DeadlineTimer } from './deadlines'
+import { Dispatcher } from './runners/dispatcher'
+import { parseLanes } from './runners/lanes'
+import { createRunner } from './runners/registry'
 import { Queue } from './queue/queue'
 
 export { version }
@@ -50,6 +53,9 @@ function every(ms: number, task: () => void): () => void {
 /** Wires the daemon: data directory lock, queue, snapshot, HTTP server, periodic snapshots. */
 export async function startDaemon(config: Config, logger: Logger): Promise<Daemon> {
   const startedAt = Date.now()
+  // Runner lanes first: a mistake there stops the daemon before it touches the data directory.
+  const runnerLanes = parseLanes(config.lanes).map((spec) => ({ spec, runner: createRunner(spec, config.root, logger) }))
+  const keepFinished = new Map(runnerLanes.map(({ spec }) => [spec.lane, spec.keepFinishedMs]))
   mkdirSync(config.data_dir, { recursive: true })
   acquirePidFile(config.pid_file)
   try {
@@ -64,6 +70,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     const queue = new Queue({
       changes: journal,
       onDeadline: (at) => deadlines.arm(at),
+      history: { keepFinishedMs: (lane) => keepFinished.get(lane) ?? 0, maxFinished: config.max_finished_jobs },
       limits: {
         maxQueuedJobs: config.max_queued_jobs,
         maxQueuedBytes: config.max_queued_bytes,
@@ -72,6 +79,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         maxParkedReceivers: config.max_parked_receivers,
       },
     })
+    for (const { spec } of runnerLanes) queue.indexLane(spec.lane)
+    const dispatcher = new Dispatcher(runnerLanes, queue, logger)
     /** A snapshot that also empties the journal. */
     const compact = (reason: string): Promise<void> => store!.save(queue, reason, journal).catch(() => undefined)
     /** After a journal failure: snapshots until one makes the journal whole again. */
@@ -92,6 +101,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       throttleReceive: config.throttle_receive,
       throttleSchedule: config.throttle_schedule,
       durability: journal,
+      lanes: dispatcher,
       statusExtras: () => ({
         server: {
           uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
@@ -101,8 +111,10 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           queued_bytes: queue.queuedBytes,
           parked_receivers: queue.parkedReceivers,
           leased_jobs_total: queue.leasedJobs,
+          dead_jobs_total: queue.deadCount,
           memory: memoryUsage(),
         },
+        runners: dispatcher.counters(),
         snapshot: store === undefined ? { enabled: false } : { enabled: true, file: store.queueFile, ...store.status },
         journal:
           journal === undefined
@@ -122,11 +134,12 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       store !== undefined && config.persist_interval > 0
         ? every(config.persist_interval * 1000, () => void compact('interval'))
         : undefined
+    dispatcher.start()
     const stopTimers = (): void => {
       stopSnapshots?.()
       deadlines.stop()
     }
-    return { port: http.port, shutdown: makeShutdown({ config, logger, queue, store, journal, routes, http, stopTimers }) }
+    return { port: http.port, shutdown: makeShutdown({ config, logger, queue, store, journal, dispatcher, routes, http, stopTimers }) }
   } catch (err) {
     releasePidFile(config.pid_file)
     throw err
@@ -152,17 +165,20 @@ interface Parts {
   queue: Queue
   store: SnapshotStore | undefined
   journal: Journal | undefined
+  dispatcher: Dispatcher
   routes: Routes
   http: HttpServer
   stopTimers: () => void
 }
 
-function makeShutdown({ config, logger, queue, store, journal, routes, http, stopTimers }: Parts): Daemon['shutdown'] {
+function makeShutdown({ config, logger, queue, store, journal, dispatcher, routes, http, stopTimers }: Parts): Daemon['shutdown'] {
   let done: Promise<number> | undefined
   const run = async (reason: string): Promise<number> => {
     logger.info({ reason }, 'shutting down')
     http.stopAccepting()
     routes.beginShutdown()
+    // Running jobs get shutdown_grace to finish; then they are stopped and put back in their lanes.
+    await dispatcher.stop(config.shutdown_grace * 1000)
     stopTimers()
     // Replies waiting for the journal go out (or their jobs go back) before the final snapshot.
     if (journal !== undefined) await new Promise((resolve) => journal.whenDurable(resolve))

@@ -1,6 +1,7 @@
 import { ApiError, CODES } from '../errors'
 import { ByteWriter } from '../queue/bytes'
-import { type Job, writeJobMembers } from '../queue/job'
+import { type Job, writeJobMembers, writeReportMembers } from '../queue/job'
+import type { JobState } from '../queue/queue'
 
 /** Reply bodies shared by several endpoints. */
 
@@ -43,4 +44,40 @@ export interface Durability {
 /** The error for a change whose journal record could not be written; `outcome` says what became of it. */
 export function journalFailed(err: Error, outcome: string): ApiError {
   return new ApiError('journal_failed', `the journal could not be written (${err.message}); ${outcome}`)
+}
+
+/** `GET /job`: the job's fields, its state and attempts, and its last run's report if it has one. */
+export function jobStateReply(job: Job, state: JobState): string {
+  const out = new ByteWriter(1024)
+  out.ascii(`${JOB_REPLY_START}"state":"${state}",`)
+  writeJobMembers(job, out)
+  if (job.attempts === 0) out.ascii(',"attempts":0')
+  if (job.report !== undefined) {
+    out.ascii(',"last_run":{')
+    const start = out.pos
+    writeReportMembers(job.report, out)
+    out.buf[start] = 0x20 // the report's members start with a comma
+    out.ascii('}')
+  }
+  out.ascii('}')
+  return out.buf.toString('utf8', 0, out.pos)
+}
+
+/** `GET /failed`: a page of a lane's dead jobs, newest first, each with its report. */
+export function deadJobsReply(lane: string, total: number, offset: number, jobs: Job[]): string {
+  const out = new ByteWriter(4096)
+  out.reserve(lane.length * 6 + 100)
+  out.ascii(`${JOB_REPLY_START}"lane":`)
+  out.jsonString(lane)
+  out.ascii(`,"total":${total},"offset":${offset},"jobs":[`)
+  jobs.forEach((job, i) => {
+    out.reserve(2)
+    out.ascii(i === 0 ? '{' : ',{')
+    writeJobMembers(job, out)
+    if (job.report !== undefined) writeReportMembers(job.report, out)
+    out.ascii('}')
+  })
+  out.reserve(3)
+  out.ascii(']}')
+  return out.buf.toString('utf8', 0, out.pos)
 }

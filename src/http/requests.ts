@@ -52,7 +52,10 @@ function parseJob(fields: Fields): ScheduleInput {
   const message = fields.message
   if (message === undefined || message === null) throw invalid('missing message')
   if (typeof message !== 'string') throw invalid('"message" must be a string')
-  return { message, lane: laneField(fields), priority: priorityField(fields) }
+  const delayMs = secondsField(fields, 'delay', false)
+  const job: ScheduleInput = { message, lane: laneField(fields), priority: priorityField(fields) }
+  if (delayMs !== undefined && delayMs > 0) job.delayMs = delayMs
+  return job
 }
 
 /** `/schedule` takes one job (`{message, lane?, priority?}`) or a batch (`{"jobs": [...]}`). */
@@ -132,4 +135,33 @@ export function parseRelease(fields: Fields): LeaseCommand {
 
 export function parseTouch(fields: Fields): LeaseCommand {
   return { hash: hashField(fields), ms: secondsField(fields, 'lease', true) }
+}
+
+/** `/job`, `/retry`, `/delete`: a job named by its hash. */
+export function parseHash(fields: Fields): string {
+  return hashField(fields)
+}
+
+export interface FailedQuery {
+  lane: string
+  offset: number
+  limit: number
+}
+
+/** A whole number from a JSON number or, from a query string, its decimal text. */
+function countField(fields: Fields, name: string, fallback: number, min: number, max: number): number {
+  const raw = fields[name]
+  if (raw === undefined || raw === null || raw === '') return fallback
+  const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw invalid(`"${name}" must be an integer from ${min} to ${max}`)
+  return value
+}
+
+export function parseFailed(fields: Fields): FailedQuery {
+  return { lane: laneField(fields), offset: countField(fields, 'offset', 0, 0, 1e9), limit: countField(fields, 'limit', 50, 1, 1000) }
+}
+
+/** The fields of a query string (`hash=...&lane=...`), for the GET endpoints. */
+export function queryFields(query: string): Fields {
+  return Object.fromEntries(new URLSearchParams(query))
 }

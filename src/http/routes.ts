@@ -8,20 +8,34 @@ import type { Exchange } from './exchange'
 import { Pacer } from './pacer'
 import { Outbox, ParkedReceive } from './parked'
 import type { Job } from '../queue/job'
-import { type Durability, EMPTY_QUEUE_BODY, SHUTTING_DOWN, jobReply, journalFailed, leaseReply } from './replies'
+import { type Durability, EMPTY_QUEUE_BODY, SHUTTING_DOWN, deadJobsReply, jobReply, jobStateReply, journalFailed, leaseReply } from './replies'
 import {
   type BlockingReceive,
+  type FailedQuery,
   type LeaseCommand,
   type Receive,
   type ScheduleRequest,
   parseAck,
   parseBlockingReceive,
+  parseFailed,
+  parseHash,
   parseJsonObject,
   parseReceive,
   parseRelease,
   parseSchedule,
   parseTouch,
+  queryFields,
 } from './requests'
+
+/** Runs `check`, prefixing an ApiError's message with the batch entry it is about. */
+function withIndex(i: number, check: () => void): void {
+  try {
+    check()
+  } catch (err) {
+    if (err instanceof ApiError) throw new ApiError(err.codeName, `jobs[${i}]: ${err.message}`)
+    throw err
+  }
+}
 
 /** The original's throttle: 25 ms between operations. */
 const THROTTLE_MS = 25
@@ -34,8 +48,17 @@ export interface RoutesOptions {
   throttleSchedule: boolean
   /** The journal, when there is one: replies to changes wait until they are on disk. */
   durability?: Durability
+  /** Which lanes runners serve, and what their messages must look like. */
+  lanes?: LanePolicy
   /** Extra status fields (server, snapshot) supplied by whoever wires the daemon. */
   statusExtras: () => Record<string, unknown>
+}
+
+/** What routes need to know of runner lanes (the dispatcher answers). */
+export interface LanePolicy {
+  runnerOf(lane: string): string | undefined
+  /** Throws ApiError when `message` does not fit the lane's runner and arguments. */
+  checkMessage(lane: string, message: string): void
 }
 
 /**
@@ -65,10 +88,19 @@ export class Routes {
   private readonly ackOp: Operation<LeaseCommand>
   private readonly releaseOp: Operation<LeaseCommand>
   private readonly touchOp: Operation<LeaseCommand>
+  private readonly retryOp: Operation<string>
+  private readonly deleteOp: Operation<string>
+  private readonly jobOp: Operation<string>
+  private readonly failedOp: Operation<FailedQuery>
   private readonly outbox: Outbox
 
   constructor(private readonly options: RoutesOptions) {
-    const { queue, logger, durability } = options
+    const { queue, logger, durability, lanes } = options
+    /** Runner lanes hand their jobs to runners only. */
+    const notRunnerLane = (lane: string): void => {
+      const runner = lanes?.runnerOf(lane)
+      if (runner !== undefined) throw new ApiError('conflict', `lane ${JSON.stringify(lane)} is served by the ${runner} runner; its jobs are not handed to receivers`)
+    }
     const schedulePacer = options.throttleSchedule ? new Pacer(THROTTLE_MS) : undefined
     const receivePacer = options.throttleReceive ? new Pacer(THROTTLE_MS) : undefined
     /** Answers `ex` once the change is durable; `failure` says what became of it if it cannot be. */
@@ -81,6 +113,10 @@ export class Routes {
       pacer: schedulePacer,
       changes: true,
       run(ex, request) {
+        if (lanes !== undefined) {
+          if (request.batch) request.jobs.forEach((job, i) => withIndex(i, () => lanes.checkMessage(job.lane, job.message)))
+          else lanes.checkMessage(request.job.lane, request.job.message)
+        }
         if (!request.batch) {
           const job = queue.schedule(request.job)
           logger.debug({ lane: job.lane, job_num: job.jobNum, priority: job.priority }, 'scheduled')
@@ -112,6 +148,7 @@ export class Routes {
       pacer: receivePacer,
       changes: true,
       run(ex, { lane, leaseMs }) {
+        notRunnerLane(lane)
         if (leaseMs === undefined) {
           const job = queue.receive(lane)
           if (job === undefined) ex.send(200, EMPTY_QUEUE_BODY)
@@ -130,6 +167,7 @@ export class Routes {
       pacer: receivePacer,
       changes: true,
       run(ex, { lane, timeoutMs, leaseMs }) {
+        notRunnerLane(lane)
         const receiver = new ParkedReceive(ex, outbox, leaseMs)
         ex.onAbort(() => {
           queue.cancel(lane, receiver)
@@ -171,6 +209,45 @@ export class Routes {
       run(ex, { hash, ms }) {
         const until = queue.touch(hash, ms)
         ex.send(200, leaseReply(queue.leasedJob(hash), until))
+      },
+    }
+    this.retryOp = {
+      parse: parseHash,
+      pacer: undefined,
+      changes: true,
+      run(ex, hash) {
+        const job = queue.retryDead(hash)
+        logger.info({ lane: job.lane, job_num: job.jobNum }, 'dead job queued again')
+        answer(ex, leaseReply(job), `job ${job.jobNum} is queued again in memory only, until the next snapshot`)
+      },
+    }
+    this.deleteOp = {
+      parse: parseHash,
+      pacer: undefined,
+      changes: true,
+      run(ex, hash) {
+        const job = queue.deleteJob(hash)
+        logger.info({ lane: job.lane, job_num: job.jobNum, reason: 'deleted by request' }, 'job deleted')
+        answer(ex, leaseReply(job), `job ${job.jobNum} is deleted in memory only, until the next snapshot`)
+      },
+    }
+    this.jobOp = {
+      parse: parseHash,
+      pacer: undefined,
+      changes: false,
+      run(ex, hash) {
+        const found = queue.findJob(hash)
+        if (found === undefined) throw new ApiError('job_not_found', `no job has hash ${JSON.stringify(hash)} (runner lanes' jobs, and delayed, leased and dead jobs of any lane, can be found by hash)`)
+        ex.send(200, jobStateReply(found.job, found.state))
+      },
+    }
+    this.failedOp = {
+      parse: parseFailed,
+      pacer: undefined,
+      changes: false,
+      run(ex, { lane, offset, limit }) {
+        const { total, jobs } = queue.deadJobs(lane, offset, limit)
+        ex.send(200, deadJobsReply(lane, total, offset, jobs))
       },
     }
   }
@@ -240,10 +317,28 @@ export class Routes {
     this.handle(ex, body, this.touchOp)
   }
 
-  private handle<Input>(ex: Exchange, body: Buffer, op: Operation<Input>): void {
+  retry(ex: Exchange, body: Buffer): void {
+    this.handle(ex, body, this.retryOp)
+  }
+
+  delete(ex: Exchange, body: Buffer): void {
+    this.handle(ex, body, this.deleteOp)
+  }
+
+  /** `GET /job?hash=...` (or the hash in a JSON body). */
+  job(ex: Exchange, query: string, body: Buffer): void {
+    this.handle(ex, body, this.jobOp, query)
+  }
+
+  /** `GET /failed?lane=...&offset=...&limit=...` (or those in a JSON body). */
+  failed(ex: Exchange, query: string, body: Buffer): void {
+    this.handle(ex, body, this.failedOp, query)
+  }
+
+  private handle<Input>(ex: Exchange, body: Buffer, op: Operation<Input>, query = ''): void {
     let input: Input
     try {
-      input = op.parse(parseJsonObject(body))
+      input = op.parse(query === '' ? parseJsonObject(body) : { ...queryFields(query), ...parseJsonObject(body) })
     } catch (err) {
       this.fail(ex, err)
       return

@@ -58,6 +58,17 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   app.any('/ack', withBody((ex, body) => routes.ack(ex, body)))
   app.any('/release', withBody((ex, body) => routes.release(ex, body)))
   app.any('/touch', withBody((ex, body) => routes.touch(ex, body)))
+  app.any('/retry', withBody((ex, body) => routes.retry(ex, body)))
+  app.any('/delete', withBody((ex, body) => routes.delete(ex, body)))
+  // The query string must be read before the handler returns (uWS reuses the request object).
+  app.any('/job', guarded((res, req) => {
+    const query = req.getQuery() ?? ''
+    readBody(res, req, new Exchange(res), maxBodyBytes, (ex, body) => routes.job(ex, query, body))
+  }))
+  app.any('/failed', guarded((res, req) => {
+    const query = req.getQuery() ?? ''
+    readBody(res, req, new Exchange(res), maxBodyBytes, (ex, body) => routes.failed(ex, query, body))
+  }))
   app.any('/*', guarded((res, req) => routes.notFound(new Exchange(res), req.getUrl())))
 
   // The typings lack the (host, port, options, callback) form and the flag's runtime export; without

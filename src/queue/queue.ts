@@ -10,6 +10,8 @@ export interface ScheduleInput {
   message: string
   lane: string
   priority: number
+  /** Wait this long before the job is ready (ms). */
+  delayMs?: number
 }
 
 /** A job as read back from a snapshot. A missing hash or time is made up on restore. */
@@ -166,6 +168,11 @@ export class Queue {
     const lane = this.lane(input.lane)
     const jobNum = this.nextNum++
     const job = new Job(jobNum, Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, this.makeHash?.(jobNum) ?? null)
+    if (input.delayMs !== undefined && input.delayMs > 0) {
+      this.held.delay(job, this.clock() + input.delayMs, bytes)
+      this.changes.scheduled(job)
+      return job
+    }
     lane.ready.push(job, bytes)
     if (this.indexedLanes.has(lane.name)) this.queuedByHash.set(job.hash, job)
     this.changes.scheduled(job)
@@ -181,7 +188,6 @@ export class Queue {
     const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? null)
     this.reserveJobNumsBelow(job.jobNum + 1)
     job.attempts = input.attempts ?? 0
-    if (this.indexedLanes.has(lane.name)) this.queuedByHash.set(job.hash, job)
     this.enqueue(job)
     return job
   }
@@ -270,7 +276,6 @@ export class Queue {
     const job = this.history.unbury(hash)
     if (job === undefined) throw new ApiError('job_not_found', `no dead job has hash ${JSON.stringify(hash)}`)
     job.attempts = 0
-    if (this.indexedLanes.has(job.lane)) this.queuedByHash.set(hash, job)
     this.changes.returned(job, 'retried')
     this.enqueue(job)
     return job
@@ -495,6 +500,7 @@ export class Queue {
 
   private enqueue(job: Job): void {
     const lane = this.lane(job.lane)
+    if (this.indexedLanes.has(lane.name)) this.queuedByHash.set(job.hash, job)
     lane.ready.push(job)
     this.drain(lane)
   }

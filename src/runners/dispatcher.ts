@@ -1,0 +1,216 @@
+import { ApiError } from '../errors'
+import type { Logger } from '../log'
+import type { Job, RunReport } from '../queue/job'
+import type { Receiver } from '../queue/lane'
+import type { Queue } from '../queue/queue'
+import { parseRunnerMessage } from './arguments'
+import type { RunnerLane } from './lanes'
+import { type RunResult, type Runner, checkResult } from './runner'
+
+/**
+ * Runs the jobs of runner lanes. Each lane has `concurrency` slots, parked on the lane like
+ * blocking receivers that lease: a slot gets the next job in priority order, holds it under a
+ * lease while its runner works (so a crash or restart puts the job back: at-least-once), then
+ * completes it, retries it after a backoff (the queue's delay heap), or buries it as dead.
+ */
+
+/** Counters of one runner lane, kept in one place for `GET /` and, later, a metrics endpoint. */
+export interface LaneCounters {
+  runner: string
+  concurrency: number
+  running: number
+  started: number
+  succeeded: number
+  failed: number
+  retried: number
+  dead: number
+  duration_ms_total: number
+  duration_ms_max: number
+}
+
+/** How far past its timeout a run may go before its lease lets the job go back to the lane. */
+const LEASE_MARGIN_MS = 60_000
+
+/** The wait for runs to stop once aborted at shutdown, before the daemon stops waiting for them. */
+const ABORT_WAIT_MS = 15_000
+
+/** `base * 2^(attempt-1)`, capped at `max`, with equal jitter (half fixed, half random). */
+export function backoffMs(attempt: number, base: number, max: number, random = Math.random): number {
+  const full = Math.min(max, base * 2 ** Math.min(attempt - 1, 52))
+  return Math.round(full / 2 + (random() * full) / 2)
+}
+
+class Slot implements Receiver {
+  readonly leaseMs: number
+
+  constructor(private readonly worker: LaneWorker) {
+    this.leaseMs = worker.spec.timeoutMs + LEASE_MARGIN_MS
+  }
+
+  deliver(job: Job): boolean {
+    if (this.worker.stopping) return false
+    // Called from inside a queue operation: the run starts once that has returned.
+    queueMicrotask(() => void this.worker.run(job, this))
+    return true
+  }
+
+  dismiss(): void {
+    // Shutdown: the worker stops on its own (see LaneWorker.stop).
+  }
+}
+
+class LaneWorker {
+  stopping = false
+  readonly running = new Map<Job, AbortController>()
+  private idle: (() => void) | undefined
+  readonly counters: LaneCounters
+
+  constructor(
+    readonly spec: RunnerLane,
+    private readonly runner: Runner,
+    private readonly queue: Queue,
+    private readonly logger: Logger,
+  ) {
+    this.counters = { runner: spec.runner, concurrency: spec.concurrency, running: 0, started: 0, succeeded: 0, failed: 0, retried: 0, dead: 0, duration_ms_total: 0, duration_ms_max: 0 }
+  }
+
+  start(): void {
+    for (let i = 0; i < this.spec.concurrency; i++) this.park(new Slot(this))
+  }
+
+  private park(slot: Slot): void {
+    if (!this.stopping) this.queue.awaitJob(this.spec.lane, slot)
+  }
+
+  async run(job: Job, slot: Slot): Promise<void> {
+    job.attempts++
+    const started = Date.now()
+    const c = this.counters
+    c.started++
+    c.running++
+    const log = this.logger.child({ lane: job.lane, job_num: job.jobNum, attempt: job.attempts })
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort('timeout'), this.spec.timeoutMs)
+    this.running.set(job, controller)
+    log.debug('job started')
+    const result = await this.runOnce(job, controller.signal, log)
+    clearTimeout(timer)
+    this.running.delete(job)
+    const durationMs = Date.now() - started
+    c.running--
+    c.duration_ms_total += durationMs
+    c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
+    this.finish(job, result, { started, durationMs, interrupted: controller.signal.reason === 'shutdown' }, log)
+    if (this.running.size === 0) this.idle?.()
+    this.park(slot)
+  }
+
+  /** The runner's result; a runner that throws, rejects or returns garbage fails the job instead. */
+  private async runOnce(job: Job, signal: AbortSignal, logger: Logger): Promise<RunResult> {
+    try {
+      // Checked when scheduled; checked again for jobs restored from an older configuration.
+      const { arguments: args, target } = parseRunnerMessage(this.spec, job.message)
+      const runnerJob = { lane: job.lane, jobNum: job.jobNum, hash: job.hash, attempt: job.attempts, message: job.message, arguments: args, target }
+      return checkResult(await this.runner.run(runnerJob, { signal, logger }))
+    } catch (err) {
+      if (err instanceof ApiError) return { status: 'failed', reason: `invalid message: ${err.message}`, retry: false }
+      return { status: 'failed', reason: `the runner threw: ${err instanceof Error ? err.message : String(err)}` }
+    }
+  }
+
+  private finish(job: Job, result: RunResult, run: { started: number; durationMs: number; interrupted: boolean }, log: Logger): void {
+    const report: RunReport = {
+      state: result.status === 'succeeded' ? 'succeeded' : 'failed',
+      startedAt: Math.floor(run.started / 1000),
+      finishedAt: Math.floor((run.started + run.durationMs) / 1000),
+      durationMs: run.durationMs,
+      reason: result.status === 'failed' ? result.reason : null,
+      exitCode: result.exitCode ?? null,
+      httpStatus: result.httpStatus ?? null,
+      output: typeof result.output === 'string' ? result.output.slice(-4096) : '',
+    }
+    const c = this.counters
+    try {
+      if (run.interrupted) {
+        // Stopped by shutdown: back to its lane, to run again; this try does not count.
+        job.attempts--
+        this.queue.release(job.hash)
+        log.warn({ reason: 'shutdown' }, 'job interrupted; put back in its lane')
+        return
+      }
+      if (result.status === 'succeeded') {
+        this.queue.complete(job.hash, report)
+        c.succeeded++
+        log.info({ duration_ms: run.durationMs, exit_code: report.exitCode, http_status: report.httpStatus }, 'job succeeded')
+        return
+      }
+      c.failed++
+      job.report = report
+      if (result.retry !== false && job.attempts <= this.spec.retries) {
+        const delay = backoffMs(job.attempts, this.spec.backoff.baseMs, this.spec.backoff.maxMs)
+        this.queue.release(job.hash, delay)
+        c.retried++
+        log.warn({ reason: report.reason, exit_code: report.exitCode, http_status: report.httpStatus, retry_in_ms: delay }, 'job failed; will retry')
+        return
+      }
+      this.queue.bury(job.hash, { ...report, state: 'dead' })
+      c.dead++
+      log.error({ reason: report.reason, exit_code: report.exitCode, http_status: report.httpStatus, attempts: job.attempts }, 'job failed; no retries left: dead')
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.codeName !== 'not_leased') throw err
+      log.warn({ reason: 'lease expired during the run' }, 'run result discarded; the job had already been put back')
+    }
+  }
+
+  /** Starts nothing more; waits up to `graceMs` for runs, then aborts them and waits for them to end. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true
+    if (!(await this.allIdle(graceMs))) {
+      for (const controller of this.running.values()) controller.abort('shutdown')
+      if (!(await this.allIdle(ABORT_WAIT_MS))) this.logger.error({ lane: this.spec.lane, running: this.running.size }, 'runs did not stop after being aborted')
+    }
+    await this.runner.close?.()
+  }
+
+  private allIdle(ms: number): Promise<boolean> {
+    if (this.running.size === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(this.running.size === 0), ms)
+      this.idle = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+    })
+  }
+}
+
+export class Dispatcher {
+  private readonly workers: Map<string, LaneWorker>
+
+  constructor(lanes: { spec: RunnerLane; runner: Runner }[], queue: Queue, logger: Logger) {
+    this.workers = new Map(lanes.map(({ spec, runner }) => [spec.lane, new LaneWorker(spec, runner, queue, logger)]))
+  }
+
+  start(): void {
+    for (const worker of this.workers.values()) worker.start()
+  }
+
+  /** The runner serving `lane`, if it is a runner lane. */
+  runnerOf(lane: string): string | undefined {
+    return this.workers.get(lane)?.spec.runner
+  }
+
+  /** Validates a message scheduled on a runner lane (ApiError naming the problem). */
+  checkMessage(lane: string, message: string): void {
+    const worker = this.workers.get(lane)
+    if (worker !== undefined) parseRunnerMessage(worker.spec, message)
+  }
+
+  counters(): Record<string, LaneCounters> {
+    return Object.fromEntries([...this.workers].map(([lane, worker]) => [lane, { ...worker.counters }]))
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    await Promise.all([...this.workers.values()].map((worker) => worker.stop(graceMs)))
+  }
+}

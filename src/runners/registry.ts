@@ -1,0 +1,26 @@
+import type { Logger } from '../log'
+import { createExecRunner } from './exec'
+import { LaneConfigError, type RunnerLane } from './lanes'
+import type { Runner, RunnerOptions } from './runner'
+
+/** Built-in runners by name; anything that looks like a path is a user's module. */
+const BUILT_IN: Record<string, (options: RunnerOptions) => Runner> = {
+  exec: createExecRunner,
+}
+
+function isModulePath(runner: string): boolean {
+  return runner.startsWith('./') || runner.startsWith('../') || runner.startsWith('/') || /\.[cm]?js$/.test(runner)
+}
+
+/** Builds the runner of a lane; any problem stops the daemon with a message naming the lane. */
+export function createRunner(spec: RunnerLane, root: string, logger: Logger): Runner {
+  const options: RunnerOptions = { lane: spec.lane, config: spec.config, root, logger: logger.child({ lane: spec.lane, runner: spec.runner }) }
+  try {
+    const builtIn = BUILT_IN[spec.runner]
+    if (builtIn !== undefined) return builtIn(options)
+    if (isModulePath(spec.runner)) throw new Error('runner modules are not supported yet')
+    throw new Error(`unknown runner ${JSON.stringify(spec.runner)} (built in: ${Object.keys(BUILT_IN).join(', ')}; or the path of a module, such as "./runners/mine.js")`)
+  } catch (err) {
+    throw new LaneConfigError(`lane ${JSON.stringify(spec.lane)}: ${(err as Error).message}`)
+  }
+}
