@@ -70,10 +70,11 @@ export function createExecRunner(options: RunnerOptions): Runner {
   }
 }
 
-function runProcess(config: ExecConfig, env: Record<string, string>, signal: AbortSignal): Promise<RunResult> {
+/** Runs `config.command` in its own process group with `env`; stops the group when `signal` fires. */
+export function runProcess(config: ExecConfig, env: Record<string, string>, signal: AbortSignal, cwd?: string): Promise<RunResult> {
   return new Promise((resolve) => {
     const [program, ...args] = config.command
-    const child = spawn(program!, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(program!, args, { env, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
     const output = new OutputTail()
     child.stdout.on('data', (chunk: Buffer) => output.push(chunk))
     child.stderr.on('data', (chunk: Buffer) => output.push(chunk))
