@@ -173,3 +173,18 @@ t.test('journal persistence without persist_queue is refused at start', async (t
   t.equal(bad.code, 1)
   t.match(bad.stderr, /--journal-fsync: expected one of always, interval, never/)
 })
+
+t.test('a delay outlives SIGKILL: the job comes back delayed, not ready', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const d = await startDaemon({ dataDir: dir, args: JOURNAL })
+  const later = await call(`${d.url}/schedule`, { message: 'later', delay: 600 })
+  await call(`${d.url}/schedule`, { message: 'now' })
+  await d.stop('SIGKILL')
+  const again = await startDaemon({ dataDir: dir, args: JOURNAL })
+  t.teardown(() => again.stop())
+  t.same(messages(await jobsOf(again)), { main: ['now'] })
+  const found = await call(`${again.url}/job?hash=${later.body.hash}`)
+  t.match(found.body, { state: 'delayed', message: 'later' })
+  t.ok(Date.parse(String(found.body.not_before)) > Date.now() + 590_000, `ready at ${found.body.not_before}`)
+})

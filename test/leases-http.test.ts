@@ -123,7 +123,7 @@ t.test('bad lease requests get a clear error and change nothing', async (t) => {
   t.same(await listed(d), ['kept'])
 })
 
-t.test('leased and delayed jobs survive a restart as queued, in order', async (t) => {
+t.test('leased jobs survive a restart as queued, in order; delayed ones stay delayed', async (t) => {
   const d = await startDaemon()
   t.teardown(() => removeDir(d.dataDir))
   await schedule(d, 'a', 'b', 'c')
@@ -134,5 +134,7 @@ t.test('leased and delayed jobs survive a restart as queued, in order', async (t
   t.equal(await d.stop(), 0)
   const again = await startDaemon({ dataDir: d.dataDir })
   t.teardown(() => again.stop())
-  t.same(await listed(again), ['a', 'b', 'c'])
+  t.same(await listed(again), ['a', 'c'])
+  t.same(await counts(again), { leased: 0, delayed: 1 }, 'b is still delayed')
+  t.match((await call(`${again.url}/job?hash=${b.body.hash}`)).body, { state: 'delayed', message: 'b' })
 })

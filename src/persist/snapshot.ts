@@ -34,7 +34,7 @@ function parseTime(text: string): number | undefined {
 /** One job object of a snapshot (or a journal record), checked; throws SnapshotFormatError. */
 export function decodeJob(raw: unknown, laneKey: string, where: string): RestoredJob {
   if (!isJsonObject(raw)) fail(where, 'expected a job object')
-  const { job_num: jobNum, hash, timestamp, lane, priority, message, attempts } = raw
+  const { job_num: jobNum, hash, timestamp, lane, priority, message, attempts, not_before: notBefore } = raw
   if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) fail(where, '"job_num" must be a positive integer')
   if (typeof message !== 'string') fail(where, '"message" must be a string')
   if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY)) {
@@ -43,6 +43,8 @@ export function decodeJob(raw: unknown, laneKey: string, where: string): Restore
   if (lane !== undefined && lane !== null && typeof lane !== 'string') fail(where, '"lane" must be a string')
   if (hash !== undefined && typeof hash !== 'string') fail(where, '"hash" must be a string')
   if (attempts !== undefined && (typeof attempts !== 'number' || !Number.isSafeInteger(attempts) || attempts < 0)) fail(where, '"attempts" must be a whole number')
+  const readyAt = notBefore === undefined ? undefined : typeof notBefore === 'string' ? Date.parse(notBefore) : NaN
+  if (readyAt !== undefined && Number.isNaN(readyAt)) fail(where, '"not_before" must be an RFC 3339 time')
   let created: number | undefined
   if (timestamp !== undefined) {
     created = typeof timestamp === 'string' ? parseTime(timestamp) : undefined
@@ -56,6 +58,7 @@ export function decodeJob(raw: unknown, laneKey: string, where: string): Restore
     priority: priority ?? 512,
     message,
     attempts: attempts as number | undefined,
+    notBefore: readyAt,
   }
 }
 

@@ -63,6 +63,7 @@ export class HeldJobs {
   }
 
   delay(job: Job, at: number, bytes: number): void {
+    job.notBefore = at
     this.add(new Held(job, at, 0, bytes))
   }
 
@@ -85,6 +86,7 @@ export class HeldJobs {
   remove(held: Held): void {
     this.byDeadline.remove(held)
     this.byHash.delete(held.job.hash)
+    held.job.notBefore = 0
     if (held.leased) this.leases--
     this.bytes -= held.bytes
   }

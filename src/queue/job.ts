@@ -18,6 +18,8 @@ export class Job implements HeapItem {
   attempts = 0
   /** How its last run ended (runner lanes), for inspection. */
   report: RunReport | undefined = undefined
+  /** While delayed: when it becomes ready (ms since the epoch); saved, so a delay outlives a restart. */
+  notBefore = 0
 
   constructor(
     readonly jobNum: number,
@@ -99,6 +101,7 @@ export function writeJobMembers(job: Job, out: ByteWriter): void {
     out.ascii(',"attempts":')
     out.uint(job.attempts)
   }
+  if (job.notBefore > 0) out.ascii(`,"not_before":"${new Date(job.notBefore).toISOString()}"`)
 }
 
 /**

@@ -20,6 +20,8 @@ export interface RestoredJob extends ScheduleInput {
   hash?: string
   created?: number
   attempts?: number
+  /** Still delayed until then (ms since the epoch). */
+  notBefore?: number
 }
 
 /** Limits that keep a client from growing memory without bound; 0 means unlimited. */
@@ -188,7 +190,8 @@ export class Queue {
     const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? null)
     this.reserveJobNumsBelow(job.jobNum + 1)
     job.attempts = input.attempts ?? 0
-    this.enqueue(job)
+    if (input.notBefore !== undefined && input.notBefore > this.clock()) this.held.delay(job, input.notBefore, Buffer.byteLength(job.message))
+    else this.enqueue(job)
     return job
   }
 
@@ -336,8 +339,9 @@ export class Queue {
       return held.job
     }
     this.held.remove(held)
-    this.changes.returned(held.job, 'released')
     this.held.delay(held.job, this.clock() + delayMs, held.bytes)
+    // After the delay is set: the record carries it, so a restart keeps it.
+    this.changes.returned(held.job, 'released')
     return held.job
   }
 
