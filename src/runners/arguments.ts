@@ -11,9 +11,12 @@ import { type ArgumentSpec, ENV_NAME, type RunnerLane } from './lanes'
 export type ArgumentValue = string | number | boolean
 
 export interface RunnerMessage {
-  arguments: Record<string, ArgumentValue>
+  arguments: Record<string, unknown>
   target: string | undefined
 }
+
+/** Runners that hand arguments to a program as environment variables (names and values must fit). */
+const ENVIRONMENT_RUNNERS = new Set(['exec'])
 
 /**
  * Names that change how a program loads or what a shell runs, refused as undeclared arguments (a
@@ -39,7 +42,8 @@ export function parseRunnerMessage(lane: RunnerLane, message: string): RunnerMes
   const { arguments: args = {}, target } = parsed
   if (!isJsonObject(args)) throw invalid('message: "arguments" must be an object')
   if (target !== undefined && typeof target !== 'string') throw invalid('message: "target" must be a string')
-  return { arguments: lane.arguments === undefined ? checkUndeclared(args) : checkDeclared(lane.arguments, args), target }
+  if (lane.arguments !== undefined) return { arguments: checkDeclared(lane.arguments, args), target }
+  return { arguments: ENVIRONMENT_RUNNERS.has(lane.runner) ? checkUndeclared(args) : args, target }
 }
 
 function checkUndeclared(args: Record<string, unknown>): Record<string, ArgumentValue> {

@@ -1,11 +1,14 @@
 import type { Logger } from '../log'
 import { createExecRunner } from './exec'
+import { createHttpRunner } from './http'
+import { loadRunnerModule } from './module'
 import { LaneConfigError, type RunnerLane } from './lanes'
 import type { Runner, RunnerOptions } from './runner'
 
 /** Built-in runners by name; anything that looks like a path is a user's module. */
 const BUILT_IN: Record<string, (options: RunnerOptions) => Runner> = {
   exec: createExecRunner,
+  http: createHttpRunner,
 }
 
 function isModulePath(runner: string): boolean {
@@ -18,7 +21,7 @@ export function createRunner(spec: RunnerLane, root: string, logger: Logger): Ru
   try {
     const builtIn = BUILT_IN[spec.runner]
     if (builtIn !== undefined) return builtIn(options)
-    if (isModulePath(spec.runner)) throw new Error('runner modules are not supported yet')
+    if (isModulePath(spec.runner)) return loadRunnerModule(spec.runner, options)
     throw new Error(`unknown runner ${JSON.stringify(spec.runner)} (built in: ${Object.keys(BUILT_IN).join(', ')}; or the path of a module, such as "./runners/mine.js")`)
   } catch (err) {
     throw new LaneConfigError(`lane ${JSON.stringify(spec.lane)}: ${(err as Error).message}`)

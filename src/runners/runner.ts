@@ -15,8 +15,11 @@ export interface RunnerJob {
   readonly attempt: number
   /** The job's message as scheduled: a JSON object on runner lanes. */
   readonly message: string
-  /** The message's `arguments` (validated against the lane's spec when it declares one). */
-  readonly arguments: Readonly<Record<string, string | number | boolean>>
+  /**
+   * The message's `arguments` (validated against the lane's spec when it declares one). On exec
+   * lanes they are strings, numbers and booleans; other runners may get any JSON values.
+   */
+  readonly arguments: Readonly<Record<string, unknown>>
   /** The message's `target`, if any (the http runner's per-job URL). */
   readonly target: string | undefined
 }
