@@ -36,6 +36,8 @@ export interface Config {
   max_finished_jobs: number
   /** Runner lanes, from the config file only (checked by runners/lanes.ts at start). */
   lanes: unknown
+  /** Dispatch Jobs from git, from the config file only (runners/lanes.ts). */
+  dispatch: unknown
   /** The directory relative paths in the config file resolve against (runner commands and modules). */
   root: string
 }
@@ -211,6 +213,7 @@ export function resolveConfig(sources: ConfigSources): ResolvedConfig {
     ...(Object.fromEntries(Object.entries(resolved).filter(([, v]) => v !== undefined)) as Partial<Config>),
     data_dir: dataDir,
     lanes: fileValues?.lanes,
+    dispatch: fileValues?.dispatch,
     root: sources.root,
     pid_file: (resolved.pid_file as string | undefined) ?? path.join(dataDir, 'dispenserd.pid'),
     log_file: (resolved.log_file as string | undefined) ?? path.join(dataDir, 'dispenserd.log'),
@@ -227,7 +230,7 @@ function readFileValues(sources: ConfigSources, warnings: string[]): Record<stri
   if (!isJsonObject(values)) {
     throw new ConfigError(`${name}: expected a JSON object of settings`)
   }
-  const known = new Set<string>([...SETTINGS.map((s) => s.key), 'lanes'])
+  const known = new Set<string>([...SETTINGS.map((s) => s.key), 'lanes', 'dispatch'])
   for (const key of Object.keys(values)) {
     if (!known.has(key)) warnings.push(`${name}: unknown setting "${key}" ignored`)
   }

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs'
+import path from 'node:path'
 import { version } from '../package.json'
 import type { Config } from './config'
 import { parseAddress } from './config'
@@ -12,7 +13,9 @@ import { readJournal } from './persist/replay'
 import { SnapshotStore } from './persist/store'
 import { DeadlineTimer } from './deadlines'
 import { Dispatcher } from './runners/dispatcher'
-import { parseLanes } from './runners/lanes'
+import { DispatchRepos, validateDispatchArguments } from './runners/dispatch'
+import { parseDispatch, parseLanes } from './runners/lanes'
+import type { DispatchIntake } from './http/routes'
 import { createRunner } from './runners/registry'
 import { Queue } from './queue/queue'
 
@@ -54,7 +57,10 @@ function every(ms: number, task: () => void): () => void {
 export async function startDaemon(config: Config, logger: Logger): Promise<Daemon> {
   const startedAt = Date.now()
   // Runner lanes first: a mistake there stops the daemon before it touches the data directory.
-  const runnerLanes = parseLanes(config.lanes).map((spec) => ({ spec, runner: createRunner(spec, config.root, logger) }))
+  const dispatch = parseDispatch(config.dispatch)
+  const repos = dispatch === undefined ? undefined : new DispatchRepos({ dir: path.join(config.data_dir, 'dispatch'), allowedRepos: dispatch.allowedRepos, logger })
+  const laneSpecs = [...parseLanes(config.lanes), ...(dispatch === undefined ? [] : [dispatch.lane])]
+  const runnerLanes = laneSpecs.map((spec) => ({ spec, runner: createRunner(spec, config.root, logger, repos) }))
   const keepFinished = new Map(runnerLanes.map(({ spec }) => [spec.lane, spec.keepFinishedMs]))
   mkdirSync(config.data_dir, { recursive: true })
   acquirePidFile(config.pid_file)
@@ -102,6 +108,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       throttleSchedule: config.throttle_schedule,
       durability: journal,
       lanes: dispatcher,
+      dispatch: repos === undefined ? undefined : dispatchIntake(repos, dispatch!.lane.lane),
       statusExtras: () => ({
         server: {
           uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
@@ -143,6 +150,18 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   } catch (err) {
     releasePidFile(config.pid_file)
     throw err
+  }
+}
+
+/** `POST /v0/jobs/queue` checks a job against its Dispatchfile before it is queued. */
+function dispatchIntake(repos: DispatchRepos, lane: string): DispatchIntake {
+  return {
+    lane,
+    isAllowed: (repoUrl) => repos.isAllowed(repoUrl),
+    async prepare(repoUrl, ref, args) {
+      const { sha, file } = await repos.dispatchfile(repoUrl, ref)
+      return JSON.stringify({ repo_url: repoUrl, ref: sha, arguments: validateDispatchArguments(file, args) })
+    },
   }
 }
 

@@ -161,6 +161,23 @@ export function parseFailed(fields: Fields): FailedQuery {
   return { lane: laneField(fields), offset: countField(fields, 'offset', 0, 0, 1e9), limit: countField(fields, 'limit', 50, 1, 1000) }
 }
 
+export interface DispatchJobRequest {
+  repoUrl: string
+  ref: string
+  arguments: unknown
+  lane: string | undefined
+  priority: number
+}
+
+/** `POST /v0/jobs/queue` (the Dispatch seed's): `{repo_url, ref, arguments, lane?, priority?}`. */
+export function parseDispatchJob(fields: Fields): DispatchJobRequest {
+  const { repo_url: repoUrl, ref } = fields
+  if (typeof repoUrl !== 'string' || repoUrl === '') throw invalid('"repo_url" must be the URL of a git repository')
+  if (typeof ref !== 'string' || ref === '') throw invalid('"ref" must be a commit SHA')
+  const lane = fields.lane === undefined || fields.lane === null ? undefined : laneField(fields)
+  return { repoUrl, ref, arguments: fields.arguments, lane, priority: priorityField(fields) }
+}
+
 /** The fields of a query string (`hash=...&lane=...`), for the GET endpoints. */
 export function queryFields(query: string): Fields {
   return Object.fromEntries(new URLSearchParams(query))

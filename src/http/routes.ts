@@ -11,12 +11,14 @@ import type { Job } from '../queue/job'
 import { type Durability, EMPTY_QUEUE_BODY, SHUTTING_DOWN, deadJobsReply, jobReply, jobStateReply, journalFailed, leaseReply } from './replies'
 import {
   type BlockingReceive,
+  type DispatchJobRequest,
   type FailedQuery,
   type LeaseCommand,
   type Receive,
   type ScheduleRequest,
   parseAck,
   parseBlockingReceive,
+  parseDispatchJob,
   parseFailed,
   parseHash,
   parseJsonObject,
@@ -50,6 +52,8 @@ export interface RoutesOptions {
   durability?: Durability
   /** Which lanes runners serve, and what their messages must look like. */
   lanes?: LanePolicy
+  /** Dispatch Jobs from git, when an operator turned them on. */
+  dispatch?: DispatchIntake
   /** Extra status fields (server, snapshot) supplied by whoever wires the daemon. */
   statusExtras: () => Record<string, unknown>
 }
@@ -59,6 +63,18 @@ export interface LanePolicy {
   runnerOf(lane: string): string | undefined
   /** Throws ApiError when `message` does not fit the lane's runner and arguments. */
   checkMessage(lane: string, message: string): void
+}
+
+/** What `POST /v0/jobs/queue` needs (the dispatch repositories answer). */
+export interface DispatchIntake {
+  /** The lane Dispatch Jobs run on. */
+  readonly lane: string
+  isAllowed(repoUrl: string): boolean
+  /**
+   * Fetches the commit's Dispatchfile and checks the arguments; resolves to the job's message.
+   * Rejects with an ApiError (bad arguments) or an Error (unknown repository, commit or file).
+   */
+  prepare(repoUrl: string, ref: string, args: unknown): Promise<string>
 }
 
 /**
@@ -287,6 +303,40 @@ export class Routes {
 
   jobs(ex: Exchange): void {
     ex.send(200, jobsByLaneBytes(this.options.queue))
+  }
+
+  /** `POST /v0/jobs/queue`: checks the job against its repository's Dispatchfile, then queues it. */
+  queueDispatchJob(ex: Exchange, body: Buffer): void {
+    let request: DispatchJobRequest
+    try {
+      request = parseDispatchJob(parseJsonObject(body))
+    } catch (err) {
+      this.fail(ex, err)
+      return
+    }
+    void this.dispatchJob(ex, request).catch((err: unknown) => this.fail(ex, err))
+  }
+
+  private async dispatchJob(ex: Exchange, request: DispatchJobRequest): Promise<void> {
+    const { dispatch, queue, durability, logger } = this.options
+    if (dispatch === undefined || !dispatch.isAllowed(request.repoUrl)) {
+      throw new ApiError('forbidden', dispatch === undefined ? 'Dispatch Jobs are off: an operator turns them on with dispatch.allowed_repos' : `repository ${JSON.stringify(request.repoUrl)} is not under dispatch.allowed_repos`)
+    }
+    if (request.lane !== undefined && request.lane !== dispatch.lane) throw new ApiError('invalid_data', `Dispatch Jobs run on lane ${JSON.stringify(dispatch.lane)}`)
+    let message: string
+    try {
+      message = await dispatch.prepare(request.repoUrl, request.ref, request.arguments)
+    } catch (err) {
+      throw err instanceof ApiError ? err : new ApiError('invalid_data', (err as Error).message)
+    }
+    if (!ex.open) return
+    if (this.closing) throw new ApiError('shutting_down', SHUTTING_DOWN)
+    if (durability?.broken !== undefined) throw journalFailed(durability.broken, 'nothing was changed; changes are refused until a snapshot succeeds')
+    const job = queue.schedule({ lane: dispatch.lane, priority: request.priority, message })
+    logger.info({ lane: job.lane, job_num: job.jobNum, repo: request.repoUrl, ref: request.ref }, 'dispatch job queued')
+    const reply = `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`
+    if (durability === undefined) ex.send(200, reply)
+    else durability.whenDurable((err) => (err === undefined ? ex.send(200, reply) : ex.sendError(journalFailed(err, `job ${job.jobNum} is queued in memory only, until the next snapshot`))))
   }
 
   notFound(ex: Exchange, url: string): void {

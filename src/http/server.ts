@@ -59,6 +59,7 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   app.any('/release', withBody((ex, body) => routes.release(ex, body)))
   app.any('/touch', withBody((ex, body) => routes.touch(ex, body)))
   app.any('/retry', withBody((ex, body) => routes.retry(ex, body)))
+  app.any('/v0/jobs/queue', withBody((ex, body) => routes.queueDispatchJob(ex, body)))
   app.any('/delete', withBody((ex, body) => routes.delete(ex, body)))
   // The query string must be read before the handler returns (uWS reuses the request object).
   app.any('/job', guarded((res, req) => {

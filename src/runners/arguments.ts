@@ -55,7 +55,7 @@ function checkUndeclared(args: Record<string, unknown>): Record<string, Argument
   return args as Record<string, ArgumentValue>
 }
 
-function checkDeclared(spec: ArgumentSpec[], args: Record<string, unknown>): Record<string, ArgumentValue> {
+export function checkDeclared(spec: ArgumentSpec[], args: Record<string, unknown>): Record<string, ArgumentValue> {
   const declared = new Map(spec.map((s) => [s.key, s]))
   for (const key of Object.keys(args)) {
     if (!declared.has(key)) throw invalid(`argument ${JSON.stringify(key)} is not declared for this lane (declared: ${spec.map((s) => s.key).join(', ') || 'none'})`)

@@ -109,7 +109,8 @@ class LaneWorker {
   private async runOnce(job: Job, signal: AbortSignal, logger: Logger): Promise<RunResult> {
     try {
       // Checked when scheduled; checked again for jobs restored from an older configuration.
-      const { arguments: args, target } = parseRunnerMessage(this.spec, job.message)
+      // (A Dispatch Job's message is the dispatch runner's to read.)
+      const { arguments: args, target } = this.spec.runner === 'dispatch' ? { arguments: {}, target: undefined } : parseRunnerMessage(this.spec, job.message)
       const runnerJob = { lane: job.lane, jobNum: job.jobNum, hash: job.hash, attempt: job.attempts, message: job.message, arguments: args, target }
       return checkResult(await this.runner.run(runnerJob, { signal, logger }))
     } catch (err) {
@@ -203,7 +204,9 @@ export class Dispatcher {
   /** Validates a message scheduled on a runner lane (ApiError naming the problem). */
   checkMessage(lane: string, message: string): void {
     const worker = this.workers.get(lane)
-    if (worker !== undefined) parseRunnerMessage(worker.spec, message)
+    if (worker === undefined) return
+    if (worker.spec.runner === 'dispatch') throw new ApiError('conflict', `lane ${JSON.stringify(lane)} runs Dispatch Jobs: queue them with POST /v0/jobs/queue`)
+    parseRunnerMessage(worker.spec, message)
   }
 
   counters(): Record<string, LaneCounters> {

@@ -51,10 +51,16 @@ function findOnPath(program: string): string | undefined {
   return undefined
 }
 
-export function createExecRunner(options: RunnerOptions): Runner {
-  const config = execConfig(options)
+/** What a child gets of the daemon's environment: PATH, HOME, LANG, LC_ALL and TZ. */
+export function baseEnvironment(): Record<string, string> {
   const base: Record<string, string> = {}
   for (const name of PASSED_THROUGH) if (process.env[name] !== undefined) base[name] = process.env[name]!
+  return base
+}
+
+export function createExecRunner(options: RunnerOptions): Runner {
+  const config = execConfig(options)
+  const base = baseEnvironment()
   return {
     run(job, context) {
       const env: Record<string, string> = { ...base }

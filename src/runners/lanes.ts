@@ -96,6 +96,29 @@ function parseSpec(raw: unknown, fail: (problem: string) => never): ArgumentSpec
   })
 }
 
+export interface DispatchConfig {
+  allowedRepos: string[]
+  lane: RunnerLane
+}
+
+/**
+ * The `dispatch` block: `{"allowed_repos": ["https://git.example/team/"], "lane": "dispatch", ...}`
+ * plus the lane settings (concurrency, timeout, retries, backoff, keep_finished) of the lane its
+ * jobs run on. Without allowed repositories Dispatch Jobs are off.
+ */
+export function parseDispatch(raw: unknown): DispatchConfig | undefined {
+  if (raw === undefined) return undefined
+  if (!isJsonObject(raw)) throw new LaneConfigError('"dispatch" must be an object such as {"allowed_repos": ["https://git.example/team/"]}')
+  const { allowed_repos: allowed = [], lane = 'dispatch', ...settings } = raw
+  if (!Array.isArray(allowed) || !allowed.every((prefix) => typeof prefix === 'string' && prefix !== '' && !prefix.startsWith('-'))) {
+    throw new LaneConfigError('dispatch: "allowed_repos" must be a list of repository URL prefixes')
+  }
+  if (typeof lane !== 'string') throw new LaneConfigError('dispatch: "lane" must be a lane name')
+  if (allowed.length === 0) return undefined
+  if ('runner' in settings || 'arguments' in settings) throw new LaneConfigError('dispatch: "runner" and "arguments" come from each repository, not the config')
+  return { allowedRepos: allowed as string[], lane: parseLane(lane, { ...settings, runner: 'dispatch' }) }
+}
+
 /** Keys of a lane block the common parser does not read: for runners to check their own. */
 export function runnerKeys(lane: RunnerLane): string[] {
   return Object.keys(lane.config).filter((key) => !COMMON_KEYS.has(key))

@@ -1,4 +1,5 @@
 import type { Logger } from '../log'
+import { type DispatchRepos, createDispatchRunner } from './dispatch'
 import { createExecRunner } from './exec'
 import { createHttpRunner } from './http'
 import { loadRunnerModule } from './module'
@@ -16,9 +17,10 @@ function isModulePath(runner: string): boolean {
 }
 
 /** Builds the runner of a lane; any problem stops the daemon with a message naming the lane. */
-export function createRunner(spec: RunnerLane, root: string, logger: Logger): Runner {
+export function createRunner(spec: RunnerLane, root: string, logger: Logger, dispatch?: DispatchRepos): Runner {
   const options: RunnerOptions = { lane: spec.lane, config: spec.config, root, logger: logger.child({ lane: spec.lane, runner: spec.runner }) }
   try {
+    if (spec.runner === 'dispatch' && dispatch !== undefined) return createDispatchRunner(dispatch)
     const builtIn = BUILT_IN[spec.runner]
     if (builtIn !== undefined) return builtIn(options)
     if (isModulePath(spec.runner)) return loadRunnerModule(spec.runner, options)
