@@ -81,7 +81,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'persistence', arg: 'mode', flag: 'persistence', kind: { type: 'choice', values: PERSISTENCE_MODES }, help: 'snapshot (queue.json only) or journal (every change appended to a journal as well)' },
   { key: 'journal_fsync', arg: 'mode', flag: 'journal-fsync', kind: { type: 'choice', values: FSYNC_MODES }, help: 'always (answer after fsync), interval (fsync every journal_fsync_ms) or never (leave it to the OS)' },
   { key: 'journal_fsync_ms', arg: 'ms', flag: 'journal-fsync-ms', kind: { type: 'integer', min: 1, max: 60_000 }, help: 'with journal_fsync interval: the longest wait between a write and its fsync' },
-  { key: 'journal_max_bytes', arg: 'bytes', flag: 'journal-max-bytes', kind: { type: 'integer', min: 1024, max: 2 ** 40 }, help: 'take a snapshot (which empties the journal) once the journal grows past this' },
+  { key: 'journal_max_bytes', arg: 'bytes', flag: 'journal-max-bytes', kind: { type: 'integer', min: 1024, max: 2 ** 40 }, help: 'take a snapshot (which empties the journal) once the journal grows past this and past the last snapshot' },
   { key: 'shutdown_grace', arg: 'seconds', flag: 'shutdown-grace', kind: { type: 'integer', min: 0, max: 3600 }, help: 'at shutdown, how long running jobs may finish before they are stopped and put back' },
   { key: 'max_finished_jobs', arg: 'n', flag: 'max-finished-jobs', kind: { type: 'integer', min: 0, max: 10_000_000 }, help: 'succeeded jobs of runner lanes kept for GET /job at most (each lane keeps them keep_finished seconds)' },
   { key: 'auth_token', arg: 'token', flag: 'auth-token', kind: { type: 'secret' }, help: 'when set, every endpoint but GET / requires "Authorization: Bearer TOKEN" (prefer the environment variable)' },

@@ -1,9 +1,9 @@
 import t from 'tap'
+import { codeOf } from './helpers/errors'
 import type { ChangeLog } from '../src/queue/changes'
 import type { Job } from '../src/queue/job'
 import type { Receiver } from '../src/queue/lane'
 import { Queue } from '../src/queue/queue'
-import { ApiError, type CodeName } from '../src/errors'
 
 /** Leases, releases and delays in the pure queue: a hand-driven clock, no timers, no sockets. */
 
@@ -31,17 +31,6 @@ function setup(): { q: Queue; clock: Clock; log: string[]; deadlines: number[] }
   const deadlines: number[] = []
   const q = new Queue({ clock: clock.now, changes: recordingLog(log), onDeadline: (at) => deadlines.push(at) })
   return { q, clock, log, deadlines }
-}
-
-/** The code name of the ApiError `action` throws (fails the test if it throws nothing else). */
-function codeOf(action: () => unknown): CodeName | undefined {
-  try {
-    action()
-  } catch (err) {
-    if (err instanceof ApiError) return err.codeName
-    throw err
-  }
-  return undefined
 }
 
 function nums(jobs: Job[]): number[] {

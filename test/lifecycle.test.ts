@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ApiError, type CodeName } from '../src/errors'
+import { codeOf } from './helpers/errors'
 import type { Job, RunReport } from '../src/queue/job'
 import { Queue } from '../src/queue/queue'
 
@@ -14,16 +14,6 @@ function setup(keepMs = 60_000, maxFinished = 100): { q: Queue; clock: { ms: num
 
 function report(state: RunReport['state'], reason: string | null = null): RunReport {
   return { state, startedAt: 1, finishedAt: 2, durationMs: 1000, reason, exitCode: reason === null ? 0 : 1, httpStatus: null, output: '' }
-}
-
-function codeOf(action: () => unknown): CodeName | undefined {
-  try {
-    action()
-  } catch (err) {
-    if (err instanceof ApiError) return err.codeName
-    throw err
-  }
-  return undefined
 }
 
 function add(q: Queue, n: number, priority = 5): Job[] {

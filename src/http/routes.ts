@@ -119,11 +119,7 @@ export class Routes {
     }
     const schedulePacer = options.throttleSchedule ? new Pacer(THROTTLE_MS) : undefined
     const receivePacer = options.throttleReceive ? new Pacer(THROTTLE_MS) : undefined
-    /** Answers `ex` once the change is durable; `failure` says what became of it if it cannot be. */
-    const answer = (ex: Exchange, body: string, failure: string): void => {
-      if (durability === undefined) ex.send(200, body)
-      else durability.whenDurable((err) => (err === undefined ? ex.send(200, body) : ex.sendError(journalFailed(err, failure))))
-    }
+    const answer = (ex: Exchange, body: string, failure: string): void => this.answerChange(ex, body, failure)
     this.scheduleOp = {
       parse: parseSchedule,
       pacer: schedulePacer,
@@ -334,9 +330,14 @@ export class Routes {
     if (durability?.broken !== undefined) throw journalFailed(durability.broken, 'nothing was changed; changes are refused until a snapshot succeeds')
     const job = queue.schedule({ lane: dispatch.lane, priority: request.priority, message })
     logger.info({ lane: job.lane, job_num: job.jobNum, repo: request.repoUrl, ref: request.ref }, 'dispatch job queued')
-    const reply = `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`
-    if (durability === undefined) ex.send(200, reply)
-    else durability.whenDurable((err) => (err === undefined ? ex.send(200, reply) : ex.sendError(journalFailed(err, `job ${job.jobNum} is queued in memory only, until the next snapshot`))))
+    this.answerChange(ex, `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`, `job ${job.jobNum} is queued in memory only, until the next snapshot`)
+  }
+
+  /** Answers `ex` once the change is durable; `failure` says what became of it if it cannot be. */
+  private answerChange(ex: Exchange, body: string, failure: string): void {
+    const { durability } = this.options
+    if (durability === undefined) ex.send(200, body)
+    else durability.whenDurable((err) => (err === undefined ? ex.send(200, body) : ex.sendError(journalFailed(err, failure))))
   }
 
   notFound(ex: Exchange, url: string): void {

@@ -84,7 +84,10 @@ export interface JournalOptions {
   fsyncMs: number
   /** The generation to append to first (one past any on disk). */
   generation: number
-  /** Past this many bytes in one generation, `onFull` asks for a compaction (once per generation). */
+  /**
+   * Past this many bytes in one generation, `onFull` asks for a compaction (once per generation);
+   * see `compactAfter` for how the threshold follows the snapshot's size.
+   */
   maxBytes: number
   onFull: () => void
   /** A write or fsync failed: the journal refuses changes until a compaction succeeds. */
@@ -119,12 +122,14 @@ export class Journal implements ChangeLog {
   private syncTimer: NodeJS.Timeout | undefined
   private bytesInGeneration = 0
   private askedForCompaction = false
+  private compactAt: number
   private failure: Error | undefined
   /** The generation whose write failed: its later records are not written (a snapshot covers them). */
   private failedGeneration = -1
 
   constructor(private readonly options: JournalOptions) {
     this.fs = options.fs ?? realJournalFs
+    this.compactAt = options.maxBytes
     this.batches = [new Batch(options.generation)]
   }
 
@@ -204,6 +209,16 @@ export class Journal implements ChangeLog {
     })
   }
 
+  /**
+   * A snapshot of `snapshotBytes` was written: the next compaction comes once the journal is at
+   * least that large too (and at least maxBytes), as Redis rewrites its AOF when it has doubled.
+   * So a compaction's cost is always paid for by as many bytes of journal: a large queue is not
+   * rewritten whole every few megabytes.
+   */
+  compactAfter(snapshotBytes: number): void {
+    this.compactAt = Math.max(this.options.maxBytes, snapshotBytes)
+  }
+
   /** Writes what is pending, syncs, and closes the file (at shutdown). */
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.whenDurable(() => resolve()))
@@ -256,7 +271,7 @@ export class Journal implements ChangeLog {
     out.pos = end
     out.ascii('\n')
     this.bytesInGeneration += out.pos - start + 9
-    if (!this.askedForCompaction && this.bytesInGeneration > this.options.maxBytes) {
+    if (!this.askedForCompaction && this.bytesInGeneration > this.compactAt) {
       this.askedForCompaction = true
       this.options.onFull()
     }

@@ -12,6 +12,15 @@ import { decodeReport, readSnapshotFile } from './snapshot'
 export interface Compactable {
   rotate(): number
   compacted(generation: number): void
+  compactAfter(snapshotBytes: number): void
+}
+
+/** Passes pieces through, adding up their size. */
+function* counted(pieces: Iterable<Uint8Array>, total: { bytes: number }): Generator<Uint8Array> {
+  for (const piece of pieces) {
+    total.bytes += piece.length
+    yield piece
+  }
 }
 
 /** A snapshot that exists but cannot be read: the daemon must not start (and never overwrite it). */
@@ -142,12 +151,13 @@ export class SnapshotStore {
       // From here on the journal's new generation holds exactly what this snapshot lacks.
       const generation = journal?.rotate()
       const jobs = lanes.reduce((sum, lane) => sum + lane.count, 0)
+      const size = { bytes: 0 }
       try {
         // State first: a crash between the two writes leaves a next_job_num that is only too high.
         const stateText = `${JSON.stringify({ next_job_num: queue.nextJobNum })}\n`
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
         await writeFileAtomically(this.stateFile, [Buffer.from(stateText)], this.fs)
-        const files = [{ file: this.queueFile, pieces: encodeJobsByLane(lanes) }]
+        const files = [{ file: this.queueFile, pieces: counted(encodeJobsByLane(lanes), size) }]
         // dead.json goes with queue.json: a job moves between the two when it dies or is retried.
         if (dead.size > 0 || this.deadFileExists) files.push({ file: this.deadFile, pieces: encodeDeadJobs(dead) })
         await writeFilesAtomically(files, this.fs)
@@ -157,7 +167,10 @@ export class SnapshotStore {
         this.logger.error({ err, file: this.queueFile, reason }, 'snapshot failed; the previous queue.json is intact')
         throw err
       }
-      if (generation !== undefined) journal!.compacted(generation)
+      if (generation !== undefined) {
+        journal!.compacted(generation)
+        journal!.compactAfter(size.bytes)
+      }
       const duration = Math.round(performance.now() - started)
       Object.assign(this.status, { last_saved_at: new Date().toISOString(), last_duration_ms: duration, last_jobs: jobs, last_error: null })
       this.logger.info({ file: this.queueFile, jobs, duration_ms: duration, reason }, 'snapshot written')

@@ -185,11 +185,7 @@ export class Queue {
   /** Puts back a job loaded from a snapshot, keeping its number, hash and time. */
   restore(input: RestoredJob): Job {
     // What was accepted before a restart is loaded whatever the limits are now.
-    this.declareLane(input.lane)
-    const lane = this.lanes.get(input.lane)!
-    const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? null)
-    this.reserveJobNumsBelow(job.jobNum + 1)
-    job.attempts = input.attempts ?? 0
+    const job = this.rebuild(input)
     if (input.notBefore !== undefined && input.notBefore > this.clock()) this.held.delay(job, input.notBefore, Buffer.byteLength(job.message))
     else this.enqueue(job)
     return job
@@ -197,12 +193,19 @@ export class Queue {
 
   /** Puts back a dead job loaded from a snapshot, with its report. */
   restoreDead(input: RestoredJob, report: RunReport): Job {
-    this.declareLane(input.lane)
-    const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), this.lanes.get(input.lane)!.name, input.priority, input.message, input.hash ?? null)
-    this.reserveJobNumsBelow(job.jobNum + 1)
-    job.attempts = input.attempts ?? 0
+    const job = this.rebuild(input)
     job.report = report
     this.history.bury(job)
+    return job
+  }
+
+  /** A job as it was saved, in its (declared) lane; job numbers continue above it. */
+  private rebuild(input: RestoredJob): Job {
+    this.declareLane(input.lane)
+    const lane = this.lanes.get(input.lane)!
+    const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? null)
+    this.reserveJobNumsBelow(job.jobNum + 1)
+    job.attempts = input.attempts ?? 0
     return job
   }
 
