@@ -117,9 +117,10 @@ export async function startCeiling(): Promise<Server> {
   return track('ceiling', proc, port, (line) => line.startsWith('listening'))
 }
 
-export async function startRedis(): Promise<Server> {
+/** Redis without persistence, unless `persistence` says otherwise (e.g. an AOF in a directory of its own). */
+export async function startRedis(persistence: string[] = ['--appendonly', 'no']): Promise<Server> {
   const port = await freePort()
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   return track('redis', proc, port, (line) => /Ready to accept connections/.test(line))

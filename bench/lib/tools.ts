@@ -63,7 +63,14 @@ export async function wrk(port: number, urlPath: string, lua: string, seconds: n
 }
 
 /** redis-benchmark for one command; returns requests per second. */
+/**
+ * A keyspace for redis-benchmark's `-r`: it must stay below 2^31, or every `__rand_int__` becomes 0
+ * and each ZADD after the first only rewrites one member (seen here: ZCARD 1 after 1,000 ZADDs).
+ */
+export const REDIS_KEYSPACE = 1_000_000_000
+
 export async function redisBenchmark(port: number, requests: number, command: string[], keyspace?: number): Promise<number> {
+  if (keyspace !== undefined && keyspace >= 2 ** 31) throw new Error(`redis-benchmark -r ${keyspace}: must be below 2^31 (use REDIS_KEYSPACE)`)
   const args = ['-p', String(port), '-c', '32', '-n', String(requests), '-q', ...(keyspace ? ['-r', String(keyspace)] : []), ...command]
   const { stdout } = await run('redis-benchmark', args, { maxBuffer: 1 << 20 })
   const m = /([\d.]+) requests per second/.exec(stdout.split('\r').pop() ?? stdout)

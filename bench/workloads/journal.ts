@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { readdirSync, rmSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { Connection, httpFrame } from '../lib/clients'
-import { type Server, removeDataDir, startDispenserd, tempDir } from '../lib/procs'
+import { type Server, removeDataDir, startDispenserd, startRedis, tempDir } from '../lib/procs'
 import { type Row, type Section, fmt } from '../lib/report'
-import { SCHEDULE_LUA, median, wrk } from '../lib/tools'
+import { REDIS_KEYSPACE, SCHEDULE_LUA, median, redisBenchmark, wrk } from '../lib/tools'
 
 export interface Options {
   rounds: number
@@ -133,6 +133,59 @@ function compactions(server: Server): number {
  * that none always runs right after the one that wrote the most.
  */
 export async function journal(opts: Options): Promise<Section> {
+  const ours = await journalModes(opts)
+  const redis = await redisAof(opts)
+  return { rows: [...ours.rows, ...redis.rows], checks: [...ours.checks, ...redis.checks] }
+}
+
+const REDIS_OFF = 'redis ZADD, no AOF (redis-benchmark, 32 clients)'
+const REDIS_MODES: [string, string[]][] = [
+  [REDIS_OFF, ['--appendonly', 'no']],
+  ['redis ZADD, appendfsync always', ['--appendonly', 'yes', '--appendfsync', 'always']],
+  ['redis ZADD, appendfsync everysec', ['--appendonly', 'yes', '--appendfsync', 'everysec']],
+]
+
+/**
+ * The same trade measured on Redis in the same run, on the same disk: its AOF with fsync always
+ * and every second, as ratios of Redis without an AOF. What the journal's ratios should be read
+ * against: how much an fsync costs on this machine, whoever pays it.
+ */
+async function redisAof(opts: Options): Promise<Section> {
+  const servers: { name: string; server: Server; dir: string; rates: number[] }[] = []
+  try {
+    for (const [name, flags] of REDIS_MODES) {
+      const dir = tempDir('dispenserd-bench-aof-')
+      servers.push({ name, server: await startRedis([...flags, '--dir', dir]), dir, rates: [] })
+    }
+    for (let round = 0; round < opts.rounds; round++) {
+      for (let i = 0; i < servers.length; i++) {
+        const subject = servers[(round + i) % servers.length]!
+        await syncDisks()
+        const command = ['ZADD', 'q', '__rand_int__', `${'m'.repeat(52)}__rand_int__`]
+        const probe = await redisBenchmark(subject.server.port, 20_000, command, REDIS_KEYSPACE)
+        subject.rates.push(await redisBenchmark(subject.server.port, Math.round(probe * opts.seconds), command, REDIS_KEYSPACE))
+      }
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.server.stop()))
+    for (const s of servers) rmSync(s.dir, { recursive: true, force: true })
+  }
+  const workload = 'journal (/schedule, wrk, 32 connections)'
+  const reference = median(servers[0]!.rates)
+  return {
+    rows: servers.map(({ name, rates }) => ({
+      workload,
+      subject: name,
+      value: median(rates),
+      unit: 'ops/s',
+      note: `rounds ${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))}`,
+      ...(name === REDIS_OFF ? {} : { ratio: { against: REDIS_OFF, value: median(rates) / reference } }),
+    })),
+    checks: [],
+  }
+}
+
+async function journalModes(opts: Options): Promise<Section> {
   const tallies: Tally[] = []
   try {
     for (const [name, flags] of MODES) {

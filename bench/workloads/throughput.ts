@@ -1,7 +1,7 @@
 import { Connection, MESSAGE_64, beanstalkFrame, closedLoop, httpFrame, httpRequest, openMany } from '../lib/clients'
 import { type Server, removeDataDir, rssBytes, startBeanstalkd, startCeiling, startDispenserd, startRedis } from '../lib/procs'
 import type { Row, Section } from '../lib/report'
-import { EMPTY_POST_LUA, SCHEDULE_LUA, batchLua, median, redisBenchmark, redisCli, wrk } from '../lib/tools'
+import { EMPTY_POST_LUA, REDIS_KEYSPACE, SCHEDULE_LUA, batchLua, median, redisBenchmark, redisCli, wrk } from '../lib/tools'
 
 export interface Options {
   rounds: number
@@ -70,7 +70,7 @@ export async function schedule(opts: Options): Promise<Section> {
     for (let round = 0; round < opts.rounds; round++) {
       r['bare uWS ceiling (wrk)']!.push((await wrk(ceiling.port, '/schedule', SCHEDULE_LUA, opts.seconds)).perSecond)
       r['dispenserd (wrk)']!.push((await wrk(ours.port, '/schedule', SCHEDULE_LUA, opts.seconds)).perSecond)
-      r['redis ZADD (redis-benchmark)']!.push(await redisRate(redis.port, opts.seconds, ['ZADD', 'q', '__rand_int__', `${'m'.repeat(52)}__rand_int__`], 1e12))
+      r['redis ZADD (redis-benchmark)']!.push(await redisRate(redis.port, opts.seconds, ['ZADD', 'q', '__rand_int__', `${'m'.repeat(52)}__rand_int__`], REDIS_KEYSPACE))
       const beanConns = await openMany(32, bean.port, beanstalkFrame)
       r['beanstalkd put (node client)']!.push((await closedLoop(beanConns, opts.seconds * 1000, () => put)).perSecond)
       beanConns.forEach((c) => c.close())

@@ -8,24 +8,19 @@ import type { Exchange } from './exchange'
 import { Pacer } from './pacer'
 import { Outbox, ParkedReceive } from './parked'
 import type { Job } from '../queue/job'
-import { type Durability, EMPTY_QUEUE_BODY, SHUTTING_DOWN, deadJobsReply, jobReply, jobStateReply, journalFailed, leaseReply } from './replies'
+import { type JobOperations, jobOperations } from './job-operations'
+import type { Operation } from './operation'
+import { type Durability, EMPTY_QUEUE_BODY, SHUTTING_DOWN, jobReply, journalFailed } from './replies'
 import {
   type BlockingReceive,
   type DispatchJobRequest,
-  type FailedQuery,
-  type LeaseCommand,
   type Receive,
   type ScheduleRequest,
-  parseAck,
   parseBlockingReceive,
   parseDispatchJob,
-  parseFailed,
-  parseHash,
   parseJsonObject,
   parseReceive,
-  parseRelease,
   parseSchedule,
-  parseTouch,
   queryFields,
 } from './requests'
 
@@ -77,17 +72,6 @@ export interface DispatchIntake {
   prepare(repoUrl: string, ref: string, args: unknown): Promise<string>
 }
 
-/**
- * An endpoint that takes a body: `parse` validates it (throwing ApiError), `run` makes the queue
- * call and answers. Split so that a throttled request is validated at once and run in its slot.
- */
-interface Operation<Input> {
-  parse(fields: Record<string, unknown>): Input
-  run(ex: Exchange, input: Input): void
-  pacer: Pacer | undefined
-  /** Whether it changes the queue (refused while the journal is broken). */
-  changes: boolean
-}
 
 /**
  * The dispenserd endpoints. Each parses its request, makes one queue call and answers; nothing
@@ -101,13 +85,8 @@ export class Routes {
   private readonly scheduleOp: Operation<ScheduleRequest>
   private readonly receiveNoblockOp: Operation<Receive>
   private readonly receiveBlockOp: Operation<BlockingReceive>
-  private readonly ackOp: Operation<LeaseCommand>
-  private readonly releaseOp: Operation<LeaseCommand>
-  private readonly touchOp: Operation<LeaseCommand>
-  private readonly retryOp: Operation<string>
-  private readonly deleteOp: Operation<string>
-  private readonly jobOp: Operation<string>
-  private readonly failedOp: Operation<FailedQuery>
+  /** Leases and inspection: ack, release, touch, retry, delete, job, failed. */
+  private readonly jobOps: JobOperations
   private readonly outbox: Outbox
 
   constructor(private readonly options: RoutesOptions) {
@@ -194,74 +173,7 @@ export class Routes {
         }, timeoutMs)
       },
     }
-    this.ackOp = {
-      parse: parseAck,
-      pacer: undefined,
-      changes: true,
-      run(ex, { hash }) {
-        const job = queue.ack(hash)
-        logger.debug({ lane: job.lane, job_num: job.jobNum }, 'acked')
-        answer(ex, leaseReply(job), `job ${job.jobNum} is acked in memory only, until the next snapshot`)
-      },
-    }
-    this.releaseOp = {
-      parse: parseRelease,
-      pacer: undefined,
-      changes: true,
-      run(ex, { hash, ms }) {
-        const job = queue.release(hash, ms)
-        logger.debug({ lane: job.lane, job_num: job.jobNum, delay_ms: ms ?? 0 }, 'released')
-        answer(ex, leaseReply(job), `job ${job.jobNum} is released in memory only, until the next snapshot`)
-      },
-    }
-    this.touchOp = {
-      parse: parseTouch,
-      pacer: undefined,
-      changes: false,
-      run(ex, { hash, ms }) {
-        const until = queue.touch(hash, ms)
-        ex.send(200, leaseReply(queue.leasedJob(hash), until))
-      },
-    }
-    this.retryOp = {
-      parse: parseHash,
-      pacer: undefined,
-      changes: true,
-      run(ex, hash) {
-        const job = queue.retryDead(hash)
-        logger.info({ lane: job.lane, job_num: job.jobNum }, 'dead job queued again')
-        answer(ex, leaseReply(job), `job ${job.jobNum} is queued again in memory only, until the next snapshot`)
-      },
-    }
-    this.deleteOp = {
-      parse: parseHash,
-      pacer: undefined,
-      changes: true,
-      run(ex, hash) {
-        const job = queue.deleteJob(hash)
-        logger.info({ lane: job.lane, job_num: job.jobNum, reason: 'deleted by request' }, 'job deleted')
-        answer(ex, leaseReply(job), `job ${job.jobNum} is deleted in memory only, until the next snapshot`)
-      },
-    }
-    this.jobOp = {
-      parse: parseHash,
-      pacer: undefined,
-      changes: false,
-      run(ex, hash) {
-        const found = queue.findJob(hash)
-        if (found === undefined) throw new ApiError('job_not_found', `no job has hash ${JSON.stringify(hash)} (runner lanes' jobs, and delayed, leased and dead jobs of any lane, can be found by hash)`)
-        ex.send(200, jobStateReply(found.job, found.state))
-      },
-    }
-    this.failedOp = {
-      parse: parseFailed,
-      pacer: undefined,
-      changes: false,
-      run(ex, { lane, offset, limit }) {
-        const { total, jobs } = queue.deadJobs(lane, offset, limit)
-        ex.send(200, deadJobsReply(lane, total, offset, jobs))
-      },
-    }
+    this.jobOps = jobOperations(queue, logger, answer)
   }
 
   /** From now on nothing is queued or taken; parked receivers are answered 503 and disconnected. */
@@ -357,33 +269,33 @@ export class Routes {
   }
 
   ack(ex: Exchange, body: Buffer): void {
-    this.handle(ex, body, this.ackOp)
+    this.handle(ex, body, this.jobOps.ack)
   }
 
   release(ex: Exchange, body: Buffer): void {
-    this.handle(ex, body, this.releaseOp)
+    this.handle(ex, body, this.jobOps.release)
   }
 
   touch(ex: Exchange, body: Buffer): void {
-    this.handle(ex, body, this.touchOp)
+    this.handle(ex, body, this.jobOps.touch)
   }
 
   retry(ex: Exchange, body: Buffer): void {
-    this.handle(ex, body, this.retryOp)
+    this.handle(ex, body, this.jobOps.retry)
   }
 
   delete(ex: Exchange, body: Buffer): void {
-    this.handle(ex, body, this.deleteOp)
+    this.handle(ex, body, this.jobOps.delete)
   }
 
   /** `GET /job?hash=...` (or the hash in a JSON body). */
   job(ex: Exchange, query: string, body: Buffer): void {
-    this.handle(ex, body, this.jobOp, query)
+    this.handle(ex, body, this.jobOps.job, query)
   }
 
   /** `GET /failed?lane=...&offset=...&limit=...` (or those in a JSON body). */
   failed(ex: Exchange, query: string, body: Buffer): void {
-    this.handle(ex, body, this.failedOp, query)
+    this.handle(ex, body, this.jobOps.failed, query)
   }
 
   private handle<Input>(ex: Exchange, body: Buffer, op: Operation<Input>, query = ''): void {
