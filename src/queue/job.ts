@@ -14,12 +14,8 @@ export const MAX_PRIORITY = 4294967295
  */
 export class Job implements HeapItem {
   heapIndex = -1
-  /** Runs started (runner lanes); saved with the job so retries count across restarts. */
-  attempts = 0
-  /** How its last run ended (runner lanes), for inspection. */
-  report: RunReport | undefined = undefined
-  /** While delayed: when it becomes ready (ms since the epoch); saved, so a delay outlives a restart. */
-  notBefore = 0
+  /** What only some jobs need (runs, delays), made on first use: most jobs carry one empty field. */
+  private extra: JobExtra | undefined = undefined
 
   constructor(
     readonly jobNum: number,
@@ -30,6 +26,37 @@ export class Job implements HeapItem {
     /** Set for jobs restored from a snapshot (and by tests); null means derived. */
     private readonly storedHash: string | null = null,
   ) {}
+
+  /** Runs started (runner lanes); saved with the job so retries count across restarts. */
+  get attempts(): number {
+    return this.extra?.attempts ?? 0
+  }
+
+  set attempts(count: number) {
+    if (count !== 0 || this.extra !== undefined) this.more().attempts = count
+  }
+
+  /** How its last run ended (runner lanes), for inspection. */
+  get report(): RunReport | undefined {
+    return this.extra?.report
+  }
+
+  set report(report: RunReport | undefined) {
+    if (report !== undefined || this.extra !== undefined) this.more().report = report
+  }
+
+  /** While delayed: when it becomes ready (ms since the epoch); saved, so a delay outlives a restart. */
+  get notBefore(): number {
+    return this.extra?.notBefore ?? 0
+  }
+
+  set notBefore(at: number) {
+    if (at !== 0 || this.extra !== undefined) this.more().notBefore = at
+  }
+
+  private more(): JobExtra {
+    return (this.extra ??= { attempts: 0, report: undefined, notBefore: 0 })
+  }
 
   get hash(): string {
     return this.storedHash ?? processHashes.hashOf(this.jobNum)
@@ -46,6 +73,12 @@ export class Job implements HeapItem {
     processHashes.writeHash(this.jobNum, out)
     out.ascii('"')
   }
+}
+
+interface JobExtra {
+  attempts: number
+  report: RunReport | undefined
+  notBefore: number
 }
 
 /** How a run of a job ended, as shown by `GET /job` and `GET /failed`. */

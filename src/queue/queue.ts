@@ -237,7 +237,7 @@ export class Queue {
   receive(laneName: string): Job | undefined {
     const job = this.lane(laneName).ready.pop()
     if (job !== undefined) {
-      this.queuedByHash.delete(job.hash)
+      this.unindex(job)
       this.changes.taken(job)
     }
     return job
@@ -505,6 +505,11 @@ export class Queue {
     return lane
   }
 
+  /** Forgets a job of an indexed lane; on other lanes costs nothing (no hash is derived). */
+  private unindex(job: Job): void {
+    if (this.indexedLanes.has(job.lane)) this.queuedByHash.delete(job.hash)
+  }
+
   private enqueue(job: Job): void {
     const lane = this.lane(job.lane)
     if (this.indexedLanes.has(lane.name)) this.queuedByHash.set(job.hash, job)
@@ -526,7 +531,7 @@ export class Queue {
       const held = leaseMs === undefined ? undefined : this.lease(job, leaseMs)
       if (receiver.deliver(job, held?.at)) {
         if (held === undefined) {
-          this.queuedByHash.delete(job.hash)
+          this.unindex(job)
           this.changes.taken(job)
         }
         continue
