@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process'
 import { chmodSync, writeFileSync } from 'node:fs'
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { createLogger } from '../src/log'
+import { DispatchRepos, createDispatchRunner } from '../src/runners/dispatch'
 import { createExecRunner } from '../src/runners/exec'
 import { createHttpRunner } from '../src/runners/http'
 import { loadRunnerModule } from '../src/runners/module'
@@ -18,32 +20,41 @@ import { call, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
 
 const logger = createLogger('silent')
 
-function job(mode: string, extra: Record<string, unknown> = {}): RunnerJob {
-  return { lane: 'contract', jobNum: 7, hash: 'a'.repeat(40), attempt: 1, message: '{}', arguments: { MODE: mode, GREETING: 'hello-from-the-job', ...extra }, target: undefined }
+function job(mode: string, extra: Record<string, unknown> = {}, message = '{}'): RunnerJob {
+  return { lane: 'contract', jobNum: 7, hash: 'a'.repeat(40), attempt: 1, message, arguments: { MODE: mode, GREETING: 'hello-from-the-job', ...extra }, target: undefined }
+}
+
+/** A runner under test, and (for runners that read the job's message) how to say what to do in one. */
+interface Subject {
+  runner: Runner
+  message?: (mode: string) => string
 }
 
 function run(runner: Runner, mode: string, signal = new AbortController().signal): Promise<RunResult> {
   return runner.run(job(mode), { signal, logger })
 }
 
-function contract(name: string, make: (t: Test) => Promise<Runner>): void {
+function contract(name: string, make: (t: Test) => Promise<Runner | Subject>): void {
   t.test(`${name} runner keeps the contract`, async (t) => {
-    const runner = await make(t)
-    t.match(await run(runner, 'succeed'), { status: 'succeeded' }, 'success')
-    const failed = await run(runner, 'fail')
+    const made = await make(t)
+    const subject: Subject = 'run' in made ? { runner: made } : made
+    const go = (mode: string, signal = new AbortController().signal): Promise<RunResult> =>
+      subject.runner.run(job(mode, {}, subject.message?.(mode)), { signal, logger })
+    t.match(await go('succeed'), { status: 'succeeded' }, 'success')
+    const failed = await go('fail')
     t.match(failed, { status: 'failed' }, 'failure')
     t.type((failed as { reason: unknown }).reason, 'string', 'a failure has a reason')
 
     const controller = new AbortController()
     const started = Date.now()
     setTimeout(() => controller.abort('timeout'), 200)
-    t.match(await run(runner, 'hang', controller.signal), { status: 'failed', reason: 'timeout' }, 'a hanging run ends at its timeout')
+    t.match(await go('hang', controller.signal), { status: 'failed', reason: 'timeout' }, 'a hanging run ends at its timeout')
     t.ok(Date.now() - started < 3000, `promptly (${Date.now() - started} ms)`)
 
-    const noisy = await run(runner, 'noisy')
+    const noisy = await go('noisy')
     t.ok(Buffer.byteLength(noisy.output ?? '') <= 4096, `output kept to 4 KiB (${Buffer.byteLength(noisy.output ?? '')} bytes)`)
     t.match(noisy.output, /line 9999\s*$/, 'the last of it')
-    t.match((await run(runner, 'echo')).output, /hello-from-the-job/, 'the job’s arguments reach the runner')
+    t.match((await go('echo')).output, /hello-from-the-job/, 'the job’s arguments reach the runner')
   })
 }
 
@@ -115,6 +126,26 @@ contract('module', async (t) => {
   t.teardown(() => removeDir(dir))
   writeFileSync(path.join(dir, 'mine.js'), MODULE)
   return loadRunnerModule('./mine.js', { lane: 'contract', config: {}, root: dir, logger })
+})
+
+contract('dispatch', async (t) => {
+  // A Dispatch Job whose program behaves as MODE says; its message names the repository and commit.
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const repo = path.join(dir, 'job')
+  execFileSync('git', ['init', '--quiet', repo])
+  writeFileSync(path.join(repo, 'run.sh'), SCRIPT)
+  chmodSync(path.join(repo, 'run.sh'), 0o755)
+  writeFileSync(path.join(repo, '.dispatch.yml'), 'arguments:\n  - {key: MODE}\n  - {key: GREETING}\nrun: ./run.sh\n')
+  const git = (...args: string[]): string => execFileSync('git', ['-C', repo, '-c', 'user.email=t@t', '-c', 'user.name=t', ...args], { encoding: 'utf8' }).trim()
+  git('add', '-A')
+  git('commit', '--quiet', '-m', 'job')
+  const ref = git('rev-parse', 'HEAD')
+  const repos = new DispatchRepos({ dir: path.join(dir, 'cache'), allowedRepos: [repo], logger, killGraceMs: 1000 })
+  return {
+    runner: createDispatchRunner(repos, 1000),
+    message: (mode) => JSON.stringify({ repo_url: repo, ref, arguments: { MODE: mode, GREETING: 'hello-from-the-job' } }),
+  }
 })
 
 t.test('http: 4xx is final, 5xx and unreachable targets are retried, job targets must be allowed', async (t) => {
