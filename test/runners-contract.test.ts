@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
-import { chmodSync, writeFileSync } from 'node:fs'
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http'
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { type RequestListener, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
@@ -46,10 +46,13 @@ function contract(name: string, make: (t: Test) => Promise<Runner | Subject>): v
     t.type((failed as { reason: unknown }).reason, 'string', 'a failure has a reason')
 
     const controller = new AbortController()
-    const started = Date.now()
-    setTimeout(() => controller.abort('timeout'), 200)
+    let abortedAt = Infinity
+    setTimeout(() => {
+      abortedAt = Date.now()
+      controller.abort('timeout')
+    }, 200)
     t.match(await go('hang', controller.signal), { status: 'failed', reason: 'timeout' }, 'a hanging run ends at its timeout')
-    t.ok(Date.now() - started < 3000, `promptly (${Date.now() - started} ms)`)
+    t.ok(Date.now() - abortedAt < 2000, `promptly (${Date.now() - abortedAt} ms after the abort)`)
 
     const noisy = await go('noisy')
     t.ok(Buffer.byteLength(noisy.output ?? '') <= 4096, `output kept to 4 KiB (${Buffer.byteLength(noisy.output ?? '')} bytes)`)
@@ -77,9 +80,20 @@ contract('exec', async (t) => {
   return createExecRunner({ lane: 'contract', config: { command: [script], kill_grace: 1 }, root: dir, logger })
 })
 
-/** A real HTTP server on loopback that behaves as the task's MODE says. */
-async function taskServer(t: Test): Promise<string> {
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+/** A real HTTP server on 127.0.0.1 (closed at the end of the test); resolves to its base URL. */
+async function listen(t: Test, handler: RequestListener): Promise<string> {
+  const server = createServer(handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** A task endpoint that behaves as the task's MODE says. */
+function taskServer(t: Test): Promise<string> {
+  return listen(t, (req, res) => {
     let body = ''
     req.on('data', (c: Buffer) => (body += c.toString()))
     req.on('end', () => {
@@ -93,12 +107,6 @@ async function taskServer(t: Test): Promise<string> {
       res.writeHead(200).end(`${taskName}: ${taskArgs.GREETING}`)
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    server.closeAllConnections()
-    server.close()
-  })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
 contract('http', async (t) => {
@@ -148,14 +156,11 @@ contract('dispatch', async (t) => {
   }
 })
 
-t.test('http: 4xx is final, 5xx and unreachable targets are retried, job targets must be allowed', async (t) => {
+t.test('http: 4xx is final, 5xx and unreachable targets are retried', async (t) => {
   const url = await taskServer(t)
-  const runner = createHttpRunner({ lane: 'contract', config: { target: `${url}/tasks`, allowed_targets: [`${url}/status/`] }, root: '/', logger })
-  const signal = new AbortController().signal
-  t.match(await run(runner, 'bad'), { status: 'failed', httpStatus: 404, retry: false, reason: 'HTTP 404' })
-  t.match(await run(runner, 'fail'), { status: 'failed', httpStatus: 500, retry: true })
-  t.match(await runner.run({ ...job('succeed'), target: `${url}/status/404` }, { signal, logger }), { status: 'failed', httpStatus: 404 }, 'an allowed job target is used')
-  t.match(await runner.run({ ...job('succeed'), target: 'http://elsewhere.invalid/x' }, { signal, logger }), { status: 'failed', retry: false, reason: /not under this lane's allowed_targets/ })
+  const runner = createHttpRunner({ lane: 'contract', config: { target: `${url}/tasks` }, root: '/', logger })
+  t.match(await run(runner, 'bad'), { status: 'failed', httpStatus: 404, retry: false, reason: 'HTTP 404', output: 'no such task' })
+  t.match(await run(runner, 'fail'), { status: 'failed', httpStatus: 500, retry: true, reason: 'HTTP 500' })
   // A port that was just free and is closed again: nothing listens there.
   const closed = createServer()
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
@@ -163,21 +168,197 @@ t.test('http: 4xx is final, 5xx and unreachable targets are retried, job targets
   await new Promise((resolve) => closed.close(resolve))
   const nowhere = createHttpRunner({ lane: 'contract', config: { target: `http://127.0.0.1:${port}/never` }, root: '/', logger })
   const refused = await run(nowhere, 'succeed')
-  t.match(refused, { status: 'failed', reason: /cannot reach .*ECONNREFUSED/ })
+  t.match(refused, { status: 'failed', reason: /^cannot reach http:\/\/127\.0\.0\.1:\d+\/never: connection refused \(ECONNREFUSED\)$/ })
   t.not((refused as { retry?: boolean }).retry, false, 'retried')
-  t.throws(() => createHttpRunner({ lane: 'x', config: {}, root: '/', logger }), /give "target"/)
-  t.throws(() => createHttpRunner({ lane: 'x', config: { target: 'ftp://x' }, root: '/', logger }), /"target" must be an http or https URL/)
+})
+
+t.test('http: the POST is JSON naming the task, with the job’s arguments as they are', async (t) => {
+  const seen: unknown[] = []
+  const url = await listen(t, (req, res) => {
+    let body = ''
+    req.on('data', (c: Buffer) => (body += c.toString()))
+    req.on('end', () => {
+      seen.push({ method: req.method, path: req.url, contentType: req.headers['content-type'], body: JSON.parse(body) })
+      res.writeHead(204).end()
+    })
+  })
+  const args = { order: { id: 42, items: [1, 2] }, rush: true }
+  const named = createHttpRunner({ lane: 'hooks', config: { target: `${url}/tasks`, task_name: 'ship-order' }, root: '/', logger })
+  t.match(await named.run({ ...job('succeed'), arguments: args }, { signal: new AbortController().signal, logger }), { status: 'succeeded', httpStatus: 204, output: '' })
+  const unnamed = createHttpRunner({ lane: 'hooks', config: { target: `${url}/tasks` }, root: '/', logger })
+  await unnamed.run({ ...job('succeed'), arguments: {} }, { signal: new AbortController().signal, logger })
+  t.same(seen, [
+    { method: 'POST', path: '/tasks', contentType: 'application/json', body: { taskName: 'ship-order', taskArgs: args } },
+    { method: 'POST', path: '/tasks', contentType: 'application/json', body: { taskName: 'hooks', taskArgs: {} } },
+  ])
+})
+
+t.test('http: a job’s own target is used only under allowed_targets, compared as a parsed URL', async (t) => {
+  const url = await taskServer(t)
+  const runner = createHttpRunner({ lane: 'contract', config: { allowed_targets: [`${url}/status/`, 'http://localhost'] }, root: '/', logger })
+  const signal = new AbortController().signal
+  const to = (target: string | undefined): Promise<RunResult> => runner.run({ ...job('succeed'), target }, { signal, logger })
+  t.match(await to(`${url}/status/404`), { status: 'failed', httpStatus: 404 }, 'an allowed job target is used')
+  const refusals: [string | undefined, RegExp][] = [
+    ['http://elsewhere.invalid/x', /is not under this lane's allowed_targets/],
+    [`${url}/status/../admin`, /is not under this lane's allowed_targets/],
+    ['http://localhost.elsewhere.invalid/x', /is not under this lane's allowed_targets/],
+    [`http://localhost@127.0.0.1:${new URL(url).port}/status/404`, /carries a user name or password/],
+    ['status/404', /is not a URL/],
+    ['file:///etc/passwd', /is not an http or https URL/],
+    [undefined, /the job names no target and the lane has none/],
+  ]
+  for (const [target, reason] of refusals) t.match(await to(target), { status: 'failed', retry: false, reason }, String(target))
+})
+
+t.test('http: a lane configured wrongly is refused at creation, naming the key', async (t) => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{}, /give "target"/],
+    [{ target: 'ftp://app/x' }, /"target" must be an http or https URL/],
+    [{ target: 'app/x' }, /"target" must be an http or https URL/],
+    [{ target: 42 }, /"target" must be an http or https URL/],
+    [{ target: 'http://user:secret@app/x' }, /"target" .*no user name or password/],
+    [{ allowed_targets: 'http://app/' }, /"allowed_targets" must be a list/],
+    [{ allowed_targets: ['http://app/', 7] }, /"allowed_targets\[1\]" must be/],
+    [{ target: 'http://app/x', task_name: 3 }, /"task_name" must be a non-empty string/],
+  ]
+  for (const [config, wanted] of cases) t.throws(() => createHttpRunner({ lane: 'x', config, root: '/', logger }), wanted, JSON.stringify(config))
+})
+
+t.test('module: createRunner, a default export and module.exports = function all load', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const make = "(options) => ({ run: async () => ({ status: 'succeeded', output: options.lane + ' ' + options.config.greeting }) })"
+  const modules = { 'named.js': `exports.createRunner = ${make}`, 'default.js': `exports.default = ${make}`, 'function.cjs': `module.exports = ${make}` }
+  mkdirSync(path.join(dir, 'runners'))
+  for (const [name, text] of Object.entries(modules)) {
+    writeFileSync(path.join(dir, 'runners', name), text)
+    const runner = loadRunnerModule(`./runners/${name}`, { lane: 'mod', config: { greeting: 'hi' }, root: dir, logger })
+    t.match(await run(runner, 'succeed'), { status: 'succeeded', output: 'mod hi' }, name)
+  }
 })
 
 t.test('module: a module that cannot load, or exports no runner, is refused naming the file', async (t) => {
   const dir = tempDir()
   t.teardown(() => removeDir(dir))
-  writeFileSync(path.join(dir, 'throws.js'), 'throw new Error("broken on purpose")')
-  writeFileSync(path.join(dir, 'empty.js'), 'exports.nothing = 1')
+  const modules = {
+    'throws.js': 'throw new Error("broken on purpose")',
+    'syntax.js': 'exports.createRunner = (',
+    'empty.js': 'exports.nothing = 1',
+    'null.js': 'module.exports = null',
+    'refuses.js': 'exports.createRunner = () => { throw new Error("no settings") }',
+    'runless.js': 'exports.createRunner = () => ({})',
+  }
+  for (const [name, text] of Object.entries(modules)) writeFileSync(path.join(dir, name), text)
   const options = { lane: 'x', config: {}, root: dir, logger }
-  t.throws(() => loadRunnerModule('./throws.js', options), /throws\.js failed to load: broken on purpose/)
-  t.throws(() => loadRunnerModule('./empty.js', options), /empty\.js exports no createRunner/)
-  t.throws(() => loadRunnerModule('./missing.js', options), /missing\.js does not exist/)
+  const cases: [string, RegExp][] = [
+    ['./throws.js', /throws\.js failed to load: broken on purpose/],
+    ['./syntax.js', /syntax\.js failed to load: /],
+    ['./empty.js', /empty\.js exports no createRunner/],
+    ['./null.js', /null\.js exports no createRunner/],
+    ['./refuses.js', /refuses\.js: createRunner threw: no settings/],
+    ['./runless.js', /runless\.js: createRunner returned no object with a run/],
+    ['./missing.js', /missing\.js does not exist/],
+  ]
+  for (const [spec, wanted] of cases) t.throws(() => loadRunnerModule(spec, options), wanted, spec)
+})
+
+t.test('module: a run that throws, rejects or resolves to garbage is a failed result; close is passed on', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  writeFileSync(
+    path.join(dir, 'wild.js'),
+    `exports.createRunner = () => ({
+      run(job) {
+        const mode = job.arguments.MODE
+        if (mode === 'throw') throw new Error('thrown at once')
+        if (mode === 'reject') return Promise.reject(new Error('rejected later'))
+        if (mode === 'reasonless') return Promise.resolve({ status: 'failed' })
+        if (mode === 'sideways') return Promise.resolve({ status: 'sideways' })
+        return Promise.resolve('done')
+      },
+      close() { require('node:fs').writeFileSync(__dirname + '/closed', 'yes') },
+    })`,
+  )
+  const runner = loadRunnerModule('./wild.js', { lane: 'x', config: {}, root: dir, logger })
+  const cases: [string, string][] = [
+    ['throw', 'the runner threw: thrown at once'],
+    ['reject', 'the runner threw: rejected later'],
+    ['reasonless', 'the runner gave no reason'],
+    ['sideways', 'the runner returned a result with status "sideways"'],
+    ['string', 'the runner returned "done", not a result'],
+  ]
+  for (const [mode, reason] of cases) t.match(await run(runner, mode), { status: 'failed', reason }, mode)
+  await runner.close?.()
+  t.ok(existsSync(path.join(dir, 'closed')), 'the module’s close ran')
+})
+
+/** Processes of a process group that are still alive (zombies waiting for a reaper are not). */
+function liveMembers(pgid: number): number[] {
+  const members: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      // After the command name in parentheses: state, parent pid, process group.
+      const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(group) === pgid && state !== 'Z') members.push(Number(entry))
+    } catch {
+      // it ended while we looked
+    }
+  }
+  return members
+}
+
+t.test('exec: a timeout stops the whole process group, SIGKILL for what ignores SIGTERM', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const script = path.join(dir, 'spawns.sh')
+  const pidFile = path.join(dir, 'pid')
+  // Two children: one that dies on SIGTERM, one that ignores it; `$$` is the group's id.
+  writeFileSync(script, `#!/bin/sh\nsleep 60 &\n(trap '' TERM; exec sleep 61) &\necho $$ > "$PID_FILE"\nwait\n`)
+  chmodSync(script, 0o755)
+  const runner = createExecRunner({ lane: 'x', config: { command: [script], kill_grace: 0.5 }, root: dir, logger })
+  const controller = new AbortController()
+  const result = runner.run({ ...job('hang'), arguments: { PID_FILE: pidFile } }, { signal: controller.signal, logger })
+  let pgid = 0
+  await until(() => existsSync(pidFile) && (pgid = Number(readFileSync(pidFile, 'utf8'))) > 0 && liveMembers(pgid).length >= 3, 'the script and its two children')
+  const abortedAt = Date.now()
+  controller.abort('timeout')
+  t.match(await result, { status: 'failed', reason: 'timeout' })
+  t.ok(Date.now() - abortedAt < 2000, `promptly (${Date.now() - abortedAt} ms after the abort)`)
+  await until(() => liveMembers(pgid).length === 0, `no process left in group ${pgid}`, 1000)
+  t.pass(`group ${pgid} is empty`)
+})
+
+t.test('exec: a run ends when its program exits, though a child it left behind holds stdout', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const script = path.join(dir, 'leaves.sh')
+  writeFileSync(script, '#!/bin/sh\nsleep 30 &\necho started\nexit 0\n')
+  chmodSync(script, 0o755)
+  const runner = createExecRunner({ lane: 'x', config: { command: [script] }, root: dir, logger })
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort('timeout'), 1000)
+  t.match(await runner.run(job('succeed'), { signal: controller.signal, logger }), { status: 'succeeded', exitCode: 0, output: 'started\n' })
+  clearTimeout(timer)
+})
+
+t.test('exec: a lane configured wrongly is refused at creation, naming the key', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  writeFileSync(path.join(dir, 'plain.txt'), 'not a program')
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{}, /"command" must be a non-empty array of strings/],
+    [{ command: [] }, /"command" must be a non-empty array of strings/],
+    [{ command: './run.sh' }, /"command" must be a non-empty array of strings/],
+    [{ command: ['./missing.sh'] }, /"command": .*missing\.sh cannot be run/],
+    [{ command: ['./plain.txt'] }, /"command": .*plain\.txt cannot be run/],
+    [{ command: ['.'] }, /"command": .* cannot be run \(not a file\)/],
+    [{ command: ['no-such-program-anywhere'] }, /"command": no-such-program-anywhere is not on PATH/],
+    [{ command: ['/bin/true'], kill_grace: -1 }, /"kill_grace" must be a number of seconds/],
+  ]
+  for (const [config, wanted] of cases) t.throws(() => createExecRunner({ lane: 'x', config, root: dir, logger }), wanted, JSON.stringify(config))
 })
 
 t.test('the daemon survives a runner module that throws or returns garbage: those jobs fail with a reason', async (t) => {

@@ -104,11 +104,12 @@ export function runProcess(config: ExecConfig, env: Record<string, string>, sign
       signal.removeEventListener('abort', onAbort)
       resolve({ status: 'failed', reason: `cannot start ${program}: ${err.message}`, output: output.toString() })
     })
+    // The program is done when it exits: whatever it left behind in its group (and holding its
+    // stdout, which would keep 'close' from firing until the timeout) goes with it.
+    child.once('exit', () => killGroup('SIGKILL'))
     child.once('close', (code, sig) => {
       signal.removeEventListener('abort', onAbort)
       clearTimeout(killTimer)
-      // Whatever the command left behind in its group goes with it.
-      if (child.pid !== undefined) killGroup('SIGKILL')
       const tail = output.toString()
       if (stopping !== undefined) resolve({ status: 'failed', reason: stopping, output: tail, ...(code === null ? {} : { exitCode: code }) })
       else if (code === 0) resolve({ status: 'succeeded', exitCode: 0, output: tail })

@@ -5,39 +5,55 @@ import { OutputTail, type Runner, type RunnerOptions, type RunResult } from './r
  * or to the job's own `target` when it starts with one of the lane's `allowed_targets` prefixes.
  * 2xx: succeeded. 4xx: failed for good (the request itself is wrong). 5xx, other answers,
  * timeouts and connection errors: failed, retried as the lane says.
+ *
+ * Job targets are compared as parsed URLs, not as strings: `https://app/hooks/../admin` is
+ * `https://app/admin`, and a prefix `http://app` must not admit `http://app.elsewhere.net`.
  */
 
-function httpUrl(value: unknown, key: string): string {
-  if (typeof value !== 'string') throw new Error(`"${key}" must be an http or https URL`)
+/** A URL fetch can POST to: http or https, with no user:password (fetch refuses those). */
+function parseTarget(value: string): URL | string {
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    throw new Error(`"${key}" must be an http or https URL, got ${JSON.stringify(value)}`)
+    return 'is not a URL'
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`"${key}" must be an http or https URL, got ${JSON.stringify(value)}`)
-  return value
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'is not an http or https URL'
+  if (url.username !== '' || url.password !== '') return 'carries a user name or password'
+  return url
+}
+
+function configUrl(value: unknown, key: string): URL {
+  if (typeof value !== 'string') throw new Error(`"${key}" must be an http or https URL`)
+  const url = parseTarget(value)
+  if (typeof url === 'string') throw new Error(`"${key}" must be an http or https URL with no user name or password, got ${JSON.stringify(value)}`)
+  return url
+}
+
+/** The URL a job is POSTed to, or why it may not be. */
+function jobUrl(target: string | undefined, laneTarget: URL | undefined, prefixes: URL[]): URL | string {
+  if (target === undefined) return laneTarget ?? 'the job names no target and the lane has none'
+  const url = parseTarget(target)
+  if (typeof url === 'string') return `target ${JSON.stringify(target)} ${url}`
+  if (!prefixes.some((prefix) => url.origin === prefix.origin && url.href.startsWith(prefix.href))) {
+    return `target ${JSON.stringify(target)} is not under this lane's allowed_targets`
+  }
+  return url
 }
 
 export function createHttpRunner(options: RunnerOptions): Runner {
   const { target, allowed_targets: allowed, task_name: taskName } = options.config
-  const laneTarget = target === undefined ? undefined : httpUrl(target, 'target')
+  const laneTarget = target === undefined ? undefined : configUrl(target, 'target')
   if (allowed !== undefined && !Array.isArray(allowed)) throw new Error('"allowed_targets" must be a list of URL prefixes')
-  const prefixes = ((allowed ?? []) as unknown[]).map((prefix, i) => httpUrl(prefix, `allowed_targets[${i}]`))
+  const prefixes = ((allowed ?? []) as unknown[]).map((prefix, i) => configUrl(prefix, `allowed_targets[${i}]`))
   if (laneTarget === undefined && prefixes.length === 0) throw new Error('give "target" (where jobs are POSTed), "allowed_targets" (prefixes a job\'s own target must start with), or both')
-  if (taskName !== undefined && typeof taskName !== 'string') throw new Error('"task_name" must be a string')
+  if (taskName !== undefined && (typeof taskName !== 'string' || taskName === '')) throw new Error('"task_name" must be a non-empty string')
   const name = (taskName as string | undefined) ?? options.lane
 
   return {
     async run(job, context): Promise<RunResult> {
-      let url = laneTarget
-      if (job.target !== undefined) {
-        if (!prefixes.some((prefix) => job.target!.startsWith(prefix))) {
-          return { status: 'failed', reason: `target ${JSON.stringify(job.target)} is not under this lane's allowed_targets`, retry: false }
-        }
-        url = job.target
-      }
-      if (url === undefined) return { status: 'failed', reason: 'the job names no target and the lane has none', retry: false }
+      const url = jobUrl(job.target, laneTarget, prefixes)
+      if (typeof url === 'string') return { status: 'failed', reason: url, retry: false }
       try {
         const response = await fetch(url, {
           method: 'POST',
@@ -52,11 +68,28 @@ export function createHttpRunner(options: RunnerOptions): Runner {
         return { status: 'failed', reason: `HTTP ${status}`, httpStatus: status, output, retry: !(status >= 400 && status < 500) }
       } catch (err) {
         if (context.signal.aborted) return { status: 'failed', reason: String(context.signal.reason) }
-        const cause = (err as { cause?: { code?: string; message?: string } }).cause
-        return { status: 'failed', reason: `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}` }
+        return { status: 'failed', reason: `cannot reach ${url.href}: ${networkError(err)}` }
       }
     },
   }
+}
+
+const NETWORK_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+}
+
+/** fetch says only "fetch failed"; the socket's error is its cause. */
+function networkError(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause
+  const code = typeof cause?.code === 'string' ? cause.code : undefined
+  if (code !== undefined) return NETWORK_ERRORS[code] === undefined ? code : `${NETWORK_ERRORS[code]} (${code})`
+  if (typeof cause?.message === 'string') return cause.message
+  return err instanceof Error ? err.message : String(err)
 }
 
 /** The last 4 KiB of a response body, read as it streams (a large body is not held whole). */
