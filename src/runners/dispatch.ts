@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -7,20 +7,42 @@ import { parse } from 'yaml'
 import { ApiError } from '../errors'
 import { isJsonObject } from '../json'
 import type { Logger } from '../log'
-import { checkDeclared } from './arguments'
-import { type ExecConfig, baseEnvironment, runProcess } from './exec'
+import { type ArgumentValue, checkDeclared } from './arguments'
+import { baseEnvironment, runProcess } from './exec'
 import { ARGUMENT_TYPES, type ArgumentSpec, ENV_NAME } from './lanes'
-import type { Runner, RunResult } from './runner'
+import { OutputTail, type Runner, type RunnerJob, type RunResult } from './runner'
 
 /**
  * Dispatch Jobs (the Dispatch seed): a job names a git repository and a commit; the repository's
  * `.dispatch.yml` says how to build it (`build:` shell steps), what arguments it takes
- * (`arguments:`) and, our addition, what to run (`run:`). The commit is fetched into a mirror under
- * the data directory, built once per (repository, commit), and the program runs there with the
- * job's arguments as its environment, as the exec runner runs commands.
+ * (`arguments:`) and, our addition, what to run (`run:`). The commit is fetched into a bare mirror
+ * under the cache directory, built once per (repository, commit), and the program runs in the
+ * build with the job's arguments as its environment, as the exec runner runs commands.
  */
 
-const run = promisify(execFile)
+const DISPATCHFILE = '.dispatch.yml'
+const MAX_DISPATCHFILE_BYTES = 1024 * 1024
+/** A fetch of a large repository can take a while; a hung one must not hold a request forever. */
+const FETCH_TIMEOUT_MS = 300_000
+const GIT_TIMEOUT_MS = 30_000
+const DEFAULT_KILL_GRACE_MS = 5000
+
+/** A commit: 7 to 40 hex digits. Never a branch name, and nothing git could read as an option. */
+const COMMIT = /^[0-9a-fA-F]{7,40}$/
+
+/**
+ * Why a Dispatch Job cannot be run as asked: a repository not allowed, a ref that is not a commit,
+ * an unknown commit, a missing or malformed Dispatchfile. `transient` when asking again later may
+ * work (the repository could not be reached).
+ */
+export class DispatchError extends Error {
+  constructor(
+    message: string,
+    readonly transient = false,
+  ) {
+    super(message)
+  }
+}
 
 export interface Dispatchfile {
   build: string[]
@@ -28,156 +50,139 @@ export interface Dispatchfile {
   run: string
 }
 
+type Fail = (problem: string) => never
+
 export function parseDispatchfile(text: string, where: string): Dispatchfile {
-  const fail = (problem: string): never => {
-    throw new Error(`${where}: ${problem}`)
+  const fail: Fail = (problem) => {
+    throw new DispatchError(`${where}: ${problem}`)
   }
   let doc: unknown
   try {
     doc = parse(text)
   } catch (err) {
-    return fail(`not valid YAML: ${(err as Error).message}`)
+    return fail(`not valid YAML: ${(err as Error).message.split('\n')[0]}`)
   }
-  if (!isJsonObject(doc)) return fail('expected a mapping with build, arguments and run')
-  const build = doc.build ?? []
-  if (!Array.isArray(build) || !build.every((step) => typeof step === 'string' && step.trim() !== '')) fail('"build" must be a list of shell commands')
-  if (typeof doc.run !== 'string' || doc.run.trim() === '') fail('"run" must name the program to start, such as ./bin/echo')
-  const args = doc.arguments ?? []
-  if (!Array.isArray(args)) fail('"arguments" must be a list of {key, type, presence}')
-  const spec = (args as unknown[]).map((entry, i): ArgumentSpec => {
-    if (!isJsonObject(entry)) return fail(`arguments[${i}] must be a mapping`)
+  if (!isJsonObject(doc)) return fail('expected a mapping with "build", "arguments" and "run"')
+  refuseUnknown(doc, ['build', 'arguments', 'run'], '', fail)
+  return { build: parseBuild(doc.build, fail), arguments: parseArguments(doc.arguments, fail), run: parseRun(doc.run, fail) }
+}
+
+/** A misspelt key ("presense", "argument") would otherwise be silently ignored. */
+function refuseUnknown(map: Record<string, unknown>, known: string[], at: string, fail: Fail): void {
+  for (const key of Object.keys(map)) if (!known.includes(key)) fail(`${at}unknown field ${JSON.stringify(key)} (expected ${known.join(', ')})`)
+}
+
+function isCommandText(value: unknown): value is string {
+  return typeof value === 'string' && value.trim() !== '' && !value.includes('\0')
+}
+
+function parseBuild(raw: unknown, fail: Fail): string[] {
+  const build = raw ?? []
+  if (!Array.isArray(build) || !build.every(isCommandText)) return fail('"build" must be a list of shell commands, such as ["make"]')
+  return build
+}
+
+function parseRun(raw: unknown, fail: Fail): string {
+  if (!isCommandText(raw)) return fail('"run" must name the program to start, such as ./bin/echo')
+  // A common slip is a command line: the program gets no arguments; it reads its environment.
+  if (/\s/.test(raw)) return fail(`"run" must name one program, not a command line (got ${JSON.stringify(raw)}): the job's arguments reach it as environment variables`)
+  return raw
+}
+
+function parseArguments(raw: unknown, fail: Fail): ArgumentSpec[] {
+  const entries = raw ?? []
+  if (!Array.isArray(entries)) return fail('"arguments" must be a list of {key, type, presence}')
+  const seen = new Set<string>()
+  return entries.map((entry: unknown, i): ArgumentSpec => {
+    if (!isJsonObject(entry)) return fail(`arguments[${i}] must be a mapping such as {key: NAME, type: string, presence: required}`)
+    refuseUnknown(entry, ['key', 'type', 'presence'], `arguments[${i}]: `, fail)
     const { key, type = 'string', presence = 'optional' } = entry
-    if (typeof key !== 'string' || !ENV_NAME.test(key)) return fail(`arguments[${i}].key must be an environment variable name`)
+    if (typeof key !== 'string' || !ENV_NAME.test(key)) return fail(`arguments[${i}].key must be an environment variable name (letters, digits, _)`)
+    if (seen.has(key)) return fail(`arguments[${i}]: "${key}" is declared twice`)
+    seen.add(key)
     if (!(ARGUMENT_TYPES as readonly unknown[]).includes(type)) return fail(`arguments[${i}].type must be one of ${ARGUMENT_TYPES.join(', ')}`)
     if (presence !== 'required' && presence !== 'optional') return fail(`arguments[${i}].presence must be required or optional`)
     return { key, type: type as ArgumentSpec['type'], required: presence === 'required' }
   })
-  return { build: build as string[], arguments: spec, run: doc.run as string }
 }
 
-/** Checks a Dispatch Job's arguments against its Dispatchfile (ApiError naming the key). */
-export function validateDispatchArguments(file: Dispatchfile, args: unknown): Record<string, unknown> {
+/** Checks a Dispatch Job's arguments against its Dispatchfile (ApiError 'invalid_data' naming the key). */
+export function validateDispatchArguments(file: Dispatchfile, args: unknown): Record<string, ArgumentValue> {
   if (args === undefined || args === null) args = {}
   if (!isJsonObject(args)) throw new ApiError('invalid_data', '"arguments" must be an object')
   return checkDeclared(file.arguments, args)
 }
 
-/** A commit: 7 to 40 hex digits (never a branch name or anything git could read as an option). */
-const COMMIT = /^[0-9a-f]{7,40}$/
-
-export interface DispatchReposOptions {
-  /** Cache root: mirrors/ and builds/ go below it. */
-  dir: string
-  /** URL prefixes of repositories that may be dispatched; empty: none. */
-  allowedRepos: string[]
-  logger: Logger
-  killGraceMs?: number
+/**
+ * Whether `repoUrl` is under `prefix`, as the http runner compares its targets: the prefix must
+ * end at a boundary (`https://git.example/team` admits `.../team/x` but not `.../team-b/x` or
+ * `https://git.example/team.evil/`), and no `.` or `..` segment may walk out of it.
+ */
+function isUnder(repoUrl: string, prefix: string): boolean {
+  if (!repoUrl.startsWith(prefix)) return false
+  const rest = repoUrl.slice(prefix.length)
+  return prefix.endsWith('/') || prefix.endsWith(':') || rest === '' || rest === '.git' || rest.startsWith('/')
 }
 
-/** Bare mirrors of the repositories jobs name, and one build per (repository, commit). */
-export class DispatchRepos {
-  private readonly files = new Map<string, Promise<{ sha: string; file: Dispatchfile }>>()
-  private readonly builds = new Map<string, Promise<string>>()
+function hasDotSegment(repoUrl: string): boolean {
+  return repoUrl.split(/[/\\]/).some((segment) => ['.', '..'].includes(segment.replace(/%2e/gi, '.')))
+}
 
-  constructor(private readonly options: DispatchReposOptions) {}
+function gitEnvironment(): NodeJS.ProcessEnv {
+  // Git is the daemon's own tool (the operator's credentials and ssh settings apply), but it must
+  // never stop to ask for a password: there is no one to answer.
+  return { ...process.env, GIT_TERMINAL_PROMPT: '0' }
+}
 
-  isAllowed(repoUrl: string): boolean {
-    return !repoUrl.startsWith('-') && this.options.allowedRepos.some((prefix) => repoUrl.startsWith(prefix))
-  }
+const execFileAsync = promisify(execFile)
 
-  /** The commit's full SHA and its Dispatchfile; fetches the commit first if need be. */
-  dispatchfile(repoUrl: string, ref: string): Promise<{ sha: string; file: Dispatchfile }> {
-    if (!this.isAllowed(repoUrl)) return Promise.reject(new Error(`repository ${JSON.stringify(repoUrl)} is not under dispatch.allowed_repos`))
-    if (!COMMIT.test(ref)) return Promise.reject(new Error('"ref" must be a commit SHA (7 to 40 hex digits)'))
-    const key = `${repoUrl}\n${ref}`
-    let found = this.files.get(key)
-    if (found === undefined) {
-      found = this.readDispatchfile(repoUrl, ref)
-      this.files.set(key, found)
-      found.catch(() => this.files.delete(key)) // a failure is not cached: the commit may appear later
-    }
-    return found
-  }
-
-  /** The directory of the commit's build, building it once (concurrent callers share the build). */
-  build(repoUrl: string, sha: string, file: Dispatchfile, signal: AbortSignal): Promise<string> {
-    const dir = path.join(this.options.dir, 'builds', `${this.repoId(repoUrl)}-${sha}`)
-    let building = this.builds.get(dir)
-    if (building === undefined) {
-      building = this.buildInto(dir, repoUrl, sha, file, signal)
-      this.builds.set(dir, building)
-      building.catch(() => this.builds.delete(dir)) // the next job builds again
-    }
-    return building
-  }
-
-  private repoId(repoUrl: string): string {
-    return createHash('sha256').update(repoUrl).digest('hex').slice(0, 16)
-  }
-
-  private async mirror(repoUrl: string): Promise<string> {
-    const mirror = path.join(this.options.dir, 'mirrors', `${this.repoId(repoUrl)}.git`)
-    if (!existsSync(path.join(mirror, 'HEAD'))) {
-      mkdirSync(mirror, { recursive: true })
-      await run('git', ['init', '--bare', '--quiet', mirror])
-    }
-    return mirror
-  }
-
-  private async readDispatchfile(repoUrl: string, ref: string): Promise<{ sha: string; file: Dispatchfile }> {
-    const mirror = await this.mirror(repoUrl)
-    const git = (args: string[]): Promise<{ stdout: string }> => run('git', ['--git-dir', mirror, ...args], { maxBuffer: 1024 * 1024 })
-    const resolve = async (): Promise<string | undefined> => {
-      try {
-        return (await git(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])).stdout.trim()
-      } catch {
-        return undefined
-      }
-    }
-    let sha = await resolve()
-    if (sha === undefined) {
-      // Every branch and tag: fetching a bare SHA needs the server's consent, a full fetch does not.
-      try {
-        await git(['fetch', '--quiet', '--no-tags', '--', repoUrl, '+refs/heads/*:refs/mirror/heads/*', '+refs/tags/*:refs/mirror/tags/*'])
-      } catch (err) {
-        throw new Error(`cannot fetch ${repoUrl}: ${lastLine((err as { stderr?: string }).stderr) ?? (err as Error).message}`)
-      }
-      sha = await resolve()
-      if (sha === undefined) throw new Error(`commit ${ref} is not in ${repoUrl}`)
-    }
-    let text: string
-    try {
-      text = (await git(['show', `${sha}:.dispatch.yml`])).stdout
-    } catch {
-      throw new Error(`commit ${sha} of ${repoUrl} has no .dispatch.yml`)
-    }
-    return { sha, file: parseDispatchfile(text, `.dispatch.yml of ${repoUrl} at ${sha.slice(0, 12)}`) }
-  }
-
-  private async buildInto(dir: string, repoUrl: string, sha: string, file: Dispatchfile, signal: AbortSignal): Promise<string> {
-    const marker = path.join(dir, '.dispenserd-built')
-    if (existsSync(marker)) return dir
-    // A directory without the marker is a build that failed or was cut short: start afresh.
-    rmSync(dir, { recursive: true, force: true })
-    mkdirSync(dir, { recursive: true })
-    try {
-      await extract(await this.mirror(repoUrl), sha, dir)
-      const env = baseEnvironment()
-      for (const [i, step] of file.build.entries()) {
-        const result = await runProcess({ command: ['/bin/sh', '-c', step], killGraceMs: this.options.killGraceMs ?? 5000 }, env, signal, dir)
-        if (result.status === 'failed') throw new BuildError(`build failed: step ${i + 1} (${step}): ${result.reason}`, result.output ?? '')
-      }
-      writeFileSync(marker, `${new Date().toISOString()}\n`)
-      this.options.logger.info({ repo: repoUrl, commit: sha, dir }, 'dispatch: built')
-      return dir
-    } catch (err) {
-      rmSync(dir, { recursive: true, force: true })
-      throw err
-    }
+/** Runs git on a bare repository (execFile: no shell); stdout, or an Error with git's last words. */
+async function git(gitDir: string, args: string[], timeoutMs = GIT_TIMEOUT_MS): Promise<string> {
+  try {
+    const { stdout } = await execFileAsync('git', ['--git-dir', gitDir, ...args], { env: gitEnvironment(), timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_DISPATCHFILE_BYTES })
+    return stdout
+  } catch (err) {
+    const { stderr, killed, code } = err as { stderr?: string; killed?: boolean; code?: unknown }
+    const why = code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER' ? `output larger than ${MAX_DISPATCHFILE_BYTES} bytes` : killed ? `timed out after ${timeoutMs / 1000} s` : stderr?.trim().split('\n').pop() || (err as Error).message
+    throw new Error(why)
   }
 }
 
-class BuildError extends Error {
+/**
+ * The full SHA of `ref` if the mirror has that commit. `ref` is checked hex (COMMIT) before it
+ * gets here, so it cannot read as an option (rev-parse knows --end-of-options only from git 2.30).
+ */
+async function resolveCommit(gitDir: string, ref: string): Promise<string | undefined> {
+  try {
+    return (await git(gitDir, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])).trim()
+  } catch {
+    return undefined
+  }
+}
+
+/** Writes the commit's files into `dir`: `git archive | tar -x`, no worktree bookkeeping to undo. */
+async function extract(gitDir: string, sha: string, dir: string): Promise<void> {
+  const archive = spawn('git', ['--git-dir', gitDir, 'archive', '--format=tar', sha], { env: gitEnvironment(), stdio: ['ignore', 'pipe', 'pipe'] })
+  const untar = spawn('tar', ['-x', '-f', '-', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] })
+  const errors = new OutputTail(1024)
+  archive.stderr.on('data', (chunk: Buffer) => errors.push(chunk))
+  untar.stderr.on('data', (chunk: Buffer) => errors.push(chunk))
+  // If tar dies first, git's writes fail with EPIPE: the exit codes below report it.
+  untar.stdin.on('error', () => undefined)
+  archive.stdout.pipe(untar.stdin)
+  const [gitCode, tarCode] = await Promise.all([exitCode(archive), exitCode(untar)])
+  if (gitCode !== 0 || tarCode !== 0) throw new Error(`cannot extract commit ${sha}: ${errors.toString().trim() || `git archive exited ${gitCode}, tar ${tarCode}`}`)
+}
+
+function exitCode(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', resolve)
+  })
+}
+
+/** A build step that failed; `output` is the end of the build's output, for the job's report. */
+export class BuildError extends Error {
   constructor(
     message: string,
     readonly output: string,
@@ -186,58 +191,284 @@ class BuildError extends Error {
   }
 }
 
-function lastLine(text: string | undefined): string | undefined {
-  return text?.trim().split('\n').pop()
+/** One bare mirror per repository URL. */
+interface Mirror {
+  gitDir: string
+  /** `git init --bare`, done once and shared by concurrent callers. */
+  ready: Promise<void>
+  /** The end of this mirror's chain of fetches: one at a time, as git locks the refs it updates. */
+  tail: Promise<void>
 }
 
-/** Writes the commit's files into `dir` (git archive, unpacked by tar). */
-function extract(mirror: string, sha: string, dir: string): Promise<void> {
+/** One build of a (repository, commit), shared by the jobs waiting for it. */
+interface SharedBuild {
+  done: Promise<string>
+  /** Aborted when the last job waiting for the build gave up (timeout, shutdown). */
+  controller: AbortController
+  waiting: number
+}
+
+export interface DispatchReposOptions {
+  /** Cache root, such as <data_dir>/dispatch: mirrors/ and builds/ go below it. */
+  dir: string
+  /** URL (or path) prefixes of the repositories that may be run; empty: none. */
+  allowedRepos: string[]
+  logger: Logger
+  /** How long a build step or program gets between SIGTERM and SIGKILL when stopped. */
+  killGraceMs?: number
+}
+
+/** Bare mirrors of the repositories jobs name, their Dispatchfiles, and one build per commit. */
+export class DispatchRepos {
+  readonly killGraceMs: number
+  private readonly mirrors = new Map<string, Mirror>()
+  private readonly files = new Map<string, Promise<{ sha: string; file: Dispatchfile }>>()
+  private readonly builds = new Map<string, SharedBuild>()
+
+  constructor(private readonly options: DispatchReposOptions) {
+    this.killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS
+  }
+
+  isAllowed(repoUrl: string): boolean {
+    if (typeof repoUrl !== 'string' || repoUrl.startsWith('-') || /[\s\x00-\x1f\x7f]/.test(repoUrl) || hasDotSegment(repoUrl)) return false
+    return this.options.allowedRepos.some((prefix) => isUnder(repoUrl, prefix))
+  }
+
+  /**
+   * The commit's full SHA and its parsed Dispatchfile, fetching the commit first if the mirror
+   * lacks it. Rejects with a DispatchError saying what is wrong. Kept per (repository, ref).
+   */
+  dispatchfile(repoUrl: string, ref: string): Promise<{ sha: string; file: Dispatchfile }> {
+    if (!this.isAllowed(repoUrl)) return Promise.reject(new DispatchError(`repository ${JSON.stringify(repoUrl)} is not under dispatch.allowed_repos`))
+    if (typeof ref !== 'string' || !COMMIT.test(ref)) return Promise.reject(new DispatchError('"ref" must be a commit SHA (7 to 40 hex digits)'))
+    const key = `${repoUrl}\n${ref.toLowerCase()}`
+    let found = this.files.get(key)
+    if (found === undefined) {
+      found = this.readDispatchfile(repoUrl, ref.toLowerCase())
+      this.files.set(key, found)
+      found.catch(() => this.files.delete(key)) // not kept: the commit may be pushed later
+    }
+    return found
+  }
+
+  /**
+   * The directory of a build of the commit, built once: jobs of the same commit share a build in
+   * progress, and a finished one is marked so it survives restarts. A failed build is removed and
+   * rejects with a BuildError (its output attached); the next call builds afresh. When `signal`
+   * fires this call rejects at once; the build itself stops only if no other job still waits for it.
+   */
+  async build(repoUrl: string, ref: string, signal: AbortSignal): Promise<string> {
+    const { sha, file } = await this.dispatchfile(repoUrl, ref)
+    // Checked before joining: a build started for a job that had already given up would run unwatched.
+    if (signal.aborted) throw new Error(String(signal.reason))
+    const dir = path.join(this.options.dir, 'builds', `${repoId(repoUrl)}-${sha}`)
+    let shared = this.builds.get(dir)
+    if (shared === undefined || shared.controller.signal.aborted) shared = this.startBuild(dir, repoUrl, sha, file, shared)
+    return join(shared, signal)
+  }
+
+  private mirror(repoUrl: string): Mirror {
+    const id = repoId(repoUrl)
+    let mirror = this.mirrors.get(id)
+    if (mirror === undefined) {
+      const gitDir = path.join(this.options.dir, 'mirrors', `${id}.git`)
+      const ready = existsSync(path.join(gitDir, 'HEAD')) ? Promise.resolve() : initMirror(gitDir)
+      mirror = { gitDir, ready, tail: Promise.resolve() }
+      this.mirrors.set(id, mirror)
+      ready.catch(() => this.mirrors.delete(id))
+    }
+    return mirror
+  }
+
+  private async readDispatchfile(repoUrl: string, ref: string): Promise<{ sha: string; file: Dispatchfile }> {
+    const mirror = this.mirror(repoUrl)
+    await mirror.ready
+    const sha = (await resolveCommit(mirror.gitDir, ref)) ?? (await this.fetchCommit(mirror, repoUrl, ref))
+    let text: string
+    try {
+      text = await git(mirror.gitDir, ['cat-file', 'blob', `${sha}:${DISPATCHFILE}`])
+    } catch (err) {
+      throw new DispatchError(`commit ${sha} of ${repoUrl} has no readable ${DISPATCHFILE} (${(err as Error).message})`)
+    }
+    return { sha, file: parseDispatchfile(text, `${DISPATCHFILE} of ${repoUrl} at ${sha.slice(0, 12)}`) }
+  }
+
+  /**
+   * Fetches every branch and tag (fetching a bare SHA needs the server's consent; a full fetch
+   * does not), then looks for the commit again. One fetch at a time per mirror: a caller that
+   * waited often finds its commit brought in by the fetch before it.
+   */
+  private fetchCommit(mirror: Mirror, repoUrl: string, ref: string): Promise<string> {
+    const work = async (): Promise<string> => {
+      const known = await resolveCommit(mirror.gitDir, ref)
+      if (known !== undefined) return known
+      this.options.logger.info({ repo: repoUrl, ref }, 'dispatch: fetching')
+      try {
+        await git(mirror.gitDir, ['fetch', '--quiet', '--no-tags', '--', repoUrl, '+refs/heads/*:refs/mirror/heads/*', '+refs/tags/*:refs/mirror/tags/*'], FETCH_TIMEOUT_MS)
+      } catch (err) {
+        throw new DispatchError(`cannot fetch ${repoUrl}: ${(err as Error).message}`, true)
+      }
+      const fetched = await resolveCommit(mirror.gitDir, ref)
+      if (fetched === undefined) throw new DispatchError(`commit ${ref} is not in ${repoUrl}${ref.length < 40 ? ' (or the short SHA is ambiguous: give more digits)' : ''}`)
+      return fetched
+    }
+    const result = mirror.tail.then(work)
+    mirror.tail = result.then(
+      () => undefined,
+      () => undefined,
+    )
+    return result
+  }
+
+  private startBuild(dir: string, repoUrl: string, sha: string, file: Dispatchfile, abandoned: SharedBuild | undefined): SharedBuild {
+    const controller = new AbortController()
+    // An abandoned build may still be stopping its step in this directory: start once it is over.
+    const before = abandoned?.done.then(
+      () => undefined,
+      () => undefined,
+    )
+    const shared: SharedBuild = { done: (before ?? Promise.resolve()).then(() => this.buildInto(dir, repoUrl, sha, file, controller.signal)), controller, waiting: 0 }
+    this.builds.set(dir, shared)
+    shared.done.catch(() => {
+      if (this.builds.get(dir) === shared) this.builds.delete(dir) // the next job builds again
+    })
+    return shared
+  }
+
+  private async buildInto(dir: string, repoUrl: string, sha: string, file: Dispatchfile, signal: AbortSignal): Promise<string> {
+    // The mark sits beside the directory, written last: a directory without one is a build that
+    // failed or was cut short (even by a crash), and a file in the commit cannot forge it.
+    const mark = `${dir}.built`
+    if (existsSync(mark)) return dir
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    try {
+      await extract(this.mirror(repoUrl).gitDir, sha, dir)
+      await this.runSteps(file.build, dir, signal)
+      writeFileSync(mark, `${new Date().toISOString()}\n`)
+    } catch (err) {
+      this.remove(dir)
+      throw err
+    }
+    this.options.logger.info({ repo: repoUrl, commit: sha, dir }, 'dispatch: built')
+    return dir
+  }
+
+  private async runSteps(steps: string[], dir: string, signal: AbortSignal): Promise<void> {
+    const log = new OutputTail()
+    const env = baseEnvironment()
+    for (const [i, step] of steps.entries()) {
+      if (signal.aborted) throw new Error(`build stopped: ${String(signal.reason)}`)
+      log.push(Buffer.from(`$ ${step}\n`))
+      const result = await runProcess({ command: ['/bin/sh', '-c', step], killGraceMs: this.killGraceMs }, env, signal, dir)
+      log.push(Buffer.from(result.output ?? ''))
+      if (result.status === 'succeeded') continue
+      if (signal.aborted) throw new Error(`build stopped: ${String(signal.reason)}`)
+      const how = result.exitCode === undefined ? `: ${result.reason}` : ` exited with code ${result.exitCode}`
+      throw new BuildError(`build failed: step ${i + 1}${how}`, log.toString())
+    }
+  }
+
+  /** Removes a failed build; one that cannot be removed is still unmarked, so never used. */
+  private remove(dir: string): void {
+    try {
+      rmSync(dir, { recursive: true, force: true })
+    } catch (err) {
+      this.options.logger.warn({ dir, err: (err as Error).message }, 'dispatch: cannot remove a failed build')
+    }
+  }
+}
+
+function repoId(repoUrl: string): string {
+  return createHash('sha256').update(repoUrl).digest('hex').slice(0, 16)
+}
+
+async function initMirror(gitDir: string): Promise<void> {
+  mkdirSync(gitDir, { recursive: true })
+  await execFileAsync('git', ['init', '--bare', '--quiet', gitDir], { env: gitEnvironment(), timeout: GIT_TIMEOUT_MS })
+}
+
+/** Waits for a shared build on behalf of one job, which may give up (its signal) without stopping others. */
+function join(shared: SharedBuild, signal: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    const archive = spawn('git', ['--git-dir', mirror, 'archive', '--format=tar', sha], { stdio: ['ignore', 'pipe', 'pipe'] })
-    const untar = spawn('tar', ['-x', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] })
-    archive.stdout.pipe(untar.stdin)
-    let errors = ''
-    archive.stderr.on('data', (c: Buffer) => (errors += c.toString()))
-    untar.stderr.on('data', (c: Buffer) => (errors += c.toString()))
-    untar.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`cannot extract ${sha}: ${errors.trim() || `tar exited ${code}`}`))))
-    archive.once('error', reject)
-    untar.once('error', reject)
+    if (signal.aborted) return reject(new Error(String(signal.reason)))
+    shared.waiting++
+    let left = false
+    const leave = (): void => {
+      if (left) return
+      left = true
+      shared.waiting--
+      signal.removeEventListener('abort', onAbort)
+    }
+    const onAbort = (): void => {
+      leave()
+      if (shared.waiting === 0) shared.controller.abort(signal.reason)
+      reject(new Error(String(signal.reason)))
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    shared.done.then(
+      (dir) => {
+        leave()
+        resolve(dir)
+      },
+      (err: unknown) => {
+        leave()
+        reject(err)
+      },
+    )
   })
 }
 
-/** A Dispatch Job's message, as queued by POST /v0/jobs/queue. */
-interface DispatchMessage {
-  repo_url: string
-  ref: string
-  arguments: Record<string, unknown>
+/** A Dispatch Job's message, as POST /v0/jobs/queue stores it. */
+function parseDispatchMessage(message: string): { repoUrl: string; ref: string; arguments: unknown } {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(message)
+  } catch {
+    parsed = undefined
+  }
+  if (!isJsonObject(parsed) || typeof parsed.repo_url !== 'string' || typeof parsed.ref !== 'string') {
+    throw new ApiError('invalid_data', 'a Dispatch Job\'s message must be {"repo_url", "ref", "arguments"}')
+  }
+  return { repoUrl: parsed.repo_url, ref: parsed.ref, arguments: parsed.arguments }
+}
+
+/** What the program gets, as under the exec runner: the base environment, the arguments, the job's identity. */
+function jobEnvironment(job: RunnerJob, args: Record<string, ArgumentValue>): Record<string, string> {
+  const env = baseEnvironment()
+  for (const [key, value] of Object.entries(args)) env[key] = String(value)
+  return { ...env, DISPENSERD_LANE: job.lane, DISPENSERD_JOB_NUM: String(job.jobNum), DISPENSERD_JOB_HASH: job.hash, DISPENSERD_ATTEMPT: String(job.attempt) }
+}
+
+/** A job that can never run as written is not retried; an unreachable repository may be later. */
+function notRunnable(err: unknown): RunResult {
+  const retry = err instanceof ApiError ? false : err instanceof DispatchError ? err.transient : true
+  return { status: 'failed', reason: (err as Error).message, retry }
 }
 
 /** The dispatch runner: build the job's commit (once), then run its program with the arguments. */
-export function createDispatchRunner(repos: DispatchRepos, killGraceMs = 5000): Runner {
+export function createDispatchRunner(repos: DispatchRepos, killGraceMs = repos.killGraceMs): Runner {
   return {
     async run(job, context): Promise<RunResult> {
-      const message = JSON.parse(job.message) as DispatchMessage
-      let found: { sha: string; file: Dispatchfile }
-      let args: Record<string, unknown>
+      let request: ReturnType<typeof parseDispatchMessage>
+      let file: Dispatchfile
+      let args: Record<string, ArgumentValue>
       try {
-        found = await repos.dispatchfile(message.repo_url, message.ref)
-        args = validateDispatchArguments(found.file, message.arguments)
+        request = parseDispatchMessage(job.message)
+        file = (await repos.dispatchfile(request.repoUrl, request.ref)).file
+        args = validateDispatchArguments(file, request.arguments)
       } catch (err) {
-        return { status: 'failed', reason: (err as Error).message, retry: !(err instanceof ApiError) }
+        return notRunnable(err)
       }
       let dir: string
       try {
-        dir = await repos.build(message.repo_url, found.sha, found.file, context.signal)
+        dir = await repos.build(request.repoUrl, request.ref, context.signal)
       } catch (err) {
         if (context.signal.aborted) return { status: 'failed', reason: String(context.signal.reason) }
         return { status: 'failed', reason: (err as Error).message, output: err instanceof BuildError ? err.output : '' }
       }
-      const env = baseEnvironment()
-      for (const [key, value] of Object.entries(args)) env[key] = String(value)
-      Object.assign(env, { DISPENSERD_LANE: job.lane, DISPENSERD_JOB_NUM: String(job.jobNum), DISPENSERD_JOB_HASH: job.hash, DISPENSERD_ATTEMPT: String(job.attempt) })
-      const program = found.file.run.includes('/') ? path.resolve(dir, found.file.run) : found.file.run
-      const config: ExecConfig = { command: [program], killGraceMs }
-      return runProcess(config, env, context.signal, dir)
+      const program = file.run.includes('/') ? path.resolve(dir, file.run) : file.run
+      return runProcess({ command: [program], killGraceMs }, jobEnvironment(job, args), context.signal, dir)
     },
   }
 }
