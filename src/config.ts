@@ -71,7 +71,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'max_body_bytes', arg: 'bytes', flag: 'max-body-bytes', kind: { type: 'integer', min: 1, max: 512 * 1024 * 1024 }, help: 'largest request body accepted (413 above it)' },
   { key: 'log_level', arg: 'level', flag: 'log-level', kind: { type: 'choice', values: LOG_LEVELS }, help: `one of ${LOG_LEVELS.join(', ')}` },
   { key: 'data_dir', arg: 'dir', flag: 'data-dir', kind: { type: 'path' }, help: 'directory for queue.json, the pid file and the log file' },
-  { key: 'pid_file', arg: 'file', flag: 'pid-file', kind: { type: 'path' }, help: 'pid file, also the lock on the data directory (default: DATA_DIR/dispenserd.pid)' },
+  { key: 'pid_file', arg: 'file', flag: 'pid-file', kind: { type: 'path' }, help: 'pid file, for `dispenserd stop` (default: DATA_DIR/dispenserd.pid)' },
   { key: 'log_file', arg: 'file', flag: 'log-file', kind: { type: 'path' }, help: 'where -d writes the log (default: DATA_DIR/dispenserd.log)' },
   { key: 'max_queued_jobs', arg: 'n', flag: 'max-queued-jobs', kind: { type: 'integer', min: 0, max: 1e12 }, help: 'schedules past this many queued jobs answer 503 (0: no limit)' },
   { key: 'max_queued_bytes', arg: 'bytes', flag: 'max-queued-bytes', kind: { type: 'integer', min: 0, max: 2 ** 50 }, help: 'schedules past this many bytes of queued messages answer 503 (0: no limit)' },

@@ -7,10 +7,12 @@ import { isLoopback } from './http/auth'
 import { HTTP_ENGINE, type HttpServer, startHttpServer } from './http/server'
 import { Routes } from './http/routes'
 import type { Logger } from './log'
-import { acquirePidFile, releasePidFile } from './persist/pidfile'
+import { releasePidFile, writePidFile } from './persist/pidfile'
+import { type DataDirLock, lockDataDir } from './persist/lock'
+import { removeStaleTemporaries } from './persist/atomic'
 import { Journal } from './persist/journal'
 import { readJournal } from './persist/replay'
-import { SnapshotStore } from './persist/store'
+import { SNAPSHOT_FILES, SnapshotStore } from './persist/store'
 import { DeadlineTimer } from './deadlines'
 import { Dispatcher } from './runners/dispatcher'
 import { DispatchRepos, validateDispatchArguments } from './runners/dispatch'
@@ -63,8 +65,12 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   const runnerLanes = laneSpecs.map((spec) => ({ spec, runner: createRunner(spec, config.root, logger, repos) }))
   const keepFinished = new Map(runnerLanes.map(({ spec }) => [spec.lane, spec.keepFinishedMs]))
   mkdirSync(config.data_dir, { recursive: true })
-  acquirePidFile(config.pid_file)
+  const lock = await lockDataDir(config.data_dir, config.pid_file)
   try {
+    writePidFile(config.pid_file)
+    for (const { file, bytes } of removeStaleTemporaries(config.data_dir, SNAPSHOT_FILES)) {
+      logger.warn({ file, bytes }, 'removed a temporary file left by a snapshot that was cut short')
+    }
     const replay = config.persistence === 'journal' ? readJournal(config.data_dir, logger) : undefined
     const store = config.persist_queue ? new SnapshotStore(config.data_dir, logger) : undefined
     const journal = replay === undefined ? undefined : startJournal(config, logger, replay.generations, () => compact('journal full'), () => repair())
@@ -146,9 +152,10 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       stopSnapshots?.()
       deadlines.stop()
     }
-    return { port: http.port, shutdown: makeShutdown({ config, logger, queue, store, journal, dispatcher, routes, http, stopTimers }) }
+    return { port: http.port, shutdown: makeShutdown({ config, logger, queue, store, journal, dispatcher, routes, http, stopTimers, lock }) }
   } catch (err) {
     releasePidFile(config.pid_file)
+    lock.release()
     throw err
   }
 }
@@ -188,9 +195,10 @@ interface Parts {
   routes: Routes
   http: HttpServer
   stopTimers: () => void
+  lock: DataDirLock
 }
 
-function makeShutdown({ config, logger, queue, store, journal, dispatcher, routes, http, stopTimers }: Parts): Daemon['shutdown'] {
+function makeShutdown({ config, logger, queue, store, journal, dispatcher, routes, http, stopTimers, lock }: Parts): Daemon['shutdown'] {
   let done: Promise<number> | undefined
   const run = async (reason: string): Promise<number> => {
     logger.info({ reason }, 'shutting down')
@@ -213,6 +221,7 @@ function makeShutdown({ config, logger, queue, store, journal, dispatcher, route
     http.close()
     // A pid file left behind tells `dispenserd stop` the shutdown was not clean.
     if (code === 0) releasePidFile(config.pid_file)
+    lock.release()
     logger.info({ exit_code: code, jobs: queue.totalQueued }, code === 0 ? 'stopped' : 'stopped; the final snapshot FAILED')
     return code
   }

@@ -1,4 +1,5 @@
 import * as fsPromises from 'node:fs/promises'
+import { readdirSync, statSync, unlinkSync } from 'node:fs'
 import path from 'node:path'
 
 /** The file-system calls an atomic write makes; tests pass one that fails (disk full, ...). */
@@ -53,4 +54,27 @@ export async function writeFilesAtomically(files: { file: string; pieces: Iterab
   } finally {
     await dir.close()
   }
+}
+
+/** Temporary files of atomic writes to `file`s of `dir`: `.<name>.<pid>.tmp`. */
+function isTemporaryOf(entry: string, names: readonly string[]): boolean {
+  const match = /^\.(.+)\.\d+\.tmp$/.exec(entry)
+  return match !== null && names.includes(match[1]!)
+}
+
+/**
+ * Removes temporaries left by writes a kill cut short (a daemon killed mid-snapshot leaves one as
+ * large as the snapshot). Call only while holding the directory's lock: then no write is under way.
+ * Returns what was removed, with sizes, for the log.
+ */
+export function removeStaleTemporaries(dir: string, names: readonly string[]): { file: string; bytes: number }[] {
+  const removed: { file: string; bytes: number }[] = []
+  for (const entry of readdirSync(dir)) {
+    if (!isTemporaryOf(entry, names)) continue
+    const file = path.join(dir, entry)
+    const bytes = statSync(file).size
+    unlinkSync(file)
+    removed.push({ file, bytes })
+  }
+  return removed
 }

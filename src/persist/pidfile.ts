@@ -1,7 +1,10 @@
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 
-/** The pid file doubles as the lock on the data directory: one daemon per directory. */
-export class DataDirInUseError extends Error {}
+/**
+ * The pid file tells `dispenserd stop` (and operators) which process serves a data directory. It is
+ * information only: the lock is lock.ts's, so a pid file is written only by the holder of the lock
+ * and removed only by it, and a stale one is simply overwritten.
+ */
 
 export function isAlive(pid: number): boolean {
   try {
@@ -21,22 +24,9 @@ export function readPid(file: string): number | undefined {
   }
 }
 
-/** Creates the pid file, taking over a stale one; throws when a live process holds it. */
-export function acquirePidFile(file: string): void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' })
-      return
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    }
-    const holder = readPid(file)
-    if (holder !== undefined && holder !== process.pid && isAlive(holder)) {
-      throw new DataDirInUseError(`another dispenserd (pid ${holder}) is using this data directory (pid file ${file})`)
-    }
-    unlinkSync(file) // stale: its process is gone
-  }
-  throw new DataDirInUseError(`could not create pid file ${file}: another process keeps recreating it`)
+/** Writes our pid (call while holding the data directory's lock). */
+export function writePidFile(file: string): void {
+  writeFileSync(file, `${process.pid}\n`)
 }
 
 /** Removes the pid file if it is still ours. */

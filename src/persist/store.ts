@@ -15,6 +15,9 @@ export interface Compactable {
   compactAfter(snapshotBytes: number): void
 }
 
+/** The files a snapshot writes, in the data directory. */
+export const SNAPSHOT_FILES = ['queue.json', 'state.json', 'dead.json'] as const
+
 /** Passes pieces through, adding up their size. */
 function* counted(pieces: Iterable<Uint8Array>, total: { bytes: number }): Generator<Uint8Array> {
   for (const piece of pieces) {
