@@ -121,7 +121,7 @@ t.test('a torn last record is skipped with a warning, never fatal', async (t) =>
   const again = await startDaemon({ dataDir: dir, args: JOURNAL })
   t.teardown(() => again.stop())
   t.same(messages(await jobsOf(again)), { main: ['whole'] })
-  const warning = again.logs.find((l) => l.msg === 'journal: torn or damaged record; the rest of this file is ignored')
+  const warning = again.logs.find((l) => l.msg === 'journal: torn last record skipped (a write cut short by a crash)')
   t.match(warning, { level: 40, file, line: 2, problem: /checksum|JSON/ })
 })
 

@@ -30,6 +30,18 @@ export class JournalState {
   records = 0
   highestJobNum = 0
 
+  /**
+   * Tells the journal what a snapshot file holds of a job. Returns true when the journal mentions
+   * the job, so its last record decides (restored from `jobs` afterwards); a job known only to be
+   * there (leased since the snapshot) takes this content.
+   */
+  provide(job: RestoredJob): boolean {
+    const said = this.jobs.get(job.jobNum)
+    if (said === undefined) return false
+    if (said === 'present') this.jobs.set(job.jobNum, job)
+    return true
+  }
+
   apply(op: string, fields: Record<string, unknown>, where: string): void {
     const jobNum = fields.job_num
     if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) throw new Error(`${where}: "job_num" must be a positive integer`)
@@ -58,7 +70,14 @@ export class JournalState {
   }
 }
 
-/** Reads every journal generation in `dir`, oldest first. A bad record ends its file's replay. */
+/**
+ * A journal file damaged somewhere other than its last record: not a write cut short by a crash.
+ * The daemon must not start (the records after the damage were acknowledged), and the file is left
+ * as it is for the operator.
+ */
+export class DamagedJournalError extends Error {}
+
+/** Reads every journal generation in `dir`, oldest first. Throws DamagedJournalError. */
 export function readJournal(dir: string, logger: Logger): { state: JournalState; generations: number[] } {
   const state = new JournalState()
   const generations = journalGenerations(dir)
@@ -66,20 +85,32 @@ export function readJournal(dir: string, logger: Logger): { state: JournalState;
   return { state, generations }
 }
 
+/**
+ * Replays one file. Records are appended in order, so a crash mid-write can damage only the last
+ * one: that one is skipped with a warning. A bad record with anything after it is damage (a bad
+ * disk, a stray write, a flipped bit), and replaying around it would silently drop acknowledged
+ * changes, so it stops the start, naming the file and the byte offset.
+ */
 function readGeneration(file: string, state: JournalState, logger: Logger): void {
   let lineNo = 0
-  let goodBytes = 0
+  let offset = 0
+  let bad: { line: number; offset: number; problem: string } | undefined
   for (const line of readLines(file)) {
     lineNo++
-    const problem = replayLine(line, state, `${file}:${lineNo}`)
-    if (problem !== undefined) {
-      // A torn write (a crash mid-append) leaves a partial last record. Anything after a bad
-      // record was never acknowledged as synced, so replay of this file stops there.
-      const ignored = statSync(file).size - goodBytes
-      logger.warn({ file, line: lineNo, problem, ignored_bytes: ignored }, 'journal: torn or damaged record; the rest of this file is ignored')
-      return
+    if (bad !== undefined) {
+      throw new DamagedJournalError(
+        `${file} is damaged at byte ${bad.offset} (line ${bad.line}: ${bad.problem}), and records follow it, so it is not a write cut short by a crash. ` +
+          `The daemon will not start on it: the files are untouched. Restore the file from a backup, or, to start without the records from that byte on ` +
+          `(losing them), truncate it there: truncate -s ${bad.offset} ${file}`,
+      )
     }
-    goodBytes += Buffer.byteLength(line) + 1
+    const problem = replayLine(line, state, `${file}:${lineNo}`)
+    if (problem !== undefined) bad = { line: lineNo, offset, problem }
+    offset += Buffer.byteLength(line) + 1
+  }
+  if (bad !== undefined) {
+    const ignored = statSync(file).size - bad.offset
+    logger.warn({ file, offset: bad.offset, line: bad.line, problem: bad.problem, ignored_bytes: ignored }, 'journal: torn last record skipped (a write cut short by a crash)')
   }
 }
 

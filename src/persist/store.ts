@@ -3,9 +3,10 @@ import path from 'node:path'
 import type { Logger } from '../log'
 import { encodeDeadJobs, encodeJobsByLane } from '../queue/listing'
 import type { Queue } from '../queue/queue'
+import type { Job } from '../queue/job'
 import { type WriteFs, realFs, writeFileAtomically, writeFilesAtomically } from './atomic'
 import type { RestoredJob } from '../queue/queue'
-import type { JournalState } from './replay'
+import type { DeadJob, JournalState } from './replay'
 import { decodeReport, readSnapshotFile } from './snapshot'
 
 /** The journal as a snapshot sees it: started anew when a snapshot is captured, trimmed once it is written. */
@@ -56,6 +57,8 @@ export class SnapshotStore {
   /** Dead jobs of runner lanes, with their last run's report, in queue.json's layout. */
   readonly deadFile: string
   private deadFileExists = false
+  /** Dead jobs of the dead.json on disk (job number → hash); see retriedSinceDeadFile. */
+  private onDiskDead = new Map<number, string>()
   readonly status: SnapshotStatus = { last_saved_at: null, last_duration_ms: null, last_jobs: null, last_error: null }
   private pending: Promise<void> = Promise.resolve()
 
@@ -71,75 +74,81 @@ export class SnapshotStore {
   }
 
   /**
-   * Loads both files into `queue`, then what the journal (if given) says happened since: jobs it
-   * says are gone are skipped, jobs it says are there are restored once. Returns the job count.
+   * Loads the snapshot into `queue`, then what the journal (if given) says happened since; returns
+   * the number of jobs restored. Each job is restored at most once, and the newest word on it wins:
+   * the journal's last record, then dead.json, then queue.json. dead.json is renamed into place
+   * before queue.json (see save), so it is never the older of the two: a job in both died since
+   * queue.json was written, and a job retried since the previous dead.json is carried in dead.json
+   * too (marked "retried"), so a crash between the two renames neither loses nor doubles a job.
    */
   load(queue: Queue, journal?: JournalState): number {
-    const stateText = readIfExists(this.stateFile)
-    if (stateText !== undefined && stateText.trim() !== '') {
-      let next: unknown
-      try {
-        next = (JSON.parse(stateText) as { next_job_num?: unknown }).next_job_num
-      } catch (err) {
-        throw new UnreadableSnapshotError(`${this.stateFile}: not valid JSON: ${(err as Error).message}`)
-      }
-      if (typeof next !== 'number' || !Number.isSafeInteger(next) || next < 1) {
-        throw new UnreadableSnapshotError(`${this.stateFile}: "next_job_num" must be a positive integer`)
-      }
-      queue.reserveJobNumsBelow(next)
-    }
+    this.loadState(queue)
+    const dead = this.readDead()
     let restored = 0
     const restore = (job: RestoredJob): void => {
       queue.restore(job)
       restored++
     }
+    /** A job the journal mentions is restored from the journal, with this content if it has none. */
+    const journalSays = (job: RestoredJob): boolean => journal?.provide(job) === true
     if (existsSync(this.queueFile)) {
-      const fromSnapshot = (job: RestoredJob): void => {
-        const said = journal?.jobs.get(job.jobNum)
-        if (said === undefined) return restore(job)
-        if (said === null || (typeof said === 'object' && 'dead' in said)) return // gone or dead since the snapshot
-        journal!.jobs.delete(job.jobNum) // there, and the snapshot's copy is it
-        restore(job)
+      const fromQueueFile = (job: RestoredJob): void => {
+        dead.retried.delete(job.jobNum) // queue.json has it: dead.json's copy is not needed
+        if (journalSays(job)) return
+        if (!dead.dead.has(job.jobNum)) restore(job) // otherwise it died since (dead.json is newer)
       }
       try {
-        readSnapshotFile(this.queueFile, { lane: (name) => queue.declareLane(name), job: fromSnapshot })
+        readSnapshotFile(this.queueFile, { lane: (name) => queue.declareLane(name), job: fromQueueFile })
       } catch (err) {
         throw new UnreadableSnapshotError(`${this.queueFile}: ${(err as Error).message}`)
       }
     }
-    this.loadDead(queue, journal, restore)
+    for (const { dead: job, report } of dead.dead.values()) if (!journalSays(job)) queue.restoreDead(job, report)
+    for (const job of dead.retried.values()) if (!journalSays(job)) restore(job)
     if (journal !== undefined) {
-      for (const [jobNum, job] of journal.jobs) {
-        if (job === null) continue
-        if (job === 'present') this.logger.warn({ job_num: jobNum }, 'journal: a leased job is neither in the snapshot nor in the journal; skipped')
-        else if ('dead' in job) queue.restoreDead(job.dead, job.report)
-        else restore(job)
+      for (const [jobNum, said] of journal.jobs) {
+        if (said === null) continue
+        if (said === 'present') this.logger.warn({ job_num: jobNum }, 'journal: a leased job is neither in the snapshot nor in the journal; skipped')
+        else if ('dead' in said) queue.restoreDead(said.dead, said.report)
+        else restore(said)
       }
       queue.reserveJobNumsBelow(journal.highestJobNum + 1)
     }
+    this.onDiskDead = new Map([...dead.dead.values()].map(({ dead: job }) => [job.jobNum, job.hash ?? '']))
     return restored
   }
 
-  /** Dead jobs from `dead.json`, unless the journal says what became of them since. */
-  private loadDead(queue: Queue, journal: JournalState | undefined, restore: (job: RestoredJob) => void): void {
-    if (!existsSync(this.deadFile)) return
+  private loadState(queue: Queue): void {
+    const stateText = readIfExists(this.stateFile)
+    if (stateText === undefined || stateText.trim() === '') return
+    let next: unknown
+    try {
+      next = (JSON.parse(stateText) as { next_job_num?: unknown }).next_job_num
+    } catch (err) {
+      throw new UnreadableSnapshotError(`${this.stateFile}: not valid JSON: ${(err as Error).message}`)
+    }
+    if (typeof next !== 'number' || !Number.isSafeInteger(next) || next < 1) {
+      throw new UnreadableSnapshotError(`${this.stateFile}: "next_job_num" must be a positive integer`)
+    }
+    queue.reserveJobNumsBelow(next)
+  }
+
+  /** dead.json: dead jobs with their reports, and jobs retried since the dead.json before it. */
+  private readDead(): { dead: Map<number, DeadJob>; retried: Map<number, RestoredJob> } {
+    const dead = new Map<number, DeadJob>()
+    const retried = new Map<number, RestoredJob>()
+    if (!existsSync(this.deadFile)) return { dead, retried }
     this.deadFileExists = true
-    const fromSnapshot = (job: RestoredJob, raw: Record<string, unknown>): void => {
-      const said = journal?.jobs.get(job.jobNum)
-      if (said === undefined) {
-        queue.restoreDead(job, decodeReport(raw, `${this.deadFile}: job ${job.jobNum}`))
-      } else if (said === 'present') {
-        // Retried and leased since the snapshot: queued again, and this is its content.
-        journal!.jobs.delete(job.jobNum)
-        restore(job)
-      }
-      // Otherwise the journal has the job's own last record (gone, queued or dead again).
+    const job = (restored: RestoredJob, raw: Record<string, unknown>): void => {
+      if (raw.retried === true) retried.set(restored.jobNum, restored)
+      else dead.set(restored.jobNum, { dead: restored, report: decodeReport(raw, `${this.deadFile}: job ${restored.jobNum}`) })
     }
     try {
-      readSnapshotFile(this.deadFile, { lane: () => undefined, job: fromSnapshot })
+      readSnapshotFile(this.deadFile, { lane: () => undefined, job })
     } catch (err) {
       throw new UnreadableSnapshotError(`${this.deadFile}: ${(err as Error).message}`)
     }
+    return { dead, retried }
   }
 
   /**
@@ -151,21 +160,27 @@ export class SnapshotStore {
       const started = performance.now()
       const lanes = queue.snapshot()
       const dead = queue.allDead()
+      const retried = this.retriedSinceDeadFile(queue, dead)
       // From here on the journal's new generation holds exactly what this snapshot lacks.
       const generation = journal?.rotate()
       const jobs = lanes.reduce((sum, lane) => sum + lane.count, 0)
       const size = { bytes: 0 }
+      const deadNow = new Map([...dead.values()].flat().map((job) => [job.jobNum, job.hash]))
       try {
         // State first: a crash between the two writes leaves a next_job_num that is only too high.
         const stateText = `${JSON.stringify({ next_job_num: queue.nextJobNum })}\n`
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
         await writeFileAtomically(this.stateFile, [Buffer.from(stateText)], this.fs)
         const files = [{ file: this.queueFile, pieces: counted(encodeJobsByLane(lanes), size) }]
-        // dead.json goes with queue.json: a job moves between the two when it dies or is retried.
-        if (dead.size > 0 || this.deadFileExists) files.push({ file: this.deadFile, pieces: encodeDeadJobs(dead) })
+        // dead.json goes with queue.json, renamed first (see load): a job moves between the two
+        // when it dies or is retried.
+        if (dead.size > 0 || retried.length > 0 || this.deadFileExists) files.unshift({ file: this.deadFile, pieces: encodeDeadJobs(dead, retried) })
         await writeFilesAtomically(files, this.fs)
         this.deadFileExists = files.length > 1
+        this.onDiskDead = deadNow
       } catch (err) {
+        // dead.json may have been replaced without queue.json: remember both sets of dead jobs.
+        for (const [jobNum, hash] of deadNow) this.onDiskDead.set(jobNum, hash)
         this.status.last_error = `${new Date().toISOString()}: ${(err as Error).message}`
         this.logger.error({ err, file: this.queueFile, reason }, 'snapshot failed; the previous queue.json is intact')
         throw err
@@ -181,5 +196,21 @@ export class SnapshotStore {
     const next = this.pending.then(run, run)
     this.pending = next.catch(() => undefined)
     return next
+  }
+
+  /**
+   * Jobs dead in the dead.json on disk that are back in a lane now (retried): the next dead.json
+   * carries them too, so a crash after it is renamed and before queue.json is loses none of them.
+   */
+  private retriedSinceDeadFile(queue: Queue, dead: Map<string, Job[]>): Job[] {
+    if (this.onDiskDead.size === 0) return []
+    const deadNow = new Set([...dead.values()].flat().map((job) => job.jobNum))
+    const retried: Job[] = []
+    for (const [jobNum, hash] of this.onDiskDead) {
+      if (deadNow.has(jobNum)) continue
+      const found = queue.findJob(hash)
+      if (found !== undefined && found.job.jobNum === jobNum && found.state !== 'dead' && found.state !== 'succeeded') retried.push(found.job)
+    }
+    return retried
   }
 }

@@ -48,8 +48,25 @@ function writeDeadMembers(job: Job, out: ByteWriter): void {
   writeReportMembers(job.report!, out)
 }
 
-/** Every dead job, by lane, in the same layout (`dead.json`). */
-export function encodeDeadJobs(dead: Map<string, Job[]>): Generator<Buffer> {
-  const lanes = [...dead].map(([lane, jobs]) => ({ lane, count: jobs.length, parts: [jobs] }))
-  return encodeJobsByLane(lanes, 256 * 1024, writeDeadMembers)
+/** A retried job's line in `dead.json`: its fields, marked as back in its lane. */
+function writeRetriedMembers(job: Job, out: ByteWriter): void {
+  writeJobMembers(job, out)
+  out.reserve(16)
+  out.ascii(',"retried":true')
+}
+
+/**
+ * `dead.json`, in the same layout: every dead job, by lane, and after them the jobs `retried` out
+ * of the previous dead.json (see SnapshotStore.load for why they are carried).
+ */
+export function encodeDeadJobs(dead: Map<string, Job[]>, retried: Job[] = []): Generator<Buffer> {
+  const byLane = new Map([...dead].map(([lane, jobs]) => [lane, [jobs]]))
+  for (const job of retried) {
+    const parts = byLane.get(job.lane) ?? byLane.set(job.lane, [[]]).get(job.lane)!
+    if (parts.length === 1) parts.push([])
+    parts[1]!.push(job)
+  }
+  const retriedJobs = new Set(retried)
+  const lanes = [...byLane].map(([lane, parts]) => ({ lane, count: parts.reduce((n, part) => n + part.length, 0), parts }))
+  return encodeJobsByLane(lanes, 256 * 1024, (job, out) => (retriedJobs.has(job) ? writeRetriedMembers(job, out) : writeDeadMembers(job, out)))
 }
