@@ -5,6 +5,9 @@ import { createLogger } from '../src/log'
 import { Job } from '../src/queue/job'
 import { type DurableCallback, Journal, type JournalFs, journalFile, journalGenerations, realJournalFs } from '../src/persist/journal'
 import { readJournal } from '../src/persist/replay'
+import type { WriteFs } from '../src/persist/atomic'
+import { SnapshotStore } from '../src/persist/store'
+import { Queue } from '../src/queue/queue'
 import { type Running, call, removeDir, runToExit, startDaemon, tempDir, until } from './helpers/daemon'
 
 const quiet = createLogger('silent')
@@ -66,7 +69,7 @@ t.test('a failed write breaks the journal until a snapshot rotates it, and nothi
   failWrites = false
   journal.scheduled(job(2))
   t.ok(await durable(journal), 'later records of the broken generation are not written either')
-  const generation = journal.rotate()
+  const generation = journal.rotate()!
   journal.scheduled(job(3))
   journal.compacted(generation)
   t.equal(await durable(journal), undefined, 'the new generation is written')
@@ -187,4 +190,68 @@ t.test('a delay outlives SIGKILL: the job comes back delayed, not ready', async 
   const found = await call(`${again.url}/job?hash=${later.body.hash}`)
   t.match(found.body, { state: 'delayed', message: 'later' })
   t.ok(Date.parse(String(found.body.not_before)) > Date.now() + 590_000, `ready at ${found.body.not_before}`)
+})
+
+t.test('interval mode: an fsync asked for while two are running starts when one ends, not at the next write', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  // fdatasyncs that end only when the test says so.
+  const running: ((err: Error | null) => void)[] = []
+  let started = 0
+  const paused: JournalFs = {
+    ...realJournalFs,
+    sync(_fd, done) {
+      started++
+      running.push(done)
+    },
+  }
+  const journal = new Journal({ dir, fsync: 'interval', fsyncMs: 1, generation: 1, maxBytes: 1 << 30, onFull() {}, onFailure() {}, logger: quiet, fs: paused })
+  journal.scheduled(job(1))
+  t.equal(await durable(journal), undefined, 'interval mode answers once written')
+  await until(() => started === 1, 'the first fsync')
+  journal.scheduled(job(2))
+  await durable(journal)
+  await until(() => started === 2, 'a second fsync, while the first runs')
+  journal.scheduled(job(3))
+  await durable(journal)
+  // The interval passes while two fsyncs run: the one job 3 needs cannot start yet.
+  const askedAt = Date.now()
+  await until(() => Date.now() > askedAt + 20, 'the interval to pass')
+  t.equal(started, 2, 'at most two at once')
+  running.shift()!(null)
+  await until(() => started === 3, 'the owed fsync, started when one ended', 2000)
+  for (const done of running.splice(0)) done(null)
+  await journal.close()
+})
+
+t.test('a snapshot that cannot start a new journal file leaves the journal writing where it was', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  // A data directory that became read-only: existing files can be appended to, none created.
+  let readOnly = false
+  const fs: JournalFs = {
+    ...realJournalFs,
+    open(file) {
+      if (readOnly) throw Object.assign(new Error(`EROFS: read-only file system, open '${file}'`), { code: 'EROFS' })
+      return realJournalFs.open(file)
+    },
+  }
+  const journal = journalIn(dir, fs)
+  const queue = new Queue({ changes: journal })
+  queue.schedule({ lane: 'main', priority: 1, message: 'before' })
+  t.equal(await durable(journal), undefined)
+  readOnly = true
+  const failingWrites: WriteFs = {
+    open: () => Promise.reject(Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' })),
+    rename: () => Promise.reject(new Error('not reached')),
+    unlink: () => Promise.resolve(),
+  }
+  await t.rejects(new SnapshotStore(dir, quiet, failingWrites).save(queue, 'interval', journal), { code: 'EROFS' })
+  queue.schedule({ lane: 'main', priority: 1, message: 'after' })
+  t.equal(await durable(journal), undefined, 'changes are still written and answered')
+  t.equal(journal.broken, undefined, 'the journal is not broken')
+  t.same(journalGenerations(dir), [1], 'still the same file')
+  await journal.close()
+  const { state } = readJournal(dir, quiet)
+  t.same([...state.jobs.values()].map((j) => (j as { message: string }).message), ['before', 'after'], 'both records are in it')
 })

@@ -65,7 +65,11 @@ const spareWriters: ByteWriter[] = []
 class Batch {
   readonly out = spareWriters.pop() ?? new ByteWriter(64 * 1024)
   readonly callbacks: DurableCallback[] = []
-  constructor(readonly generation: number) {}
+  constructor(
+    readonly generation: number,
+    /** The generation's file, opened when the generation began (see rotate). */
+    readonly fd?: number,
+  ) {}
 
   /** Hands the writer back for another batch (its bytes are written by now). */
   recycle(): void {
@@ -119,6 +123,10 @@ export class Journal implements ChangeLog {
   /** Run when the running fdatasync ends (close and rotation wait for it). */
   private afterSync: (() => void)[] = []
   private lastSync = 0
+  /** Bytes were written since the last fdatasync began. */
+  private dirty = false
+  /** An fdatasync was asked for while MAX_SYNCS were running: start it when one ends. */
+  private syncOwed = false
   private syncTimer: NodeJS.Timeout | undefined
   private bytesInGeneration = 0
   private askedForCompaction = false
@@ -127,10 +135,11 @@ export class Journal implements ChangeLog {
   /** The generation whose write failed: its later records are not written (a snapshot covers them). */
   private failedGeneration = -1
 
+  /** Opens the first generation's file: a journal that cannot be written stops the start. */
   constructor(private readonly options: JournalOptions) {
     this.fs = options.fs ?? realJournalFs
     this.compactAt = options.maxBytes
-    this.batches = [new Batch(options.generation)]
+    this.batches = [new Batch(options.generation, this.openGeneration(options.generation))]
   }
 
   /** True when every mutating reply must wait for `whenDurable`. */
@@ -182,10 +191,22 @@ export class Journal implements ChangeLog {
   /**
    * Starts a new generation: records appended from now on go to its file. Called at the moment a
    * snapshot is captured, so the snapshot holds exactly what the older generations describe.
+   * Returns undefined when the new file cannot be created (a read-only or full disk): the journal
+   * then goes on appending to the file it has, and that snapshot compacts nothing.
    */
-  rotate(): number {
+  rotate(): number | undefined {
     const next = this.open.generation + 1
-    this.batches.push(new Batch(next))
+    let fd: number
+    try {
+      fd = this.openGeneration(next)
+    } catch (err) {
+      this.options.logger.warn({ err, generation: next }, 'journal: cannot start a new file; appending to the current one, which a later snapshot will compact')
+      // Ask again only after as many bytes more, not at every record.
+      this.compactAt = this.bytesInGeneration + this.options.maxBytes
+      this.askedForCompaction = false
+      return undefined
+    }
+    this.batches.push(new Batch(next, fd))
     this.bytesInGeneration = 0
     this.askedForCompaction = false
     this.arm()
@@ -224,6 +245,8 @@ export class Journal implements ChangeLog {
     await new Promise<void>((resolve) => this.whenDurable(() => resolve()))
     clearTimeout(this.syncTimer)
     if (this.syncing > 0) await new Promise<void>((resolve) => this.afterSync.push(resolve))
+    // A generation begun by the last snapshot and never written to: its (empty) file stays.
+    for (const batch of this.batches) if (batch.fd !== undefined && batch.fd !== this.fd) this.fs.close(batch.fd)
     if (this.fd === undefined) return
     if (this.options.fsync !== 'never' && this.failure === undefined) fsyncSync(this.fd)
     this.fs.close(this.fd)
@@ -320,8 +343,11 @@ export class Journal implements ChangeLog {
     // That generation is broken: its records are not written; the next snapshot covers them.
     if (this.failure !== undefined && batch.generation <= this.failedGeneration) return this.failure
     try {
-      this.useGeneration(batch.generation)
-      if (batch.out.pos > 0) this.fs.write(this.fd!, batch.out.buf.subarray(0, batch.out.pos))
+      this.useGeneration(batch)
+      if (batch.out.pos > 0) {
+        this.fs.write(this.fd!, batch.out.buf.subarray(0, batch.out.pos))
+        this.dirty = true
+      }
       return undefined
     } catch (err) {
       this.fail(err as Error, batch.generation)
@@ -332,12 +358,19 @@ export class Journal implements ChangeLog {
   /**
    * Starts an fdatasync for everything written so far. A second may start while one runs: what
    * was written after the first began waits for about one fsync instead of one and a half. Each
-   * callback waits for a sync that began after its record was written, whichever ends first.
+   * callback waits for a sync that began after its record was written, whichever ends first. A
+   * sync asked for while MAX_SYNCS run is owed, and starts as soon as one of them ends.
    */
   private startSync(): void {
-    if (this.syncing >= MAX_SYNCS || this.fd === undefined) return
+    if (this.fd === undefined || (!this.dirty && this.unsynced.length === 0)) return
+    if (this.syncing >= MAX_SYNCS) {
+      this.syncOwed = true
+      return
+    }
     const callbacks = this.unsynced
     this.unsynced = []
+    this.dirty = false
+    this.syncOwed = false
     const generation = this.fdGeneration
     this.syncing++
     this.lastSync = Date.now()
@@ -350,6 +383,7 @@ export class Journal implements ChangeLog {
         this.afterSync = []
         for (const resume of waiting) resume()
       }
+      if (this.syncOwed) this.startSync()
       this.flush()
     })
   }
@@ -373,9 +407,9 @@ export class Journal implements ChangeLog {
     return batch
   }
 
-  /** Opens the generation's file, closing (after syncing) the previous one. */
-  private useGeneration(generation: number): void {
-    if (this.fdGeneration === generation) return
+  /** Makes the batch's generation the one written to, closing (after syncing) the previous file. */
+  private useGeneration(batch: Batch): void {
+    if (this.fdGeneration === batch.generation) return
     if (this.fd !== undefined) {
       const old = this.fd
       this.fd = undefined
@@ -388,16 +422,29 @@ export class Journal implements ChangeLog {
       } finally {
         this.fs.close(old)
       }
+      this.dirty = false
+      this.syncOwed = false
       // Whatever waited for a sync of the old file has had it (or shares its failure).
       const synced = this.unsynced
       this.unsynced = []
       for (const callback of synced) callback(syncError)
       if (syncError !== undefined) throw syncError
     }
-    this.fd = this.fs.open(journalFile(this.options.dir, generation))
-    this.fdGeneration = generation
-    // The new file's directory entry must survive a crash as well as its contents.
-    if (this.options.fsync !== 'never') this.fs.syncDir(this.options.dir)
+    this.fd = batch.fd ?? this.openGeneration(batch.generation)
+    this.fdGeneration = batch.generation
+  }
+
+  /** Creates (or opens, to append) a generation's file; its directory entry is synced too. */
+  private openGeneration(generation: number): number {
+    const fd = this.fs.open(journalFile(this.options.dir, generation))
+    try {
+      // The new file's directory entry must survive a crash as well as its contents.
+      if (this.options.fsync !== 'never') this.fs.syncDir(this.options.dir)
+    } catch (err) {
+      this.fs.close(fd)
+      throw err
+    }
+    return fd
   }
 
   private fail(err: Error, generation: number): void {

@@ -11,7 +11,7 @@ import { decodeReport, readSnapshotFile } from './snapshot'
 
 /** The journal as a snapshot sees it: started anew when a snapshot is captured, trimmed once it is written. */
 export interface Compactable {
-  rotate(): number
+  rotate(): number | undefined
   compacted(generation: number): void
   compactAfter(snapshotBytes: number): void
 }
