@@ -12,7 +12,7 @@ export const CODES = {
   internal: { code: 6, http: 500, meaning: 'an unexpected fault in the daemon; it has been logged' },
   unauthorized: { code: 7, http: 401, meaning: 'auth_token is set and the request lacks the right "Authorization: Bearer" header' },
   limit_reached: { code: 8, http: 503, meaning: 'a configured limit is reached (the message names it); nothing was queued or parked' },
-  not_leased: { code: 9, http: 404, meaning: 'ack, release or touch named a hash that is not leased now (never leased, already acked or released, or its lease expired)' },
+  not_leased: { code: 9, http: 404, meaning: 'ack, release or touch named a lease that is not in force now (never leased, already acked or released, its lease expired, or a token of an earlier lease)' },
   journal_failed: { code: 10, http: 503, meaning: 'the journal could not be written: the change may be in memory but is not on disk; changes are refused until a snapshot succeeds' },
   job_not_found: { code: 11, http: 404, meaning: 'no job with that hash is known in a state the request can act on' },
   conflict: { code: 12, http: 409, meaning: 'the request does not fit the lane or job as it is now (a runner lane, a running job); the message says why' },

@@ -48,7 +48,7 @@ async function load(url: string, killed: () => boolean, out: Outcome): Promise<v
         if (r.body.code === 2) continue
         message = String(r.body.message)
         out.ackInFlight.add(message)
-        const acked = await call(`${url}/ack`, { hash: r.body.hash })
+        const acked = await call(`${url}/ack`, { hash: r.body.hash, lease_token: r.body.lease_token })
         if (acked.status !== 200) throw new Error(`ack answered ${acked.status}: ${acked.text}`)
         out.ackInFlight.delete(message)
         out.acked.add(message)

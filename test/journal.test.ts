@@ -98,7 +98,7 @@ t.test('after SIGKILL the journal restores what was answered: schedules, takes, 
   }
   const c = await call(`${d.url}/receive_noblock`, { lease: 60 })
   t.equal(c.body.message, 'c')
-  t.equal((await call(`${d.url}/ack`, { hash: c.body.hash })).status, 200)
+  t.equal((await call(`${d.url}/ack`, { hash: c.body.hash, lease_token: c.body.lease_token })).status, 200)
   t.equal((await call(`${d.url}/receive_noblock`)).body.message, 'a', 'a plain receive takes a for good')
   t.equal((await call(`${d.url}/receive_noblock`, { lease: 60 })).body.message, 'b', 'b is leased, not acked')
   await d.stop('SIGKILL')

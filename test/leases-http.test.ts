@@ -40,7 +40,7 @@ t.test('a leased job is out until its lease expires, then first in line again', 
   await until(async () => (await listed(d)).length === 3, 'the lease to expire')
   t.same(await listed(d), ['a', 'b', 'c'], 'back at its original place')
   t.ok(d.logs.some((l) => l.msg === 'job put back' && l.reason === 'lease expired' && l.job_num === 1 && l.lane === 'main'))
-  const late = await call(`${d.url}/ack`, { hash: leased.body.hash })
+  const late = await call(`${d.url}/ack`, { hash: leased.body.hash, lease_token: leased.body.lease_token })
   t.same([late.status, late.body.status, late.body.code], [404, 'error', 9], 'an expired lease cannot be acked')
 })
 
@@ -49,22 +49,23 @@ t.test('ack removes a leased job for good; a second ack is refused', async (t) =
   const [hash] = await schedule(d, 'only')
   const leased = await call(`${d.url}/receive_noblock`, { lease: 30 })
   t.equal(leased.body.hash, hash)
-  const acked = await call(`${d.url}/ack`, { hash })
+  const token = leased.body.lease_token
+  const acked = await call(`${d.url}/ack`, { hash, lease_token: token })
   t.same(acked.body, { status: 'ok', code: 0, job_num: 1, hash })
   t.same(await counts(d), { leased: 0, delayed: 0 })
   t.same(await listed(d), [])
-  t.equal((await call(`${d.url}/ack`, { hash })).body.code, 9)
+  t.equal((await call(`${d.url}/ack`, { hash, lease_token: token })).body.code, 9)
 })
 
 t.test('release puts the job back at once, or after a delay', async (t) => {
   const d = await daemon(t)
   await schedule(d, 'a', 'b')
   const first = await call(`${d.url}/receive_noblock`, { lease: 30 })
-  t.equal((await call(`${d.url}/release`, { hash: first.body.hash })).status, 200)
+  t.equal((await call(`${d.url}/release`, { hash: first.body.hash, lease_token: first.body.lease_token })).status, 200)
   t.same(await listed(d), ['a', 'b'], 'released: first again')
   const again = await call(`${d.url}/receive_noblock`, { lease: 30 })
   t.equal(again.body.message, 'a')
-  t.equal((await call(`${d.url}/release`, { hash: again.body.hash, delay: 0.5 })).status, 200)
+  t.equal((await call(`${d.url}/release`, { hash: again.body.hash, lease_token: again.body.lease_token, delay: 0.5 })).status, 200)
   t.same(await listed(d), ['b'], 'delayed: not ready yet')
   t.same(await counts(d), { leased: 0, delayed: 1 })
   t.equal((await call(`${d.url}/receive_noblock`)).body.message, 'b', 'the delayed job is not handed out')
@@ -77,12 +78,15 @@ t.test('touch extends a lease', async (t) => {
   const d = await daemon(t)
   await schedule(d, 'slow work')
   const leased = await call(`${d.url}/receive_noblock`, { lease: 0.5 })
-  const touched = await call(`${d.url}/touch`, { hash: leased.body.hash, lease: 10 })
+  const lease = { hash: leased.body.hash, lease_token: leased.body.lease_token }
+  const touched = await call(`${d.url}/touch`, { ...lease, lease: 10 })
   t.equal(touched.status, 200)
+  t.equal(touched.body.lease_token, leased.body.lease_token, 'the same lease')
   t.ok(Date.parse(String(touched.body.lease_expires)) > Date.now() + 9000, 'the new deadline is about 10 s away')
-  await new Promise((r) => setTimeout(r, 800))
+  const firstDeadline = Date.parse(String(leased.body.lease_expires))
+  await until(() => Date.now() > firstDeadline + 300, 'the first deadline to pass')
   t.same(await counts(d), { leased: 1, delayed: 0 }, 'still leased past the first deadline')
-  t.equal((await call(`${d.url}/ack`, { hash: leased.body.hash })).status, 200)
+  t.equal((await call(`${d.url}/ack`, lease)).status, 200)
 })
 
 t.test('receive_block with a lease: the parked receiver gets a leased job', async (t) => {
@@ -107,8 +111,10 @@ t.test('bad lease requests get a clear error and change nothing', async (t) => {
     ['/ack', {}, /missing hash/],
     ['/ack', { hash: 42 }, /"hash" must be a string/],
     ['/release', { hash: 'x'.repeat(200) }, /"hash" must be a string/],
-    ['/release', { hash: 'abc', delay: -5 }, /"delay"/],
-    ['/touch', { hash: 'abc', lease: 0 }, /"lease"/],
+    ['/ack', { hash: 'abc' }, /missing lease_token/],
+    ['/ack', { hash: 'abc', lease_token: 7 }, /"lease_token" must be a string/],
+    ['/release', { hash: 'abc', lease_token: 't', delay: -5 }, /"delay"/],
+    ['/touch', { hash: 'abc', lease_token: 't', lease: 0 }, /"lease"/],
     ['/ack', '[1,2]', /JSON object/],
   ]
   for (const [path, body, message] of cases) {
@@ -117,7 +123,7 @@ t.test('bad lease requests get a clear error and change nothing', async (t) => {
     t.match(String(r.body.message), message)
   }
   for (const path of ['/ack', '/release', '/touch']) {
-    const r = await call(`${d.url}${path}`, { hash: 'not-a-leased-hash' })
+    const r = await call(`${d.url}${path}`, { hash: 'not-a-leased-hash', lease_token: 'x' })
     t.same([r.status, r.body.code], [404, 9], `${path} of an unknown hash`)
   }
   t.same(await listed(d), ['kept'])
@@ -129,7 +135,7 @@ t.test('leased jobs survive a restart as queued, in order; delayed ones stay del
   await schedule(d, 'a', 'b', 'c')
   await call(`${d.url}/receive_noblock`, { lease: 60 })
   const b = await call(`${d.url}/receive_noblock`, { lease: 60 })
-  await call(`${d.url}/release`, { hash: b.body.hash, delay: 600 })
+  await call(`${d.url}/release`, { hash: b.body.hash, lease_token: b.body.lease_token, delay: 600 })
   t.same(await listed(d), ['c'])
   t.equal(await d.stop(), 0)
   const again = await startDaemon({ dataDir: d.dataDir })

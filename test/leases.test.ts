@@ -51,10 +51,10 @@ t.test('a leased job leaves the lane until acked, and ack removes it for good', 
   t.same(ready(q), [2])
   t.equal(q.totalQueued, 2, 'a leased job still counts as held in memory')
   t.equal(q.stats().leased.main, 1)
-  t.equal(q.ack(held.job.hash).jobNum, 1)
+  t.equal(q.ack(held.job.hash, held.token).jobNum, 1)
   t.equal(q.totalQueued, 1)
   t.equal(q.leasedJobs, 0)
-  t.equal(codeOf(() => q.ack(held.job.hash)), 'not_leased')
+  t.equal(codeOf(() => q.ack(held.job.hash, held.token)), 'not_leased')
   t.same(log, ['scheduled:1', 'scheduled:2', 'leased:1', 'acked:1'])
   t.end()
 })
@@ -72,7 +72,7 @@ t.test('an expired lease puts the job back at its original place, ahead of newer
   t.same(nums(q.expireDue().leases), [1])
   t.same(ready(q), [1, 2, 3, 4], 'job 1 is first again')
   t.equal(q.nextDeadline(), undefined)
-  t.equal(codeOf(() => q.ack(first.job.hash)), 'not_leased', 'an expired lease cannot be acked')
+  t.equal(codeOf(() => q.ack(first.job.hash, first.token)), 'not_leased', 'an expired lease cannot be acked')
   t.same(log.slice(-1), ['returned:1:lease expired'])
   t.end()
 })
@@ -82,7 +82,7 @@ t.test('a higher-priority job put back goes before lower-priority ones', (t) => 
   q.schedule({ message: 'urgent', lane: 'main', priority: 1 })
   q.schedule({ message: 'routine', lane: 'main', priority: 9 })
   const held = q.receiveLeased('main', 5_000)!
-  q.release(held.job.hash)
+  q.release(held.job.hash, held.token)
   t.same(ready(q), [1, 2])
   t.end()
 })
@@ -92,14 +92,14 @@ t.test('touch extends a lease from now; release with a delay returns the job lat
   q.schedule({ message: 'a', lane: 'main', priority: 1 })
   const held = q.receiveLeased('main', 1_000)!
   clock.ms += 800
-  t.equal(q.touch(held.job.hash), clock.ms + 1_000, 'the original length again')
+  t.equal(q.touch(held.job.hash, held.token).at, clock.ms + 1_000, 'the original length again')
   clock.ms += 900
   t.same(q.expireDue().leases, [], 'touched: not expired')
-  t.equal(q.touch(held.job.hash, 5_000), clock.ms + 5_000, 'a new length')
-  q.release(held.job.hash, 2_000)
+  t.equal(q.touch(held.job.hash, held.token, 5_000).at, clock.ms + 5_000, 'a new length')
+  q.release(held.job.hash, held.token, 2_000)
   t.same(ready(q), [], 'delayed: not ready yet')
   t.equal(q.stats().delayed.main, 1)
-  t.equal(codeOf(() => q.touch(held.job.hash)), 'not_leased', 'no longer leased')
+  t.equal(codeOf(() => q.touch(held.job.hash, held.token)), 'not_leased', 'no longer leased')
   t.equal(q.receive('main'), undefined)
   clock.ms += 2_000
   t.same(q.expireDue(), { leases: [], delayed: 1 })
@@ -126,7 +126,7 @@ t.test('deadlines come due in order whatever order they were set in', (t) => {
 t.test('a parked receiver that leases gets the deadline; one that is gone puts the job back', (t) => {
   const { q, clock, log } = setup()
   const got: [number, number | undefined][] = []
-  const leasing: Receiver = { leaseMs: 10_000, deliver: (job, until) => (got.push([job.jobNum, until]), true), dismiss() {} }
+  const leasing: Receiver = { leaseMs: 10_000, deliver: (job, lease) => (got.push([job.jobNum, lease?.at]), true), dismiss() {} }
   const gone: Receiver = { leaseMs: 10_000, deliver: () => false, dismiss() {} }
   q.awaitJob('main', gone)
   q.awaitJob('main', leasing)
@@ -143,8 +143,8 @@ t.test('a reply that cannot be delivered ends the lease, or returns a taken job'
   q.schedule({ message: 'b', lane: 'main', priority: 1 })
   const held = q.receiveLeased('main', 10_000)!
   const taken = q.receive('main')!
-  q.returnUndelivered(held.job)
-  q.returnUndelivered(taken)
+  q.returnUndelivered(held.job, held)
+  q.returnUndelivered(taken, undefined)
   t.equal(q.leasedJobs, 0)
   t.same(ready(q), [1, 2])
   t.same(log.slice(2), ['leased:1', 'taken:2', 'returned:1:not delivered', 'returned:2:not delivered'])
@@ -157,7 +157,7 @@ t.test('snapshots include leased and delayed jobs at their place', (t) => {
   q.schedule({ message: 'other', lane: 'x', priority: 1 })
   const a = q.receiveLeased('main', 1_000)! // job 2 (priority 1)
   const b = q.receiveLeased('main', 1_000)! // job 4 (priority 1)
-  q.release(b.job.hash, 60_000)
+  q.release(b.job.hash, b.token, 60_000)
   t.same([a.job.jobNum, b.job.jobNum], [2, 4])
   const main = q.snapshot().find((l) => l.lane === 'main')!
   t.equal(main.count, 4)

@@ -24,21 +24,19 @@ t.test('a job is found by hash in every state of its life', (t) => {
   const { q, clock } = setup()
   const [job] = add(q, 1)
   t.equal(q.findJob(job!.hash)?.state, 'queued')
-  q.receiveLeased('work', 10_000)
+  const run = q.receiveLeased('work', 10_000)!
   t.equal(q.findJob(job!.hash)?.state, 'running', 'leased on a runner lane means running')
-  q.release(job!.hash, 5_000)
+  q.retryLater(run, 5_000)
   t.equal(q.findJob(job!.hash)?.state, 'delayed')
   clock.ms += 5_000
   q.expireDue()
   t.equal(q.findJob(job!.hash)?.state, 'queued')
-  q.receiveLeased('work', 10_000)
-  q.bury(job!.hash, report('dead', 'exit code 1'))
+  q.bury(q.receiveLeased('work', 10_000)!, report('dead', 'exit code 1'))
   t.equal(q.findJob(job!.hash)?.state, 'dead')
   t.same(q.deadJobs('work', 0, 10).jobs, [job])
   q.retryDead(job!.hash)
   t.equal(q.findJob(job!.hash)?.state, 'queued')
-  q.receiveLeased('work', 10_000)
-  q.complete(job!.hash, report('succeeded'))
+  q.complete(q.receiveLeased('work', 10_000)!, report('succeeded'))
   t.equal(q.findJob(job!.hash)?.state, 'succeeded')
   t.equal(q.totalQueued, 0)
   t.end()
@@ -47,10 +45,7 @@ t.test('a job is found by hash in every state of its life', (t) => {
 t.test('succeeded jobs are forgotten after keep_finished, and past max_finished', (t) => {
   const { q, clock } = setup(1_000, 2)
   const jobs = add(q, 3)
-  for (const job of jobs) {
-    q.receiveLeased('work', 10_000)
-    q.complete(job.hash, report('succeeded'))
-  }
+  for (let i = 0; i < jobs.length; i++) q.complete(q.receiveLeased('work', 10_000)!, report('succeeded'))
   t.equal(q.findJob(jobs[0]!.hash), undefined, 'the oldest went past max_finished')
   t.equal(q.findJob(jobs[2]!.hash)?.state, 'succeeded')
   clock.ms += 1_000
@@ -76,7 +71,7 @@ t.test('deleting a put-back job (out of the FIFO) and the last job of a priority
   const [a, b, c] = add(q, 3)
   const held = q.receiveLeased('work', 1_000)! // a
   add(q, 1) // d, newer than a
-  q.release(held.job.hash) // a waits in the put-back heap, ahead of b
+  q.retryLater(held, 0) // a waits in the put-back heap, ahead of b
   q.deleteJob(a!.hash)
   t.same(q.jobsInOrder('work').map((j) => j.jobNum), [b!.jobNum, c!.jobNum, 4])
   const [only] = add(q, 1, 1)

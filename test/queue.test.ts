@@ -200,7 +200,7 @@ t.test('a job handed to a receiver that turns out to be gone goes back to its pl
   const dead = new TestReceiver(false)
   const live = new TestReceiver()
   q.awaitJob('main', dead) // b is offered to the dead receiver and refused
-  q.returnUndelivered(jobA)
+  q.returnUndelivered(jobA, undefined)
   q.awaitJob('main', live)
   t.same(live.got.map((j) => j.message), ['a'], 'the put-back job keeps its place ahead of b')
   t.same(drainLane(q).map((j) => j.message), ['b'], 'nothing was lost')

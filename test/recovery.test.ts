@@ -30,8 +30,7 @@ function runnerQueue(changes?: Journal): Queue {
 
 /** Runs the next job of lane r and lets it die. */
 function runAndBury(queue: Queue): Job {
-  const held = queue.receiveLeased('r', 60_000)!
-  return queue.bury(held.job.hash, REPORT)
+  return queue.bury(queue.receiveLeased('r', 60_000)!, REPORT)
 }
 
 /** The real file system, but once armed a "crash" (an exception, and nothing cleaned up) at the `n`-th rename from then. */

@@ -242,3 +242,17 @@ t.test('backoff doubles from base, is capped at max, and is jittered within half
   t.equal(backoffMs(40, 2000, 3_600_000, () => 0), 1_800_000)
   t.end()
 })
+
+t.test('a running job is its runner’s: /ack, /release and /touch on it answer 409 and change nothing', async (t) => {
+  const s = await withLane(t, { timeout: 60 })
+  const hash = await schedule(s, 'slow-held')
+  await until(async () => (await job(s, hash)).state === 'running', 'the job to start')
+  for (const [path, extra] of [['/release', {}], ['/ack', {}], ['/touch', { lease: 60 }]] as const) {
+    const r = await call(`${s.d.url}${path}`, { hash, lease_token: 'guessed', ...extra })
+    t.same([r.status, r.body.code], [409, 12], `${path} on a running job`)
+    t.match(r.body.message, /running on lane "work"/)
+  }
+  await until(async () => (await job(s, hash)).state === 'succeeded', 'the run to finish')
+  t.equal(starts(s.log).length, 1, 'it ran once')
+  t.match(await counters(s), { started: 1, succeeded: 1, failed: 0 })
+})

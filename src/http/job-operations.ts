@@ -26,8 +26,8 @@ export function jobOperations(queue: Queue, logger: Logger, answer: Answer): Job
       parse: parseAck,
       pacer: undefined,
       changes: true,
-      run(ex, { hash }) {
-        const job = queue.ack(hash)
+      run(ex, { hash, token }) {
+        const job = queue.ack(hash, token)
         logger.debug({ lane: job.lane, job_num: job.jobNum }, 'acked')
         answer(ex, leaseReply(job), `job ${job.jobNum} is acked in memory only, until the next snapshot`)
       },
@@ -36,8 +36,8 @@ export function jobOperations(queue: Queue, logger: Logger, answer: Answer): Job
       parse: parseRelease,
       pacer: undefined,
       changes: true,
-      run(ex, { hash, ms }) {
-        const job = queue.release(hash, ms)
+      run(ex, { hash, token, ms }) {
+        const job = queue.release(hash, token, ms)
         logger.debug({ lane: job.lane, job_num: job.jobNum, delay_ms: ms ?? 0 }, 'released')
         answer(ex, leaseReply(job), `job ${job.jobNum} is released in memory only, until the next snapshot`)
       },
@@ -46,9 +46,9 @@ export function jobOperations(queue: Queue, logger: Logger, answer: Answer): Job
       parse: parseTouch,
       pacer: undefined,
       changes: false,
-      run(ex, { hash, ms }) {
-        const until = queue.touch(hash, ms)
-        ex.send(200, leaseReply(queue.leasedJob(hash), until))
+      run(ex, { hash, token, ms }) {
+        const lease = queue.touch(hash, token, ms)
+        ex.send(200, leaseReply(lease.job, lease))
       },
     },
     retry: {

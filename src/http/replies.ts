@@ -1,5 +1,6 @@
 import { ApiError, CODES } from '../errors'
 import { ByteWriter } from '../queue/bytes'
+import type { Held } from '../queue/held'
 import { type Job, writeJobMembers, writeReportMembers } from '../queue/job'
 import type { JobState } from '../queue/queue'
 
@@ -12,23 +13,31 @@ export const SHUTTING_DOWN = 'dispenserd is shutting down'
 const replyWriter = new ByteWriter(64 * 1024)
 const JOB_REPLY_START = `{"status":"ok","code":${CODES.ok.code},`
 
+/** `,"lease_expires":"…","lease_token":"…"`: a lease's deadline and identity. */
+function leaseMembers(lease: Held): string {
+  return `,"lease_expires":"${new Date(lease.at).toISOString()}","lease_token":"${lease.token}"`
+}
+
 /**
  * `{"status":"ok","code":0, <the job's fields>}`: the answer to a receive that got a job, with
- * `lease_expires` when it is leased. The buffer is reused by the next reply: send it at once.
+ * `lease_expires` and `lease_token` when it is leased. The buffer is reused by the next reply:
+ * send it at once.
  */
-export function jobReply(job: Job, leaseUntil?: number): Buffer {
+export function jobReply(job: Job, lease?: Held): Buffer {
   replyWriter.pos = 0
   replyWriter.ascii(JOB_REPLY_START)
   writeJobMembers(job, replyWriter)
-  if (leaseUntil !== undefined) replyWriter.ascii(`,"lease_expires":"${new Date(leaseUntil).toISOString()}"`)
+  if (lease !== undefined) {
+    replyWriter.reserve(100 + lease.token.length)
+    replyWriter.ascii(leaseMembers(lease))
+  }
   replyWriter.ascii('}')
   return replyWriter.buf.subarray(0, replyWriter.pos)
 }
 
-/** The answer to ack, release and touch: the job's number and hash (and the new deadline). */
-export function leaseReply(job: Job, leaseUntil?: number): string {
-  const expires = leaseUntil === undefined ? '' : `,"lease_expires":"${new Date(leaseUntil).toISOString()}"`
-  return `{"status":"ok","code":${CODES.ok.code},"job_num":${job.jobNum},"hash":"${job.hash}"${expires}}`
+/** The answer to ack, release, touch, retry and delete: the job's number and hash (and touch's lease). */
+export function leaseReply(job: Job, lease?: Held): string {
+  return `{"status":"ok","code":${CODES.ok.code},"job_num":${job.jobNum},"hash":"${job.hash}"${lease === undefined ? '' : leaseMembers(lease)}}`
 }
 
 /**

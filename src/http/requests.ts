@@ -111,11 +111,19 @@ export function parseBlockingReceive(fields: Fields): BlockingReceive {
   return { ...parseReceive(fields), timeoutMs: secondsField(fields, 'timeout', false) }
 }
 
-/** `/ack`, `/release` and `/touch` name a leased job by its hash. */
+/** `/ack`, `/release` and `/touch` name a lease by its job's hash and the token it was given with. */
 export interface LeaseCommand {
   hash: string
+  token: string
   /** release: put the job back after this long; touch: the lease's new length. */
   ms: number | undefined
+}
+
+function tokenField(fields: Fields): string {
+  const token = fields.lease_token
+  if (token === undefined || token === null || token === '') throw invalid('missing lease_token (the leased receive answered it with the job)')
+  if (typeof token !== 'string' || token.length > 128) throw invalid('"lease_token" must be a string of at most 128 characters')
+  return token
 }
 
 function hashField(fields: Fields): string {
@@ -126,15 +134,15 @@ function hashField(fields: Fields): string {
 }
 
 export function parseAck(fields: Fields): LeaseCommand {
-  return { hash: hashField(fields), ms: undefined }
+  return { hash: hashField(fields), token: tokenField(fields), ms: undefined }
 }
 
 export function parseRelease(fields: Fields): LeaseCommand {
-  return { hash: hashField(fields), ms: secondsField(fields, 'delay', false) }
+  return { hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'delay', false) }
 }
 
 export function parseTouch(fields: Fields): LeaseCommand {
-  return { hash: hashField(fields), ms: secondsField(fields, 'lease', true) }
+  return { hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'lease', true) }
 }
 
 /** `/job`, `/retry`, `/delete`: a job named by its hash. */

@@ -6,11 +6,11 @@ import { jobsByLaneBytes } from '../queue/listing'
 import type { Queue } from '../queue/queue'
 import type { Exchange } from './exchange'
 import { Pacer } from './pacer'
-import { Outbox, ParkedReceive } from './parked'
-import type { Job } from '../queue/job'
+import { ParkedReceive } from './parked'
+import { CommitPath } from './commit'
 import { type JobOperations, jobOperations } from './job-operations'
 import type { Operation } from './operation'
-import { type Durability, EMPTY_QUEUE_BODY, SHUTTING_DOWN, jobReply, journalFailed } from './replies'
+import { type Durability, EMPTY_QUEUE_BODY, SHUTTING_DOWN, journalFailed } from './replies'
 import {
   type BlockingReceive,
   type DispatchJobRequest,
@@ -87,7 +87,7 @@ export class Routes {
   private readonly receiveBlockOp: Operation<BlockingReceive>
   /** Leases and inspection: ack, release, touch, retry, delete, job, failed. */
   private readonly jobOps: JobOperations
-  private readonly outbox: Outbox
+  private readonly commits: CommitPath
 
   constructor(private readonly options: RoutesOptions) {
     const { queue, logger, durability, lanes } = options
@@ -98,7 +98,9 @@ export class Routes {
     }
     const schedulePacer = options.throttleSchedule ? new Pacer(THROTTLE_MS) : undefined
     const receivePacer = options.throttleReceive ? new Pacer(THROTTLE_MS) : undefined
-    const answer = (ex: Exchange, body: string, failure: string): void => this.answerChange(ex, body, failure)
+    const commits = new CommitPath(queue, logger, durability)
+    this.commits = commits
+    const answer = (ex: Exchange, body: string, failure: string): void => commits.answer(ex, body, failure)
     this.scheduleOp = {
       parse: parseSchedule,
       pacer: schedulePacer,
@@ -122,18 +124,6 @@ export class Routes {
         answer(ex, `{"status":"ok","code":0,"count":${jobs.length},"first_job_num":${first},"last_job_num":${last}}`, `jobs ${first}-${last} are queued in memory only, until the next snapshot`)
       },
     }
-    /** Answers a receive that got `job`; if the reply cannot be made or sent, the job goes back. */
-    const handOver = (ex: Exchange, job: Job, leaseUntil: number | undefined): void => {
-      if (durability === undefined) {
-        if (!ex.send(200, jobReply(job, leaseUntil))) queue.returnUndelivered(job)
-        return
-      }
-      durability.whenDurable((err) => {
-        if (err === undefined && ex.send(200, jobReply(job, leaseUntil))) return
-        queue.returnUndelivered(job)
-        if (err !== undefined) ex.sendError(journalFailed(err, 'the job stays queued'))
-      })
-    }
     this.receiveNoblockOp = {
       parse: parseReceive,
       pacer: receivePacer,
@@ -143,23 +133,21 @@ export class Routes {
         if (leaseMs === undefined) {
           const job = queue.receive(lane)
           if (job === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-          else handOver(ex, job, undefined)
+          else commits.handOver({ ex, job, lease: undefined }, false)
           return
         }
-        const held = queue.receiveLeased(lane, leaseMs)
-        if (held === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-        else handOver(ex, held.job, held.at)
+        const lease = queue.receiveLeased(lane, leaseMs)
+        if (lease === undefined) ex.send(200, EMPTY_QUEUE_BODY)
+        else commits.handOver({ ex, job: lease.job, lease }, false)
       },
     }
-    const outbox = new Outbox(queue, logger, durability)
-    this.outbox = outbox
     this.receiveBlockOp = {
       parse: parseBlockingReceive,
       pacer: receivePacer,
       changes: true,
       run(ex, { lane, timeoutMs, leaseMs }) {
         notRunnerLane(lane)
-        const receiver = new ParkedReceive(ex, outbox, leaseMs)
+        const receiver = new ParkedReceive(ex, commits, leaseMs)
         ex.onAbort(() => {
           queue.cancel(lane, receiver)
           receiver.stopTimer()
@@ -179,10 +167,11 @@ export class Routes {
   /** From now on nothing is queued or taken; parked receivers are answered 503 and disconnected. */
   beginShutdown(): void {
     this.closing = true
-    // Dismiss first: a reply in the outbox that fails puts its job back, and with no receiver
-    // left parked the job stays in the lane, where the final snapshot will find it.
+    // Dismiss first: a hand-over whose reply fails puts its job back, and with no receiver left
+    // parked the job stays in the lane, where the final snapshot will find it. (With the journal,
+    // hand-overs wait for it; shutdown waits for the journal before the snapshot.)
     this.options.queue.dismissAllParked()
-    this.outbox.flush()
+    this.commits.flush()
     for (const [timer, run] of this.waitingForSlot) {
       clearTimeout(timer)
       run()
@@ -242,14 +231,7 @@ export class Routes {
     if (durability?.broken !== undefined) throw journalFailed(durability.broken, 'nothing was changed; changes are refused until a snapshot succeeds')
     const job = queue.schedule({ lane: dispatch.lane, priority: request.priority, message })
     logger.info({ lane: job.lane, job_num: job.jobNum, repo: request.repoUrl, ref: request.ref }, 'dispatch job queued')
-    this.answerChange(ex, `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`, `job ${job.jobNum} is queued in memory only, until the next snapshot`)
-  }
-
-  /** Answers `ex` once the change is durable; `failure` says what became of it if it cannot be. */
-  private answerChange(ex: Exchange, body: string, failure: string): void {
-    const { durability } = this.options
-    if (durability === undefined) ex.send(200, body)
-    else durability.whenDurable((err) => (err === undefined ? ex.send(200, body) : ex.sendError(journalFailed(err, failure))))
+    this.commits.answer(ex, `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`, `job ${job.jobNum} is queued in memory only, until the next snapshot`)
   }
 
   notFound(ex: Exchange, url: string): void {

@@ -17,6 +17,8 @@ export class Held implements HeapItem {
     /** The lease's length in ms (what `touch` extends by); 0 for a delayed job. */
     public leaseMs: number,
     readonly bytes: number,
+    /** A lease's own identity, told to its holder: only it can ack, release or touch this lease. */
+    readonly token = '',
   ) {}
 
   get leased(): boolean {
@@ -35,9 +37,14 @@ export class HeldJobs {
   private leases = 0
   /** Messages' UTF-8 bytes of every held job (they count against the queue's limits). */
   bytes = 0
+  private leasesGranted = 0
 
-  /** Called with the new earliest deadline whenever a hold becomes the earliest. */
-  constructor(private readonly onEarliest: (at: number) => void) {}
+  constructor(
+    /** Called with the new earliest deadline whenever a hold becomes the earliest. */
+    private readonly onEarliest: (at: number) => void,
+    /** Starts every lease token: different for each process, so a token outlives no restart. */
+    private readonly tokenPrefix: string,
+  ) {}
 
   get size(): number {
     return this.byDeadline.size
@@ -57,7 +64,7 @@ export class HeldJobs {
   }
 
   lease(job: Job, at: number, leaseMs: number, bytes: number): Held {
-    const held = new Held(job, at, leaseMs, bytes)
+    const held = new Held(job, at, leaseMs, bytes, `${this.tokenPrefix}${(++this.leasesGranted).toString(36)}`)
     this.add(held)
     return held
   }
@@ -67,19 +74,24 @@ export class HeldJobs {
     this.add(new Held(job, at, 0, bytes))
   }
 
-  /** The lease on the job with `hash`; throws ApiError when there is none. */
-  leaseOf(hash: string): Held {
+  /**
+   * The lease on the job with `hash` that `token` names; throws ApiError when the job is not
+   * leased now, or leased under another token (its lease ended and it was leased again since).
+   */
+  leaseOf(hash: string, token: string): Held {
     const held = this.byHash.get(hash)
     if (held === undefined || !held.leased) {
       throw new ApiError('not_leased', `no leased job has hash ${JSON.stringify(hash)} (never leased, already acked or released, or its lease expired)`)
     }
+    if (held.token !== token) {
+      throw new ApiError('not_leased', `job ${held.job.jobNum} is not leased under lease_token ${JSON.stringify(token)}: that lease ended (it expired or was released) and the job was leased again`)
+    }
     return held
   }
 
-  /** Whether `job` is leased right now (and not some other job with the same hash). */
-  isLeased(job: Job): boolean {
-    const held = this.byHash.get(job.hash)
-    return held !== undefined && held.leased && held.job === job
+  /** Whether `held` is still in force: not ended (acked, released, expired) since it was made. */
+  isCurrent(held: Held): boolean {
+    return held.heapIndex >= 0 && this.byHash.get(held.job.hash) === held
   }
 
   /** Ends a hold (ack, release, expiry). */

@@ -1,3 +1,4 @@
+import type { Held } from './held'
 import type { Job } from './job'
 import { type QueueTotals, ReadyJobs } from './ready'
 
@@ -6,11 +7,11 @@ export interface Receiver {
   /** Set when the receiver leases jobs (ms), rather than taking them for good. */
   readonly leaseMs?: number
   /**
-   * Hands `job` over (leased until `leaseUntil`, ms since the epoch, when the receiver leases).
-   * Returns false when the receiver turned out to be gone; the queue then puts the job back in
-   * its place, so no job is lost between schedule and a live receiver.
+   * Hands `job` over (under `lease` when the receiver leases: its deadline and token). Returns
+   * false when the receiver turned out to be gone; the queue then puts the job back in its place,
+   * so no job is lost between schedule and a live receiver.
    */
-  deliver(job: Job, leaseUntil?: number): boolean
+  deliver(job: Job, lease?: Held): boolean
   /** Tells a parked receiver it will get nothing (the daemon is shutting down). */
   dismiss(): void
 }

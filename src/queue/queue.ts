@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { ApiError } from '../errors'
 import { type ChangeLog, NO_CHANGE_LOG, type ReturnReason } from './changes'
 import { type Held, HeldJobs } from './held'
@@ -48,6 +49,8 @@ export interface QueueOptions {
   history?: HistoryLimits
   /** Stores this hash in each new job instead of deriving one (for readable tests). */
   makeHash?: (jobNum: number) => string
+  /** Starts every lease token (default: random for each queue, so no token outlives a restart). */
+  leaseTokenPrefix?: string
 }
 
 /** One lane as of a moment: its jobs in serving order, in consecutive parts (one per priority). */
@@ -101,7 +104,7 @@ export class Queue {
     this.makeHash = options.makeHash
     this.limits = options.limits ?? NO_LIMITS
     this.changes = options.changes ?? NO_CHANGE_LOG
-    this.held = new HeldJobs(options.onDeadline ?? (() => undefined))
+    this.held = new HeldJobs(options.onDeadline ?? (() => undefined), options.leaseTokenPrefix ?? `${randomBytes(4).toString('hex')}-`)
     this.history = new JobHistory(options.history ?? { keepFinishedMs: () => 0, maxFinished: 0 })
     this.declareLane(DEFAULT_LANE)
   }
@@ -221,16 +224,20 @@ export class Queue {
   }
 
   /**
-   * Puts back a job whose reply could not be delivered (its client left): a leased job's lease
-   * ends, a taken job returns. Either way it keeps its place in its lane.
+   * Puts back a job whose reply could not be delivered (its client left), if that hand-over is
+   * still the job's latest. A lease is ended only while it is in force: one that expired meanwhile
+   * has put the job back already, and the job may be queued or with someone else now. A taken job
+   * returns. Either way it keeps its place in its lane. Returns whether the job was put back.
    */
-  returnUndelivered(job: Job): void {
-    if (this.held.isLeased(job)) {
-      this.endHold(this.held.leaseOf(job.hash), 'not delivered')
-      return
+  returnUndelivered(job: Job, lease: Held | undefined): boolean {
+    if (lease !== undefined) {
+      if (!this.held.isCurrent(lease)) return false
+      this.endHold(lease, 'not delivered')
+      return true
     }
     this.changes.returned(job, 'not delivered')
     this.enqueue(job)
+    return true
   }
 
   /** Takes the next job of a lane, or undefined when it has none ready. */
@@ -249,32 +256,58 @@ export class Queue {
     return job === undefined ? undefined : this.lease(job, leaseMs)
   }
 
-  /** A consumer is done with a leased job: it is gone for good. Throws ApiError if not leased. */
-  ack(hash: string): Job {
-    const held = this.held.leaseOf(hash)
-    this.held.remove(held)
-    this.queuedByHash.delete(hash)
-    this.changes.acked(held.job)
-    return held.job
+  /**
+   * A consumer is done with the job it leased under `token`: it is gone for good. Throws ApiError
+   * if that lease is not in force (code 9), or the job is a runner's (409).
+   */
+  ack(hash: string, token: string): Job {
+    return this.finish(this.consumerLease(hash, token))
   }
 
-  /** A runner finished a leased job: gone from the queue, kept a while for inspection. */
-  complete(hash: string, report: RunReport): Job {
-    const job = this.ack(hash)
+  /** A runner finished the job it holds under `lease`: gone from the queue, kept a while for inspection. */
+  complete(lease: Held, report: RunReport): Job {
+    const job = this.finish(this.current(lease))
     job.report = report
     this.history.succeeded(job, this.clock())
     return job
   }
 
-  /** A leased job failed with no retries left: it is dead, kept with its report. */
-  bury(hash: string, report: RunReport): Job {
-    const held = this.held.leaseOf(hash)
+  /** A run failed with no retries left: the job is dead, kept with its report. */
+  bury(lease: Held, report: RunReport): Job {
+    const { job } = this.current(lease)
+    this.held.remove(lease)
+    this.queuedByHash.delete(job.hash)
+    job.report = report
+    this.history.bury(job)
+    this.changes.buried(job)
+    return job
+  }
+
+  /** A run failed and will be tried again after `delayMs` (or at once: interrupted by shutdown). */
+  retryLater(lease: Held, delayMs: number): Job {
+    return this.releaseHold(this.current(lease), delayMs)
+  }
+
+  private finish(held: Held): Job {
     this.held.remove(held)
-    this.queuedByHash.delete(hash)
-    held.job.report = report
-    this.history.bury(held.job)
-    this.changes.buried(held.job)
+    this.queuedByHash.delete(held.job.hash)
+    this.changes.acked(held.job)
     return held.job
+  }
+
+  /** The lease a consumer names by hash and token. Runner lanes' leases are their runs: 409. */
+  private consumerLease(hash: string, token: string): Held {
+    const held = this.held.find(hash)
+    if (held?.leased === true && this.indexedLanes.has(held.job.lane)) {
+      throw new ApiError('conflict', `job ${held.job.jobNum} is running on lane ${JSON.stringify(held.job.lane)}; its runner acks or releases it, not a consumer`)
+    }
+    return this.held.leaseOf(hash, token)
+  }
+
+  /** `lease` itself, if still in force (a run that outlived its lease finds the job gone back). */
+  private current(lease: Held): Held {
+    if (!this.held.isCurrent(lease)) throw new ApiError('not_leased', `the lease on job ${lease.job.jobNum} ended before its run did`)
+    return lease
   }
 
   /** Puts a dead job back in its lane with a fresh count of attempts. Throws ApiError if not dead. */
@@ -332,11 +365,14 @@ export class Queue {
   }
 
   /**
-   * A consumer gives a leased job back: to its place in its lane now, or after `delayMs`.
-   * Throws ApiError if not leased.
+   * A consumer gives the job it leased under `token` back: to its place in its lane now, or after
+   * `delayMs`. Throws ApiError as ack does.
    */
-  release(hash: string, delayMs = 0): Job {
-    const held = this.held.leaseOf(hash)
+  release(hash: string, token: string, delayMs = 0): Job {
+    return this.releaseHold(this.consumerLease(hash, token), delayMs)
+  }
+
+  private releaseHold(held: Held, delayMs: number): Job {
     if (delayMs <= 0) {
       this.endHold(held, 'released')
       return held.job
@@ -348,17 +384,15 @@ export class Queue {
     return held.job
   }
 
-  /** Extends a lease to `leaseMs` (default: its original length) from now; returns the new deadline. */
-  touch(hash: string, leaseMs?: number): number {
-    const held = this.held.leaseOf(hash)
+  /**
+   * Extends the lease `token` names to `leaseMs` (default: its original length) from now; returns
+   * it (its new deadline is `at`). Throws ApiError as ack does.
+   */
+  touch(hash: string, token: string, leaseMs?: number): Held {
+    const held = this.consumerLease(hash, token)
     if (leaseMs !== undefined) held.leaseMs = leaseMs
     this.held.reschedule(held, this.clock() + held.leaseMs)
-    return held.at
-  }
-
-  /** The job leased under `hash`; throws ApiError if none is. */
-  leasedJob(hash: string): Job {
-    return this.held.leaseOf(hash).job
+    return held
   }
 
   /** The earliest lease or delay deadline (ms since the epoch), if any job is held. */
@@ -529,7 +563,7 @@ export class Queue {
       const job = lane.ready.pop()!
       const leaseMs = receiver.leaseMs
       const held = leaseMs === undefined ? undefined : this.lease(job, leaseMs)
-      if (receiver.deliver(job, held?.at)) {
+      if (receiver.deliver(job, held)) {
         if (held === undefined) {
           this.unindex(job)
           this.changes.taken(job)

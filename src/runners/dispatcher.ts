@@ -1,5 +1,6 @@
 import { ApiError } from '../errors'
 import type { Logger } from '../log'
+import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
 import type { Receiver } from '../queue/lane'
 import type { Queue } from '../queue/queue'
@@ -47,10 +48,10 @@ class Slot implements Receiver {
     this.leaseMs = worker.spec.timeoutMs + LEASE_MARGIN_MS
   }
 
-  deliver(job: Job): boolean {
+  deliver(job: Job, lease?: Held): boolean {
     if (this.worker.stopping) return false
     // Called from inside a queue operation: the run starts once that has returned.
-    queueMicrotask(() => void this.worker.run(job, this))
+    queueMicrotask(() => void this.worker.run(job, lease!, this))
     return true
   }
 
@@ -82,7 +83,7 @@ class LaneWorker {
     if (!this.stopping) this.queue.awaitJob(this.spec.lane, slot)
   }
 
-  async run(job: Job, slot: Slot): Promise<void> {
+  async run(job: Job, lease: Held, slot: Slot): Promise<void> {
     job.attempts++
     const started = Date.now()
     const c = this.counters
@@ -100,7 +101,7 @@ class LaneWorker {
     c.running--
     c.duration_ms_total += durationMs
     c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
-    this.finish(job, result, { started, durationMs, interrupted: controller.signal.reason === 'shutdown' }, log)
+    this.finish(job, lease, result, { started, durationMs, interrupted: controller.signal.reason === 'shutdown' }, log)
     if (this.running.size === 0) this.idle?.()
     this.park(slot)
   }
@@ -119,7 +120,7 @@ class LaneWorker {
     }
   }
 
-  private finish(job: Job, result: RunResult, run: { started: number; durationMs: number; interrupted: boolean }, log: Logger): void {
+  private finish(job: Job, lease: Held, result: RunResult, run: { started: number; durationMs: number; interrupted: boolean }, log: Logger): void {
     const report: RunReport = {
       state: result.status === 'succeeded' ? 'succeeded' : 'failed',
       startedAt: Math.floor(run.started / 1000),
@@ -135,12 +136,12 @@ class LaneWorker {
       if (run.interrupted) {
         // Stopped by shutdown: back to its lane, to run again; this try does not count.
         job.attempts--
-        this.queue.release(job.hash)
+        this.queue.retryLater(lease, 0)
         log.warn({ reason: 'shutdown' }, 'job interrupted; put back in its lane')
         return
       }
       if (result.status === 'succeeded') {
-        this.queue.complete(job.hash, report)
+        this.queue.complete(lease, report)
         c.succeeded++
         log.info({ duration_ms: run.durationMs, exit_code: report.exitCode, http_status: report.httpStatus }, 'job succeeded')
         return
@@ -149,12 +150,12 @@ class LaneWorker {
       job.report = report
       if (result.retry !== false && job.attempts <= this.spec.retries) {
         const delay = backoffMs(job.attempts, this.spec.backoff.baseMs, this.spec.backoff.maxMs)
-        this.queue.release(job.hash, delay)
+        this.queue.retryLater(lease, delay)
         c.retried++
         log.warn({ reason: report.reason, exit_code: report.exitCode, http_status: report.httpStatus, retry_in_ms: delay }, 'job failed; will retry')
         return
       }
-      this.queue.bury(job.hash, { ...report, state: 'dead' })
+      this.queue.bury(lease, { ...report, state: 'dead' })
       c.dead++
       log.error({ reason: report.reason, exit_code: report.exitCode, http_status: report.httpStatus, attempts: job.attempts }, 'job failed; no retries left: dead')
     } catch (err) {
