@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, readdirSync, renameSync, truncateSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { tempDir, until } from './daemon'
@@ -68,12 +68,20 @@ export class FsyncGate {
 
   /**
    * After a kill: cuts every journal file of `dataDir` back to the size its last finished sync
-   * covered (a file never synced to nothing), as if the machine had lost power then.
+   * covered (a file never synced to nothing), as if the machine had lost power then. Returns the bytes cut.
    */
-  powerLoss(dataDir: string): void {
+  powerLoss(dataDir: string): number {
     const durable = new Map<string, number>()
     for (const { file, size } of this.synced()) durable.set(path.basename(file), Math.max(size, durable.get(path.basename(file)) ?? 0))
-    for (const name of readdirSync(dataDir)) if (/^journal\.\d+\.log$/.test(name)) truncateSync(path.join(dataDir, name), durable.get(name) ?? 0)
+    let cut = 0
+    for (const name of readdirSync(dataDir)) {
+      if (!/^journal\.\d+\.log$/.test(name)) continue
+      const file = path.join(dataDir, name)
+      const keep = durable.get(name) ?? 0
+      cut += Math.max(0, statSync(file).size - keep)
+      truncateSync(file, keep)
+    }
+    return cut
   }
 
   private read(name: string): SyncRecord[] {
