@@ -34,6 +34,7 @@ export interface Config {
   journal_max_bytes: number
   shutdown_grace: number
   max_finished_jobs: number
+  max_finished_bytes: number
   /** Runner lanes, from the config file only (checked by runners/lanes.ts at start). */
   lanes: unknown
   /** Dispatch Jobs from git, from the config file only (runners/lanes.ts). */
@@ -84,6 +85,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'journal_max_bytes', arg: 'bytes', flag: 'journal-max-bytes', kind: { type: 'integer', min: 1024, max: 2 ** 40 }, help: 'take a snapshot (which empties the journal) once the journal grows past this and past the last snapshot' },
   { key: 'shutdown_grace', arg: 'seconds', flag: 'shutdown-grace', kind: { type: 'integer', min: 0, max: 3600 }, help: 'at shutdown, how long running jobs may finish before they are stopped and put back' },
   { key: 'max_finished_jobs', arg: 'n', flag: 'max-finished-jobs', kind: { type: 'integer', min: 0, max: 10_000_000 }, help: 'succeeded jobs of runner lanes kept for GET /job at most (each lane keeps them keep_finished seconds)' },
+  { key: 'max_finished_bytes', arg: 'bytes', flag: 'max-finished-bytes', kind: { type: 'integer', min: 0, max: 2 ** 40 }, help: 'bytes of messages of succeeded jobs kept for GET /job at most, the oldest forgotten first (0: no bound but max_finished_jobs)' },
   { key: 'auth_token', arg: 'token', flag: 'auth-token', kind: { type: 'secret' }, help: 'when set, every endpoint but GET / requires "Authorization: Bearer TOKEN" (prefer the environment variable)' },
 ]
 
@@ -112,6 +114,7 @@ export const DEFAULTS = {
   journal_max_bytes: 64 * 1024 * 1024,
   shutdown_grace: 30,
   max_finished_jobs: 10_000,
+  max_finished_bytes: 64 * 1024 * 1024,
 } as const
 
 export class ConfigError extends Error {}

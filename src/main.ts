@@ -82,7 +82,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     const queue = new Queue({
       changes: journal,
       onDeadline: (at) => deadlines.arm(at),
-      history: { keepFinishedMs: (lane) => keepFinished.get(lane) ?? 0, maxFinished: config.max_finished_jobs },
+      history: { keepFinishedMs: (lane) => keepFinished.get(lane) ?? 0, maxFinished: config.max_finished_jobs, maxFinishedBytes: config.max_finished_bytes },
       limits: {
         maxQueuedJobs: config.max_queued_jobs,
         maxQueuedBytes: config.max_queued_bytes,
@@ -125,6 +125,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           parked_receivers: queue.parkedReceivers,
           leased_jobs_total: queue.leasedJobs,
           dead_jobs_total: queue.deadCount,
+          finished_jobs_forgotten: queue.finishedForgotten,
           memory: memoryUsage(),
         },
         runners: dispatcher.counters(),

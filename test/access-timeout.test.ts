@@ -87,8 +87,13 @@ t.test('limits answer 503 code 8 naming the limit; bad lane names answer 400', a
   t.same([second.status, second.body.code], [503, 8])
   t.match(second.body.message, /max_parked_receivers is 1/)
 
-  t.equal((await call(`${d.url}/receive_noblock`, { lane: 'q' })).body.code, 2, 'a third lane is allowed')
-  const fourth = await call(`${d.url}/receive_noblock`, { lane: 'r' })
+  t.equal((await call(`${d.url}/receive_noblock`, { lane: 'q' })).body.code, 2, 'asking other lanes creates none')
+  for (let i = 0; i < 2; i++) await call(`${d.url}/receive_noblock`)
+  t.equal((await call(`${d.url}/schedule`, { message: 'for p', lane: 'p' })).status, 200, 'a second lane is allowed')
+  t.equal((await parked).body.message, 'for p', 'and its first job goes to the receiver waiting for it')
+  t.equal((await call(`${d.url}/schedule`, { lane: 'r', message: 'x' })).status, 200, 'a third lane is allowed')
+  await call(`${d.url}/receive_noblock`, { lane: 'r' })
+  const fourth = await call(`${d.url}/schedule`, { lane: 's', message: 'x' })
   t.same([fourth.status, fourth.body.code], [503, 8])
   t.match(fourth.body.message, /max_lanes is 3/)
 
@@ -100,6 +105,4 @@ t.test('limits answer 503 code 8 naming the limit; bad lane names answer 400', a
     t.same([r.status, r.body.code], [400, 1])
     t.match(r.body.message, /"lane" must be at most 128 characters, with no control characters/)
   }
-  await call(`${d.url}/schedule`, { message: 'for p', lane: 'p' })
-  t.equal((await parked).body.message, 'for p')
 })

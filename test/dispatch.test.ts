@@ -85,9 +85,17 @@ function buildCount(f: Fixture): number {
   return existsSync(f.builds) ? readFileSync(f.builds, 'utf8').split('\n').filter(Boolean).length : 0
 }
 
-function abortAfter(ms: number, reason = 'timeout'): AbortSignal {
+/** A run's timeout: the signal the dispatcher would abort after `ms`. */
+function abortAfter(ms: number): AbortSignal {
   const controller = new AbortController()
-  setTimeout(() => controller.abort(reason), ms)
+  setTimeout(() => controller.abort('timeout'), ms)
+  return controller.signal
+}
+
+/** A signal aborted once the fixture's build count reaches `builds` (the build is under way), not after a fixed time. */
+function abortOnceBuilding(f: Fixture, builds: number, reason = 'timeout'): AbortSignal {
+  const controller = new AbortController()
+  void until(() => buildCount(f) >= builds, 'the build to start', 30_000).then(() => controller.abort(reason))
   return controller.signal
 }
 
@@ -222,12 +230,12 @@ t.test('a job that gives up on a shared build does not stop it for others; the l
   const f = fixture(t)
   const slow = commit(f.repo, { '.dispatch.yml': dispatchYml(f.builds, 'sleep 1') })
   const message = { ref: slow, arguments: { GOECHO: 'patient' } }
-  const [impatient, patient] = await Promise.all([run(f, message, abortAfter(200)), run(f, message)])
+  const [impatient, patient] = await Promise.all([run(f, message, abortOnceBuilding(f, 1)), run(f, message)])
   t.same(impatient, { status: 'failed', reason: 'timeout' })
   t.match(patient, { status: 'succeeded', output: /^echo: patient / })
   t.equal(buildCount(f), 1)
   const slower = commit(f.repo, { '.dispatch.yml': dispatchYml(f.builds, 'sleep 1 && echo v2') })
-  t.same(await run(f, { ...message, ref: slower }, abortAfter(200, 'shutdown')), { status: 'failed', reason: 'shutdown' })
+  t.same(await run(f, { ...message, ref: slower }, abortOnceBuilding(f, 2, 'shutdown')), { status: 'failed', reason: 'shutdown' })
   t.notOk(readdirSync(path.join(f.dir, 'cache', 'builds')).some((name) => name.endsWith(`${slower}.built`)), 'the stopped build is not marked built')
   t.match(await run(f, { ...message, ref: slower }), { status: 'succeeded' }, 'the next try builds it')
   t.equal(buildCount(f), 3)

@@ -179,13 +179,20 @@ export class Routes {
     this.waitingForSlot.clear()
   }
 
-  status(ex: Exchange): void {
+  /**
+   * `GET /`. Open to health checks even with auth_token set; then only requests carrying the token
+   * get the per-lane detail (`detailed`), the others a small fixed-size answer. Either way it is
+   * built from counters kept as jobs change: O(lanes), never O(jobs).
+   */
+  status(ex: Exchange, detailed: boolean): void {
+    const head = { name: 'dispenserd', version: this.options.version, timestamp: rfc3339(Math.floor(Date.now() / 1000)), status: 'ok' }
+    if (!detailed) {
+      ex.send(200, JSON.stringify({ ...head, payload: { details: 'send "Authorization: Bearer <auth_token>" for the queues, lanes and server state' } }, null, 2))
+      return
+    }
     const { queued, idle, leased, delayed } = this.options.queue.stats()
     const body = {
-      name: 'dispenserd',
-      version: this.options.version,
-      timestamp: rfc3339(Math.floor(Date.now() / 1000)),
-      status: 'ok',
+      ...head,
       payload: {
         system: { pid: process.pid, cpu_count: os.availableParallelism() },
         queued_jobs: queued,

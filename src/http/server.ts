@@ -50,7 +50,7 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
     })
 
   // The original accepts every method on every route, so do we. Status stays open to health checks.
-  app.any('/', (res) => routes.status(new Exchange(res)))
+  app.any('/', (res, req) => routes.status(new Exchange(res), authorized === undefined || authorized(req.getHeader('authorization'))))
   app.any('/jobs', guarded((res) => routes.jobs(new Exchange(res))))
   app.any('/schedule', withBody((ex, body) => routes.schedule(ex, body)))
   app.any('/receive_block', withBody((ex, body) => routes.receiveBlock(ex, body)))

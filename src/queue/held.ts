@@ -37,6 +37,8 @@ export class HeldJobs {
   private leases = 0
   /** Messages' UTF-8 bytes of every held job (they count against the queue's limits). */
   bytes = 0
+  /** Leased and delayed jobs per lane, kept as they change, so status costs nothing per job. */
+  private readonly perLane = new Map<string, { leased: number; delayed: number }>()
   private leasesGranted = 0
 
   constructor(
@@ -101,6 +103,15 @@ export class HeldJobs {
     held.job.notBefore = 0
     if (held.leased) this.leases--
     this.bytes -= held.bytes
+    const counts = this.perLane.get(held.job.lane)!
+    if (held.leased) counts.leased--
+    else counts.delayed--
+    if (counts.leased === 0 && counts.delayed === 0) this.perLane.delete(held.job.lane)
+  }
+
+  /** How many jobs of `lane` are leased and delayed now. */
+  countsOf(lane: string): { leased: number; delayed: number } {
+    return this.perLane.get(lane) ?? { leased: 0, delayed: 0 }
   }
 
   /** Moves a hold's deadline (touch). */
@@ -132,6 +143,10 @@ export class HeldJobs {
 
   private add(held: Held): void {
     this.byHash.set(held.job.hash, held)
+    let counts = this.perLane.get(held.job.lane)
+    if (counts === undefined) this.perLane.set(held.job.lane, (counts = { leased: 0, delayed: 0 }))
+    if (held.leased) counts.leased++
+    else counts.delayed++
     if (held.leased) this.leases++
     this.bytes += held.bytes
     this.byDeadline.push(held)

@@ -5,18 +5,29 @@ export interface HistoryLimits {
   keepFinishedMs: (lane: string) => number
   /** At most this many succeeded jobs are kept in all (the oldest go first). */
   maxFinished: number
+  /** At most this many UTF-8 bytes of succeeded jobs' messages (the oldest go first); 0: no bound. */
+  maxFinishedBytes?: number
 }
 
 /**
  * Jobs whose runs are over: dead ones (no retries left), kept until retried or deleted, newest
  * first per lane; and succeeded ones, kept a while for `GET /job`, then forgotten. Pure: the
  * caller passes the time, and finished jobs are dropped as newer ones arrive or are looked up.
+ *
+ * Dead jobs are data an operator must act on: they count against the queue's limits as queued
+ * jobs do (`deadBytes`). Succeeded ones are only history: bounded by count and bytes, the oldest
+ * forgotten first (`forgotten` counts those dropped before their time).
  */
 export class JobHistory {
   private readonly dead = new Map<string, Job>()
   private readonly deadByLane = new Map<string, Set<Job>>()
   /** Succeeded jobs in the order they finished: a Map keeps insertion order. */
-  private readonly finished = new Map<string, { job: Job; until: number }>()
+  private readonly finished = new Map<string, { job: Job; until: number; bytes: number }>()
+  /** Messages' UTF-8 bytes of the dead jobs. */
+  deadBytes = 0
+  private finishedBytes = 0
+  /** Succeeded jobs dropped before their keep_finished time was up, to stay within the bounds. */
+  forgotten = 0
 
   constructor(private readonly limits: HistoryLimits) {}
 
@@ -25,6 +36,7 @@ export class JobHistory {
   }
 
   bury(job: Job): void {
+    this.deadBytes += Buffer.byteLength(job.message)
     this.dead.set(job.hash, job)
     let lane = this.deadByLane.get(job.lane)
     if (lane === undefined) this.deadByLane.set(job.lane, (lane = new Set()))
@@ -37,6 +49,7 @@ export class JobHistory {
     if (job === undefined) return undefined
     this.dead.delete(hash)
     this.deadByLane.get(job.lane)!.delete(job)
+    this.deadBytes -= Buffer.byteLength(job.message)
     return job
   }
 
@@ -59,8 +72,20 @@ export class JobHistory {
     this.expire(now)
     const keepMs = this.limits.keepFinishedMs(job.lane)
     if (keepMs <= 0 || this.limits.maxFinished <= 0) return
-    this.finished.set(job.hash, { job, until: now + keepMs })
-    if (this.finished.size > this.limits.maxFinished) this.finished.delete(this.finished.keys().next().value as string)
+    const bytes = Buffer.byteLength(job.message)
+    this.finished.set(job.hash, { job, until: now + keepMs, bytes })
+    this.finishedBytes += bytes
+    const maxBytes = this.limits.maxFinishedBytes ?? 0
+    while (this.finished.size > this.limits.maxFinished || (maxBytes > 0 && this.finishedBytes > maxBytes && this.finished.size > 0)) {
+      const [oldest, entry] = this.finished.entries().next().value as [string, { bytes: number }]
+      this.forget(oldest, entry.bytes)
+      this.forgotten++
+    }
+  }
+
+  private forget(hash: string, bytes: number): void {
+    this.finished.delete(hash)
+    this.finishedBytes -= bytes
   }
 
   finishedJob(hash: string, now: number): Job | undefined {
@@ -76,7 +101,7 @@ export class JobHistory {
   private expire(now: number): void {
     for (const [hash, entry] of this.finished) {
       if (entry.until > now) break
-      this.finished.delete(hash)
+      this.forget(hash, entry.bytes)
     }
   }
 }

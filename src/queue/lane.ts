@@ -19,12 +19,11 @@ export interface Receiver {
 /** One lane: its ready jobs in serving order and its parked receivers, oldest first. */
 export class Lane {
   readonly ready: ReadyJobs
-  /** A Set keeps insertion order (oldest first) and removes a receiver in O(1). */
-  readonly parked = new Set<Receiver>()
-
   constructor(
     readonly name: string,
     totals: QueueTotals,
+    /** A Set keeps insertion order (oldest first) and removes a receiver in O(1). */
+    readonly parked = new Set<Receiver>(),
   ) {
     this.ready = new ReadyJobs(totals)
   }

@@ -60,11 +60,16 @@ export interface LaneSnapshot {
   parts: Job[][]
 }
 
+/** Counts by lane name, in objects without a prototype: a lane may be called `__proto__`. */
 export interface LaneStats {
   queued: Record<string, number>
   idle: Record<string, number>
   leased: Record<string, number>
   delayed: Record<string, number>
+}
+
+function byLaneName(): Record<string, number> {
+  return Object.create(null) as Record<string, number>
 }
 
 /** Where a job is in its life, as `GET /job` shows it. */
@@ -84,6 +89,12 @@ export interface Expired {
  */
 export class Queue {
   private readonly lanes = new Map<string, Lane>()
+  /**
+   * Receivers waiting on lanes that do not exist (yet): a receive never creates a lane (a client
+   * could fill max_lanes, and the snapshot, with names it only asked about). The lane adopts them
+   * when a job creates it; the name is forgotten when its last receiver leaves.
+   */
+  private readonly waiting = new Map<string, Set<Receiver>>()
   private readonly totals: QueueTotals = { jobs: 0, bytes: 0 }
   private parkedCount = 0
   private readonly limits: QueueLimits
@@ -150,13 +161,14 @@ export class Queue {
       sizes.push(size)
       if (!this.lanes.has(input.lane)) (newLanes ??= new Set()).add(input.lane)
     }
-    // Held jobs (leased, delayed) still take memory, so they count.
+    // Held jobs (leased, delayed) and dead ones still take memory, so they count.
     const jobs = this.totalQueued
+    const dead = this.history.deadCount === 0 ? '' : ` (${this.history.deadCount} of them dead: retry or delete them)`
     if (maxQueuedJobs > 0 && jobs + inputs.length > maxQueuedJobs) {
-      throw new ApiError('limit_reached', `the queue holds ${jobs} jobs; max_queued_jobs is ${maxQueuedJobs}`)
+      throw new ApiError('limit_reached', `the queue holds ${jobs} jobs${dead}; max_queued_jobs is ${maxQueuedJobs}`)
     }
     if (maxQueuedBytes > 0 && this.queuedBytes + bytes > maxQueuedBytes) {
-      throw new ApiError('limit_reached', `queued messages take ${this.queuedBytes} bytes; max_queued_bytes is ${maxQueuedBytes}`)
+      throw new ApiError('limit_reached', `queued messages take ${this.queuedBytes} bytes${dead}; max_queued_bytes is ${maxQueuedBytes}`)
     }
     if (newLanes !== undefined) this.checkNewLanes(newLanes.size)
     return sizes
@@ -220,7 +232,7 @@ export class Queue {
 
   /** Makes a lane known (listed by `/jobs` and status) even while it has no jobs. No limit applies. */
   declareLane(name: string): void {
-    if (!this.lanes.has(name)) this.lanes.set(name, new Lane(name, this.totals))
+    if (!this.lanes.has(name)) this.createLane(name)
   }
 
   /**
@@ -240,9 +252,9 @@ export class Queue {
     return true
   }
 
-  /** Takes the next job of a lane, or undefined when it has none ready. */
+  /** Takes the next job of a lane, or undefined when it has none ready (or does not exist). */
   receive(laneName: string): Job | undefined {
-    const job = this.lane(laneName).ready.pop()
+    const job = this.lanes.get(laneName)?.ready.pop()
     if (job !== undefined) {
       this.unindex(job)
       this.changes.taken(job)
@@ -252,7 +264,7 @@ export class Queue {
 
   /** Leases the next job of a lane for `leaseMs`, or returns undefined when it has none ready. */
   receiveLeased(laneName: string, leaseMs: number): Held | undefined {
-    const job = this.lane(laneName).ready.pop()
+    const job = this.lanes.get(laneName)?.ready.pop()
     return job === undefined ? undefined : this.lease(job, leaseMs)
   }
 
@@ -432,63 +444,82 @@ export class Queue {
    * receiver behind any that are already waiting (throws ApiError past max_parked_receivers).
    */
   awaitJob(laneName: string, receiver: Receiver): void {
-    const lane = this.lane(laneName)
+    const lane = this.lanes.get(laneName)
     const { maxParkedReceivers } = this.limits
-    if (lane.ready.size === 0 && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers) {
+    if ((lane === undefined || lane.ready.size === 0) && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers) {
       throw new ApiError('limit_reached', `${this.parkedCount} receivers are waiting; max_parked_receivers is ${maxParkedReceivers}`)
     }
-    lane.parked.add(receiver)
     this.parkedCount++
+    if (lane === undefined) {
+      let waiting = this.waiting.get(laneName)
+      if (waiting === undefined) this.waiting.set(laneName, (waiting = new Set()))
+      waiting.add(receiver)
+      return
+    }
+    lane.parked.add(receiver)
     this.drain(lane)
   }
 
   /** Removes a parked receiver (its client went away). Returns whether it was parked. */
   cancel(laneName: string, receiver: Receiver): boolean {
-    const removed = this.lanes.get(laneName)?.parked.delete(receiver) ?? false
+    const lane = this.lanes.get(laneName)
+    let removed: boolean
+    if (lane !== undefined) {
+      removed = lane.parked.delete(receiver)
+    } else {
+      const waiting = this.waiting.get(laneName)
+      removed = waiting?.delete(receiver) ?? false
+      if (waiting?.size === 0) this.waiting.delete(laneName)
+    }
     if (removed) this.parkedCount--
     return removed
   }
 
   /** Removes every parked receiver and dismisses it; for shutdown. */
   dismissAllParked(): void {
-    for (const lane of this.lanes.values()) {
-      const parked = [...lane.parked]
-      lane.parked.clear()
-      this.parkedCount -= parked.length
-      for (const receiver of parked) receiver.dismiss()
+    for (const parked of [...[...this.lanes.values()].map((lane) => lane.parked), ...this.waiting.values()]) {
+      const receivers = [...parked]
+      parked.clear()
+      this.parkedCount -= receivers.length
+      for (const receiver of receivers) receiver.dismiss()
     }
+    this.waiting.clear()
   }
 
   get parkedReceivers(): number {
     return this.parkedCount
   }
 
-  /** Message bytes of every job in memory: ready and held. */
+  /** Message bytes of every job in memory: ready, held and dead. */
   get queuedBytes(): number {
-    return this.totals.bytes + this.held.bytes
+    return this.totals.bytes + this.held.bytes + this.history.deadBytes
   }
 
-  /** Queued (ready), parked, leased and delayed counts for every known lane. */
+  /**
+   * Queued (ready), parked, leased and delayed counts for every known lane (and parked counts for
+   * names receivers wait on): O(lanes), whatever the number of jobs.
+   */
   stats(): LaneStats {
-    const queued: Record<string, number> = {}
-    const idle: Record<string, number> = {}
-    const leased: Record<string, number> = {}
-    const delayed: Record<string, number> = {}
+    const stats: LaneStats = { queued: byLaneName(), idle: byLaneName(), leased: byLaneName(), delayed: byLaneName() }
     for (const [name, lane] of this.lanes) {
-      queued[name] = lane.ready.size
-      idle[name] = lane.parked.size
-      leased[name] = 0
-      delayed[name] = 0
+      const held = this.held.countsOf(name)
+      stats.queued[name] = lane.ready.size
+      stats.idle[name] = lane.parked.size
+      stats.leased[name] = held.leased
+      stats.delayed[name] = held.delayed
     }
-    for (const [name, list] of this.held.byLane()) {
-      for (const held of list) (held.leased ? leased : delayed)[name]! += 1
-    }
-    return { queued, idle, leased, delayed }
+    for (const [name, waiting] of this.waiting) stats.idle[name] = waiting.size
+    return stats
   }
 
-  /** Every job in memory: ready, leased and delayed. */
+  /** Every job in memory but the succeeded ones: ready, leased, delayed and dead (what the limits count). */
   get totalQueued(): number {
-    return this.totals.jobs + this.held.size
+    return this.totals.jobs + this.held.size + this.history.deadCount
+  }
+
+  /** Succeeded jobs forgotten before their keep_finished time, to stay within max_finished_*. */
+  get finishedForgotten(): number {
+    return this.history.forgotten
   }
 
   get leasedJobs(): number {
@@ -533,9 +564,16 @@ export class Queue {
     let lane = this.lanes.get(name)
     if (lane === undefined) {
       this.checkNewLanes(1)
-      lane = new Lane(name, this.totals)
-      this.lanes.set(name, lane)
+      lane = this.createLane(name)
     }
+    return lane
+  }
+
+  /** A new lane, with the receivers already waiting for it. */
+  private createLane(name: string): Lane {
+    const lane = new Lane(name, this.totals, this.waiting.get(name))
+    this.waiting.delete(name)
+    this.lanes.set(name, lane)
     return lane
   }
 
