@@ -160,7 +160,8 @@ function tail(file: string): string {
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    // Configuration, snapshot, lock and listen failures all end here: say what, then exit non-zero.
+    // Configuration, snapshot, lock and listen failures all end here: say what, then exit non-zero
+    // at once, whatever a half-done start left open (a timer, a journal file, a runner module).
     process.stderr.write(`dispenserd: ${err instanceof Error ? err.message : String(err)}\n`)
-    process.exitCode = 1
+    process.exit(1)
   })

@@ -2,8 +2,8 @@ import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { version } from '../package.json'
 import type { Config } from './config'
-import { parseAddress } from './config'
-import { isLoopback } from './http/auth'
+import { allRunnerLanes, parseAddress, queueLimits } from './config'
+import { warnIfOpen } from './http/auth'
 import { HTTP_ENGINE, type HttpServer, startHttpServer } from './http/server'
 import { Routes } from './http/routes'
 import type { Logger } from './log'
@@ -14,7 +14,6 @@ import { SnapshotStore } from './persist/store'
 import { DeadlineTimer } from './deadlines'
 import { Dispatcher } from './runners/dispatcher'
 import { DispatchRepos, validateDispatchArguments } from './runners/dispatch'
-import { parseDispatch, parseLanes } from './runners/lanes'
 import type { DispatchIntake } from './http/routes'
 import { createRunner } from './runners/registry'
 import { Queue } from './queue/queue'
@@ -53,14 +52,18 @@ function every(ms: number, task: () => void): () => void {
   return () => clearTimeout(timer)
 }
 
-/** Wires the daemon: data directory lock, queue, snapshot, HTTP server, periodic snapshots. */
+/**
+ * Wires the daemon: data directory lock, queue, snapshot, HTTP server, periodic snapshots. The
+ * configuration arrives checked whole; what can still fail here (a runner that cannot be built, the
+ * data directory, the snapshot, the address) fails before anything is served, and a failure after
+ * listening began closes the listener again: a daemon that did not start serves nothing.
+ */
 export async function startDaemon(config: Config, logger: Logger): Promise<Daemon> {
   const startedAt = Date.now()
-  // Runner lanes first: a mistake there stops the daemon before it touches the data directory.
-  const dispatch = parseDispatch(config.dispatch)
+  // Runners first: one that cannot be built stops the daemon before it touches the data directory.
+  const { dispatch } = config
   const repos = dispatch === undefined ? undefined : new DispatchRepos({ dir: path.join(config.data_dir, 'dispatch'), allowedRepos: dispatch.allowedRepos, logger })
-  const laneSpecs = [...parseLanes(config.lanes), ...(dispatch === undefined ? [] : [dispatch.lane])]
-  const runnerLanes = laneSpecs.map((spec) => ({ spec, runner: createRunner(spec, config.root, logger, repos) }))
+  const runnerLanes = allRunnerLanes(config).map((spec) => ({ spec, runner: createRunner(spec, config.root, logger, repos) }))
   const keepFinished = new Map(runnerLanes.map(({ spec }) => [spec.lane, spec.keepFinishedMs]))
   mkdirSync(config.data_dir, { recursive: true })
   acquirePidFile(config.pid_file)
@@ -77,13 +80,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       changes: journal,
       onDeadline: (at) => deadlines.arm(at),
       history: { keepFinishedMs: (lane) => keepFinished.get(lane) ?? 0, maxFinished: config.max_finished_jobs },
-      limits: {
-        maxQueuedJobs: config.max_queued_jobs,
-        maxQueuedBytes: config.max_queued_bytes,
-        maxMessageBytes: config.max_message_bytes,
-        maxLanes: config.max_lanes,
-        maxParkedReceivers: config.max_parked_receivers,
-      },
+      limits: queueLimits(config),
     })
     for (const { spec } of runnerLanes) queue.indexLane(spec.lane)
     const dispatcher = new Dispatcher(runnerLanes, queue, logger)
@@ -131,17 +128,21 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     })
     const { host, port } = parseAddress(config.address)!
     const http = await startHttpServer({ host, port, authToken: config.auth_token, maxBodyBytes: config.max_body_bytes, routes, logger })
-    if (HTTP_ENGINE.includes('fallback')) logger.warn('the native uWebSockets.js build did not load; serving with its slow fallback')
-    if (config.auth_token === '' && !isLoopback(host)) {
-      logger.warn({ address: config.address }, 'listening beyond this machine without auth_token: anyone who can reach it can read, schedule and take jobs')
+    try {
+      // Runner slots before the first log line that says the daemon is up.
+      dispatcher.start()
+    } catch (err) {
+      http.close()
+      throw err
     }
+    if (HTTP_ENGINE.includes('fallback')) logger.warn('the native uWebSockets.js build did not load; serving with its slow fallback')
+    warnIfOpen(config.auth_token, host, config.address, logger)
     logger.info({ address: `${host}:${http.port}`, engine: HTTP_ENGINE, data_dir: config.data_dir, version }, 'listening')
 
     const stopSnapshots =
       store !== undefined && config.persist_interval > 0
         ? every(config.persist_interval * 1000, () => void compact('interval'))
         : undefined
-    dispatcher.start()
     const stopTimers = (): void => {
       stopSnapshots?.()
       deadlines.stop()
