@@ -17,11 +17,14 @@ import { DispatchRepos, validateDispatchArguments } from './runners/dispatch'
 import type { DispatchIntake } from './http/routes'
 import { createRunner } from './runners/registry'
 import { Queue } from './queue/queue'
+import { type Live, reload } from './reload'
 
 export { version }
 
 export interface Daemon {
   readonly port: number
+  /** SIGHUP: applies what it can of `next` at once; logs what changed and what needs a restart. */
+  reload(next: Config): void
   /** Stops serving, writes the final snapshot and closes; resolves to the process exit code. */
   shutdown(reason: string): Promise<number>
 }
@@ -147,7 +150,12 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       stopSnapshots?.()
       deadlines.stop()
     }
-    return { port: http.port, shutdown: makeShutdown({ config, logger, queue, store, journal, dispatcher, routes, http, stopTimers }) }
+    const live: Live = { config, stopping: false }
+    return {
+      port: http.port,
+      reload: (next) => reload(live, next, { logger, queue, dispatcher, routes, http, host }),
+      shutdown: makeShutdown({ live, logger, queue, store, journal, dispatcher, routes, http, stopTimers }),
+    }
   } catch (err) {
     releasePidFile(config.pid_file)
     throw err
@@ -180,7 +188,7 @@ function startJournal(config: Config, logger: Logger, onDisk: number[], onFull: 
 }
 
 interface Parts {
-  config: Config
+  live: Live
   logger: Logger
   queue: Queue
   store: SnapshotStore | undefined
@@ -191,9 +199,11 @@ interface Parts {
   stopTimers: () => void
 }
 
-function makeShutdown({ config, logger, queue, store, journal, dispatcher, routes, http, stopTimers }: Parts): Daemon['shutdown'] {
+function makeShutdown({ live, logger, queue, store, journal, dispatcher, routes, http, stopTimers }: Parts): Daemon['shutdown'] {
   let done: Promise<number> | undefined
   const run = async (reason: string): Promise<number> => {
+    live.stopping = true
+    const { config } = live
     logger.info({ reason }, 'shutting down')
     http.stopAccepting()
     routes.beginShutdown()

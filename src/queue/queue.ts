@@ -83,7 +83,7 @@ export class Queue {
   private readonly lanes = new Map<string, Lane>()
   private readonly totals: QueueTotals = { jobs: 0, bytes: 0 }
   private parkedCount = 0
-  private readonly limits: QueueLimits
+  private limits: QueueLimits
   private nextNum = 1
   private readonly clock: () => number
   private readonly makeHash: ((jobNum: number) => string) | undefined
@@ -104,6 +104,11 @@ export class Queue {
     this.held = new HeldJobs(options.onDeadline ?? (() => undefined))
     this.history = new JobHistory(options.history ?? { keepFinishedMs: () => 0, maxFinished: 0 })
     this.declareLane(DEFAULT_LANE)
+  }
+
+  /** New limits (a reload); they apply to requests from now on, as at start. */
+  setLimits(limits: QueueLimits): void {
+    this.limits = limits
   }
 
   /** The job number the next scheduled job will get. */
