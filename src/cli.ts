@@ -4,8 +4,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import path from 'node:path'
 import { Command, Option } from 'commander'
 import { type Config, ConfigError, type ResolvedConfig, SETTINGS, envName, resolveConfig } from './config'
-import { createLogger } from './log'
-import { startDaemon, version } from './main'
+import { type Logger, createLogger } from './log'
+import { type Daemon, startDaemon, version } from './main'
 import { isAlive, readPid } from './persist/pidfile'
 import { singleExecutable } from './sea'
 
@@ -38,17 +38,20 @@ function buildProgram(): Command {
     })
   program.action(async (flags: Flags) => {
     const resolved = loadConfig(flags)
-    process.exitCode = flags.daemon === true ? await daemonize(resolved.config) : await runForeground(resolved)
+    // A reload reads the same file; one that was there at start and is gone is an error, not defaults.
+    const reread = (): ResolvedConfig => loadConfig(flags, resolved.file !== undefined)
+    process.exitCode = flags.daemon === true ? await daemonize(resolved.config) : await runForeground(resolved, reread)
   })
   return program
 }
 
-function loadConfig(flags: Flags): ResolvedConfig {
+/** `file` is the config file read, if any. */
+function loadConfig(flags: Flags, fileRequired = false): ResolvedConfig & { file: string | undefined } {
   const root = path.resolve(process.env.DISPENSERD_ROOT ?? process.cwd())
   const explicit = (flags.config as string | undefined) ?? process.env.DISPENSERD_CONFIG
   const file = explicit !== undefined && explicit !== '' ? path.resolve(explicit) : path.join(root, 'config', 'config.json')
   let fileSource: { name: string; values: unknown } | undefined
-  if (existsSync(file) || explicit) {
+  if (existsSync(file) || explicit || fileRequired) {
     let text: string
     try {
       text = readFileSync(file, 'utf8')
@@ -66,17 +69,30 @@ function loadConfig(flags: Flags): ResolvedConfig {
     const value = flags[camel(setting.flag)]
     if (value !== undefined) byKey[setting.key] = value
   }
-  return resolveConfig({ flags: byKey, env: process.env, file: fileSource, root, cwd: process.cwd() })
+  return { ...resolveConfig({ flags: byKey, env: process.env, file: fileSource, root, cwd: process.cwd() }), file: fileSource?.name }
 }
 
 function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
 }
 
-async function runForeground({ config, warnings }: ResolvedConfig): Promise<number> {
+/** Runs the daemon until SIGTERM or SIGINT; SIGHUP reads the configuration again (`reread`). */
+async function runForeground({ config, warnings }: ResolvedConfig, reread: () => ResolvedConfig): Promise<number> {
   const logger = createLogger(config.log_level)
   for (const warning of warnings) logger.warn(warning)
-  const daemon = await startDaemon(config, logger)
+  // Installed first: SIGHUP's default is to end the process, and a start can take a while.
+  let daemon: Daemon | undefined
+  let reloadWhenStarted = false
+  process.on('SIGHUP', () => {
+    if (daemon === undefined) {
+      reloadWhenStarted = true
+      logger.info('SIGHUP while starting: the configuration is read again once the daemon listens')
+      return
+    }
+    reload(daemon, reread, logger)
+  })
+  daemon = await startDaemon(config, logger)
+  if (reloadWhenStarted) reload(daemon, reread, logger)
   // Tell a `-d` parent we are serving, then cut the channel so it can exit.
   if (process.send !== undefined) {
     process.send({ ready: true, port: daemon.port })
@@ -92,6 +108,24 @@ async function runForeground({ config, warnings }: ResolvedConfig): Promise<numb
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
   })
+}
+
+/** Same sources as at start (flags and environment keep their precedence); a bad file changes nothing. */
+function reload(daemon: Daemon, reread: () => ResolvedConfig, logger: Logger): void {
+  let next: ResolvedConfig
+  try {
+    next = reread()
+  } catch (err) {
+    logger.error({ reason: (err as Error).message }, 'configuration not reloaded; the settings in effect stay as they are')
+    return
+  }
+  for (const warning of next.warnings) logger.warn(warning)
+  try {
+    daemon.reload(next.config)
+  } catch (err) {
+    // A reload must never take the daemon down; whatever it did apply stays, and says so here.
+    logger.error({ err }, 'configuration reload failed part way')
+  }
 }
 
 /** Starts a detached copy of this command without -d, its output going to the log file. */
@@ -160,7 +194,8 @@ function tail(file: string): string {
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    // Configuration, snapshot, lock and listen failures all end here: say what, then exit non-zero.
+    // Configuration, snapshot, lock and listen failures all end here: say what, then exit non-zero
+    // at once, whatever a half-done start left open (a timer, a journal file, a runner module).
     process.stderr.write(`dispenserd: ${err instanceof Error ? err.message : String(err)}\n`)
-    process.exitCode = 1
+    process.exit(1)
   })

@@ -1,5 +1,8 @@
 import path from 'node:path'
 import { isJsonObject } from './json'
+import type { QueueLimits } from './queue/queue'
+import { type DispatchConfig, LaneConfigError, type RunnerLane, parseDispatch, parseLanes } from './runners/lanes'
+import { closest, unknownKey } from './suggest'
 
 /**
  * Every setting, in one table: its config-file key, flag, environment variable, type and default.
@@ -35,10 +38,10 @@ export interface Config {
   shutdown_grace: number
   max_finished_jobs: number
   max_finished_bytes: number
-  /** Runner lanes, from the config file only (checked by runners/lanes.ts at start). */
-  lanes: unknown
-  /** Dispatch Jobs from git, from the config file only (runners/lanes.ts). */
-  dispatch: unknown
+  /** Runner lanes, from the config file only (parsed by runners/lanes.ts). */
+  lanes: RunnerLane[]
+  /** Dispatch Jobs from git, from the config file only (runners/lanes.ts); undefined when off. */
+  dispatch: DispatchConfig | undefined
   /** The directory relative paths in the config file resolve against (runner commands and modules). */
   root: string
 }
@@ -117,6 +120,17 @@ export const DEFAULTS = {
   max_finished_bytes: 64 * 1024 * 1024,
 } as const
 
+/** The limits the queue enforces. */
+export function queueLimits(config: Config): QueueLimits {
+  return {
+    maxQueuedJobs: config.max_queued_jobs,
+    maxQueuedBytes: config.max_queued_bytes,
+    maxMessageBytes: config.max_message_bytes,
+    maxLanes: config.max_lanes,
+    maxParkedReceivers: config.max_parked_receivers,
+  }
+}
+
 export class ConfigError extends Error {}
 
 export interface ConfigSources {
@@ -184,7 +198,8 @@ function fromText(kind: Kind, text: string | boolean): Config[keyof Config] | un
 
 export function resolveConfig(sources: ConfigSources): ResolvedConfig {
   const warnings: string[] = []
-  const fileValues = readFileValues(sources, warnings)
+  checkEnvironment(sources.env, warnings)
+  const fileValues = readFileValues(sources)
   const resolved: Partial<Record<keyof Config, unknown>> = {}
 
   for (const setting of SETTINGS) {
@@ -215,8 +230,7 @@ export function resolveConfig(sources: ConfigSources): ResolvedConfig {
     ...DEFAULTS,
     ...(Object.fromEntries(Object.entries(resolved).filter(([, v]) => v !== undefined)) as Partial<Config>),
     data_dir: dataDir,
-    lanes: fileValues?.lanes,
-    dispatch: fileValues?.dispatch,
+    ...readRunnerLanes(sources.file?.name, fileValues),
     root: sources.root,
     pid_file: (resolved.pid_file as string | undefined) ?? path.join(dataDir, 'dispenserd.pid'),
     log_file: (resolved.log_file as string | undefined) ?? path.join(dataDir, 'dispenserd.log'),
@@ -224,18 +238,75 @@ export function resolveConfig(sources: ConfigSources): ResolvedConfig {
   if (config.persistence === 'journal' && !config.persist_queue) {
     throw new ConfigError('persistence "journal" needs persist_queue: turn persist_queue on, or use persistence "snapshot"')
   }
+  checkRunnerSlots(config)
   return { config, warnings }
 }
 
-function readFileValues(sources: ConfigSources, warnings: string[]): Record<string, unknown> | undefined {
+function readFileValues(sources: ConfigSources): Record<string, unknown> | undefined {
   if (sources.file === undefined) return undefined
   const { name, values } = sources.file
   if (!isJsonObject(values)) {
     throw new ConfigError(`${name}: expected a JSON object of settings`)
   }
-  const known = new Set<string>([...SETTINGS.map((s) => s.key), 'lanes', 'dispatch'])
-  for (const key of Object.keys(values)) {
-    if (!known.has(key)) warnings.push(`${name}: unknown setting "${key}" ignored`)
-  }
+  // A typo must not leave a setting at its default unnoticed: "adress" would listen on every interface.
+  const problem = unknownKey(values, [...SETTINGS.map((s) => s.key), 'lanes', 'dispatch'], '')
+  if (problem !== undefined) throw new ConfigError(`${name}: ${problem}`)
   return values
+}
+
+/** The lanes of `lanes` and the Dispatch Jobs lane, if there is one. */
+export function allRunnerLanes(config: Pick<Config, 'lanes' | 'dispatch'>): RunnerLane[] {
+  return config.dispatch === undefined ? config.lanes : [...config.lanes, config.dispatch.lane]
+}
+
+/** The file's runner lanes and Dispatch Jobs, checked whole; problems name the file. */
+function readRunnerLanes(name: string | undefined, values: Record<string, unknown> | undefined): Pick<Config, 'lanes' | 'dispatch'> {
+  try {
+    const lanes = parseLanes(values?.lanes)
+    const dispatch = parseDispatch(values?.dispatch)
+    if (dispatch !== undefined && lanes.some(({ lane }) => lane === dispatch.lane.lane)) {
+      throw new LaneConfigError(`lane ${JSON.stringify(dispatch.lane.lane)} is declared in "lanes" and is also the "dispatch" lane`)
+    }
+    return { lanes, dispatch }
+  } catch (err) {
+    if (err instanceof LaneConfigError) throw new ConfigError(`${name}: ${err.message}`)
+    throw err
+  }
+}
+
+/**
+ * Runner slots wait for their lane's next job as parked receivers, so they count against
+ * max_parked_receivers; lanes needing more could not start their slots. (If slots stop counting
+ * against the limit, this check goes.)
+ */
+function checkRunnerSlots(config: Config): void {
+  const lanes = allRunnerLanes(config)
+  const slots = lanes.reduce((sum, lane) => sum + lane.concurrency, 0)
+  const max = config.max_parked_receivers
+  if (max === 0 || slots <= max) return
+  const each = lanes.map((lane) => `${lane.lane}: ${lane.concurrency}`).join(', ')
+  throw new ConfigError(
+    `the runner lanes' concurrency adds up to ${slots} (${each}), and each slot waits as a parked receiver, but max_parked_receivers is ${max}: raise max_parked_receivers (0 lifts it) or lower the lanes' concurrency`,
+  )
+}
+
+/**
+ * Variables named DISPENSERD_* that are ours but not settings: read at start (ROOT, CONFIG), by the
+ * tests (TEST_BIN), by a command-line client (URL, TOKEN), or handed to runner jobs (the rest).
+ */
+const OTHER_VARIABLES = ['DISPENSERD_ROOT', 'DISPENSERD_CONFIG', 'DISPENSERD_TEST_BIN', 'DISPENSERD_URL', 'DISPENSERD_TOKEN', 'DISPENSERD_LANE', 'DISPENSERD_JOB_NUM', 'DISPENSERD_JOB_HASH', 'DISPENSERD_ATTEMPT']
+
+/**
+ * A DISPENSERD_* variable that names nothing of ours: a near miss of a known name (a typo such as
+ * DISPENSERD_AUTH_TOKN, which would start without auth) stops the daemon; anything else is only
+ * warned about, since the environment is shared with other programs and other versions.
+ */
+function checkEnvironment(env: NodeJS.ProcessEnv, warnings: string[]): void {
+  const known = [...SETTINGS.map(envName), ...OTHER_VARIABLES]
+  for (const name of Object.keys(env)) {
+    if (!name.toUpperCase().startsWith('DISPENSERD_') || known.includes(name)) continue
+    const near = closest(name.toUpperCase(), known)
+    if (near !== undefined) throw new ConfigError(`environment variable ${name} is not a setting (did you mean ${near}?)`)
+    warnings.push(`environment variable ${name} is not a setting of dispenserd; ignored`)
+  }
 }

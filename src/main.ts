@@ -2,8 +2,8 @@ import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { version } from '../package.json'
 import type { Config } from './config'
-import { parseAddress } from './config'
-import { isLoopback } from './http/auth'
+import { allRunnerLanes, parseAddress, queueLimits } from './config'
+import { warnIfOpen } from './http/auth'
 import { HTTP_ENGINE, type HttpServer, startHttpServer } from './http/server'
 import { Routes } from './http/routes'
 import type { Logger } from './log'
@@ -16,15 +16,17 @@ import { SNAPSHOT_FILES, SnapshotStore } from './persist/store'
 import { DeadlineTimer } from './deadlines'
 import { Dispatcher } from './runners/dispatcher'
 import { DispatchRepos, validateDispatchArguments } from './runners/dispatch'
-import { parseDispatch, parseLanes } from './runners/lanes'
 import type { DispatchIntake } from './http/routes'
 import { createRunner } from './runners/registry'
 import { Queue } from './queue/queue'
+import { type Live, reload } from './reload'
 
 export { version }
 
 export interface Daemon {
   readonly port: number
+  /** SIGHUP: applies what it can of `next` at once; logs what changed and what needs a restart. */
+  reload(next: Config): void
   /** Stops serving, writes the final snapshot and closes; resolves to the process exit code. */
   shutdown(reason: string): Promise<number>
 }
@@ -55,14 +57,18 @@ function every(ms: number, task: () => void): () => void {
   return () => clearTimeout(timer)
 }
 
-/** Wires the daemon: data directory lock, queue, snapshot, HTTP server, periodic snapshots. */
+/**
+ * Wires the daemon: data directory lock, queue, snapshot, HTTP server, periodic snapshots. The
+ * configuration arrives checked whole; what can still fail here (a runner that cannot be built, the
+ * data directory, the snapshot, the address) fails before anything is served, and a failure after
+ * listening began closes the listener again: a daemon that did not start serves nothing.
+ */
 export async function startDaemon(config: Config, logger: Logger): Promise<Daemon> {
   const startedAt = Date.now()
-  // Runner lanes first: a mistake there stops the daemon before it touches the data directory.
-  const dispatch = parseDispatch(config.dispatch)
+  // Runners first: one that cannot be built stops the daemon before it touches the data directory.
+  const { dispatch } = config
   const repos = dispatch === undefined ? undefined : new DispatchRepos({ dir: path.join(config.data_dir, 'dispatch'), allowedRepos: dispatch.allowedRepos, logger })
-  const laneSpecs = [...parseLanes(config.lanes), ...(dispatch === undefined ? [] : [dispatch.lane])]
-  const runnerLanes = laneSpecs.map((spec) => ({ spec, runner: createRunner(spec, config.root, logger, repos) }))
+  const runnerLanes = allRunnerLanes(config).map((spec) => ({ spec, runner: createRunner(spec, config.root, logger, repos) }))
   const keepFinished = new Map(runnerLanes.map(({ spec }) => [spec.lane, spec.keepFinishedMs]))
   mkdirSync(config.data_dir, { recursive: true })
   const lock = await lockDataDir(config.data_dir, config.pid_file)
@@ -83,13 +89,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       changes: journal,
       onDeadline: (at) => deadlines.arm(at),
       history: { keepFinishedMs: (lane) => keepFinished.get(lane) ?? 0, maxFinished: config.max_finished_jobs, maxFinishedBytes: config.max_finished_bytes },
-      limits: {
-        maxQueuedJobs: config.max_queued_jobs,
-        maxQueuedBytes: config.max_queued_bytes,
-        maxMessageBytes: config.max_message_bytes,
-        maxLanes: config.max_lanes,
-        maxParkedReceivers: config.max_parked_receivers,
-      },
+      limits: queueLimits(config),
     })
     for (const { spec } of runnerLanes) queue.indexLane(spec.lane)
     const dispatcher = new Dispatcher(runnerLanes, queue, logger)
@@ -138,22 +138,31 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     })
     const { host, port } = parseAddress(config.address)!
     const http = await startHttpServer({ host, port, authToken: config.auth_token, maxBodyBytes: config.max_body_bytes, routes, logger })
-    if (HTTP_ENGINE.includes('fallback')) logger.warn('the native uWebSockets.js build did not load; serving with its slow fallback')
-    if (config.auth_token === '' && !isLoopback(host)) {
-      logger.warn({ address: config.address }, 'listening beyond this machine without auth_token: anyone who can reach it can read, schedule and take jobs')
+    try {
+      // Runner slots before the first log line that says the daemon is up.
+      dispatcher.start()
+    } catch (err) {
+      http.close()
+      throw err
     }
+    if (HTTP_ENGINE.includes('fallback')) logger.warn('the native uWebSockets.js build did not load; serving with its slow fallback')
+    warnIfOpen(config.auth_token, host, config.address, logger)
     logger.info({ address: `${host}:${http.port}`, engine: HTTP_ENGINE, data_dir: config.data_dir, version }, 'listening')
 
     const stopSnapshots =
       store !== undefined && config.persist_interval > 0
         ? every(config.persist_interval * 1000, () => void compact('interval'))
         : undefined
-    dispatcher.start()
     const stopTimers = (): void => {
       stopSnapshots?.()
       deadlines.stop()
     }
-    return { port: http.port, shutdown: makeShutdown({ config, logger, queue, store, journal, dispatcher, routes, http, stopTimers, lock }) }
+    const live: Live = { config, stopping: false }
+    return {
+      port: http.port,
+      reload: (next) => reload(live, next, { logger, queue, dispatcher, routes, http, host }),
+      shutdown: makeShutdown({ live, logger, queue, store, journal, dispatcher, routes, http, stopTimers, lock }),
+    }
   } catch (err) {
     releasePidFile(config.pid_file)
     lock.release()
@@ -187,7 +196,7 @@ function startJournal(config: Config, logger: Logger, onDisk: number[], onFull: 
 }
 
 interface Parts {
-  config: Config
+  live: Live
   logger: Logger
   queue: Queue
   store: SnapshotStore | undefined
@@ -199,9 +208,11 @@ interface Parts {
   lock: DataDirLock
 }
 
-function makeShutdown({ config, logger, queue, store, journal, dispatcher, routes, http, stopTimers, lock }: Parts): Daemon['shutdown'] {
+function makeShutdown({ live, logger, queue, store, journal, dispatcher, routes, http, stopTimers, lock }: Parts): Daemon['shutdown'] {
   let done: Promise<number> | undefined
   const run = async (reason: string): Promise<number> => {
+    live.stopping = true
+    const { config } = live
     logger.info({ reason }, 'shutting down')
     http.stopAccepting()
     routes.beginShutdown()

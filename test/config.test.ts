@@ -1,7 +1,7 @@
 import path from 'node:path'
 import t from 'tap'
 import { type ConfigSources, DEFAULTS, resolveConfig } from '../src/config'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { call, removeDir, runToExit, startDaemon, tempDir } from './helpers/daemon'
 
 const root = '/srv/dispenserd'
@@ -64,9 +64,64 @@ t.test('wrong types and ranges are refused, naming the key and its source', (t) 
   t.end()
 })
 
-t.test('unknown keys in the file are warned about, not fatal', (t) => {
-  const { warnings } = resolveConfig(sources({ file: { name: 'config.json', values: { adress: 'x', persist_queue: true } } }))
-  t.same(warnings, ['config.json: unknown setting "adress" ignored'])
+t.test('an unknown key anywhere in the file refuses to start, naming its path and the nearest setting', (t) => {
+  const exec = { runner: 'exec', command: ['/bin/true'] }
+  const refused: [Record<string, unknown>, string][] = [
+    [{ adress: '127.0.0.1:1' }, 'config.json: unknown setting "adress" (did you mean "address"?)'],
+    [{ auth_tokn: 'secret' }, 'config.json: unknown setting "auth_tokn" (did you mean "auth_token"?)'],
+    [{ colour: 'blue' }, 'config.json: unknown setting "colour"'],
+    [{ lanes: { thumbs: { ...exec, concurency: 4 } } }, 'config.json: unknown setting "lanes.thumbs.concurency" (did you mean "concurrency"?)'],
+    [{ lanes: { thumbs: { ...exec, retry: 3 } } }, 'config.json: unknown setting "lanes.thumbs.retry" (did you mean "retries"?)'],
+    [{ lanes: { thumbs: { ...exec, backoff: { bse: 1 } } } }, 'config.json: unknown setting "lanes.thumbs.backoff.bse" (did you mean "base"?)'],
+    [{ lanes: { thumbs: { ...exec, backoff: { min: 1 } } } }, 'config.json: unknown setting "lanes.thumbs.backoff.min" ("lanes.thumbs.backoff" takes: base, max)'],
+    [{ lanes: { thumbs: { ...exec, arguments: [{ key: 'A' }, { key: 'B', tipe: 'integer' }] } } }, 'config.json: unknown setting "lanes.thumbs.arguments[1].tipe" (did you mean "type"?)'],
+    [{ lanes: { thumbs: { ...exec, target: 'http://x/' } } }, 'config.json: unknown setting "lanes.thumbs.target" ("lanes.thumbs" takes: runner, concurrency, timeout, retries, backoff, keep_finished, arguments, command, kill_grace, allowed_env)'],
+    [{ lanes: { hooks: { runner: 'http', target: 'http://x/', command: ['/bin/true'] } } }, 'config.json: unknown setting "lanes.hooks.command" ("lanes.hooks" takes: runner, concurrency, timeout, retries, backoff, keep_finished, arguments, target, allowed_targets, task_name)'],
+    [{ lanes: { mod: { runner: './mine.js', greeting: 'hi' } } }, 'config.json: unknown setting "lanes.mod.greeting" (a runner module\'s own settings go under "options")'],
+    [{ lanes: { mod: { runner: './mine.js', options: 'hi' } } }, 'config.json: lane "mod": "options" must be an object (the runner module\'s own settings)'],
+    [{ dispatch: { allowed_repos: ['https://git.example/'], concurency: 2 } }, 'config.json: unknown setting "dispatch.concurency" (did you mean "concurrency"?)'],
+    [{ dispatch: { allowed_repos: [], allowed_repo: ['https://git.example/'] } }, 'config.json: unknown setting "dispatch.allowed_repo" (did you mean "allowed_repos"?)'],
+    [{ dispatch: { allowed_repos: ['https://git.example/'], backoff: { mx: 9 } } }, 'config.json: unknown setting "dispatch.backoff.mx" (did you mean "max"?)'],
+  ]
+  for (const [values, message] of refused) t.throws(() => resolveConfig(sources({ file: { name: 'config.json', values } })), { message }, JSON.stringify(values))
+  const accepted = {
+    lanes: {
+      thumbs: { ...exec, concurrency: 2, allowed_env: ['LANG_*'], kill_grace: 1, backoff: { base: 1, max: 2 }, arguments: [{ key: 'A', type: 'string', presence: 'optional' }] },
+      hooks: { runner: 'http', target: 'http://x/', allowed_targets: ['http://x/'], task_name: 'hook' },
+      mod: { runner: './mine.js', options: { greeting: 'hi', anything: [1] } },
+    },
+    dispatch: { allowed_repos: ['https://git.example/'], lane: 'builds', concurrency: 1, timeout: 60, retries: 1, backoff: { base: 1 }, keep_finished: 60 },
+  }
+  const { config } = resolveConfig(sources({ file: { name: 'config.json', values: accepted } }))
+  t.same(config.lanes.map((lane) => lane.lane), ['thumbs', 'hooks', 'mod'])
+  t.same(config.lanes[2]!.config.options, { greeting: 'hi', anything: [1] }, 'a module lane gets its options as written')
+  t.equal(config.dispatch?.lane.lane, 'builds')
+  t.end()
+})
+
+t.test('a DISPENSERD_ variable that is a near miss of a setting refuses to start; others are warned about', (t) => {
+  t.throws(() => resolveConfig(sources({ env: { DISPENSERD_ADRESS: '127.0.0.1:1' } })), { message: 'environment variable DISPENSERD_ADRESS is not a setting (did you mean DISPENSERD_ADDRESS?)' })
+  t.throws(() => resolveConfig(sources({ env: { DISPENSERD_AUTH_TOKN: 'x' } })), /did you mean DISPENSERD_AUTH_TOKEN\?/)
+  t.throws(() => resolveConfig(sources({ env: { DISPENSERD_CONFG: 'x' } })), /did you mean DISPENSERD_CONFIG\?/)
+  t.throws(() => resolveConfig(sources({ env: { dispenserd_address: 'x' } })), /dispenserd_address is not a setting \(did you mean DISPENSERD_ADDRESS\?\)/)
+  const { warnings } = resolveConfig(sources({ env: { DISPENSERD_WIDGET_COLOUR: 'blue' } }))
+  t.same(warnings, ['environment variable DISPENSERD_WIDGET_COLOUR is not a setting of dispenserd; ignored'])
+  const ours = { DISPENSERD_ROOT: '/', DISPENSERD_CONFIG: 'c.json', DISPENSERD_TEST_BIN: 'node', DISPENSERD_URL: 'http://x', DISPENSERD_TOKEN: 't', DISPENSERD_LANE: 'l', DISPENSERD_JOB_NUM: '1', DISPENSERD_JOB_HASH: 'h', DISPENSERD_ATTEMPT: '1', HOME: '/root' }
+  t.same(resolveConfig(sources({ env: ours })).warnings, [], 'our other variables, and everyone else\'s, pass quietly')
+  t.end()
+})
+
+t.test('runner lanes needing more slots than max_parked_receivers are refused, naming both', (t) => {
+  const lanes = { a: { runner: 'exec', command: ['/bin/true'], concurrency: 2 }, b: { runner: 'exec', command: ['/bin/true'] } }
+  t.throws(() => resolveConfig(sources({ file: { name: 'config.json', values: { lanes, max_parked_receivers: 2 } } })), /concurrency adds up to 3 \(a: 2, b: 1\).*max_parked_receivers is 2/)
+  t.equal(resolveConfig(sources({ file: { name: 'config.json', values: { lanes, max_parked_receivers: 3 } } })).config.max_parked_receivers, 3, 'exactly enough')
+  t.equal(resolveConfig(sources({ file: { name: 'config.json', values: { lanes, max_parked_receivers: 0 } } })).config.max_parked_receivers, 0, '0: no limit')
+  t.end()
+})
+
+t.test('the dispatch lane cannot also be declared in lanes', (t) => {
+  const values = { lanes: { dispatch: { runner: 'exec', command: ['/bin/true'] } }, dispatch: { allowed_repos: ['https://git.example/'] } }
+  t.throws(() => resolveConfig(sources({ file: { name: 'config.json', values } })), /config\.json: lane "dispatch" is declared in "lanes" and is also the "dispatch" lane/)
   t.end()
 })
 
@@ -93,11 +148,35 @@ t.test('--config names another file; a bad one is refused', async (t) => {
   t.match((await runToExit(['--config', configFile, '--data-dir', dir])).stderr, /not valid JSON/)
   t.match((await runToExit(['--config', path.join(dir, 'missing.json')])).stderr, /cannot read config file/)
 
-  writeFileSync(configFile, JSON.stringify({ max_body_bytes: 100, colour: 'blue' }))
+  writeFileSync(configFile, JSON.stringify({ max_body_bytes: 100 }))
   const d = await startDaemon({ dataDir: dir, args: ['--config', configFile] })
   t.teardown(() => d.stop())
-  t.ok(d.logs.some((l) => l.level === 40 && /unknown setting "colour"/.test(String(l.msg))), 'unknown key logged as a warning')
   t.equal((await call(`${d.url}/schedule`, { message: 'x'.repeat(200) })).status, 413, 'the file took effect')
+})
+
+t.test('the daemon refuses a typo in the file or the environment before touching the data directory', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const configFile = path.join(dir, 'config.json')
+  const data = path.join(dir, 'data')
+  const cases: [Record<string, unknown>, NodeJS.ProcessEnv, string][] = [
+    [{ adress: '127.0.0.1:0' }, {}, `${configFile}: unknown setting "adress" (did you mean "address"?)`],
+    [{ auth_tokn: 'secret' }, {}, `${configFile}: unknown setting "auth_tokn" (did you mean "auth_token"?)`],
+    [{ lanes: { thumbs: { runner: 'exec', command: ['/bin/true'], concurency: 4 } } }, {}, `${configFile}: unknown setting "lanes.thumbs.concurency" (did you mean "concurrency"?)`],
+    [{}, { DISPENSERD_AUTH_TOKN: 'secret' }, 'environment variable DISPENSERD_AUTH_TOKN is not a setting (did you mean DISPENSERD_AUTH_TOKEN?)'],
+  ]
+  for (const [values, env, message] of cases) {
+    writeFileSync(configFile, JSON.stringify(values))
+    const r = await runToExit(['--config', configFile, '--data-dir', data, '--address', '127.0.0.1:0'], env)
+    t.equal(r.code, 1, message)
+    t.equal(r.stderr, `dispenserd: ${message}\n`)
+  }
+  t.notOk(existsSync(data), 'the data directory was not touched')
+
+  writeFileSync(configFile, '{}')
+  const d = await startDaemon({ dataDir: data, args: ['--config', configFile], env: { DISPENSERD_WIDGET: 'x' } })
+  t.teardown(() => d.stop())
+  t.ok(d.logs.some((l) => l.level === 40 && l.msg === 'environment variable DISPENSERD_WIDGET is not a setting of dispenserd; ignored'), 'an unrelated variable is a warning')
 })
 
 t.test('--help lists every setting with its environment variable', async (t) => {

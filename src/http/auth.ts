@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Logger } from '../log'
 
 const BEARER = /^Bearer +(.*)$/i
 
@@ -24,4 +25,11 @@ export function bearerCheck(token: string): ((authorization: string) => boolean)
 /** Whether a listen address is reachable only from this machine. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
+/** At start, and when a reload removes the token: nothing guards a daemon others can reach. */
+export function warnIfOpen(authToken: string, host: string, address: string, logger: Logger): void {
+  if (authToken === '' && !isLoopback(host)) {
+    logger.warn({ address }, 'listening beyond this machine without auth_token: anyone who can reach it can read, schedule and take jobs')
+  }
 }

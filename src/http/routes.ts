@@ -96,14 +96,12 @@ export class Routes {
       const runner = lanes?.runnerOf(lane)
       if (runner !== undefined) throw new ApiError('conflict', `lane ${JSON.stringify(lane)} is served by the ${runner} runner; its jobs are not handed to receivers`)
     }
-    const schedulePacer = options.throttleSchedule ? new Pacer(THROTTLE_MS) : undefined
-    const receivePacer = options.throttleReceive ? new Pacer(THROTTLE_MS) : undefined
     const commits = new CommitPath(queue, logger, durability)
     this.commits = commits
     const answer = (ex: Exchange, body: string, failure: string): void => commits.answer(ex, body, failure)
     this.scheduleOp = {
       parse: parseSchedule,
-      pacer: schedulePacer,
+      pacer: undefined,
       changes: true,
       run(ex, request) {
         if (lanes !== undefined) {
@@ -126,7 +124,7 @@ export class Routes {
     }
     this.receiveNoblockOp = {
       parse: parseReceive,
-      pacer: receivePacer,
+      pacer: undefined,
       changes: true,
       run(ex, { lane, leaseMs }) {
         notRunnerLane(lane)
@@ -143,7 +141,7 @@ export class Routes {
     }
     this.receiveBlockOp = {
       parse: parseBlockingReceive,
-      pacer: receivePacer,
+      pacer: undefined,
       changes: true,
       run(ex, { lane, timeoutMs, leaseMs }) {
         notRunnerLane(lane)
@@ -162,6 +160,16 @@ export class Routes {
       },
     }
     this.jobOps = jobOperations(queue, logger, answer)
+    this.setThrottles(options.throttleReceive, options.throttleSchedule)
+  }
+
+  /** At start and on a reload; a throttle already on keeps its next slot. */
+  setThrottles(receive: boolean, schedule: boolean): void {
+    if (schedule !== (this.scheduleOp.pacer !== undefined)) this.scheduleOp.pacer = schedule ? new Pacer(THROTTLE_MS) : undefined
+    if (receive !== (this.receiveNoblockOp.pacer !== undefined)) {
+      // Both receives share one slot, as in the original.
+      this.receiveNoblockOp.pacer = this.receiveBlockOp.pacer = receive ? new Pacer(THROTTLE_MS) : undefined
+    }
   }
 
   /** From now on nothing is queued or taken; parked receivers are answered 503 and disconnected. */

@@ -20,6 +20,10 @@ export interface HttpServerOptions {
 
 export interface HttpServer {
   readonly port: number
+  /** A reload: requests from now on are checked against this token ('' turns auth off). */
+  setAuthToken(token: string): void
+  /** A reload: bodies read from now on are limited to this. */
+  setMaxBodyBytes(bytes: number): void
   /** Stops accepting connections; open ones keep being served. */
   stopAccepting(): void
   /** Closes every connection (their requests see onAborted). */
@@ -32,10 +36,11 @@ export const HTTP_ENGINE =
 
 /** Routes every request; the only file that creates the uWebSockets.js app. */
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
-  const { routes, maxBodyBytes } = options
+  const { routes } = options
+  let maxBodyBytes = options.maxBodyBytes
   const app = uWS.App()
 
-  const authorized = bearerCheck(options.authToken)
+  let authorized = bearerCheck(options.authToken)
   /** Runs `handler` for authorized requests; answers the others 401 without reading their body. */
   const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => {
     if (authorized === undefined || authorized(req.getHeader('authorization'))) {
@@ -91,6 +96,12 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
       let listening = true
       const server: HttpServer = {
         port: uWS.us_socket_local_port(token as unknown as us_socket),
+        setAuthToken(authToken) {
+          authorized = bearerCheck(authToken)
+        },
+        setMaxBodyBytes(bytes) {
+          maxBodyBytes = bytes
+        },
         stopAccepting() {
           if (listening) uWS.us_listen_socket_close(token)
           listening = false

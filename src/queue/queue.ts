@@ -97,7 +97,7 @@ export class Queue {
   private readonly waiting = new Map<string, Set<Receiver>>()
   private readonly totals: QueueTotals = { jobs: 0, bytes: 0 }
   private parkedCount = 0
-  private readonly limits: QueueLimits
+  private limits: QueueLimits
   private nextNum = 1
   private readonly clock: () => number
   private readonly makeHash: ((jobNum: number) => string) | undefined
@@ -118,6 +118,11 @@ export class Queue {
     this.held = new HeldJobs(options.onDeadline ?? (() => undefined), options.leaseTokenPrefix ?? `${randomBytes(4).toString('hex')}-`)
     this.history = new JobHistory(options.history ?? { keepFinishedMs: () => 0, maxFinished: 0 })
     this.declareLane(DEFAULT_LANE)
+  }
+
+  /** New limits (a reload); they apply to requests from now on, as at start. */
+  setLimits(limits: QueueLimits): void {
+    this.limits = limits
   }
 
   /** The job number the next scheduled job will get. */

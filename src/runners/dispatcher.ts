@@ -43,6 +43,8 @@ export function backoffMs(attempt: number, base: number, max: number, random = M
 
 class Slot implements Receiver {
   readonly leaseMs: number
+  /** Waiting in the queue for a job (not running one). */
+  parked = false
 
   constructor(private readonly worker: LaneWorker) {
     this.leaseMs = worker.spec.timeoutMs + LEASE_MARGIN_MS
@@ -50,6 +52,7 @@ class Slot implements Receiver {
 
   deliver(job: Job, lease?: Held): boolean {
     if (this.worker.stopping) return false
+    this.parked = false
     // Called from inside a queue operation: the run starts once that has returned.
     queueMicrotask(() => void this.worker.run(job, lease!, this))
     return true
@@ -63,6 +66,9 @@ class Slot implements Receiver {
 class LaneWorker {
   stopping = false
   readonly running = new Map<Job, AbortController>()
+  /** Every slot, parked or running; above `concurrency` for a while after it was lowered. */
+  private readonly slots = new Set<Slot>()
+  private concurrency: number
   private idle: (() => void) | undefined
   readonly counters: LaneCounters
 
@@ -72,15 +78,42 @@ class LaneWorker {
     private readonly queue: Queue,
     private readonly logger: Logger,
   ) {
+    this.concurrency = spec.concurrency
     this.counters = { runner: spec.runner, concurrency: spec.concurrency, running: 0, started: 0, succeeded: 0, failed: 0, retried: 0, dead: 0, duration_ms_total: 0, duration_ms_max: 0 }
   }
 
   start(): void {
-    for (let i = 0; i < this.spec.concurrency; i++) this.park(new Slot(this))
+    this.resize()
+  }
+
+  /** A reload: more slots start at once; of fewer, idle ones go now and busy ones when their run ends. */
+  setConcurrency(concurrency: number): void {
+    this.concurrency = concurrency
+    this.counters.concurrency = concurrency
+    if (this.stopping) return
+    try {
+      this.resize()
+    } catch (err) {
+      this.logger.error({ lane: this.spec.lane, concurrency, slots: this.slots.size, reason: (err as Error).message }, 'could not add every slot')
+    }
+  }
+
+  private resize(): void {
+    for (const slot of this.slots) {
+      if (this.slots.size <= this.concurrency) break
+      if (slot.parked && this.queue.cancel(this.spec.lane, slot)) this.slots.delete(slot)
+    }
+    while (this.slots.size < this.concurrency) {
+      const slot = new Slot(this)
+      this.park(slot)
+      this.slots.add(slot)
+    }
   }
 
   private park(slot: Slot): void {
-    if (!this.stopping) this.queue.awaitJob(this.spec.lane, slot)
+    if (this.stopping) return
+    slot.parked = true
+    this.queue.awaitJob(this.spec.lane, slot)
   }
 
   async run(job: Job, lease: Held, slot: Slot): Promise<void> {
@@ -103,7 +136,8 @@ class LaneWorker {
     c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
     this.finish(job, lease, result, { started, durationMs, interrupted: controller.signal.reason === 'shutdown' }, log)
     if (this.running.size === 0) this.idle?.()
-    this.park(slot)
+    if (this.slots.size > this.concurrency) this.slots.delete(slot)
+    else this.park(slot)
   }
 
   /** The runner's result; a runner that throws, rejects or returns garbage fails the job instead. */
@@ -198,6 +232,10 @@ export class Dispatcher {
   }
 
   /** The runner serving `lane`, if it is a runner lane. */
+  setConcurrency(lane: string, concurrency: number): void {
+    this.workers.get(lane)?.setConcurrency(concurrency)
+  }
+
   runnerOf(lane: string): string | undefined {
     return this.workers.get(lane)?.spec.runner
   }

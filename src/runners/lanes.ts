@@ -1,4 +1,5 @@
 import { isJsonObject } from '../json'
+import { unknownKey } from '../suggest'
 
 /**
  * Runner lanes, from the config file's `lanes` object: each key a lane served by a runner. Every
@@ -35,15 +36,45 @@ export class LaneConfigError extends Error {}
 /** A valid environment variable name (what exec hands arguments over as). */
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
-const COMMON_KEYS = new Set(['runner', 'concurrency', 'timeout', 'retries', 'backoff', 'keep_finished', 'arguments'])
+const COMMON_KEYS = ['runner', 'concurrency', 'timeout', 'retries', 'backoff', 'keep_finished', 'arguments']
+
+/**
+ * The keys each kind of lane takes beside the common ones; any other key stops the daemon, so a
+ * typo cannot leave a setting at its default unnoticed. A runner module's own settings go under
+ * `options` (it gets the whole block as `config`), which is the one place keys are not checked.
+ */
+const RUNNER_KEYS = {
+  exec: ['command', 'kill_grace', 'allowed_env'],
+  http: ['target', 'allowed_targets', 'task_name'],
+  module: ['options'],
+  dispatch: [],
+} as const satisfies Record<string, readonly string[]>
+
+type LaneKind = keyof typeof RUNNER_KEYS
+
+export function isModulePath(runner: string): boolean {
+  return runner.startsWith('./') || runner.startsWith('../') || runner.startsWith('/') || /\.[cm]?js$/.test(runner)
+}
+
+function laneKind(runner: string): LaneKind | undefined {
+  if (runner === 'exec' || runner === 'http') return runner
+  return isModulePath(runner) ? 'module' : undefined
+}
 
 export function parseLanes(raw: unknown): RunnerLane[] {
   if (raw === undefined) return []
   if (!isJsonObject(raw)) throw new LaneConfigError('"lanes" must be an object mapping lane names to their runner settings')
-  return Object.entries(raw).map(([lane, block]) => parseLane(lane, block))
+  return Object.entries(raw).map(([lane, block]) => parseLane(lane, block, `lanes.${lane}`))
 }
 
-function parseLane(lane: string, block: unknown): RunnerLane {
+/** Refuses the first key of `block` outside `known`, naming its path in the file. */
+function checkKeys(block: Record<string, unknown>, known: readonly string[], at: string, hint?: string): void {
+  const problem = unknownKey(block, known, at, hint)
+  if (problem !== undefined) throw new LaneConfigError(problem)
+}
+
+/** One lane's block; `at` is its path in the file, `fixedKind` set for lanes whose runner is not the user's to name. */
+function parseLane(lane: string, block: unknown, at: string, fixedKind?: LaneKind): RunnerLane {
   const fail = (problem: string): never => {
     throw new LaneConfigError(`lane ${JSON.stringify(lane)}: ${problem}`)
   }
@@ -58,33 +89,39 @@ function parseLane(lane: string, block: unknown): RunnerLane {
     return value
   }
   const runner = block.runner
-  if (typeof runner !== 'string' || runner === '') fail('"runner" must be "exec", "http" or the path of a runner module')
+  if (typeof runner !== 'string' || runner === '') return fail('"runner" must be "exec", "http" or the path of a runner module')
+  const kind = fixedKind ?? laneKind(runner)
+  if (kind === undefined) return fail(`unknown runner ${JSON.stringify(runner)} (built in: exec, http; or the path of a module, such as "./runners/mine.js")`)
+  checkKeys(block, [...COMMON_KEYS, ...RUNNER_KEYS[kind]], at, kind === 'module' ? 'a runner module\'s own settings go under "options"' : undefined)
+  if (block.options !== undefined && !isJsonObject(block.options)) fail('"options" must be an object (the runner module\'s own settings)')
   const backoff = block.backoff ?? {}
-  if (!isJsonObject(backoff)) fail('"backoff" must be an object such as {"base": 2, "max": 3600}')
+  if (!isJsonObject(backoff)) return fail('"backoff" must be an object such as {"base": 2, "max": 3600}')
+  checkKeys(backoff, ['base', 'max'], `${at}.backoff`)
   const backoffNumber = (key: string, fallback: number): number => {
-    const value = (backoff as Record<string, unknown>)[key]
+    const value = backoff[key]
     if (value === undefined) return fallback
     if (typeof value !== 'number' || !(value > 0 && value <= 2147483)) return fail(`"backoff.${key}" must be a number of seconds above 0`)
     return value
   }
   return {
     lane,
-    runner: runner as string,
+    runner,
     concurrency: number('concurrency', 1, 0, 10_000),
     timeoutMs: number('timeout', 300, 0.001, 2147483, false) * 1000,
     retries: number('retries', 0, 0, 1000),
     backoff: { baseMs: backoffNumber('base', 2) * 1000, maxMs: backoffNumber('max', 3600) * 1000 },
     keepFinishedMs: number('keep_finished', 3600, 0, 2147483, false) * 1000,
-    arguments: block.arguments === undefined ? undefined : parseSpec(block.arguments, fail),
+    arguments: block.arguments === undefined ? undefined : parseSpec(block.arguments, at, fail),
     config: block,
   }
 }
 
-function parseSpec(raw: unknown, fail: (problem: string) => never): ArgumentSpec[] {
+function parseSpec(raw: unknown, at: string, fail: (problem: string) => never): ArgumentSpec[] {
   if (!Array.isArray(raw)) return fail('"arguments" must be a list of {"key", "type", "presence"}')
   const seen = new Set<string>()
   return raw.map((entry: unknown, i) => {
     if (!isJsonObject(entry)) return fail(`arguments[${i}] must be an object`)
+    checkKeys(entry, ['key', 'type', 'presence'], `${at}.arguments[${i}]`)
     const { key, type, presence } = entry
     if (typeof key !== 'string' || !ENV_NAME.test(key)) return fail(`arguments[${i}].key must be an environment variable name (letters, digits, _)`)
     if (seen.has(key)) return fail(`arguments[${i}]: "${key}" is declared twice`)
@@ -106,20 +143,18 @@ export interface DispatchConfig {
  * plus the lane settings (concurrency, timeout, retries, backoff, keep_finished) of the lane its
  * jobs run on. Without allowed repositories Dispatch Jobs are off.
  */
+const DISPATCH_KEYS = ['allowed_repos', 'lane', ...COMMON_KEYS.filter((key) => key !== 'runner' && key !== 'arguments')]
+
 export function parseDispatch(raw: unknown): DispatchConfig | undefined {
   if (raw === undefined) return undefined
   if (!isJsonObject(raw)) throw new LaneConfigError('"dispatch" must be an object such as {"allowed_repos": ["https://git.example/team/"]}')
   const { allowed_repos: allowed = [], lane = 'dispatch', ...settings } = raw
+  if ('runner' in settings || 'arguments' in settings) throw new LaneConfigError('dispatch: "runner" and "arguments" come from each repository, not the config')
+  checkKeys(raw, DISPATCH_KEYS, 'dispatch')
   if (!Array.isArray(allowed) || !allowed.every((prefix) => typeof prefix === 'string' && prefix !== '' && !prefix.startsWith('-'))) {
     throw new LaneConfigError('dispatch: "allowed_repos" must be a list of repository URL prefixes')
   }
   if (typeof lane !== 'string') throw new LaneConfigError('dispatch: "lane" must be a lane name')
   if (allowed.length === 0) return undefined
-  if ('runner' in settings || 'arguments' in settings) throw new LaneConfigError('dispatch: "runner" and "arguments" come from each repository, not the config')
-  return { allowedRepos: allowed as string[], lane: parseLane(lane, { ...settings, runner: 'dispatch' }) }
-}
-
-/** Keys of a lane block the common parser does not read: for runners to check their own. */
-export function runnerKeys(lane: RunnerLane): string[] {
-  return Object.keys(lane.config).filter((key) => !COMMON_KEYS.has(key))
+  return { allowedRepos: allowed as string[], lane: parseLane(lane, { ...settings, runner: 'dispatch' }, 'dispatch', 'dispatch') }
 }

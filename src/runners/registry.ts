@@ -3,17 +3,13 @@ import { type DispatchRepos, createDispatchRunner } from './dispatch'
 import { createExecRunner } from './exec'
 import { createHttpRunner } from './http'
 import { loadRunnerModule } from './module'
-import { LaneConfigError, type RunnerLane } from './lanes'
+import { LaneConfigError, type RunnerLane, isModulePath } from './lanes'
 import type { Runner, RunnerOptions } from './runner'
 
 /** Built-in runners by name; anything that looks like a path is a user's module. */
 const BUILT_IN: Record<string, (options: RunnerOptions) => Runner> = {
   exec: createExecRunner,
   http: createHttpRunner,
-}
-
-function isModulePath(runner: string): boolean {
-  return runner.startsWith('./') || runner.startsWith('../') || runner.startsWith('/') || /\.[cm]?js$/.test(runner)
 }
 
 /** Builds the runner of a lane; any problem stops the daemon with a message naming the lane. */

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { connect } from 'node:net'
+import { type AddressInfo, connect, createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 
 export const ROOT = path.resolve(__dirname, '..', '..')
@@ -94,15 +94,56 @@ export async function startDaemon(options: StartOptions = {}): Promise<Running> 
   }
 }
 
-/** Runs the daemon expecting it to refuse to start; resolves to its exit code and stderr. */
-export function runToExit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs the daemon expecting it to refuse to start; resolves to its exit code and output. One still
+ * running after `timeoutMs` is killed and reported with `timedOut` (and a null code).
+ */
+export function runToExit(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
   const [cmd, ...cmdArgs] = daemonCommand()
   const proc = spawn(cmd!, [...cmdArgs, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
+  let timedOut = false
   proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
   proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, stdout, stderr })))
+  const timer = setTimeout(() => {
+    timedOut = true
+    proc.kill('SIGKILL')
+  }, timeoutMs)
+  return new Promise((resolve) =>
+    proc.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr, timedOut })
+    }),
+  )
+}
+
+/** A loopback port nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Whether a TCP connection to the loopback `port` is accepted. */
+export function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
 }
 
 export function removeDir(dir: string): void {
