@@ -114,7 +114,11 @@ t.test('concurrency bounds the runs at once; 0 pauses the lane', async (t) => {
     return (await counters(s)).succeeded === 6
   }, 'all six to finish', 15_000)
   t.ok(most >= 1 && most <= 2, `at most 2 ran at once (saw ${most})`)
-  t.same(starts(s.log).map((f) => f[1]), ['slow-0', 'slow-1', 'slow-2', 'slow-3', 'slow-4', 'slow-5'], 'in order')
+  // Two runs start within a millisecond: their shells may log in either order, so each job may be
+  // one place off in the log, never more (the daemon starts them strictly in order).
+  const logged = starts(s.log).map((f) => f[1])
+  t.same([...logged].sort(), ['slow-0', 'slow-1', 'slow-2', 'slow-3', 'slow-4', 'slow-5'], 'each ran once')
+  t.ok(logged.every((name, at) => Math.abs(Number(name!.split('-')[1]) - at) <= 1), `in order, but for runs started together (${logged.join(' ')})`)
 
   const paused = await withLane(t, { concurrency: 0 })
   const waiting = await schedule(paused, 'never-runs')

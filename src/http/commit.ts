@@ -5,8 +5,8 @@ import type { Queue } from '../queue/queue'
 import type { Exchange } from './exchange'
 import { type Durability, jobReply, journalFailed } from './replies'
 
-/** A job handed to a receiver (under `lease` when it leases), waiting for its reply to go out. */
-export interface Delivery {
+/** A job handed to a parked receiver (under `lease` when it leases), waiting for its reply to go out. */
+interface Delivery {
   readonly ex: Exchange
   readonly job: Job
   readonly lease: Held | undefined
@@ -44,22 +44,24 @@ export class CommitPath {
     else this.durability.whenDurable((err) => (err === undefined ? ex.send(200, body) : ex.sendError(journalFailed(err, failure))))
   }
 
-  /** Sends the job to its receiver once its take (or lease) is durable; `parked` for parked receivers. */
-  handOver(delivery: Delivery, parked: boolean): void {
-    if (this.durability !== undefined) this.durability.whenDurable((err) => this.send(delivery, err))
-    else if (!parked) this.send(delivery, undefined)
-    else if (this.afterHandler.push(delivery) === 1) setImmediate(() => this.flush())
+  /**
+   * Sends `job` to its receiver once its take (or lease) is durable; `parked` for parked
+   * receivers. The common case (no journal, a receiver in its own handler) allocates nothing.
+   */
+  handOver(ex: Exchange, job: Job, lease: Held | undefined, parked: boolean): void {
+    if (this.durability !== undefined) this.durability.whenDurable((err) => this.send(ex, job, lease, err))
+    else if (!parked) this.send(ex, job, lease, undefined)
+    else if (this.afterHandler.push({ ex, job, lease }) === 1) setImmediate(() => this.flush())
   }
 
   /** Sends the hand-overs waiting for the end of a handler now (at shutdown, before the final snapshot). */
   flush(): void {
     const deliveries = this.afterHandler
     this.afterHandler = []
-    for (const delivery of deliveries) this.send(delivery, undefined)
+    for (const { ex, job, lease } of deliveries) this.send(ex, job, lease, undefined)
   }
 
-  private send(delivery: Delivery, err: Error | undefined): void {
-    const { ex, job, lease } = delivery
+  private send(ex: Exchange, job: Job, lease: Held | undefined, err: Error | undefined): void {
     if (err === undefined && ex.send(200, jobReply(job, lease))) return
     const putBack = this.queue.returnUndelivered(job, lease)
     const reason = err === undefined ? 'receiver disconnected' : 'journal failed'

@@ -21,7 +21,7 @@ export class ParkedReceive implements Receiver {
     if (!this.ex.open || this.handedJob) return false
     this.handedJob = true
     this.stopTimer()
-    this.commits.handOver({ ex: this.ex, job, lease }, true)
+    this.commits.handOver(this.ex, job, lease, true)
     return true
   }
 

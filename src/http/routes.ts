@@ -131,12 +131,12 @@ export class Routes {
         if (leaseMs === undefined) {
           const job = queue.receive(lane)
           if (job === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-          else commits.handOver({ ex, job, lease: undefined }, false)
+          else commits.handOver(ex, job, undefined, false)
           return
         }
         const lease = queue.receiveLeased(lane, leaseMs)
         if (lease === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-        else commits.handOver({ ex, job: lease.job, lease }, false)
+        else commits.handOver(ex, lease.job, lease, false)
       },
     }
     this.receiveBlockOp = {
