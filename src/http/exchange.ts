@@ -1,14 +1,18 @@
+import { STATUS_CODES } from 'node:http'
 import type { HttpResponse } from 'uWebSockets.js'
-import type { ApiError } from '../errors'
+import { type ApiError, CODES } from '../errors'
 
-const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK',
-  400: '400 Bad Request',
-  401: '401 Unauthorized',
-  404: '404 Not Found',
-  413: '413 Payload Too Large',
-  500: '500 Internal Server Error',
-  503: '503 Service Unavailable',
+/** An HTTP status that some code in the catalogue answers with. */
+export type HttpStatus = (typeof CODES)[keyof typeof CODES]['http']
+
+/**
+ * The status line of every status in the catalogue, with the standard reason phrase: built from
+ * CODES, so a code added there brings its status line with it.
+ */
+const STATUS_LINES = new Map<number, string>(Object.values(CODES).map(({ http }) => [http, `${http} ${STATUS_CODES[http]}`]))
+
+export function statusLine(status: HttpStatus): string {
+  return STATUS_LINES.get(status)!
 }
 
 /**
@@ -39,13 +43,13 @@ export class Exchange {
   }
 
   /** Answers with a JSON body. Returns false when the client was already gone. */
-  send(httpStatus: number, json: string | Uint8Array, closeConnection = false): boolean {
+  send(httpStatus: HttpStatus, json: string | Uint8Array, closeConnection = false): boolean {
     if (!this.open) return false
     this.answered = true
     this.abortHandler = undefined
     try {
       this.res.cork(() => {
-        this.res.writeStatus(STATUS_TEXT[httpStatus] ?? `${httpStatus} Unknown`)
+        this.res.writeStatus(statusLine(httpStatus))
         this.res.writeHeader('Content-Type', 'application/json')
         this.res.end(json, closeConnection)
       })
