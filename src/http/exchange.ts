@@ -1,6 +1,8 @@
 import { STATUS_CODES } from 'node:http'
 import type { HttpResponse } from 'uWebSockets.js'
-import { type ApiError, CODES } from '../errors'
+import { ApiError, CODES } from '../errors'
+import type { Logger } from '../log'
+import { StreamedReply } from './streamed-reply'
 
 /** An HTTP status that some code in the catalogue answers with. */
 export type HttpStatus = (typeof CODES)[keyof typeof CODES]['http']
@@ -17,18 +19,27 @@ export function statusLine(status: HttpStatus): string {
 
 /**
  * One request/response pair. It keeps the rules uWS enforces by aborting the process: `onAborted`
- * is attached at once, nothing touches the response after it was aborted or answered, and writes
- * made outside the handler are corked.
+ * is attached at once, nothing touches the response after it was aborted or answered, writes
+ * made outside the handler are corked, and no exception from our code reaches uWS (`fault`).
  */
 export class Exchange {
   private aborted = false
   private answered = false
   private abortHandler: (() => void) | undefined
 
-  constructor(private readonly res: HttpResponse) {
+  /** `url` names the request in logs. */
+  constructor(
+    private readonly res: HttpResponse,
+    readonly url: string,
+    private readonly logger: Logger,
+  ) {
     res.onAborted(() => {
       this.aborted = true
-      this.abortHandler?.()
+      try {
+        this.abortHandler?.()
+      } catch (err) {
+        this.fault(err)
+      }
     })
   }
 
@@ -62,6 +73,51 @@ export class Exchange {
 
   sendError(err: ApiError, closeConnection = false): boolean {
     return this.send(err.httpStatus, errorBody(err.code, err.message), closeConnection)
+  }
+
+  /**
+   * Answers 200 with a JSON body made of `pieces`, produced one at a time as the client reads
+   * them (see StreamedReply); a piece may be overwritten by the next. A body of one piece goes
+   * out as `send` would send it.
+   */
+  stream(pieces: Iterator<Uint8Array>): void {
+    if (!this.open) return
+    const next = pieces.next()
+    // Copied: asking whether there is a second piece may overwrite the first.
+    const first = next.done ? new Uint8Array(0) : new Uint8Array(next.value)
+    const second = next.done ? next : pieces.next()
+    if (second.done) {
+      this.send(200, first)
+      return
+    }
+    this.answered = true
+    const reply = new StreamedReply(this.res, pieces, (err) => this.fault(err))
+    this.abortHandler = () => reply.stop()
+    this.res.cork(() => {
+      this.res.writeStatus(statusLine(200))
+      this.res.writeHeader('Content-Type', 'application/json')
+      reply.start(first, second.value)
+    })
+  }
+
+  /**
+   * Where every exception from a handler or a uWS callback of this request ends: one that reached
+   * uWS would end the process. It is logged with the URL and answered 500 (code 6) while the
+   * client waits; a streamed reply that had begun is cut off by closing the connection.
+   */
+  fault(err: unknown): void {
+    this.logger.error({ err, url: this.url }, 'request failed')
+    if (this.open) {
+      this.sendError(new ApiError('internal', 'internal error'))
+      return
+    }
+    if (this.aborted) return
+    this.aborted = true
+    try {
+      this.res.close()
+    } catch {
+      // Already answered in full: nothing is left to cut off.
+    }
   }
 }
 

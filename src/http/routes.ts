@@ -2,7 +2,7 @@ import os from 'node:os'
 import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import { rfc3339 } from '../queue/job'
-import { jobsByLaneBytes } from '../queue/listing'
+import { encodeJobsByLane } from '../queue/listing'
 import type { Queue } from '../queue/queue'
 import type { Exchange } from './exchange'
 import { Pacer } from './pacer'
@@ -209,8 +209,9 @@ export class Routes {
     ex.send(200, JSON.stringify(body, null, 2))
   }
 
+  /** Streamed from a snapshot of the lanes (arrays of pointers), encoded a piece at a time as the client reads. */
   jobs(ex: Exchange): void {
-    ex.send(200, jobsByLaneBytes(this.options.queue))
+    ex.stream(encodeJobsByLane(this.options.queue.readyJobs(), { reusePieces: true }))
   }
 
   /** `POST /v0/jobs/queue`: checks the job against its repository's Dispatchfile, then queues it. */
@@ -340,11 +341,7 @@ export class Routes {
 
   /** Answers an error: an ApiError as it says, anything else as a logged 500. */
   private fail(ex: Exchange, err: unknown): void {
-    if (err instanceof ApiError) {
-      ex.sendError(err)
-      return
-    }
-    this.options.logger.error({ err }, 'request failed')
-    ex.sendError(new ApiError('internal', 'internal error'))
+    if (err instanceof ApiError) ex.sendError(err)
+    else ex.fault(err)
   }
 }

@@ -1,6 +1,6 @@
 import { ByteWriter } from './bytes'
 import { type Job, writeJobMembers, writeReportMembers } from './job'
-import type { LaneSnapshot, Queue } from './queue'
+import type { LaneSnapshot } from './queue'
 
 /**
  * Every lane with its jobs in serving order, as JSON: the body of `GET /jobs` and the content of
@@ -8,8 +8,10 @@ import type { LaneSnapshot, Queue } from './queue'
  * (and lets a large snapshot be read back line by line) without the cost of indenting.
  *
  * Yields pieces of about `pieceBytes`, so a writer can give the event loop a turn between them.
+ * With `reusePieces`, every piece is written in the same memory: a piece is valid only until the
+ * next is asked for (a client reading a listing for minutes then costs one buffer, not garbage).
  */
-export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024, writeMembers = writeJobMembers): Generator<Buffer> {
+export function* encodeJobsByLane(lanes: LaneSnapshot[], { pieceBytes = 256 * 1024, writeMembers = writeJobMembers, reusePieces = false } = {}): Generator<Buffer> {
   const out = new ByteWriter(pieceBytes)
   out.ascii('{\n')
   for (let l = 0; l < lanes.length; l++) {
@@ -25,7 +27,7 @@ export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024
         writeMembers(job, out)
         out.ascii('}')
         first = false
-        if (out.full) yield out.take()
+        if (out.full) yield reusePieces ? out.rewind() : out.take()
       }
     }
     out.reserve(4)
@@ -37,11 +39,6 @@ export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024
   yield out.take()
 }
 
-/** The whole listing in one buffer (for `GET /jobs`). */
-export function jobsByLaneBytes(queue: Queue): Buffer {
-  return Buffer.concat([...encodeJobsByLane(queue.readyJobs())])
-}
-
 /** A dead job's line: its fields, then its last run's report. */
 function writeDeadMembers(job: Job, out: ByteWriter): void {
   writeJobMembers(job, out)
@@ -51,5 +48,5 @@ function writeDeadMembers(job: Job, out: ByteWriter): void {
 /** Every dead job, by lane, in the same layout (`dead.json`). */
 export function encodeDeadJobs(dead: Map<string, Job[]>): Generator<Buffer> {
   const lanes = [...dead].map(([lane, jobs]) => ({ lane, count: jobs.length, parts: [jobs] }))
-  return encodeJobsByLane(lanes, 256 * 1024, writeDeadMembers)
+  return encodeJobsByLane(lanes, { writeMembers: writeDeadMembers })
 }
