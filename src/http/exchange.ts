@@ -25,6 +25,7 @@ export function statusLine(status: HttpStatus): string {
 export class Exchange {
   private aborted = false
   private answered = false
+  private readingHeld = false
   private abortHandler: (() => void) | undefined
 
   /** `url` names the request in logs. */
@@ -53,6 +54,17 @@ export class Exchange {
     this.abortHandler = handler
   }
 
+  /**
+   * Stops reading the connection until this request is answered, so that a request pipelined
+   * behind it waits in the socket instead of making uWS close the connection. Only for short
+   * waits: a connection not read does not notice its client leaving.
+   */
+  holdReading(): void {
+    if (!this.open || this.readingHeld) return
+    this.readingHeld = true
+    this.res.pause()
+  }
+
   /** Answers with a JSON body. Returns false when the client was already gone. */
   send(httpStatus: HttpStatus, json: string | Uint8Array, closeConnection = false): boolean {
     if (!this.open) return false
@@ -60,6 +72,7 @@ export class Exchange {
     this.abortHandler = undefined
     try {
       this.res.cork(() => {
+        if (this.readingHeld) this.res.resume()
         this.res.writeStatus(statusLine(httpStatus))
         this.res.writeHeader('Content-Type', 'application/json')
         this.res.end(json, closeConnection)

@@ -134,21 +134,25 @@ export class Routes {
         if (err !== undefined) ex.sendError(journalFailed(err, 'the job stays queued'))
       })
     }
+    /** Hands over the lane's next job if one is ready; false when there is none. */
+    const takeReady = (ex: Exchange, lane: string, leaseMs: number | undefined): boolean => {
+      if (leaseMs === undefined) {
+        const job = queue.receive(lane)
+        if (job !== undefined) handOver(ex, job, undefined)
+        return job !== undefined
+      }
+      const held = queue.receiveLeased(lane, leaseMs)
+      if (held !== undefined) handOver(ex, held.job, held.at)
+      return held !== undefined
+    }
     this.receiveNoblockOp = {
       parse: parseReceive,
       pacer: receivePacer,
       changes: true,
+      undoneIfUndelivered: true,
       run(ex, { lane, leaseMs }) {
         notRunnerLane(lane)
-        if (leaseMs === undefined) {
-          const job = queue.receive(lane)
-          if (job === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-          else handOver(ex, job, undefined)
-          return
-        }
-        const held = queue.receiveLeased(lane, leaseMs)
-        if (held === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-        else handOver(ex, held.job, held.at)
+        if (!takeReady(ex, lane, leaseMs)) ex.send(200, EMPTY_QUEUE_BODY)
       },
     }
     const outbox = new Outbox(queue, logger, durability)
@@ -157,8 +161,12 @@ export class Routes {
       parse: parseBlockingReceive,
       pacer: receivePacer,
       changes: true,
+      undoneIfUndelivered: true,
       run(ex, { lane, timeoutMs, leaseMs }) {
         notRunnerLane(lane)
+        // A job ready now is answered within this request, as receive_noblock answers: only a
+        // reply that waits makes uWS close a connection that pipelines another request behind it.
+        if (takeReady(ex, lane, leaseMs)) return
         const receiver = new ParkedReceive(ex, outbox, leaseMs)
         ex.onAbort(() => {
           queue.cancel(lane, receiver)
@@ -308,11 +316,23 @@ export class Routes {
       return
     }
     const wait = op.pacer?.reserve(Date.now()) ?? 0
-    if (wait <= 0) {
+    // A change whose reply waits (for its throttle slot, or for the journal) and that stays made
+    // though its client leaves is held: uWS closes a connection on which a request arrives while
+    // a reply is pending. It runs once the rest of this read is parsed, and only if the connection
+    // is still open, so a request pipelined behind it in the same read leaves nothing changed;
+    // and the connection is not read until it is answered, so a request written later waits and
+    // is answered after it, in order. (A receive needs neither: a job it cannot deliver goes back.)
+    const held = op.undoneIfUndelivered !== true && (wait > 0 || (op.changes && this.options.durability !== undefined))
+    if (!held && wait <= 0) {
       this.execute(ex, op, input)
       return
     }
+    if (held) ex.holdReading()
     const run = (): void => this.execute(ex, op, input)
+    if (wait <= 0) {
+      setImmediate(run)
+      return
+    }
     const timer = setTimeout(() => {
       this.waitingForSlot.delete(timer)
       run()
