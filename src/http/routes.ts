@@ -2,7 +2,7 @@ import os from 'node:os'
 import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import { rfc3339 } from '../queue/job'
-import { jobsByLaneBytes } from '../queue/listing'
+import { encodeJobsByLane } from '../queue/listing'
 import type { Queue } from '../queue/queue'
 import type { Exchange } from './exchange'
 import { Pacer } from './pacer'
@@ -122,29 +122,37 @@ export class Routes {
         answer(ex, `{"status":"ok","code":0,"count":${jobs.length},"first_job_num":${first},"last_job_num":${last}}`, `jobs ${first}-${last} are queued in memory only, until the next snapshot`)
       },
     }
+    /** Hands over the lane's next job if one is ready (through the commit path); false when there is none. */
+    const takeReady = (ex: Exchange, lane: string, leaseMs: number | undefined): boolean => {
+      if (leaseMs === undefined) {
+        const job = queue.receive(lane)
+        if (job !== undefined) commits.handOver(ex, job, undefined, false)
+        return job !== undefined
+      }
+      const lease = queue.receiveLeased(lane, leaseMs)
+      if (lease !== undefined) commits.handOver(ex, lease.job, lease, false)
+      return lease !== undefined
+    }
     this.receiveNoblockOp = {
       parse: parseReceive,
       pacer: undefined,
       changes: true,
+      undoneIfUndelivered: true,
       run(ex, { lane, leaseMs }) {
         notRunnerLane(lane)
-        if (leaseMs === undefined) {
-          const job = queue.receive(lane)
-          if (job === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-          else commits.handOver(ex, job, undefined, false)
-          return
-        }
-        const lease = queue.receiveLeased(lane, leaseMs)
-        if (lease === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-        else commits.handOver(ex, lease.job, lease, false)
+        if (!takeReady(ex, lane, leaseMs)) ex.send(200, EMPTY_QUEUE_BODY)
       },
     }
     this.receiveBlockOp = {
       parse: parseBlockingReceive,
       pacer: undefined,
       changes: true,
+      undoneIfUndelivered: true,
       run(ex, { lane, timeoutMs, leaseMs }) {
         notRunnerLane(lane)
+        // A job ready now is answered within this request, as receive_noblock answers: only a
+        // reply that waits makes uWS close a connection that pipelines another request behind it.
+        if (takeReady(ex, lane, leaseMs)) return
         const receiver = new ParkedReceive(ex, commits, leaseMs)
         ex.onAbort(() => {
           queue.cancel(lane, receiver)
@@ -213,8 +221,9 @@ export class Routes {
     ex.send(200, JSON.stringify(body, null, 2))
   }
 
+  /** Streamed from a snapshot of the lanes (arrays of pointers), encoded a piece at a time as the client reads. */
   jobs(ex: Exchange): void {
-    ex.send(200, jobsByLaneBytes(this.options.queue))
+    ex.stream(encodeJobsByLane(this.options.queue.readyJobs(), { reusePieces: true }))
   }
 
   /** `POST /v0/jobs/queue`: checks the job against its repository's Dispatchfile, then queues it. */
@@ -304,11 +313,23 @@ export class Routes {
       return
     }
     const wait = op.pacer?.reserve(Date.now()) ?? 0
-    if (wait <= 0) {
+    // A change whose reply waits (for its throttle slot, or for the journal) and that stays made
+    // though its client leaves is held: uWS closes a connection on which a request arrives while
+    // a reply is pending. It runs once the rest of this read is parsed, and only if the connection
+    // is still open, so a request pipelined behind it in the same read leaves nothing changed;
+    // and the connection is not read until it is answered, so a request written later waits and
+    // is answered after it, in order. (A receive needs neither: a job it cannot deliver goes back.)
+    const held = op.undoneIfUndelivered !== true && (wait > 0 || (op.changes && this.options.durability !== undefined))
+    if (!held && wait <= 0) {
       this.execute(ex, op, input)
       return
     }
+    if (held) ex.holdReading()
     const run = (): void => this.execute(ex, op, input)
+    if (wait <= 0) {
+      setImmediate(run)
+      return
+    }
     const timer = setTimeout(() => {
       this.waitingForSlot.delete(timer)
       run()
@@ -337,11 +358,7 @@ export class Routes {
 
   /** Answers an error: an ApiError as it says, anything else as a logged 500. */
   private fail(ex: Exchange, err: unknown): void {
-    if (err instanceof ApiError) {
-      ex.sendError(err)
-      return
-    }
-    this.options.logger.error({ err }, 'request failed')
-    ex.sendError(new ApiError('internal', 'internal error'))
+    if (err instanceof ApiError) ex.sendError(err)
+    else ex.fault(err)
   }
 }

@@ -94,6 +94,16 @@ export async function startDaemon(options: StartOptions = {}): Promise<Running> 
   }
 }
 
+/** Starts the daemon for one test, which stops it and removes its data directory at the end. */
+export async function daemonForTest(t: { teardown(fn: () => Promise<void>): void }, args: string[] = []): Promise<Running> {
+  const d = await startDaemon({ args })
+  t.teardown(async () => {
+    await d.stop()
+    removeDir(d.dataDir)
+  })
+  return d
+}
+
 /**
  * Runs the daemon expecting it to refuse to start; resolves to its exit code and output. One still
  * running after `timeoutMs` is killed and reported with `timedOut` (and a null code).
