@@ -87,19 +87,20 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     })
     for (const { spec } of runnerLanes) queue.indexLane(spec.lane)
     const dispatcher = new Dispatcher(runnerLanes, queue, logger)
-    /** A snapshot that also empties the journal. */
-    const compact = (reason: string): Promise<void> => store!.save(queue, reason, journal).catch(() => undefined)
-    /** After a journal failure: snapshots until one makes the journal whole again. */
-    const repair = (): void => {
-      void compact('journal failed').then(() => journal!.whenDurable(() => journal!.broken && setTimeout(repair, 5000).unref()))
+    /** A snapshot that also empties the journal, in the background; then `after`, whether it was written or not. */
+    const compact = (reason: string, after?: () => void): void => {
+      // A failed save is the store's to report: it logs it and shows it in GET /.
+      store!.save(queue, reason, journal).then(after, () => after?.())
     }
+    /** After a journal failure: snapshots until one makes the journal whole again. */
+    const repair = (): void => compact('journal failed', () => journal!.whenDurable(() => journal!.broken && setTimeout(repair, 5000).unref()))
     if (store !== undefined) {
       const loadStarted = performance.now()
       const restored = store.load(queue, replay?.state)
       const duration = Math.round(performance.now() - loadStarted)
       logger.info({ file: store.queueFile, jobs: restored, next_job_num: queue.nextJobNum, duration_ms: duration, journal_records: replay?.state.records }, 'queue loaded')
     }
-    if (replay !== undefined && replay.generations.length > 0) void compact('journal replayed')
+    if (replay !== undefined && replay.generations.length > 0) compact('journal replayed')
     const routes = new Routes({
       queue,
       logger,
@@ -139,7 +140,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
 
     const stopSnapshots =
       store !== undefined && config.persist_interval > 0
-        ? every(config.persist_interval * 1000, () => void compact('interval'))
+        ? every(config.persist_interval * 1000, () => compact('interval'))
         : undefined
     dispatcher.start()
     const stopTimers = (): void => {

@@ -16,6 +16,7 @@ case "$SRC" in
   fail*) echo "cannot do $SRC" >&2; exit 3 ;;
   sleep*) sleep 30 ;;
   slow*) sleep 0.4 ;;
+  gate*) while [ ! -e "$LOG.gate" ]; do sleep 0.02; done ;;
   env*) env | sort ;;
 esac
 echo "end $SRC $(date +%s%N)" >> "$LOG"
@@ -157,6 +158,32 @@ t.test('without an arguments spec, names must be safe environment variable names
     t.match(String(r.body.message), wanted)
   }
   t.equal((await call(`${s.d.url}/schedule`, { lane: 'work', message: JSON.stringify({ arguments: { SRC: 'fine', LOG: s.log, COUNT: 3, FLAG: true } }) })).status, 200)
+})
+
+t.test('runner slots do not count against max_parked_receivers: a full limit neither crashes the daemon nor stops the lane', async (t) => {
+  const dir = tempDir()
+  const s = await withLane(t, {}, ['--max-parked-receivers', '1'], dir)
+  const status = async (): Promise<Record<string, number>> => (await call(`${s.d.url}/`)).body.payload as Record<string, number>
+  const gated = await schedule(s, 'gate-1')
+  await until(async () => (await job(s, gated)).state === 'running', 'the job to run')
+  // One client fills the limit while the slot is busy; the slot parks again after its run.
+  const parked = call(`${s.d.url}/receive_block`, { lane: 'other' })
+  parked.catch(() => undefined) // awaited below; a daemon that died must fail the test there, not as an unhandled rejection
+  await until(async () => ((await status()).server as unknown as Record<string, number>).parked_receivers === 1, 'the client to park')
+  writeFileSync(`${s.log}.gate`, '')
+  await until(async () => (await job(s, gated)).state === 'succeeded', 'the job to succeed')
+  const next = await schedule(s, 'after')
+  await until(async () => (await job(s, next)).state === 'succeeded', 'the next job to run: the slot parked again')
+  t.equal(s.d.proc.exitCode, null, 'the daemon is still running')
+  t.match(await status(), { server: { parked_receivers: 1 }, idle_workers: { work: 1, other: 1 } }, 'the idle slot is not a parked receiver')
+  const full = await call(`${s.d.url}/receive_block`, { lane: 'third', timeout: 5 })
+  t.same([full.status, full.body.code], [503, 8], 'clients are still held to the limit')
+  await call(`${s.d.url}/schedule`, { lane: 'other', message: 'for the client' })
+  t.equal((await parked).body.message, 'for the client')
+  await call(`${s.d.url}/schedule`, { lane: 'kept', message: 'in the snapshot' })
+  t.equal(await s.d.stop(), 0)
+  const saved = JSON.parse(readFileSync(path.join(dir, 'data', 'queue.json'), 'utf8')) as Record<string, { message: string }[]>
+  t.same(saved.kept?.map((j) => j.message), ['in the snapshot'], 'SIGTERM wrote the final snapshot')
 })
 
 t.test('shutdown puts running jobs back; a restart runs them again; dead jobs survive', async (t) => {

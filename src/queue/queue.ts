@@ -400,18 +400,19 @@ export class Queue {
   awaitJob(laneName: string, receiver: Receiver): void {
     const lane = this.lane(laneName)
     const { maxParkedReceivers } = this.limits
-    if (lane.ready.size === 0 && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers) {
+    const counted = counts(receiver)
+    if (counted && lane.ready.size === 0 && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers) {
       throw new ApiError('limit_reached', `${this.parkedCount} receivers are waiting; max_parked_receivers is ${maxParkedReceivers}`)
     }
     lane.parked.add(receiver)
-    this.parkedCount++
+    if (counted) this.parkedCount++
     this.drain(lane)
   }
 
   /** Removes a parked receiver (its client went away). Returns whether it was parked. */
   cancel(laneName: string, receiver: Receiver): boolean {
     const removed = this.lanes.get(laneName)?.parked.delete(receiver) ?? false
-    if (removed) this.parkedCount--
+    if (removed && counts(receiver)) this.parkedCount--
     return removed
   }
 
@@ -420,7 +421,7 @@ export class Queue {
     for (const lane of this.lanes.values()) {
       const parked = [...lane.parked]
       lane.parked.clear()
-      this.parkedCount -= parked.length
+      this.parkedCount -= parked.filter(counts).length
       for (const receiver of parked) receiver.dismiss()
     }
   }
@@ -525,7 +526,7 @@ export class Queue {
     while (lane.ready.size > 0 && lane.parked.size > 0) {
       const receiver = lane.parked.values().next().value as Receiver
       lane.parked.delete(receiver)
-      this.parkedCount--
+      if (counts(receiver)) this.parkedCount--
       const job = lane.ready.pop()!
       const leaseMs = receiver.leaseMs
       const held = leaseMs === undefined ? undefined : this.lease(job, leaseMs)
@@ -543,6 +544,11 @@ export class Queue {
       lane.ready.push(job) // not enqueue(): this loop goes on draining
     }
   }
+}
+
+/** Whether a parked receiver counts toward `max_parked_receivers` (runner slots do not). */
+function counts(receiver: Receiver): boolean {
+  return receiver.countsAsParked !== false
 }
 
 /** Ready jobs (parts in serving order) and some others, merged into one list in serving order. */

@@ -42,6 +42,8 @@ export function backoffMs(attempt: number, base: number, max: number, random = M
 
 class Slot implements Receiver {
   readonly leaseMs: number
+  /** The daemon's own: clients' max_parked_receivers must never keep a slot from parking again. */
+  readonly countsAsParked = false
 
   constructor(private readonly worker: LaneWorker) {
     this.leaseMs = worker.spec.timeoutMs + LEASE_MARGIN_MS
@@ -50,7 +52,9 @@ class Slot implements Receiver {
   deliver(job: Job): boolean {
     if (this.worker.stopping) return false
     // Called from inside a queue operation: the run starts once that has returned.
-    queueMicrotask(() => void this.worker.run(job, this))
+    queueMicrotask(() => {
+      this.worker.run(job, this).catch((err: unknown) => this.worker.runFailed(job, err))
+    })
     return true
   }
 
@@ -79,30 +83,46 @@ class LaneWorker {
   }
 
   private park(slot: Slot): void {
-    if (!this.stopping) this.queue.awaitJob(this.spec.lane, slot)
+    if (this.stopping) return
+    try {
+      this.queue.awaitJob(this.spec.lane, slot)
+    } catch (err) {
+      // Slots are not held to client limits and their lane exists from the start, so this is a bug:
+      // say so, rather than let the lane quietly lose a slot.
+      this.logger.error({ lane: this.spec.lane, err }, 'a runner slot could not wait for the next job; the lane runs with one slot fewer')
+    }
   }
 
+  /** Runs a job and parks its slot again, whatever happens in between. */
   async run(job: Job, slot: Slot): Promise<void> {
     job.attempts++
     const started = Date.now()
     const c = this.counters
     c.started++
     c.running++
-    const log = this.logger.child({ lane: job.lane, job_num: job.jobNum, attempt: job.attempts })
+    const log = this.logger.child({ lane: job.lane, job_num: job.jobNum, hash: job.hash, attempt: job.attempts })
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort('timeout'), this.spec.timeoutMs)
     this.running.set(job, controller)
-    log.debug('job started')
-    const result = await this.runOnce(job, controller.signal, log)
-    clearTimeout(timer)
-    this.running.delete(job)
-    const durationMs = Date.now() - started
-    c.running--
-    c.duration_ms_total += durationMs
-    c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
-    this.finish(job, result, { started, durationMs, interrupted: controller.signal.reason === 'shutdown' }, log)
-    if (this.running.size === 0) this.idle?.()
-    this.park(slot)
+    try {
+      log.debug('job started')
+      const result = await this.runOnce(job, controller.signal, log)
+      const durationMs = Date.now() - started
+      c.duration_ms_total += durationMs
+      c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
+      this.finish(job, result, { started, durationMs, interrupted: controller.signal.reason === 'shutdown' }, log)
+    } finally {
+      clearTimeout(timer)
+      this.running.delete(job)
+      c.running--
+      if (this.running.size === 0) this.idle?.()
+      this.park(slot)
+    }
+  }
+
+  /** A run whose result could not be recorded: its lease ends in time and the job runs again. */
+  runFailed(job: Job, err: unknown): void {
+    this.logger.error({ lane: job.lane, job_num: job.jobNum, hash: job.hash, err }, 'recording the run failed; the job goes back to its lane when its lease ends')
   }
 
   /** The runner's result; a runner that throws, rejects or returns garbage fails the job instead. */
