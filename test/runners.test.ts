@@ -150,14 +150,23 @@ t.test('bad messages for a runner lane are refused at schedule time, naming the 
   }
 })
 
-t.test('without an arguments spec, names must be safe environment variable names', async (t) => {
-  const s = await withLane(t, { arguments: undefined })
-  for (const [key, wanted] of [['PATH', /would change how the program loads/], ['LD_PRELOAD', /would change/], ['NODE_OPTIONS', /would change/], ['1BAD', /environment variable names/], ['A-B', /environment variable names/]] as const) {
-    const r = await call(`${s.d.url}/schedule`, { lane: 'work', message: JSON.stringify({ arguments: { [key]: 'x' } }) })
+t.test('without an arguments spec, a job sets only the variables allowed_env admits, and by default none', async (t) => {
+  const s = await withLane(t, { arguments: undefined, allowed_env: ['SRC', 'LOG', 'THUMB_*'] })
+  // PYTHONWARNINGS and BROWSER together once ran a shell command through a Python job.
+  for (const key of ['PYTHONWARNINGS', 'BROWSER', 'JAVA_TOOL_OPTIONS', 'GIT_SSH_COMMAND', 'http_proxy', 'PATH', 'LD_PRELOAD']) {
+    const r = await call(`${s.d.url}/schedule`, { lane: 'work', message: JSON.stringify({ arguments: { SRC: 'env-x', LOG: s.log, [key]: 'x' } }) })
     t.same([r.status, r.body.code], [400, 1], key)
-    t.match(String(r.body.message), wanted)
+    t.match(String(r.body.message), `argument "${key}" is not allowed on lane "work" (allowed_env: SRC, LOG, THUMB_*)`)
   }
-  t.equal((await call(`${s.d.url}/schedule`, { lane: 'work', message: JSON.stringify({ arguments: { SRC: 'fine', LOG: s.log, COUNT: 3, FLAG: true } }) })).status, 200)
+  const hash = await schedule(s, 'env-allowed', { message: JSON.stringify({ arguments: { SRC: 'env-allowed', LOG: s.log, THUMB_WIDTH: 320 } }) })
+  await until(async () => (await job(s, hash)).state === 'succeeded', 'the job to succeed')
+  t.match((await job(s, hash)).last_run, { output: /THUMB_WIDTH=320/ })
+
+  const none = await withLane(t, { arguments: undefined, command: ['/bin/true'] })
+  const refused = await call(`${none.d.url}/schedule`, { lane: 'work', message: JSON.stringify({ arguments: { SRC: 'x' } }) })
+  t.same([refused.status, refused.body.code], [400, 1])
+  t.match(String(refused.body.message), 'lane "work" takes no arguments (it declares neither "arguments" nor "allowed_env")')
+  t.equal((await call(`${none.d.url}/schedule`, { lane: 'work', message: JSON.stringify({ arguments: {} }) })).status, 200)
 })
 
 t.test('runner slots do not count against max_parked_receivers: a full limit neither crashes the daemon nor stops the lane', async (t) => {
@@ -235,6 +244,7 @@ t.test('a runner lane that cannot start stops the daemon with a message naming t
     [{ runner: 'exec', command: [notExecutable] }, /lane "thumbs": "command": .*plain\.txt cannot be run/],
     [{ runner: 'exec', command: ['/bin/true'], concurrency: -1 }, /lane "thumbs": "concurrency" must be an integer from 0/],
     [{ runner: 'exec', command: ['/bin/true'], arguments: [{ key: 'A B' }] }, /arguments\[0\]\.key must be an environment variable name/],
+    [{ runner: 'exec', command: ['/bin/true'], allowed_env: ['*'] }, /lane "thumbs": allowed_env\[0\]: "\*" would let a job set any variable/],
   ]
   for (const [spec, wanted] of cases) {
     const config = path.join(dir, 'config.json')

@@ -1,6 +1,7 @@
 import { ApiError } from '../errors'
 import { isJsonObject } from '../json'
-import { type ArgumentSpec, ENV_NAME, type RunnerLane } from './lanes'
+import { ENV_NAME, isAllowedName } from './environment'
+import type { ArgumentSpec, RunnerLane } from './lanes'
 
 /**
  * Checks a job for a runner lane when it is scheduled (Dispatch: "if we make a malformed request,
@@ -17,12 +18,6 @@ export interface RunnerMessage {
 
 /** Runners that hand arguments to a program as environment variables (names and values must fit). */
 const ENVIRONMENT_RUNNERS = new Set(['exec'])
-
-/**
- * Names that change how a program loads or what a shell runs, refused as undeclared arguments (a
- * lane may still declare them on purpose). DISPENSERD_ names are the daemon's own.
- */
-const DANGEROUS = /^(PATH|HOME|IFS|ENV|BASH_ENV|SHELLOPTS|BASHOPTS|PS4|CDPATH|NODE_OPTIONS|NODE_PATH|PYTHONPATH|PYTHONHOME|PYTHONSTARTUP|PERL5LIB|PERL5OPT|PERLLIB|RUBYOPT|RUBYLIB|GCONV_PATH|LOCPATH|GLIBC_TUNABLES|LD_.*|DYLD_.*|MALLOC_.*|DISPENSERD_.*)$/
 
 function invalid(message: string): ApiError {
   return new ApiError('invalid_data', message)
@@ -43,16 +38,23 @@ export function parseRunnerMessage(lane: RunnerLane, message: string): RunnerMes
   if (!isJsonObject(args)) throw invalid('message: "arguments" must be an object')
   if (target !== undefined && typeof target !== 'string') throw invalid('message: "target" must be a string')
   if (lane.arguments !== undefined) return { arguments: checkDeclared(lane.arguments, args), target }
-  return { arguments: ENVIRONMENT_RUNNERS.has(lane.runner) ? checkUndeclared(args) : args, target }
+  return { arguments: ENVIRONMENT_RUNNERS.has(lane.runner) ? checkAllowedEnv(lane, args) : args, target }
 }
 
-function checkUndeclared(args: Record<string, unknown>): Record<string, ArgumentValue> {
+/** An exec lane without declared arguments: only names its `allowed_env` admits, scalar values. */
+function checkAllowedEnv(lane: RunnerLane, args: Record<string, unknown>): Record<string, ArgumentValue> {
+  const patterns = lane.allowedEnv ?? []
   for (const [key, value] of Object.entries(args)) {
+    if (patterns.length === 0) throw invalid(`argument ${JSON.stringify(key)}: lane ${JSON.stringify(lane.lane)} takes no arguments (it declares neither "arguments" nor "allowed_env")`)
     if (!ENV_NAME.test(key)) throw invalid(`argument ${JSON.stringify(key)}: names must be environment variable names (letters, digits, _; not starting with a digit)`)
-    if (DANGEROUS.test(key)) throw invalid(`argument "${key}" is refused: it would change how the program loads or runs (declare it in the lane's "arguments" to allow it)`)
+    if (!isAllowedName(patterns, key)) throw invalid(`argument "${key}" is not allowed on lane ${JSON.stringify(lane.lane)} (allowed_env: ${patternList(lane)})`)
     if (!isScalar(value)) throw invalid(`argument "${key}" must be a string, number or boolean`)
   }
   return args as Record<string, ArgumentValue>
+}
+
+function patternList(lane: RunnerLane): string {
+  return (lane.allowedEnv ?? []).map((p) => ('name' in p ? p.name : `${p.prefix}*`)).join(', ')
 }
 
 export function checkDeclared(spec: ArgumentSpec[], args: Record<string, unknown>): Record<string, ArgumentValue> {

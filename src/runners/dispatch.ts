@@ -9,7 +9,8 @@ import { isJsonObject } from '../json'
 import type { Logger } from '../log'
 import { type ArgumentValue, checkDeclared } from './arguments'
 import { baseEnvironment, runProcess } from './exec'
-import { ARGUMENT_TYPES, type ArgumentSpec, ENV_NAME } from './lanes'
+import { ENV_NAME } from './environment'
+import { ARGUMENT_TYPES, type ArgumentSpec } from './lanes'
 import { OutputTail, type Runner, type RunnerJob, type RunResult } from './runner'
 
 /**

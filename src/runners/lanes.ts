@@ -1,4 +1,5 @@
 import { isJsonObject } from '../json'
+import { ENV_NAME, type EnvPattern, parseAllowedEnv } from './environment'
 
 /**
  * Runner lanes, from the config file's `lanes` object: each key a lane served by a runner. Every
@@ -26,14 +27,13 @@ export interface RunnerLane {
   keepFinishedMs: number
   /** The declared arguments; undefined when the lane declares none. */
   arguments: ArgumentSpec[] | undefined
+  /** Exec lanes without declared arguments: the variable names a job may set (none if undefined). */
+  allowedEnv: EnvPattern[] | undefined
   /** The lane's block as written, runner-specific keys included. */
   config: Record<string, unknown>
 }
 
 export class LaneConfigError extends Error {}
-
-/** A valid environment variable name (what exec hands arguments over as). */
-export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 const COMMON_KEYS = new Set(['runner', 'concurrency', 'timeout', 'retries', 'backoff', 'keep_finished', 'arguments'])
 
@@ -67,6 +67,7 @@ function parseLane(lane: string, block: unknown): RunnerLane {
     if (typeof value !== 'number' || !(value > 0 && value <= 2147483)) return fail(`"backoff.${key}" must be a number of seconds above 0`)
     return value
   }
+  const args = block.arguments === undefined ? undefined : parseSpec(block.arguments, fail)
   return {
     lane,
     runner: runner as string,
@@ -75,9 +76,20 @@ function parseLane(lane: string, block: unknown): RunnerLane {
     retries: number('retries', 0, 0, 1000),
     backoff: { baseMs: backoffNumber('base', 2) * 1000, maxMs: backoffNumber('max', 3600) * 1000 },
     keepFinishedMs: number('keep_finished', 3600, 0, 2147483, false) * 1000,
-    arguments: block.arguments === undefined ? undefined : parseSpec(block.arguments, fail),
+    arguments: args,
+    allowedEnv: parseEnvAllowlist(block, runner as string, args !== undefined, fail),
     config: block,
   }
+}
+
+/** `allowed_env`, an exec lane's alternative to declaring its arguments one by one. */
+function parseEnvAllowlist(block: Record<string, unknown>, runner: string, declared: boolean, fail: (problem: string) => never): EnvPattern[] | undefined {
+  const raw = block.allowed_env
+  if (raw === undefined) return undefined
+  if (runner !== 'exec') return fail('"allowed_env" is for exec lanes, whose arguments become environment variables')
+  if (declared) return fail('give "arguments" or "allowed_env", not both: declared arguments already say which names a job may set')
+  const patterns = parseAllowedEnv(raw, 'allowed_env')
+  return typeof patterns === 'string' ? fail(patterns) : patterns
 }
 
 function parseSpec(raw: unknown, fail: (problem: string) => never): ArgumentSpec[] {
