@@ -133,9 +133,11 @@ t.test('arguments are checked against the Dispatchfile when a job is queued', (t
     [{ GOECHO: 'hi', TIMES: 'three' }, /argument "TIMES" must be an integer/],
     [{ GOECHO: 42 }, /argument "GOECHO" must be a string/],
     [['GOECHO'], /"arguments" must be an object/],
+    [{ GOECHO: 'a\u0000b' }, /^argument "GOECHO" contains a NUL character/],
+    [JSON.parse(`{"GOECHO": ${'['.repeat(20_000)}1${']'.repeat(20_000)}}`), /^argument "GOECHO" must be a string, got an array$/],
   ]
-  for (const [args, message] of refused) {
-    t.throws(() => validateDispatchArguments(file, args), { constructor: ApiError, codeName: 'invalid_data', message }, JSON.stringify(args))
+  for (const [i, [args, message]] of refused.entries()) {
+    t.throws(() => validateDispatchArguments(file, args), { constructor: ApiError, codeName: 'invalid_data', message }, `case ${i}`)
   }
   t.end()
 })
@@ -261,12 +263,17 @@ t.test('the daemon queues Dispatch Jobs after checking them, and runs them', asy
     [{ ref: '--upload-pack=touch /tmp/pwned', arguments: { GOECHO: 'x' } }, 400, 1, /"ref" must be a commit SHA/],
     [{ ref: 'f'.repeat(40), arguments: { GOECHO: 'x' } }, 400, 1, /commit f+ is not in/],
     [{ repo_url: '/elsewhere/repo', arguments: { GOECHO: 'x' } }, 403, 13, /not under dispatch.allowed_repos/],
+    [{ arguments: { GOECHO: 'a\u0000b' } }, 400, 1, /^argument "GOECHO" contains a NUL character/],
   ]
   for (const [body, status, code, message] of cases) {
     const r = await queue(body)
     t.same([r.status, r.body.code], [status, code], JSON.stringify(body))
     t.match(String(r.body.message), message)
   }
+  // Written as text: 20,000 levels are more than JSON.stringify can take (they once answered 500).
+  const deep = await call(`${d.url}/v0/jobs/queue`, `{"repo_url": ${JSON.stringify(f.repo)}, "ref": "${f.sha}", "arguments": {"GOECHO": ${'['.repeat(20_000)}1${']'.repeat(20_000)}}}`)
+  t.same([deep.status, deep.body.code], [400, 1], 'a deep value')
+  t.match(String(deep.body.message), /^argument "GOECHO" must be a string, got an array$/)
   const queued = await queue({ arguments: { GOECHO: 'wheeeeeeee', TIMES: 3 } })
   t.same([queued.status, queued.body.code], [200, 0])
   const job = async (): Promise<Record<string, unknown>> => (await call(`${d.url}/job?hash=${queued.body.hash}`)).body

@@ -69,3 +69,42 @@ t.test('declared arguments may name any variable on purpose; http lanes take any
   t.same(parseRunnerMessage(hooks, message({ order: { id: 1 } })).arguments, { order: { id: 1 } })
   t.end()
 })
+
+/** An array nested `depth` levels deep, built without recursion. */
+function nested(depth: number): unknown {
+  let value: unknown = 'bottom'
+  for (let i = 0; i < depth; i++) value = [value]
+  return value
+}
+
+/** A message whose argument `key` is nested `depth` levels deep, written as text (JSON.stringify cannot). */
+function deepMessage(key: string, depth: number): string {
+  return `{"arguments": {"${key}": ${'['.repeat(depth)}"bottom"${']'.repeat(depth)}}}`
+}
+
+t.test('a deep value is refused naming its argument, never by a stack overflow', (t) => {
+  const declared = lane({ arguments: [{ key: 'SRC' }] })
+  // JSON.parse takes 20,000 levels; JSON.stringify of them throws a RangeError (once a 500).
+  t.throws(() => parseRunnerMessage(declared, deepMessage('SRC', 20_000)), { constructor: ApiError, codeName: 'invalid_data', message: 'argument "SRC" is nested more than 64 levels deep' })
+  t.throws(() => parseRunnerMessage(declared, message({ SRC: nested(3) })), { codeName: 'invalid_data', message: 'argument "SRC" must be a string, got an array' })
+  t.throws(() => parseRunnerMessage(declared, message({ SRC: { a: 1 } })), { message: 'argument "SRC" must be a string, got an object' })
+  const integer = lane({ arguments: [{ key: 'N', type: 'integer' }] })
+  t.throws(() => parseRunnerMessage(integer, message({ N: 'x'.repeat(100_000) })), { message: /^argument "N" must be an integer, got "x{59}…$/ }, 'a long value is cut short')
+  const hooks = parseLanes({ hooks: { runner: 'http', target: 'http://127.0.0.1/' } })[0]!
+  t.throws(() => parseRunnerMessage(hooks, deepMessage('order', 20_000)), { message: 'argument "order" is nested more than 64 levels deep' })
+  t.throws(() => parseRunnerMessage(hooks, message({ order: { items: nested(65) } })), { message: /"order" is nested more than 64/ })
+  t.same(parseRunnerMessage(hooks, message({ order: nested(60) })).arguments, { order: nested(60) }, 'JSON of a sane depth passes')
+  const wide = Array.from({ length: 200_000 }, (_, i) => i)
+  t.equal((parseRunnerMessage(hooks, message({ wide })).arguments.wide as number[]).length, 200_000, 'a wide value is no problem')
+  t.end()
+})
+
+t.test('a NUL character in a value bound for the environment is refused when scheduled, naming the argument', (t) => {
+  const declared = lane({ arguments: [{ key: 'SRC' }] })
+  t.throws(() => parseRunnerMessage(declared, message({ SRC: 'a\u0000b' })), { codeName: 'invalid_data', message: 'argument "SRC" contains a NUL character, which an environment variable cannot hold' })
+  const allowed = lane({ allowed_env: ['SRC'] })
+  t.throws(() => parseRunnerMessage(allowed, message({ SRC: '\u0000' })), { message: /^argument "SRC" contains a NUL character/ })
+  const hooks = parseLanes({ hooks: { runner: 'http', target: 'http://127.0.0.1/' } })[0]!
+  t.same(parseRunnerMessage(hooks, message({ text: 'a\u0000b' })).arguments, { text: 'a\u0000b' }, 'JSON carries a NUL to an http endpoint well')
+  t.end()
+})

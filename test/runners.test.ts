@@ -132,12 +132,17 @@ t.test('bad messages for a runner lane are refused at schedule time, naming the 
     [{ arguments: { SRC: 'a', LOG: 'x', EXTRA: '1' } }, /"EXTRA" is not declared/],
     [{ arguments: [] }, /"arguments" must be an object/],
     [{ argumentz: {} }, /unknown field "argumentz"/],
+    [{ arguments: { SRC: 'a\u0000b', LOG: 'x' } }, /argument "SRC" contains a NUL character/],
   ]
   for (const [message, wanted] of cases) {
     const r = await call(`${s.d.url}/schedule`, { lane: 'work', message: JSON.stringify(message) })
     t.same([r.status, r.body.code], [400, 1], JSON.stringify(message))
     t.match(String(r.body.message), wanted)
   }
+  // 20,000 levels: JSON.parse takes them, JSON.stringify overflows its stack (this once answered 500).
+  const deep = await call(`${s.d.url}/schedule`, { lane: 'work', message: `{"arguments": {"LOG": "x", "SRC": ${'['.repeat(20_000)}1${']'.repeat(20_000)}}}` })
+  t.same([deep.status, deep.body.code], [400, 1], 'a deep value')
+  t.match(String(deep.body.message), /^argument "SRC" is nested more than 64 levels deep$/)
   const plain = await call(`${s.d.url}/schedule`, { lane: 'work', message: 'not json' })
   t.match(plain.body, { code: 1, message: /must be a JSON object/ })
   const batch = await call(`${s.d.url}/schedule`, { jobs: [{ lane: 'work', message: JSON.stringify({ arguments: { SRC: 'a', LOG: s.log } }) }, { lane: 'work', message: '{}' }] })
