@@ -158,7 +158,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
 function dispatchIntake(repos: DispatchRepos, lane: string): DispatchIntake {
   return {
     lane,
-    isAllowed: (repoUrl) => repos.isAllowed(repoUrl),
+    refusal: (repoUrl) => repos.refusal(repoUrl),
     async prepare(repoUrl, ref, args) {
       const { sha, file } = await repos.dispatchfile(repoUrl, ref)
       return JSON.stringify({ repo_url: repoUrl, ref: sha, arguments: validateDispatchArguments(file, args) })

@@ -1,12 +1,14 @@
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { ApiError } from '../src/errors'
 import { createLogger } from '../src/log'
 import { DispatchError, DispatchRepos, createDispatchRunner, parseDispatchfile, validateDispatchArguments } from '../src/runners/dispatch'
 import type { Runner, RunResult } from '../src/runners/runner'
-import { type Running, call, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
+import { type Running, call, removeDir, runToExit, startDaemon, tempDir, until } from './helpers/daemon'
+import { publish, serveGit } from './helpers/git-http'
 
 /**
  * Dispatch Jobs from git: real local repositories made by the test, whose Dispatchfile "compiles"
@@ -15,6 +17,7 @@ import { type Running, call, removeDir, startDaemon, tempDir, until } from './he
  */
 
 const logger = createLogger('silent')
+const execFileAsync = promisify(execFile)
 
 function git(repo: string, ...args: string[]): string {
   return execFileSync('git', ['-C', repo, '-c', 'user.email=t@t', '-c', 'user.name=t', ...args], { encoding: 'utf8' }).trim()
@@ -164,6 +167,59 @@ t.test('only allowed repositories, and only commit SHAs, ever reach git', async 
   t.notOk(existsSync(path.join(f.dir, 'cache')), 'git never ran')
 })
 
+t.test('allowed_repos is compared as parsed addresses: dot segments, look-alike hosts and user names do not get out', (t) => {
+  const repos = new DispatchRepos({ dir: '/nonexistent', allowedRepos: ['https://git.example', 'git@git.example:team/', '/srv/repos'], logger })
+  for (const url of ['https://git.example/x.git', 'https://GIT.example:443/x', 'git@git.example:team/echo.git', 'ssh://git@git.example/~/team/echo.git', '/srv/repos/echo', 'file:///srv/repos/echo']) {
+    t.ok(repos.isAllowed(url), `allowed: ${url}`)
+  }
+  const refused: [string, RegExp][] = [
+    ['https://git.example.evil.net/x', /is not under dispatch.allowed_repos/],
+    ['https://git.example@evil.net/x', /carries a user name/],
+    ['https://git.example:8443/x', /is not under/],
+    ['git@git.example:../other/repo', /has a "\." or "\.\." path segment/],
+    ['git@git.example:team/../../other', /path segment/],
+    ['git@git.example:~other/team/x', /is not under/],
+    ['alice@git.example:team/x', /is not under/],
+    ['/srv/repos/../elsewhere', /path segment/],
+    ['/srv/repos-old/x', /is not under/],
+    ['ext::sh', /is not a URL/],
+  ]
+  for (const [url, why] of refused) {
+    t.notOk(repos.isAllowed(url), `refused: ${url}`)
+    t.match(repos.refusal(url), why)
+  }
+  t.throws(() => new DispatchRepos({ dir: '/nonexistent', allowedRepos: ['https://git.example/team/../'], logger }), /allowed_repos\[0\] "https:\/\/git.example\/team\/..\/" has a "." or ".." path segment/)
+  t.end()
+})
+
+t.test('over HTTP, where git itself would fetch "<allowed>/../evil", the repository is refused before git runs', async (t) => {
+  const f = fixture(t)
+  const served = path.join(f.dir, 'served')
+  mkdirSync(path.join(served, 'allowed'), { recursive: true })
+  mkdirSync(path.join(served, 'evil'))
+  const pwned = path.join(f.dir, 'pwned')
+  const evil = path.join(f.dir, 'evil-src')
+  const evilSha = commit(evil, { '.dispatch.yml': `build:\n  - touch ${pwned}\nrun: /bin/true\n` })
+  publish(evil, path.join(served, 'evil'), 'repo.git')
+  publish(f.repo, path.join(served, 'allowed'), 'echo.git')
+  const server = await serveGit(served)
+  t.teardown(() => server.close())
+  const escape = `${server.url}/allowed/../evil/repo.git`
+  // (Not execFileSync: the server answers from this process.)
+  t.match((await execFileAsync('git', ['ls-remote', escape], { encoding: 'utf8' })).stdout, evilSha, 'git itself fetches the repository outside')
+  const repos = new DispatchRepos({ dir: path.join(f.dir, 'http-cache'), allowedRepos: [`${server.url}/allowed`], logger })
+  const before = server.requests.length
+  for (const url of [escape, `${server.url}/allowed/%2e%2E/evil/repo.git`, `${server.url}/allowed/./../evil/repo.git`, `${server.url}/allowed-not/repo.git`]) {
+    await t.rejects(repos.dispatchfile(url, evilSha), { constructor: DispatchError, message: /path segment|is not under/ }, url)
+  }
+  const runner = createDispatchRunner(repos)
+  const result = await runner.run({ lane: 'dispatch', jobNum: 1, hash: 'a'.repeat(40), attempt: 1, message: JSON.stringify({ repo_url: escape, ref: evilSha, arguments: {} }), arguments: {}, target: undefined }, { signal: new AbortController().signal, logger })
+  t.match(result, { status: 'failed', retry: false, reason: /path segment/ })
+  t.equal(server.requests.length, before, 'the server was never asked')
+  t.notOk(existsSync(pwned), 'no build step of the outside repository ran')
+  t.equal((await repos.dispatchfile(`${server.url}/allowed/echo.git`, f.sha)).sha, f.sha, 'a repository under the prefix is fetched over HTTP')
+})
+
 t.test('a commit is fetched into the mirror once; unknown commits and missing Dispatchfiles are refused', async (t) => {
   const f = fixture(t)
   const { sha, file } = await f.repos.dispatchfile(f.repo, f.sha.slice(0, 8).toUpperCase())
@@ -279,6 +335,22 @@ t.test('the daemon queues Dispatch Jobs after checking them, and runs them', asy
   const job = async (): Promise<Record<string, unknown>> => (await call(`${d.url}/job?hash=${queued.body.hash}`)).body
   await until(async () => ['succeeded', 'dead'].includes(String((await job()).state)), 'the job to finish', 10_000)
   t.match(await job(), { state: 'succeeded', lane: 'dispatch', last_run: { exit_code: 0, output: /^echo: wheeeeeeee x3 / } })
+})
+
+t.test('an allowed_repos prefix that does not parse stops the daemon at start, naming it', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  for (const [prefix, wanted] of [
+    ['https://git.example/team/../', /dispatch: allowed_repos\[0\] "https:\/\/git.example\/team\/..\/" has a "\." or "\.\." path segment/],
+    ['repos/', /allowed_repos\[0\] "repos\/" is not a URL/],
+    ['https://user:secret@git.example/', /carries a password/],
+  ] as const) {
+    writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ dispatch: { allowed_repos: [prefix] } }))
+    const r = await runToExit(['--config', path.join(dir, 'config.json'), '--data-dir', path.join(dir, 'data'), '--address', '127.0.0.1:0'])
+    t.equal(r.code, 1, prefix)
+    t.match(r.stderr, wanted)
+  }
+  t.notOk(existsSync(path.join(dir, 'data')), 'the data directory was not touched')
 })
 
 t.test('Dispatch Jobs are off until an operator lists allowed repositories', async (t) => {

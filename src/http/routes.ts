@@ -64,7 +64,8 @@ export interface LanePolicy {
 export interface DispatchIntake {
   /** The lane Dispatch Jobs run on. */
   readonly lane: string
-  isAllowed(repoUrl: string): boolean
+  /** Why a job may not name this repository (not under dispatch.allowed_repos, or not an address), or undefined. */
+  refusal(repoUrl: string): string | undefined
   /**
    * Fetches the commit's Dispatchfile and checks the arguments; resolves to the job's message.
    * Rejects with an ApiError (bad arguments) or an Error (unknown repository, commit or file).
@@ -227,9 +228,9 @@ export class Routes {
 
   private async dispatchJob(ex: Exchange, request: DispatchJobRequest): Promise<void> {
     const { dispatch, queue, durability, logger } = this.options
-    if (dispatch === undefined || !dispatch.isAllowed(request.repoUrl)) {
-      throw new ApiError('forbidden', dispatch === undefined ? 'Dispatch Jobs are off: an operator turns them on with dispatch.allowed_repos' : `repository ${JSON.stringify(request.repoUrl)} is not under dispatch.allowed_repos`)
-    }
+    if (dispatch === undefined) throw new ApiError('forbidden', 'Dispatch Jobs are off: an operator turns them on with dispatch.allowed_repos')
+    const refused = dispatch.refusal(request.repoUrl)
+    if (refused !== undefined) throw new ApiError('forbidden', refused)
     if (request.lane !== undefined && request.lane !== dispatch.lane) throw new ApiError('invalid_data', `Dispatch Jobs run on lane ${JSON.stringify(dispatch.lane)}`)
     let message: string
     try {

@@ -11,6 +11,7 @@ import { type ArgumentValue, checkDeclared } from './arguments'
 import { baseEnvironment, runProcess } from './exec'
 import { ENV_NAME } from './environment'
 import { ARGUMENT_TYPES, type ArgumentSpec } from './lanes'
+import { type Location, isUnder, parseRepoLocation } from './location'
 import { OutputTail, type Runner, type RunnerJob, type RunResult } from './runner'
 
 /**
@@ -114,21 +115,6 @@ export function validateDispatchArguments(file: Dispatchfile, args: unknown): Re
   return checkDeclared(file.arguments, args)
 }
 
-/**
- * Whether `repoUrl` is under `prefix`, as the http runner compares its targets: the prefix must
- * end at a boundary (`https://git.example/team` admits `.../team/x` but not `.../team-b/x` or
- * `https://git.example/team.evil/`), and no `.` or `..` segment may walk out of it.
- */
-function isUnder(repoUrl: string, prefix: string): boolean {
-  if (!repoUrl.startsWith(prefix)) return false
-  const rest = repoUrl.slice(prefix.length)
-  return prefix.endsWith('/') || prefix.endsWith(':') || rest === '' || rest === '.git' || rest.startsWith('/')
-}
-
-function hasDotSegment(repoUrl: string): boolean {
-  return repoUrl.split(/[/\\]/).some((segment) => ['.', '..'].includes(segment.replace(/%2e/gi, '.')))
-}
-
 function gitEnvironment(): NodeJS.ProcessEnv {
   // Git is the daemon's own tool (the operator's credentials and ssh settings apply), but it must
   // never stop to ask for a password: there is no one to answer.
@@ -226,13 +212,27 @@ export class DispatchRepos {
   private readonly files = new Map<string, Promise<{ sha: string; file: Dispatchfile }>>()
   private readonly builds = new Map<string, SharedBuild>()
 
+  private readonly allowed: Location[]
+
   constructor(private readonly options: DispatchReposOptions) {
     this.killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS
+    this.allowed = options.allowedRepos.map((prefix, i) => {
+      const location = parseRepoLocation(prefix)
+      if (typeof location === 'string') throw new Error(`dispatch: allowed_repos[${i}] ${JSON.stringify(prefix)} ${location}`)
+      return location
+    })
+  }
+
+  /** Why a job may not name `repoUrl`, or undefined when it is under one of the allowed prefixes. */
+  refusal(repoUrl: string): string | undefined {
+    const location = typeof repoUrl === 'string' ? parseRepoLocation(repoUrl) : 'is not a string'
+    if (typeof location === 'string') return `repository ${JSON.stringify(repoUrl)} ${location}`
+    if (!this.allowed.some((prefix) => isUnder(location, prefix))) return `repository ${JSON.stringify(repoUrl)} is not under dispatch.allowed_repos`
+    return undefined
   }
 
   isAllowed(repoUrl: string): boolean {
-    if (typeof repoUrl !== 'string' || repoUrl.startsWith('-') || /[\s\x00-\x1f\x7f]/.test(repoUrl) || hasDotSegment(repoUrl)) return false
-    return this.options.allowedRepos.some((prefix) => isUnder(repoUrl, prefix))
+    return this.refusal(repoUrl) === undefined
   }
 
   /**
@@ -240,7 +240,8 @@ export class DispatchRepos {
    * lacks it. Rejects with a DispatchError saying what is wrong. Kept per (repository, ref).
    */
   dispatchfile(repoUrl: string, ref: string): Promise<{ sha: string; file: Dispatchfile }> {
-    if (!this.isAllowed(repoUrl)) return Promise.reject(new DispatchError(`repository ${JSON.stringify(repoUrl)} is not under dispatch.allowed_repos`))
+    const refused = this.refusal(repoUrl)
+    if (refused !== undefined) return Promise.reject(new DispatchError(refused))
     if (typeof ref !== 'string' || !COMMIT.test(ref)) return Promise.reject(new DispatchError('"ref" must be a commit SHA (7 to 40 hex digits)'))
     const key = `${repoUrl}\n${ref.toLowerCase()}`
     let found = this.files.get(key)

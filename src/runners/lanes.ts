@@ -1,5 +1,6 @@
 import { isJsonObject } from '../json'
 import { ENV_NAME, type EnvPattern, parseAllowedEnv } from './environment'
+import { parseRepoLocation } from './location'
 
 /**
  * Runner lanes, from the config file's `lanes` object: each key a lane served by a runner. Every
@@ -122,8 +123,10 @@ export function parseDispatch(raw: unknown): DispatchConfig | undefined {
   if (raw === undefined) return undefined
   if (!isJsonObject(raw)) throw new LaneConfigError('"dispatch" must be an object such as {"allowed_repos": ["https://git.example/team/"]}')
   const { allowed_repos: allowed = [], lane = 'dispatch', ...settings } = raw
-  if (!Array.isArray(allowed) || !allowed.every((prefix) => typeof prefix === 'string' && prefix !== '' && !prefix.startsWith('-'))) {
-    throw new LaneConfigError('dispatch: "allowed_repos" must be a list of repository URL prefixes')
+  if (!Array.isArray(allowed)) throw new LaneConfigError('dispatch: "allowed_repos" must be a list of repository URL prefixes')
+  for (const [i, prefix] of allowed.entries()) {
+    const location = typeof prefix === 'string' ? parseRepoLocation(prefix) : 'is not a string'
+    if (typeof location === 'string') throw new LaneConfigError(`dispatch: allowed_repos[${i}] ${JSON.stringify(prefix)} ${location}`)
   }
   if (typeof lane !== 'string') throw new LaneConfigError('dispatch: "lane" must be a lane name')
   if (allowed.length === 0) return undefined
