@@ -159,8 +159,8 @@ function dispatchIntake(repos: DispatchRepos, lane: string): DispatchIntake {
   return {
     lane,
     refusal: (repoUrl) => repos.refusal(repoUrl),
-    async prepare(repoUrl, ref, args) {
-      const { sha, file } = await repos.dispatchfile(repoUrl, ref)
+    async prepare(repoUrl, ref, args, signal) {
+      const { sha, file } = await repos.dispatchfile(repoUrl, ref, signal)
       return JSON.stringify({ repo_url: repoUrl, ref: sha, arguments: validateDispatchArguments(file, args) })
     },
   }

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -8,7 +8,7 @@ import { createLogger } from '../src/log'
 import { DispatchError, DispatchRepos, createDispatchRunner, parseDispatchfile, validateDispatchArguments } from '../src/runners/dispatch'
 import type { Runner, RunResult } from '../src/runners/runner'
 import { type Running, call, removeDir, runToExit, startDaemon, tempDir, until } from './helpers/daemon'
-import { publish, serveGit } from './helpers/git-http'
+import { commit, git, publish, serveGit } from './helpers/git-repos'
 
 /**
  * Dispatch Jobs from git: real local repositories made by the test, whose Dispatchfile "compiles"
@@ -18,19 +18,6 @@ import { publish, serveGit } from './helpers/git-http'
 
 const logger = createLogger('silent')
 const execFileAsync = promisify(execFile)
-
-function git(repo: string, ...args: string[]): string {
-  return execFileSync('git', ['-C', repo, '-c', 'user.email=t@t', '-c', 'user.name=t', ...args], { encoding: 'utf8' }).trim()
-}
-
-/** Commits `files` to `repo` (created if need be); returns the commit's SHA. */
-function commit(repo: string, files: Record<string, string>): string {
-  if (!existsSync(path.join(repo, '.git'))) execFileSync('git', ['init', '--quiet', repo])
-  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(repo, name), text)
-  git(repo, 'add', '-A')
-  git(repo, 'commit', '--quiet', '-m', 'change')
-  return git(repo, 'rev-parse', 'HEAD')
-}
 
 interface Fixture {
   dir: string

@@ -69,8 +69,9 @@ export interface DispatchIntake {
   /**
    * Fetches the commit's Dispatchfile and checks the arguments; resolves to the job's message.
    * Rejects with an ApiError (bad arguments) or an Error (unknown repository, commit or file).
+   * `signal` fires when the client leaves (or at shutdown): the fetch stops unless others wait for it.
    */
-  prepare(repoUrl: string, ref: string, args: unknown): Promise<string>
+  prepare(repoUrl: string, ref: string, args: unknown, signal: AbortSignal): Promise<string>
 }
 
 
@@ -89,6 +90,8 @@ export class Routes {
   /** Leases and inspection: ack, release, touch, retry, delete, job, failed. */
   private readonly jobOps: JobOperations
   private readonly outbox: Outbox
+  /** Dispatch Jobs being checked (their fetches), stopped at shutdown. */
+  private readonly intakes = new Set<AbortController>()
 
   constructor(private readonly options: RoutesOptions) {
     const { queue, logger, durability, lanes } = options
@@ -189,6 +192,7 @@ export class Routes {
       run()
     }
     this.waitingForSlot.clear()
+    for (const intake of this.intakes) intake.abort('shutting down')
   }
 
   status(ex: Exchange): void {
@@ -233,10 +237,16 @@ export class Routes {
     if (refused !== undefined) throw new ApiError('forbidden', refused)
     if (request.lane !== undefined && request.lane !== dispatch.lane) throw new ApiError('invalid_data', `Dispatch Jobs run on lane ${JSON.stringify(dispatch.lane)}`)
     let message: string
+    const intake = new AbortController()
+    ex.onAbort(() => intake.abort('the client left'))
+    this.intakes.add(intake)
     try {
-      message = await dispatch.prepare(request.repoUrl, request.ref, request.arguments)
+      message = await dispatch.prepare(request.repoUrl, request.ref, request.arguments, intake.signal)
     } catch (err) {
+      if (this.closing) throw new ApiError('shutting_down', SHUTTING_DOWN)
       throw err instanceof ApiError ? err : new ApiError('invalid_data', (err as Error).message)
+    } finally {
+      this.intakes.delete(intake)
     }
     if (!ex.open) return
     if (this.closing) throw new ApiError('shutting_down', SHUTTING_DOWN)

@@ -1,8 +1,36 @@
 import { execFileSync } from 'node:child_process'
-import { createReadStream, statSync } from 'node:fs'
+import { createReadStream, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
+
+/** Git repositories for the Dispatch tests: made locally, served over HTTP, and the git processes left. */
+
+export function git(repo: string, ...args: string[]): string {
+  return execFileSync('git', ['-C', repo, '-c', 'user.email=t@t', '-c', 'user.name=t', ...args], { encoding: 'utf8' }).trim()
+}
+
+/** Commits `files` to `repo` (created if need be); returns the commit's SHA. */
+export function commit(repo: string, files: Record<string, string>): string {
+  if (!existsSync(path.join(repo, '.git'))) execFileSync('git', ['init', '--quiet', repo])
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(repo, name), text)
+  git(repo, 'add', '-A')
+  git(repo, 'commit', '--quiet', '-m', 'change')
+  return git(repo, 'rev-parse', 'HEAD')
+}
+
+/** Processes (git and its helpers) whose command line mentions `text`, such as a test server's URL. */
+export function processesMentioning(text: string): number[] {
+  const pids: number[] = []
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text)) pids.push(Number(pid))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids
+}
 
 /**
  * Git repositories served over HTTP from a directory, with git's "dumb" protocol (plain files,
@@ -15,8 +43,9 @@ export interface GitHttp {
   readonly requests: string[]
   /** Requests whose path matches are never answered (until close). */
   hold: RegExp | undefined
-  /** Requests held right now. */
+  /** Requests held right now, and the most held at once. */
   readonly held: number
+  readonly mostHeld: number
   close(): Promise<void>
 }
 
@@ -31,12 +60,13 @@ export function publish(repo: string, root: string, name: string): string {
 export async function serveGit(root: string): Promise<GitHttp> {
   const requests: string[] = []
   const heldResponses = new Set<ServerResponse>()
-  const state: { hold: RegExp | undefined } = { hold: undefined }
+  const state: { hold: RegExp | undefined; mostHeld: number } = { hold: undefined, mostHeld: 0 }
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
     requests.push(urlPath)
     if (state.hold?.test(urlPath)) {
       heldResponses.add(res)
+      state.mostHeld = Math.max(state.mostHeld, heldResponses.size)
       res.once('close', () => heldResponses.delete(res))
       return
     }
@@ -62,6 +92,9 @@ export async function serveGit(root: string): Promise<GitHttp> {
     },
     get held() {
       return heldResponses.size
+    },
+    get mostHeld() {
+      return state.mostHeld
     },
     close: () =>
       new Promise((resolve) => {
