@@ -64,12 +64,14 @@ export interface LanePolicy {
 export interface DispatchIntake {
   /** The lane Dispatch Jobs run on. */
   readonly lane: string
-  isAllowed(repoUrl: string): boolean
+  /** Why a job may not name this repository (not under dispatch.allowed_repos, or not an address), or undefined. */
+  refusal(repoUrl: string): string | undefined
   /**
    * Fetches the commit's Dispatchfile and checks the arguments; resolves to the job's message.
    * Rejects with an ApiError (bad arguments) or an Error (unknown repository, commit or file).
+   * `signal` fires when the client leaves (or at shutdown): the fetch stops unless others wait for it.
    */
-  prepare(repoUrl: string, ref: string, args: unknown): Promise<string>
+  prepare(repoUrl: string, ref: string, args: unknown, signal: AbortSignal): Promise<string>
 }
 
 
@@ -88,6 +90,8 @@ export class Routes {
   /** Leases and inspection: ack, release, touch, retry, delete, job, failed. */
   private readonly jobOps: JobOperations
   private readonly commits: CommitPath
+  /** Dispatch Jobs being checked (their fetches), stopped at shutdown. */
+  private readonly intakes = new Set<AbortController>()
 
   constructor(private readonly options: RoutesOptions) {
     const { queue, logger, durability, lanes } = options
@@ -193,6 +197,7 @@ export class Routes {
       run()
     }
     this.waitingForSlot.clear()
+    for (const intake of this.intakes) intake.abort('shutting down')
   }
 
   /**
@@ -240,15 +245,21 @@ export class Routes {
 
   private async dispatchJob(ex: Exchange, request: DispatchJobRequest): Promise<void> {
     const { dispatch, queue, durability, logger } = this.options
-    if (dispatch === undefined || !dispatch.isAllowed(request.repoUrl)) {
-      throw new ApiError('forbidden', dispatch === undefined ? 'Dispatch Jobs are off: an operator turns them on with dispatch.allowed_repos' : `repository ${JSON.stringify(request.repoUrl)} is not under dispatch.allowed_repos`)
-    }
+    if (dispatch === undefined) throw new ApiError('forbidden', 'Dispatch Jobs are off: an operator turns them on with dispatch.allowed_repos')
+    const refused = dispatch.refusal(request.repoUrl)
+    if (refused !== undefined) throw new ApiError('forbidden', refused)
     if (request.lane !== undefined && request.lane !== dispatch.lane) throw new ApiError('invalid_data', `Dispatch Jobs run on lane ${JSON.stringify(dispatch.lane)}`)
     let message: string
+    const intake = new AbortController()
+    ex.onAbort(() => intake.abort('the client left'))
+    this.intakes.add(intake)
     try {
-      message = await dispatch.prepare(request.repoUrl, request.ref, request.arguments)
+      message = await dispatch.prepare(request.repoUrl, request.ref, request.arguments, intake.signal)
     } catch (err) {
+      if (this.closing) throw new ApiError('shutting_down', SHUTTING_DOWN)
       throw err instanceof ApiError ? err : new ApiError('invalid_data', (err as Error).message)
+    } finally {
+      this.intakes.delete(intake)
     }
     if (!ex.open) return
     if (this.closing) throw new ApiError('shutting_down', SHUTTING_DOWN)

@@ -53,7 +53,8 @@ export class Task {
         remaining -= step
         if (remaining > 0) return arm()
         remaining = ms
-        void this.run().then(arm)
+        // run() never rejects (a failure is kept in the status).
+        this.run().then(arm, arm)
       }, step)
     }
     arm()

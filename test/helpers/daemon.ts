@@ -74,7 +74,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<Running> 
         resolve(Number(String(parsed.address).split(':').pop()))
       }
     })
-    void exited.then((code) => {
+    proc.once('exit', (code) => {
       clearTimeout(timer)
       reject(new Error(`daemon exited with ${code} before listening; stderr: ${stderr}`))
     })
