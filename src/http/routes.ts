@@ -124,7 +124,8 @@ export class Routes {
         service.refuseRunnerLane(lane)
         // A job ready now is answered within this request, as receive_noblock answers: only a
         // reply that waits makes uWS close a connection that pipelines another request behind it.
-        if (service.hasReady(lane) && takeReady(ex, lane, leaseMs)) return
+        // (A store over the network answers later anyway: the receiver parks, and its take decides.)
+        if (service.answersAtOnce && service.hasReady(lane) && takeReady(ex, lane, leaseMs)) return
         const receiver = new ParkedReceive(ex, outbox, leaseMs)
         ex.onAbort(() => {
           service.cancel(lane, receiver)
@@ -135,7 +136,11 @@ export class Routes {
         // Still parked: give up after the timeout. (uWS has no TCP keepalive, so a client that
         // vanishes silently would otherwise stay parked until restart.)
         receiver.timer = setTimeout(() => {
-          if (service.cancel(lane, receiver)) ex.send(200, EMPTY_QUEUE_BODY)
+          if (!service.cancel(lane, receiver)) return
+          // An outage is not an empty lane: a consumer must not take one for the other.
+          const unavailable = service.unavailable
+          if (unavailable !== undefined) ex.sendError(unavailable)
+          else ex.send(200, EMPTY_QUEUE_BODY)
         }, timeoutMs)
       },
     }
@@ -196,7 +201,11 @@ export class Routes {
 
   /** Streamed from a snapshot of the lanes (arrays of pointers), encoded a piece at a time as the client reads. */
   jobs(ex: Exchange): void {
-    ex.stream(encodeJobsByLane(this.options.service.readyJobs(), { reusePieces: true }))
+    when(
+      this.options.service.readyJobs(),
+      (lanes) => ex.stream(encodeJobsByLane(lanes, { reusePieces: true })),
+      (err) => fail(ex, err),
+    )
   }
 
   /** `POST /v0/jobs/queue`: checks the job against its repository's Dispatchfile, then queues it. */

@@ -58,6 +58,9 @@ export class JobService {
   private readonly clock: () => number
   private readonly deadlines: DeadlineTimer
   private readonly reaper: Task
+  /** A store over the network: receivers whose take is under way (not parked meanwhile), by lane. */
+  private readonly serving = new Map<Receiver, { lane: string; cancelled: boolean }>()
+  private readonly takesByLane = new Map<string, number>()
 
   constructor(options: JobServiceOptions) {
     this.store = options.store
@@ -74,6 +77,21 @@ export class JobService {
     this.store.onDeadline((at) => this.deadlines.arm(at))
     const next = this.store.nextDeadline()
     if (next !== undefined) this.deadlines.arm(next)
+    // A store shared with other processes tells of work they made (and of deadlines it keeps).
+    this.store.onWork?.((lane) => {
+      this.drain(lane)
+      return this.receivers.has(lane) || this.takesByLane.has(lane)
+    })
+  }
+
+  /** Whether receives learn at once if a job is ready (the in-memory store). */
+  get answersAtOnce(): boolean {
+    return this.store.answersAtOnce
+  }
+
+  /** Set while a store over the network is unreachable: what a parked receiver whose wait ends is answered. */
+  get unavailable(): ApiError | undefined {
+    return this.store.unavailable
   }
 
   /** Which lanes runners serve (the dispatcher, made after the service). */
@@ -164,6 +182,13 @@ export class JobService {
 
   /** Removes a parked receiver (its client went away, its timeout passed). Returns whether it was parked. */
   cancel(lane: string, receiver: Receiver): boolean {
+    const serving = this.serving.get(receiver)
+    if (serving !== undefined) {
+      // Its take is under way: whatever it brings goes back; the receiver gets nothing.
+      if (serving.cancelled) return false
+      serving.cancelled = true
+      return true
+    }
     const waiting = this.receivers.get(lane)
     if (waiting === undefined || !waiting.has(receiver)) return false
     this.unpark(lane, waiting, receiver)
@@ -172,6 +197,11 @@ export class JobService {
 
   /** Removes every parked receiver and dismisses it; for shutdown. */
   dismissAll(): void {
+    for (const [receiver, serving] of this.serving) {
+      if (serving.cancelled) continue
+      serving.cancelled = true
+      receiver.dismiss()
+    }
     for (const [lane, waiting] of [...this.receivers]) {
       for (const receiver of [...waiting]) {
         this.unpark(lane, waiting, receiver)
@@ -250,7 +280,7 @@ export class JobService {
     return this.store.deadJobs(lane, offset, limit)
   }
 
-  readyJobs(): LaneSnapshot[] {
+  readyJobs(): Maybe<LaneSnapshot[]> {
     return this.store.readyJobs()
   }
 
@@ -310,16 +340,43 @@ export class JobService {
   private drain(lane: string): void {
     const waiting = this.receivers.get(lane)
     while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
+      if (this.takesByLane.size > 0 && (this.takesByLane.get(lane) ?? 0) >= MAX_TAKES_IN_FLIGHT) return
       const receiver = waiting.values().next().value as Receiver
       this.unpark(lane, waiting, receiver)
-      const taken = this.store.take(lane, receiver.leaseMs)
-      if (isPromise(taken)) {
-        // A store over the network: one take at a time; the next drain follows its answer.
-        when(taken, (t) => this.handTo(receiver, lane, t), (err) => this.repark(receiver, lane, err))
-        return
-      }
-      this.handTo(receiver, lane, taken)
+      const taken = this.store.take(lane, receiver.leaseMs, waiting.size)
+      if (isPromise(taken)) this.takeFor(receiver, lane, taken)
+      else this.handTo(receiver, lane, taken)
     }
+  }
+
+  /**
+   * A store over the network: a take for a receiver, answered later. Meanwhile the receiver is
+   * not parked; if it is cancelled (its client left, its timeout passed) what the take brings goes
+   * back. A take that finds nothing parks it again (the store then wakes the lane when a job comes).
+   */
+  private takeFor(receiver: Receiver, lane: string, taken: Promise<Taken | undefined>): void {
+    const serving = { lane, cancelled: false }
+    this.serving.set(receiver, serving)
+    this.takesByLane.set(lane, (this.takesByLane.get(lane) ?? 0) + 1)
+    const settled = (): void => {
+      this.serving.delete(receiver)
+      const left = this.takesByLane.get(lane)! - 1
+      if (left === 0) this.takesByLane.delete(lane)
+      else this.takesByLane.set(lane, left)
+    }
+    taken.then(
+      (t) => {
+        settled()
+        if (!serving.cancelled) this.handTo(receiver, lane, t)
+        else if (t !== undefined) this.putBack(t, 'receiver left while its job was taken')
+        this.drain(lane)
+      },
+      (err: unknown) => {
+        settled()
+        // Redis unavailable: the receiver waits on (the store polls the lane again in a second).
+        if (!serving.cancelled) this.repark(receiver, lane, err instanceof ApiError ? undefined : err)
+      },
+    )
   }
 
   private handTo(receiver: Receiver, lane: string, taken: Taken | undefined): void {
@@ -383,6 +440,9 @@ export class JobService {
     )
   }
 }
+
+/** A store over the network: takes under way at once for one lane's parked receivers. */
+const MAX_TAKES_IN_FLIGHT = 8
 
 /** Runs `check`, prefixing an ApiError's message with the batch entry it is about. */
 function checkedAt(i: number | undefined, check: () => void): void {
