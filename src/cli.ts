@@ -6,6 +6,7 @@ import { Command, Option } from 'commander'
 import { type Config, ConfigError, type ResolvedConfig, SETTINGS, envName, resolveConfig } from './config'
 import { type Logger, createLogger } from './log'
 import { type Daemon, startDaemon, version } from './main'
+import { migrate } from './migrate'
 import { isAlive, readPid } from './persist/pidfile'
 import { singleExecutable } from './sea'
 
@@ -35,6 +36,13 @@ function buildProgram(): Command {
     .option('--timeout <seconds>', 'how long to wait', '600')
     .action(async (opts: { timeout: string }, cmd: Command) => {
       process.exitCode = await stop(loadConfig(cmd.optsWithGlobals()), Number(opts.timeout))
+    })
+  program
+    .command('migrate')
+    .description('move the jobs of DATA_DIR (queue.json, dead.json, journal) into the Redis store given by --redis-url or --redis-cluster and --redis-prefix, keeping order, priorities, job numbers and hashes')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { config } = loadConfig(cmd.optsWithGlobals())
+      process.exitCode = await migrate(config, createLogger(config.log_level))
     })
   program.action(async (flags: Flags) => {
     const resolved = loadConfig(flags)

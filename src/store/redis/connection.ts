@@ -37,9 +37,9 @@ export class Script {
  * background. On a cluster: autopipelining off (with it on, moved slots kept failing after a
  * failover: ioredis#2075, reproduced in the design study) and sharded subscribers for wake-ups.
  */
-export function connect(target: RedisTarget): Client {
+export function connect(target: RedisTarget, commandTimeoutMs = COMMAND_TIMEOUT_MS): Client {
   const common = {
-    commandTimeout: COMMAND_TIMEOUT_MS,
+    commandTimeout: commandTimeoutMs,
     connectTimeout: 2000,
     enableOfflineQueue: false,
     enableAutoPipelining: false,
@@ -85,7 +85,7 @@ export function storeError(err: unknown, outcome: Outcome): Error {
   }
   const notMade = NOT_SENT.some((re) => re.test(message)) || NOT_RUN.test(message)
   if (!notMade && !/timed out|Connection|ECONN|EPIPE|MaxRetriesPerRequest|Cluster|closed|socket/i.test(message)) return err instanceof Error ? err : new Error(message)
-  const what = outcome === 'read' ? 'nothing was changed' : notMade ? 'the change was not made' : `the outcome is unknown: the change may have been made (no answer within ${COMMAND_TIMEOUT_MS} ms)`
+  const what = outcome === 'read' ? 'nothing was changed' : notMade ? 'the change was not made' : 'the outcome is unknown: the change may have been made (no answer in time)'
   return new ApiError('store_unavailable', `the job store (Redis) is unavailable (${message}); ${what}`)
 }
 

@@ -13,7 +13,7 @@ import { CountsCache } from './counts'
 import { HashCodec, decodeRecord, encodeRecord, metaKey } from './keys'
 import { LaneDirectory } from './lane-directory'
 import { JobNumbers } from './job-numbers'
-import { LANE_SCRIPTS, type LaneScript } from './scripts'
+import { LANE_SCRIPTS, type LaneScript, META_SCRIPTS } from './scripts'
 import { Wakeups } from './wakeups'
 
 export interface RedisStoreOptions {
@@ -24,6 +24,8 @@ export interface RedisStoreOptions {
   /** Runner lanes and their concurrency, enforced across every frontend (the lane's leases are its runs). */
   runnerLanes?: ReadonlyMap<string, () => number>
   history?: HistoryLimits
+  /** How long a command may take (default 1000 ms); tests on a loaded machine give more. */
+  commandTimeoutMs?: number
 }
 
 /** How often one frontend (whichever takes the turn) moves what is due back into every lane. */
@@ -69,7 +71,7 @@ export class RedisStore implements JobStore {
 
   constructor(private readonly options: RedisStoreOptions) {
     const { logger, prefix } = options
-    this.client = connect(options.target)
+    this.client = connect(options.target, options.commandTimeoutMs)
     this.subscriber = 'url' in options.target ? (this.client as Redis).duplicate() : this.client
     this.scripts = Object.fromEntries(Object.entries(LANE_SCRIPTS).map(([name, lua]) => [name, new Script(lua)])) as Record<LaneScript, Script>
     this.lanes = new LaneDirectory(prefix)
@@ -311,7 +313,7 @@ export class RedisStore implements JobStore {
     const hash = this.hashes().decode(job.hash) === undefined ? job.hash : ''
     const record = encodeRecord({ jobNum: job.jobNum, created: job.created, priority: job.priority, attempts: job.attempts, hash }, job.message)
     const args = lease === undefined ? [member, '', record] : [member, lease.token]
-    const back = (await this.laneCall(job.lane, 'putBack', args, 'change'))[0] === 1
+    const back = ((await this.laneCall(job.lane, 'putBack', args, 'change')) as unknown) === 1
     if (back) this.wakeups.work(job.lane)
     return back
   }
@@ -493,6 +495,49 @@ export class RedisStore implements JobStore {
       }),
     )
     return expired
+  }
+
+  /** Waits until connected (or `timeoutMs` passed: false). */
+  async connected(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    while (this.connection.state !== 'up' || this.codec === undefined) {
+      if (Date.now() > deadline) return false
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    return true
+  }
+
+  /**
+   * `dispenserd migrate`: loads an in-memory store's jobs (each lane in serving order, dead jobs
+   * with their reports) into a prefix that holds no lane yet. Jobs keep their number, priority,
+   * creation time, attempts, delay and hash (an index maps the old hashes); the job number counter
+   * is raised to `nextJobNum`. Returns how many jobs and dead jobs were written.
+   */
+  async importJobs(lanes: readonly LaneSnapshot[], dead: ReadonlyMap<string, Job[]>, nextJobNum: number): Promise<{ jobs: number; dead: number }> {
+    const { prefix } = this.options
+    await this.lanes.refresh(this.client)
+    if (this.lanes.size > 0) throw new Error(`prefix "${prefix}" already holds ${this.lanes.size} lanes; migrate into an empty prefix (--redis-prefix)`)
+    const written = { jobs: 0, dead: 0 }
+    const write = async (lane: string, jobs: Job[], kind: 'q' | 'dead'): Promise<void> => {
+      const laneId = await this.lanes.ensure(this.client, lane)
+      for (let i = 0; i < jobs.length; i += 1000) {
+        const chunk = jobs.slice(i, i + 1000)
+        const args: (string | number)[] = [chunk.length]
+        for (const job of chunk) {
+          const record = encodeRecord({ jobNum: job.jobNum, created: job.created, priority: job.priority, attempts: job.attempts, hash: job.hash }, job.message)
+          args.push(job.priority, record, job.notBefore, kind, job.report === undefined ? '' : JSON.stringify(job.report))
+        }
+        const first = (await this.laneCall(lane, 'import', args, 'change')) as unknown as number
+        const index: string[] = []
+        chunk.forEach((job, k) => index.push(job.hash, laneId + (first + k).toString(16).padStart(12, '0')))
+        await this.client.hset(metaKey(prefix, 'foreign'), ...index)
+        written[kind === 'q' ? 'jobs' : 'dead'] += chunk.length
+      }
+    }
+    for (const { lane, parts } of lanes) await write(lane, parts.flat(), 'q')
+    for (const [lane, jobs] of dead) await write(lane, jobs, 'dead')
+    await new Script(META_SCRIPTS.jobNumFloor).run(this.client, [metaKey(prefix, 'job_num')], [nextJobNum])
+    return written
   }
 
   whenDurable(callback: (err: Error | undefined) => void): void {

@@ -154,7 +154,7 @@ if lease > 0 then
 else
   redis.call('HDEL', J, m)
   redis.call('HINCRBY', M, 'jobs', -1)
-  redis.call('HINCRBY', M, 'bytes', -msgBytes(rec))
+  redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
   out = {1, m, rec, 0, now}
 end
 for _, e in ipairs(expired) do out[#out + 1] = e end
@@ -169,7 +169,7 @@ redis.call('ZREM', L, ARGV[3])
 redis.call('HDEL', X, ARGV[3])
 redis.call('HDEL', J, ARGV[3])
 redis.call('HINCRBY', M, 'jobs', -1)
-redis.call('HINCRBY', M, 'bytes', -msgBytes(rec))
+redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
 return {1, rec}
 `),
 
@@ -237,7 +237,7 @@ redis.call('HDEL', X, m)
 if ARGV[7] ~= '' then redis.call('HSET', REP, m, ARGV[7]) end
 if kind == 'ok' then
   redis.call('HINCRBY', M, 'jobs', -1)
-  redis.call('HINCRBY', M, 'bytes', -msgBytes(rec))
+  redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
   local keep, maxF = tonumber(ARGV[8]), tonumber(ARGV[9])
   if keep > 0 and maxF > 0 then
     redis.call('HSET', J, m, rec)
@@ -283,7 +283,7 @@ if redis.call('ZREM', DEAD, m) + redis.call('ZREM', D, m) + redis.call('ZREM', R
 redis.call('HDEL', J, m)
 redis.call('HDEL', REP, m)
 redis.call('HINCRBY', M, 'jobs', -1)
-redis.call('HINCRBY', M, 'bytes', -msgBytes(rec))
+redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
 return {1, rec}
 `),
 
