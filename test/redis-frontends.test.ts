@@ -1,5 +1,7 @@
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
 import t, { type Test } from 'tap'
-import { type Running, call, freePort, removeDir, startDaemon, until } from './helpers/daemon'
+import { type Running, call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
 import { type RedisCluster, startCluster, startRedis } from './helpers/redis'
 
 /**
@@ -99,6 +101,41 @@ t.test('frontends over one standalone redis-server', async (t) => {
       return ((body.payload as Record<string, Record<string, number>>).queued_jobs!.seen ?? 0) === 2
     }, 'B\'s counts to show the lane', 5000)
   })
+})
+
+t.test('a runner lane\'s concurrency holds across frontends; a dead job is retried from another frontend', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const script = path.join(dir, 'work.sh')
+  writeFileSync(script, '#!/bin/sh\necho "start $(date +%s%N)" >> "$LOG"\nsleep 0.2\necho "end $(date +%s%N)" >> "$LOG"\n[ "$FAIL" = yes ] && exit 3\nexit 0\n')
+  chmodSync(script, 0o755)
+  const log = path.join(dir, 'runs.log')
+  const config = path.join(dir, 'config.json')
+  const args = [{ key: 'LOG', type: 'string', presence: 'required' }, { key: 'FAIL', type: 'string' }]
+  writeFileSync(config, JSON.stringify({ lanes: { work: { runner: 'exec', command: [script], concurrency: 1, retries: 0, arguments: args } } }))
+  const [a, b] = [await frontend(t, ['--redis-url', redis.url, '--config', config]), await frontend(t, ['--redis-url', redis.url, '--config', config])]
+  const hashes: string[] = []
+  for (let i = 0; i < 6; i++) {
+    const reply = await call(`${(i % 2 === 0 ? a : b).url}/schedule`, { lane: 'work', message: JSON.stringify({ arguments: { LOG: log, ...(i === 5 ? { FAIL: 'yes' } : {}) } }) })
+    hashes.push((reply.body as unknown as JobReply).hash)
+  }
+  await until(async () => (await call(`${b.url}/job?hash=${hashes[5]}`)).body.state === 'dead', 'the failing job to die', 20_000)
+  for (const hash of hashes.slice(0, 5)) t.equal((await call(`${a.url}/job?hash=${hash}`)).body.state, 'succeeded')
+  const events = readFileSync(log, 'utf8').trim().split('\n').map((line) => line.split(' ') as ['start' | 'end', string])
+  t.equal(events.length, 12)
+  let running = 0
+  let most = 0
+  for (const [kind] of events.sort((x, y) => (BigInt(x[1]) < BigInt(y[1]) ? -1 : 1))) {
+    running += kind === 'start' ? 1 : -1
+    most = Math.max(most, running)
+  }
+  t.equal(most, 1, 'never two runs at once, whichever frontend started them')
+  const failed = await call(`${a.url}/failed?lane=work`)
+  t.equal(failed.body.total, 1)
+  t.equal((await call(`${a.url}/retry`, { hash: hashes[5] })).status, 200)
+  await until(async () => (await call(`${b.url}/job?hash=${hashes[5]}`)).body.state === 'dead', 'the retried job to run and die again', 20_000)
 })
 
 t.test('Redis hanging (SIGSTOP) is answered 503 code 14 within the command timeout; after SIGCONT all works again', async (t) => {
