@@ -92,6 +92,20 @@ t.test('frontends over one standalone redis-server', async (t) => {
     t.same(new Set(got), new Set(hashes), 'all 20 jobs, none twice')
   })
 
+  t.test('a batch receive_block parked on B waits for "min" jobs scheduled on A', async (t) => {
+    const waiting = call(`${b.url}/receive_block`, { lane: 'batches', count: 3, min: 2, lease: 30, timeout: 10 })
+    await until(async () => (await parked(b)) === 1, 'the batch receiver to park on B')
+    await call(`${a.url}/schedule`, { lane: 'batches', message: 'one' })
+    await new Promise((r) => setTimeout(r, 300))
+    t.equal(await parked(b), 1, 'one job is not enough')
+    await call(`${a.url}/schedule`, { lane: 'batches', message: 'two' })
+    const got = await waiting
+    t.equal(got.body.count, 2)
+    t.same((got.body.jobs as JobReply[]).map((j) => j.message), ['one', 'two'])
+    const acks = await call(`${a.url}/ack`, { leases: (got.body.jobs as JobReply[]).map((j) => ({ hash: j.hash, lease_token: j.lease_token })) })
+    t.equal(acks.status, 200, acks.text)
+  })
+
   t.test('GET /jobs and GET / see what every frontend did', async (t) => {
     await call(`${a.url}/schedule`, { jobs: [{ lane: 'seen', message: 'x', priority: 2 }, { lane: 'seen', message: 'y', priority: 1 }] })
     const listing = JSON.parse((await fetch(`${b.url}/jobs`).then((r) => r.text())) || '{}') as Record<string, { message: string }[]>

@@ -26,7 +26,7 @@ t.setTimeout(600_000)
 const logger = createLogger('silent')
 const RUNNER = 'runner'
 /** Lanes of the cases below (spread over the cluster's three masters: checked). */
-const LANES = ['main', 'order', 'leases', 'delays', RUNNER, '__proto__', '{odd}%lane', 'büro', 'big']
+const LANES = ['main', 'order', 'leases', 'delays', RUNNER, '__proto__', '{odd}%lane', 'büro', 'big', 'batch']
 
 interface Backend {
   store: JobStore
@@ -251,6 +251,17 @@ function contract(name: string, open: () => Promise<Backend>): void {
       t.equal(await store.find(retried!.hash), undefined)
       t.equal((await store.delete(dead!.hash)).hash, dead!.hash, 'a queued job of a runner lane is deleted from the middle')
       t.equal(await store.take(RUNNER, 60_000), undefined)
+    })
+
+    t.test('batches: up to count jobs in serving order, each under its own lease; readyCount follows', async (t) => {
+      await store.schedule([3, 1, 2].map((priority) => ({ lane: 'batch', priority, message: `p${priority}` })))
+      await until(() => store.readyCount('batch') === 3, 'the ready count', 5000)
+      const leased = await store.takeMany('batch', 60_000, 2)
+      t.same(leased.map((x) => x.job.message), ['p1', 'p2'])
+      t.not(leased[0]!.lease!.token, leased[1]!.lease!.token, 'each job its own lease')
+      for (const { job, lease } of leased) t.equal((await store.ack(job.hash, lease!.token)).hash, job.hash)
+      t.same((await store.takeMany('batch', undefined, 10)).map((x) => x.job.message), ['p3'])
+      t.same(await store.takeMany('batch', undefined, 10), [])
     })
 
     t.test('hashes nobody made are refused', async (t) => {

@@ -98,6 +98,15 @@ export interface JobStore {
    * `onWork` listener when a job arrives. The in-memory store ignores it.
    */
   take(lane: string, leaseMs: number | undefined, waiting?: number): Maybe<Taken | undefined>
+  /**
+   * Takes up to `count` of the lane's ready jobs in serving order (each under its own lease). For
+   * a parked batch receiver (`waiting` set, as for `take`), a store over the network takes
+   * nothing unless at least `min` are ready, and registers this process as waiting then; the
+   * in-memory store ignores both (the service checks `readyCount` first).
+   */
+  takeMany(lane: string, leaseMs: number | undefined, count: number, min?: number, waiting?: number): Maybe<Taken[]>
+  /** How many jobs of `lane` are ready now (a store over the network answers from a count up to a second old). */
+  readyCount(lane: string): number
   /** A job whose hand-over failed goes back, if that hand-over is still its latest (see Queue). */
   returnUndelivered(taken: Taken): Maybe<boolean>
   ack(hash: string, token: string): Maybe<Job>

@@ -303,6 +303,47 @@ export class RedisStore implements JobStore {
     return { job, lease: new Held(job, at, leaseMs, Buffer.byteLength(job.message), token) }
   }
 
+  /**
+   * Up to `count` jobs at once (batch receives), each under its own lease when leased. With
+   * `waiting` set (a parked batch receiver) nothing is taken unless `min` are ready, and the
+   * frontend is registered as waiting then, as `take` does.
+   */
+  async takeMany(lane: string, leaseMs: number | undefined, count: number, min = 1, waiting?: number): Promise<Taken[]> {
+    try {
+      this.hashes()
+      const keys = this.lanes.keys(lane)
+      if (waiting !== undefined) await this.wakeups.subscribe(lane, keys.channel + this.frontend)
+      const epoch = this.wakeups.epoch(lane)
+      const tokens = `${this.tokenPrefix}${(++this.tokens).toString(36)}`
+      const after = waiting === undefined ? 'keep' : waiting > 0 ? 'add' : 'drop'
+      const reply = await this.laneCall(lane, 'takeMany', [leaseMs ?? 0, tokens, count, waiting === undefined ? 1 : min, waiting === undefined ? '0' : '1', after], 'change')
+      const n = reply[2] as number
+      const laneId = reply.length > 4 ? await this.call(() => this.lanes.idOf(this.client, lane), 'read') : undefined
+      this.noteExpired(reply, 4 + 2 * n, lane, laneId)
+      const now = reply[1] as number
+      if (reply[0] === 0) {
+        const deadline = reply[3] as number
+        this.wakeups.foundEmpty(lane, epoch, waiting !== undefined)
+        if (deadline >= 0 && waiting !== undefined) this.wakeups.armDeadline(lane, Date.now() + (deadline - now))
+        return []
+      }
+      const taken: Taken[] = []
+      for (let k = 0; k < n; k++) {
+        const job = this.job(reply[5 + 2 * k] as string, lane, laneId!, reply[4 + 2 * k] as string)
+        taken.push({ job, lease: leaseMs === undefined ? undefined : new Held(job, now + leaseMs, leaseMs, Buffer.byteLength(job.message), `${tokens}.${k + 1}`) })
+      }
+      if (n < count) this.wakeups.foundEmpty(lane, epoch, false)
+      return taken
+    } catch (err) {
+      this.wakeups.failed(lane)
+      throw err
+    }
+  }
+
+  readyCount(lane: string): number {
+    return this.tally.byLane([lane]).queued[lane] ?? 0
+  }
+
   private noteExpired(reply: Reply, from: number, lane: string, laneId: string | undefined): void {
     if (laneId === undefined) return
     for (let i = from; i + 1 < reply.length; i += 2) this.expiredByTakes.push(this.job(reply[i + 1] as string, lane, laneId, reply[i] as string))

@@ -161,6 +161,40 @@ for _, e in ipairs(expired) do out[#out + 1] = e end
 return out
 `),
 
+  // Batch receives. ARGV[3] lease ms (0: for good), [4] the tokens' start (job k's token is it and
+  // '.k'), [5] count, [6] min, [7] '1': register this frontend when fewer than min are ready,
+  // [8] after a take: 'add', 'drop' or 'keep' (as take). Returns {1 or 0 (nothing taken), now, n,
+  // next deadline or -1 (when nothing was taken), member, record, ... (n pairs), expired...}.
+  takeMany: script('allow-oom', `
+local expired = due(1000)
+local lease = tonumber(ARGV[3])
+local out
+if redis.call('ZCARD', R) < tonumber(ARGV[6]) then
+  if ARGV[7] == '1' then redis.call('ZADD', W, 'NX', now, FE) end
+  out = {0, now, 0, nextDeadline()}
+else
+  if ARGV[8] == 'add' then redis.call('ZADD', W, 'NX', now, FE) elseif ARGV[8] == 'drop' then redis.call('ZREM', W, FE) end
+  local top = redis.call('ZPOPMIN', R, tonumber(ARGV[5]))
+  out = {1, now, #top / 2, -1}
+  for i = 1, #top, 2 do
+    local m = top[i]
+    local rec = redis.call('HGET', J, m)
+    if lease > 0 then
+      redis.call('ZADD', L, now + lease, m)
+      redis.call('HSET', X, m, ARGV[3] .. '|' .. ARGV[4] .. '.' .. ((i + 1) / 2))
+    else
+      redis.call('HDEL', J, m)
+      redis.call('HINCRBY', M, 'jobs', -1)
+      redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
+    end
+    out[#out + 1] = m
+    out[#out + 1] = rec
+  end
+end
+for _, e in ipairs(expired) do out[#out + 1] = e end
+return out
+`),
+
   // ARGV[3] member, [4] token. Returns {1, record} or {0 (no lease in force) | -1 (another lease), record or false}.
   ack: script('allow-oom', `
 local state, rec = leaseOf(ARGV[3], ARGV[4])
