@@ -119,8 +119,10 @@ export class RedisStore implements JobStore {
       logger.info({ store: 'redis', prefix, lanes: this.lanes.size }, 'the job store (Redis) is connected')
       this.wakeups.pollAll()
     } catch (err) {
-      this.connection.set('down', (err as Error).message)
-      logger.error({ err: (err as Error).message }, 'the job store (Redis) cannot be used; retrying')
+      const message = (err as Error).message
+      // Said once per distinct reason, not once a second while it lasts.
+      if (this.connection.lastError !== message) logger.error({ err: message }, 'the job store (Redis) cannot be used; retrying every second')
+      this.connection.set('down', message)
       setTimeout(() => this.whenReady(), 1000).unref()
     }
   }
@@ -519,7 +521,8 @@ export class RedisStore implements JobStore {
   async expireDue(): Promise<Expired> {
     const expired: Expired = { leases: this.expiredByTakes, lanes: new Set() }
     this.expiredByTakes = []
-    if (this.codec === undefined) return expired
+    // While Redis is down there is nothing to sweep (and nothing to log every second): GET / says why.
+    if (this.codec === undefined || this.connection.state !== 'up') return expired
     const turn = await this.call(() => this.client.set(metaKey(this.options.prefix, 'sweep'), this.sweepToken, 'PX', SWEEP_MS - 100, 'NX'), 'change')
     if (turn === null) return expired
     await Promise.all(
