@@ -184,6 +184,35 @@ t.test('Redis hanging (SIGSTOP) is answered 503 code 14 within the command timeo
   t.ok(messages.includes('after'))
 })
 
+t.test('past Redis\'s maxmemory a schedule answers 503 code 8 and consumers can still drain; an evicting policy is refused', async (t) => {
+  const redis = await startRedis(undefined, ['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction'])
+  t.teardown(() => redis.stop())
+  const a = await frontend(t, ['--redis-url', redis.url])
+  const big = 'x'.repeat(200_000)
+  let refused: Awaited<ReturnType<typeof call>> | undefined
+  for (let i = 0; i < 100 && refused === undefined; i++) {
+    const reply = await call(`${a.url}/schedule`, { lane: 'full', message: big })
+    if (reply.status !== 200) refused = reply
+  }
+  t.ok(refused, 'a schedule was refused before 20 MB went into a 4 MB Redis')
+  t.equal(refused!.status, 503)
+  t.equal(refused!.body.code, 8)
+  t.match(refused!.body.message, /maxmemory.*nothing was queued/)
+  const taken = await call(`${a.url}/receive_noblock`, { lane: 'full', lease: 30 })
+  t.equal(taken.body.code, 0, 'takes still work past maxmemory')
+  t.equal((await call(`${a.url}/ack`, { hash: taken.body.hash, lease_token: taken.body.lease_token })).status, 200, 'and acks')
+
+  const lru = await startRedis(undefined, ['--maxmemory-policy', 'allkeys-lru'])
+  t.teardown(() => lru.stop())
+  const d = await startDaemon({ args: ['--store', 'redis', '--redis-url', lru.url] })
+  t.teardown(async () => {
+    await d.stop('SIGKILL')
+    removeDir(d.dataDir)
+  })
+  await until(async () => String((((await call(`${d.url}/`)).body.payload as { store: { error: string | null } }).store.error)).includes('noeviction'), 'GET / to name the policy')
+  t.equal((await call(`${d.url}/schedule`, { message: 'x' })).body.code, 14, 'nothing is served over an evicting Redis')
+})
+
 t.test('a frontend starts while Redis is down, says so, answers 503 (nothing changed), and recovers by itself', async (t) => {
   const port = await freePort()
   const d = await startDaemon({ args: ['--store', 'redis', '--redis-url', `redis://127.0.0.1:${port}`] })

@@ -59,9 +59,9 @@ function spawnServer(port: number, dir: string, extra: string[]): RedisServer {
 }
 
 /** One standalone server on a free loopback port, answering PING. */
-export async function startRedis(port?: number): Promise<RedisServer & { url: string; dir: string }> {
+export async function startRedis(port?: number, extra: string[] = []): Promise<RedisServer & { url: string; dir: string }> {
   const dir = tempDir('dispenserd-redis-')
-  const server = spawnServer(port ?? (await freePort()), dir, [])
+  const server = spawnServer(port ?? (await freePort()), dir, extra)
   await waitFor(async () => (await redisCli(server.port, 'PING')).trim() === 'PONG', 'redis-server to answer')
   return {
     ...server,
