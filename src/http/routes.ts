@@ -56,8 +56,11 @@ export interface RoutesOptions {
 /** What routes need to know of runner lanes (the dispatcher answers). */
 export interface LanePolicy {
   runnerOf(lane: string): string | undefined
-  /** Throws ApiError when `message` does not fit the lane's runner and arguments. */
-  checkMessage(lane: string, message: string): void
+  /**
+   * Throws ApiError when `message` does not fit the lane's runner and arguments, or came as
+   * top-level `arguments` (`fromArguments`) to a lane without a runner.
+   */
+  checkMessage(lane: string, message: string, fromArguments: boolean): void
 }
 
 /** What `POST /v0/jobs/queue` needs (the dispatch repositories answer). */
@@ -105,8 +108,8 @@ export class Routes {
       changes: true,
       run(ex, request) {
         if (lanes !== undefined) {
-          if (request.batch) request.jobs.forEach((job, i) => withIndex(i, () => lanes.checkMessage(job.lane, job.message)))
-          else lanes.checkMessage(request.job.lane, request.job.message)
+          if (request.batch) request.jobs.forEach((job, i) => withIndex(i, () => lanes.checkMessage(job.lane, job.message, job.fromArguments === true)))
+          else lanes.checkMessage(request.job.lane, request.job.message, request.job.fromArguments === true)
         }
         if (!request.batch) {
           const job = queue.schedule(request.job)
