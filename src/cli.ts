@@ -1,22 +1,30 @@
 #!/usr/bin/env node
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { Command, Option } from 'commander'
-import { type Config, ConfigError, type ResolvedConfig, SETTINGS, envName, resolveConfig } from './config'
+import { type Config, type ResolvedConfig, SETTINGS, envName } from './config'
+import { type Flags, loadConfig } from './config-file'
 import { type Logger, createLogger } from './log'
-import { type Daemon, startDaemon, version } from './main'
+import type { Daemon } from './main'
+import { version } from '../package.json'
+import { EXIT, addClientCommands } from './client/commands'
+import { checkConfigFile } from './config-check'
 import { isAlive, readPid } from './persist/pidfile'
 import { singleExecutable } from './sea'
 
-/** The only reader of process.argv: turns flags, environment and config file into a Config. */
-
-type Flags = Record<string, string | boolean | undefined>
+/**
+ * The only reader of process.argv: turns flags, environment and config file into a Config and
+ * runs the daemon (or `-d`, `stop`); the other subcommands are the command-line client
+ * (client/commands.ts) and `config check`.
+ */
 
 function buildProgram(): Command {
   const program = new Command('dispenserd')
-    .description('an in-memory HTTP/JSON job queue daemon')
+    .description('an in-memory HTTP/JSON job queue daemon, and its command-line client')
     .version(version)
+    // A mistake on the command line exits 2, apart from the daemon's own failures (1).
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT.usage))
     .option('--config <file>', `config file (env DISPENSERD_CONFIG; default: ROOT/config/config.json if present)`)
     .option('-d, --daemon', 'start in the background; returns once the daemon answers')
     .addHelpText('after', `\nEvery setting can also be given as DISPENSERD_<KEY> (e.g. DISPENSERD_ADDRESS).\nPrecedence: flag > environment > config file > default. ROOT is $DISPENSERD_ROOT or the current directory.`)
@@ -36,6 +44,15 @@ function buildProgram(): Command {
     .action(async (opts: { timeout: string }, cmd: Command) => {
       process.exitCode = await stop(loadConfig(cmd.optsWithGlobals()), Number(opts.timeout))
     })
+  program
+    .command('config')
+    .description('configuration tools')
+    .command('check <file>')
+    .description('check a config file (and the DISPENSERD_* environment) as a start would, without starting')
+    .action((file: string) => {
+      process.exitCode = checkConfigFile(file, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`))
+    })
+  addClientCommands(program)
   program.action(async (flags: Flags) => {
     const resolved = loadConfig(flags)
     // A reload reads the same file; one that was there at start and is gone is an error, not defaults.
@@ -43,37 +60,6 @@ function buildProgram(): Command {
     process.exitCode = flags.daemon === true ? await daemonize(resolved.config) : await runForeground(resolved, reread)
   })
   return program
-}
-
-/** `file` is the config file read, if any. */
-function loadConfig(flags: Flags, fileRequired = false): ResolvedConfig & { file: string | undefined } {
-  const root = path.resolve(process.env.DISPENSERD_ROOT ?? process.cwd())
-  const explicit = (flags.config as string | undefined) ?? process.env.DISPENSERD_CONFIG
-  const file = explicit !== undefined && explicit !== '' ? path.resolve(explicit) : path.join(root, 'config', 'config.json')
-  let fileSource: { name: string; values: unknown } | undefined
-  if (existsSync(file) || explicit || fileRequired) {
-    let text: string
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch (err) {
-      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`)
-    }
-    try {
-      fileSource = { name: file, values: JSON.parse(text) }
-    } catch (err) {
-      throw new ConfigError(`${file}: not valid JSON: ${(err as Error).message}`)
-    }
-  }
-  const byKey: Partial<Record<keyof Config, string | boolean>> = {}
-  for (const setting of SETTINGS) {
-    const value = flags[camel(setting.flag)]
-    if (value !== undefined) byKey[setting.key] = value
-  }
-  return { ...resolveConfig({ flags: byKey, env: process.env, file: fileSource, root, cwd: process.cwd() }), file: fileSource?.name }
-}
-
-function camel(flag: string): string {
-  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
 }
 
 /** Runs the daemon until SIGTERM or SIGINT; SIGHUP reads the configuration again (`reread`). */
@@ -91,6 +77,8 @@ async function runForeground({ config, warnings }: ResolvedConfig, reread: () =>
     }
     reload(daemon, reread, logger)
   })
+  // Loaded here, not at the top: the client commands need none of the server (nor its native addon).
+  const { startDaemon } = require('./main') as typeof import('./main')
   daemon = await startDaemon(config, logger)
   if (reloadWhenStarted) reload(daemon, reread, logger)
   // Tell a `-d` parent we are serving, then cut the channel so it can exit.
