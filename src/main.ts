@@ -93,19 +93,20 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     })
     for (const { spec } of runnerLanes) queue.indexLane(spec.lane)
     const dispatcher = new Dispatcher(runnerLanes, queue, logger)
-    /** A snapshot that also empties the journal. */
-    const compact = (reason: string): Promise<void> => store!.save(queue, reason, journal).catch(() => undefined)
-    /** After a journal failure: snapshots until one makes the journal whole again. */
-    const repair = (): void => {
-      void compact('journal failed').then(() => journal!.whenDurable(() => journal!.broken && setTimeout(repair, 5000).unref()))
+    /** A snapshot that also empties the journal, in the background; then `after`, whether it was written or not. */
+    const compact = (reason: string, after?: () => void): void => {
+      // A failed save is the store's to report: it logs it and shows it in GET /.
+      store!.save(queue, reason, journal).then(after, () => after?.())
     }
+    /** After a journal failure: snapshots until one makes the journal whole again. */
+    const repair = (): void => compact('journal failed', () => journal!.whenDurable(() => journal!.broken && setTimeout(repair, 5000).unref()))
     if (store !== undefined) {
       const loadStarted = performance.now()
       const restored = store.load(queue, replay?.state)
       const duration = Math.round(performance.now() - loadStarted)
       logger.info({ file: store.queueFile, jobs: restored, next_job_num: queue.nextJobNum, duration_ms: duration, journal_records: replay?.state.records }, 'queue loaded')
     }
-    if (replay !== undefined && replay.generations.length > 0) void compact('journal replayed')
+    if (replay !== undefined && replay.generations.length > 0) compact('journal replayed')
     const routes = new Routes({
       queue,
       logger,
@@ -151,7 +152,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
 
     const stopSnapshots =
       store !== undefined && config.persist_interval > 0
-        ? every(config.persist_interval * 1000, () => void compact('interval'))
+        ? every(config.persist_interval * 1000, () => compact('interval'))
         : undefined
     const stopTimers = (): void => {
       stopSnapshots?.()
@@ -174,9 +175,9 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
 function dispatchIntake(repos: DispatchRepos, lane: string): DispatchIntake {
   return {
     lane,
-    isAllowed: (repoUrl) => repos.isAllowed(repoUrl),
-    async prepare(repoUrl, ref, args) {
-      const { sha, file } = await repos.dispatchfile(repoUrl, ref)
+    refusal: (repoUrl) => repos.refusal(repoUrl),
+    async prepare(repoUrl, ref, args, signal) {
+      const { sha, file } = await repos.dispatchfile(repoUrl, ref, signal)
       return JSON.stringify({ repo_url: repoUrl, ref: sha, arguments: validateDispatchArguments(file, args) })
     },
   }

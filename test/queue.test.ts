@@ -327,3 +327,28 @@ t.test('limits: past one, nothing is queued or parked and the error names the li
   t.equal(q.parkedReceivers, 0)
   t.end()
 })
+
+t.test('runner slots are not receivers: max_parked_receivers and parked_receivers leave them out', (t) => {
+  const q = new Queue({ limits: { ...NO_LIMITS, maxParkedReceivers: 1 } })
+  class Slot extends TestReceiver {
+    readonly countsAsParked = false
+  }
+  const slot = new Slot()
+  const other = new Slot()
+  q.awaitJob('work', slot)
+  const client = new TestReceiver()
+  q.awaitJob('main', client)
+  t.equal(q.parkedReceivers, 1, 'a client parks beside an idle slot')
+  q.awaitJob('work', other)
+  t.equal(q.parkedReceivers, 1, 'a slot parks past the limit')
+  q.schedule({ message: 'w', lane: 'work', priority: 1 })
+  q.cancel('work', other)
+  t.equal(q.parkedReceivers, 1, 'nor does delivering to a slot or cancelling one change the count')
+  q.schedule({ message: 'm', lane: 'main', priority: 1 })
+  t.equal(q.parkedReceivers, 0)
+  q.awaitJob('work', slot)
+  q.dismissAllParked()
+  t.equal(q.parkedReceivers, 0, 'nor does dismissing them')
+  t.same([slot.got.map((j) => j.message), client.got.map((j) => j.message)], [['w'], ['m']])
+  t.end()
+})

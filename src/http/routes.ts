@@ -2,7 +2,7 @@ import os from 'node:os'
 import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import { rfc3339 } from '../queue/job'
-import { jobsByLaneBytes } from '../queue/listing'
+import { encodeJobsByLane } from '../queue/listing'
 import type { Queue } from '../queue/queue'
 import type { Exchange } from './exchange'
 import { Pacer } from './pacer'
@@ -67,12 +67,14 @@ export interface LanePolicy {
 export interface DispatchIntake {
   /** The lane Dispatch Jobs run on. */
   readonly lane: string
-  isAllowed(repoUrl: string): boolean
+  /** Why a job may not name this repository (not under dispatch.allowed_repos, or not an address), or undefined. */
+  refusal(repoUrl: string): string | undefined
   /**
    * Fetches the commit's Dispatchfile and checks the arguments; resolves to the job's message.
    * Rejects with an ApiError (bad arguments) or an Error (unknown repository, commit or file).
+   * `signal` fires when the client leaves (or at shutdown): the fetch stops unless others wait for it.
    */
-  prepare(repoUrl: string, ref: string, args: unknown): Promise<string>
+  prepare(repoUrl: string, ref: string, args: unknown, signal: AbortSignal): Promise<string>
 }
 
 
@@ -91,6 +93,8 @@ export class Routes {
   /** Leases and inspection: ack, release, touch, retry, delete, job, failed. */
   private readonly jobOps: JobOperations
   private readonly commits: CommitPath
+  /** Dispatch Jobs being checked (their fetches), stopped at shutdown. */
+  private readonly intakes = new Set<AbortController>()
 
   constructor(private readonly options: RoutesOptions) {
     const { queue, logger, durability, lanes } = options
@@ -125,29 +129,37 @@ export class Routes {
         answer(ex, `{"status":"ok","code":0,"count":${jobs.length},"first_job_num":${first},"last_job_num":${last}}`, `jobs ${first}-${last} are queued in memory only, until the next snapshot`)
       },
     }
+    /** Hands over the lane's next job if one is ready (through the commit path); false when there is none. */
+    const takeReady = (ex: Exchange, lane: string, leaseMs: number | undefined): boolean => {
+      if (leaseMs === undefined) {
+        const job = queue.receive(lane)
+        if (job !== undefined) commits.handOver(ex, job, undefined, false)
+        return job !== undefined
+      }
+      const lease = queue.receiveLeased(lane, leaseMs)
+      if (lease !== undefined) commits.handOver(ex, lease.job, lease, false)
+      return lease !== undefined
+    }
     this.receiveNoblockOp = {
       parse: parseReceive,
       pacer: undefined,
       changes: true,
+      undoneIfUndelivered: true,
       run(ex, { lane, leaseMs }) {
         notRunnerLane(lane)
-        if (leaseMs === undefined) {
-          const job = queue.receive(lane)
-          if (job === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-          else commits.handOver(ex, job, undefined, false)
-          return
-        }
-        const lease = queue.receiveLeased(lane, leaseMs)
-        if (lease === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-        else commits.handOver(ex, lease.job, lease, false)
+        if (!takeReady(ex, lane, leaseMs)) ex.send(200, EMPTY_QUEUE_BODY)
       },
     }
     this.receiveBlockOp = {
       parse: parseBlockingReceive,
       pacer: undefined,
       changes: true,
+      undoneIfUndelivered: true,
       run(ex, { lane, timeoutMs, leaseMs }) {
         notRunnerLane(lane)
+        // A job ready now is answered within this request, as receive_noblock answers: only a
+        // reply that waits makes uWS close a connection that pipelines another request behind it.
+        if (takeReady(ex, lane, leaseMs)) return
         const receiver = new ParkedReceive(ex, commits, leaseMs)
         ex.onAbort(() => {
           queue.cancel(lane, receiver)
@@ -188,6 +200,7 @@ export class Routes {
       run()
     }
     this.waitingForSlot.clear()
+    for (const intake of this.intakes) intake.abort('shutting down')
   }
 
   /**
@@ -216,8 +229,9 @@ export class Routes {
     ex.send(200, JSON.stringify(body, null, 2))
   }
 
+  /** Streamed from a snapshot of the lanes (arrays of pointers), encoded a piece at a time as the client reads. */
   jobs(ex: Exchange): void {
-    ex.send(200, jobsByLaneBytes(this.options.queue))
+    ex.stream(encodeJobsByLane(this.options.queue.readyJobs(), { reusePieces: true }))
   }
 
   /** `POST /v0/jobs/queue`: checks the job against its repository's Dispatchfile, then queues it. */
@@ -234,15 +248,21 @@ export class Routes {
 
   private async dispatchJob(ex: Exchange, request: DispatchJobRequest): Promise<void> {
     const { dispatch, queue, durability, logger } = this.options
-    if (dispatch === undefined || !dispatch.isAllowed(request.repoUrl)) {
-      throw new ApiError('forbidden', dispatch === undefined ? 'Dispatch Jobs are off: an operator turns them on with dispatch.allowed_repos' : `repository ${JSON.stringify(request.repoUrl)} is not under dispatch.allowed_repos`)
-    }
+    if (dispatch === undefined) throw new ApiError('forbidden', 'Dispatch Jobs are off: an operator turns them on with dispatch.allowed_repos')
+    const refused = dispatch.refusal(request.repoUrl)
+    if (refused !== undefined) throw new ApiError('forbidden', refused)
     if (request.lane !== undefined && request.lane !== dispatch.lane) throw new ApiError('invalid_data', `Dispatch Jobs run on lane ${JSON.stringify(dispatch.lane)}`)
     let message: string
+    const intake = new AbortController()
+    ex.onAbort(() => intake.abort('the client left'))
+    this.intakes.add(intake)
     try {
-      message = await dispatch.prepare(request.repoUrl, request.ref, request.arguments)
+      message = await dispatch.prepare(request.repoUrl, request.ref, request.arguments, intake.signal)
     } catch (err) {
+      if (this.closing) throw new ApiError('shutting_down', SHUTTING_DOWN)
       throw err instanceof ApiError ? err : new ApiError('invalid_data', (err as Error).message)
+    } finally {
+      this.intakes.delete(intake)
     }
     if (!ex.open) return
     if (this.closing) throw new ApiError('shutting_down', SHUTTING_DOWN)
@@ -307,11 +327,23 @@ export class Routes {
       return
     }
     const wait = op.pacer?.reserve(Date.now()) ?? 0
-    if (wait <= 0) {
+    // A change whose reply waits (for its throttle slot, or for the journal) and that stays made
+    // though its client leaves is held: uWS closes a connection on which a request arrives while
+    // a reply is pending. It runs once the rest of this read is parsed, and only if the connection
+    // is still open, so a request pipelined behind it in the same read leaves nothing changed;
+    // and the connection is not read until it is answered, so a request written later waits and
+    // is answered after it, in order. (A receive needs neither: a job it cannot deliver goes back.)
+    const held = op.undoneIfUndelivered !== true && (wait > 0 || (op.changes && this.options.durability !== undefined))
+    if (!held && wait <= 0) {
       this.execute(ex, op, input)
       return
     }
+    if (held) ex.holdReading()
     const run = (): void => this.execute(ex, op, input)
+    if (wait <= 0) {
+      setImmediate(run)
+      return
+    }
     const timer = setTimeout(() => {
       this.waitingForSlot.delete(timer)
       run()
@@ -340,11 +372,7 @@ export class Routes {
 
   /** Answers an error: an ApiError as it says, anything else as a logged 500. */
   private fail(ex: Exchange, err: unknown): void {
-    if (err instanceof ApiError) {
-      ex.sendError(err)
-      return
-    }
-    this.options.logger.error({ err }, 'request failed')
-    ex.sendError(new ApiError('internal', 'internal error'))
+    if (err instanceof ApiError) ex.sendError(err)
+    else ex.fault(err)
   }
 }

@@ -451,10 +451,11 @@ export class Queue {
   awaitJob(laneName: string, receiver: Receiver): void {
     const lane = this.lanes.get(laneName)
     const { maxParkedReceivers } = this.limits
-    if ((lane === undefined || lane.ready.size === 0) && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers) {
+    const counted = counts(receiver)
+    if (counted && (lane === undefined || lane.ready.size === 0) && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers) {
       throw new ApiError('limit_reached', `${this.parkedCount} receivers are waiting; max_parked_receivers is ${maxParkedReceivers}`)
     }
-    this.parkedCount++
+    if (counted) this.parkedCount++
     if (lane === undefined) {
       let waiting = this.waiting.get(laneName)
       if (waiting === undefined) this.waiting.set(laneName, (waiting = new Set()))
@@ -476,7 +477,7 @@ export class Queue {
       removed = waiting?.delete(receiver) ?? false
       if (waiting?.size === 0) this.waiting.delete(laneName)
     }
-    if (removed) this.parkedCount--
+    if (removed && counts(receiver)) this.parkedCount--
     return removed
   }
 
@@ -485,7 +486,7 @@ export class Queue {
     for (const parked of [...[...this.lanes.values()].map((lane) => lane.parked), ...this.waiting.values()]) {
       const receivers = [...parked]
       parked.clear()
-      this.parkedCount -= receivers.length
+      this.parkedCount -= receivers.filter(counts).length
       for (const receiver of receivers) receiver.dismiss()
     }
     this.waiting.clear()
@@ -602,7 +603,7 @@ export class Queue {
     while (lane.ready.size > 0 && lane.parked.size > 0) {
       const receiver = lane.parked.values().next().value as Receiver
       lane.parked.delete(receiver)
-      this.parkedCount--
+      if (counts(receiver)) this.parkedCount--
       const job = lane.ready.pop()!
       const leaseMs = receiver.leaseMs
       const held = leaseMs === undefined ? undefined : this.lease(job, leaseMs)
@@ -620,6 +621,11 @@ export class Queue {
       lane.ready.push(job) // not enqueue(): this loop goes on draining
     }
   }
+}
+
+/** Whether a parked receiver counts toward `max_parked_receivers` (runner slots do not). */
+function counts(receiver: Receiver): boolean {
+  return receiver.countsAsParked !== false
 }
 
 /** Ready jobs (parts in serving order) and some others, merged into one list in serving order. */

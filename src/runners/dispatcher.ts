@@ -45,6 +45,8 @@ class Slot implements Receiver {
   readonly leaseMs: number
   /** Waiting in the queue for a job (not running one). */
   parked = false
+  /** The daemon's own: clients' max_parked_receivers must never keep a slot from parking again. */
+  readonly countsAsParked = false
 
   constructor(private readonly worker: LaneWorker) {
     this.leaseMs = worker.spec.timeoutMs + LEASE_MARGIN_MS
@@ -54,7 +56,9 @@ class Slot implements Receiver {
     if (this.worker.stopping) return false
     this.parked = false
     // Called from inside a queue operation: the run starts once that has returned.
-    queueMicrotask(() => void this.worker.run(job, lease!, this))
+    queueMicrotask(() => {
+      this.worker.run(job, lease!, this).catch((err: unknown) => this.worker.runFailed(job, err))
+    })
     return true
   }
 
@@ -113,31 +117,47 @@ class LaneWorker {
   private park(slot: Slot): void {
     if (this.stopping) return
     slot.parked = true
-    this.queue.awaitJob(this.spec.lane, slot)
+    try {
+      this.queue.awaitJob(this.spec.lane, slot)
+    } catch (err) {
+      // Slots are not held to client limits and their lane exists from the start, so this is a bug:
+      // say so, rather than let the lane quietly lose a slot.
+      slot.parked = false
+      this.logger.error({ lane: this.spec.lane, err }, 'a runner slot could not wait for the next job; the lane runs with one slot fewer')
+    }
   }
 
+  /** Runs a job and parks its slot again, whatever happens in between. */
   async run(job: Job, lease: Held, slot: Slot): Promise<void> {
     job.attempts++
     const started = Date.now()
     const c = this.counters
     c.started++
     c.running++
-    const log = this.logger.child({ lane: job.lane, job_num: job.jobNum, attempt: job.attempts })
+    const log = this.logger.child({ lane: job.lane, job_num: job.jobNum, hash: job.hash, attempt: job.attempts })
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort('timeout'), this.spec.timeoutMs)
     this.running.set(job, controller)
-    log.debug('job started')
-    const result = await this.runOnce(job, controller.signal, log)
-    clearTimeout(timer)
-    this.running.delete(job)
-    const durationMs = Date.now() - started
-    c.running--
-    c.duration_ms_total += durationMs
-    c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
-    this.finish(job, lease, result, { started, durationMs, interrupted: controller.signal.reason === 'shutdown' }, log)
-    if (this.running.size === 0) this.idle?.()
-    if (this.slots.size > this.concurrency) this.slots.delete(slot)
-    else this.park(slot)
+    try {
+      log.debug('job started')
+      const result = await this.runOnce(job, controller.signal, log)
+      const durationMs = Date.now() - started
+      c.duration_ms_total += durationMs
+      c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
+      this.finish(job, lease, result, { started, durationMs, interrupted: controller.signal.reason === 'shutdown' }, log)
+    } finally {
+      clearTimeout(timer)
+      this.running.delete(job)
+      c.running--
+      if (this.running.size === 0) this.idle?.()
+      if (this.slots.size > this.concurrency) this.slots.delete(slot)
+      else this.park(slot)
+    }
+  }
+
+  /** A run whose result could not be recorded: its lease ends in time and the job runs again. */
+  runFailed(job: Job, err: unknown): void {
+    this.logger.error({ lane: job.lane, job_num: job.jobNum, hash: job.hash, err }, 'recording the run failed; the job goes back to its lane when its lease ends')
   }
 
   /** The runner's result; a runner that throws, rejects or returns garbage fails the job instead. */
