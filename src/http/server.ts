@@ -4,6 +4,7 @@ import { ApiError } from '../errors'
 import { bearerCheck } from './auth'
 import { type BodyHandler, readBody } from './body'
 import type { Exchange } from './exchange'
+import { OPENAPI_JSON } from './openapi'
 import { type RouteHandler, uwsHandler } from './route'
 import type { Routes } from './routes'
 import { uWS } from './uws'
@@ -72,6 +73,8 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   on('/delete', withBody((ex, body) => routes.delete(ex, body)))
   on('/job', withQuery((ex, query, body) => routes.job(ex, query, body)))
   on('/failed', withQuery((ex, query, body) => routes.failed(ex, query, body)))
+  // The API's description: the same for every daemon, so open like the status.
+  on('/openapi.json', (ex) => ex.send(200, OPENAPI_JSON), false)
   on('/*', (ex) => routes.notFound(ex, ex.url))
 
   // The typings lack the (host, port, options, callback) form and the flag's runtime export; without
