@@ -1,9 +1,6 @@
 #!/usr/bin/env node
-import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
-import path from 'node:path'
 import { Command, Option } from 'commander'
-import { type Config, type ResolvedConfig, SETTINGS, envName } from './config'
+import { type ResolvedConfig, SETTINGS, envName } from './config'
 import { type Flags, loadConfig } from './config-file'
 import { type Logger, createLogger } from './log'
 import type { Daemon } from './main'
@@ -11,7 +8,7 @@ import { version } from '../package.json'
 import { EXIT, addClientCommands } from './client/commands'
 import { checkConfigFile } from './config-check'
 import { isAlive, readPid } from './persist/pidfile'
-import { singleExecutable } from './sea'
+import { daemonize } from './daemonize'
 
 /**
  * The only reader of process.argv: turns flags, environment and config file into a Config and
@@ -64,7 +61,7 @@ function buildProgram(): Command {
 
 /** Runs the daemon until SIGTERM or SIGINT; SIGHUP reads the configuration again (`reread`). */
 async function runForeground({ config, warnings }: ResolvedConfig, reread: () => ResolvedConfig): Promise<number> {
-  const logger = createLogger(config.log_level)
+  const logger = createLogger(config.log_level, config.log_format)
   for (const warning of warnings) logger.warn(warning)
   // Installed first: SIGHUP's default is to end the process, and a start can take a while.
   let daemon: Daemon | undefined
@@ -132,37 +129,6 @@ function reload(daemon: Daemon, reread: () => ResolvedConfig, logger: Logger): v
   }
 }
 
-/** Starts a detached copy of this command without -d, its output going to the log file. */
-async function daemonize(config: Config): Promise<number> {
-  const args = process.argv.slice(2).filter((arg) => arg !== '-d' && arg !== '--daemon')
-  const self = singleExecutable() !== undefined ? [] : [process.argv[1]!]
-  mkdirSync(path.dirname(config.log_file), { recursive: true })
-  const log = openSync(config.log_file, 'a')
-  let child: ChildProcess
-  try {
-    child = spawn(process.execPath, [...process.execArgv, ...self, ...args], { detached: true, stdio: ['ignore', log, log, 'ipc'] })
-  } finally {
-    closeSync(log)
-  }
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => fail('did not answer within 60 s'), 60_000)
-    const fail = (why: string): void => {
-      clearTimeout(timer)
-      process.stderr.write(`dispenserd failed to start: ${why}\n${tail(config.log_file)}`)
-      resolve(1)
-    }
-    child.once('message', (message: { port?: number }) => {
-      clearTimeout(timer)
-      child.removeAllListeners('exit')
-      child.unref()
-      child.disconnect?.()
-      process.stdout.write(`dispenserd started in the background (pid ${child.pid}, port ${message.port}); log: ${config.log_file}\n`)
-      resolve(0)
-    })
-    child.once('exit', (code) => fail(`exited with code ${code}`))
-  })
-}
-
 async function stop(resolved: ResolvedConfig, timeoutSeconds: number): Promise<number> {
   const pidFile = resolved.config.pid_file
   const pid = readPid(pidFile)
@@ -185,14 +151,6 @@ async function stop(resolved: ResolvedConfig, timeoutSeconds: number): Promise<n
   }
   process.stdout.write(`dispenserd (pid ${pid}) stopped\n`)
   return 0
-}
-
-function tail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-15).join('\n')
-  } catch {
-    return ''
-  }
 }
 
 buildProgram()

@@ -11,6 +11,8 @@ import { closest, unknownKey } from './suggest'
  */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
 export const PERSISTENCE_MODES = ['snapshot', 'journal'] as const
 export const FSYNC_MODES = ['always', 'interval', 'never'] as const
 
@@ -22,6 +24,7 @@ export interface Config {
   throttle_schedule: boolean
   max_body_bytes: number
   log_level: LogLevel
+  log_format: LogFormat
   data_dir: string
   pid_file: string
   log_file: string
@@ -74,6 +77,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'throttle_schedule', flag: 'throttle-schedule', kind: { type: 'boolean' }, help: 'accept at most one schedule every 25 ms' },
   { key: 'max_body_bytes', arg: 'bytes', flag: 'max-body-bytes', kind: { type: 'integer', min: 1, max: 512 * 1024 * 1024 }, help: 'largest request body accepted (413 above it)' },
   { key: 'log_level', arg: 'level', flag: 'log-level', kind: { type: 'choice', values: LOG_LEVELS }, help: `one of ${LOG_LEVELS.join(', ')}` },
+  { key: 'log_format', arg: 'format', flag: 'log-format', kind: { type: 'choice', values: LOG_FORMATS }, help: 'pretty (for people), json (for log shippers), or auto: pretty on a terminal, json otherwise' },
   { key: 'data_dir', arg: 'dir', flag: 'data-dir', kind: { type: 'path' }, help: 'directory for queue.json, the pid file and the log file' },
   { key: 'pid_file', arg: 'file', flag: 'pid-file', kind: { type: 'path' }, help: 'pid file, for `dispenserd stop` (default: DATA_DIR/dispenserd.pid)' },
   { key: 'log_file', arg: 'file', flag: 'log-file', kind: { type: 'path' }, help: 'where -d writes the log (default: DATA_DIR/dispenserd.log)' },
@@ -105,6 +109,7 @@ export const DEFAULTS = {
   throttle_schedule: false,
   max_body_bytes: 1024 * 1024,
   log_level: 'info',
+  log_format: 'auto',
   auth_token: '',
   max_queued_jobs: 10_000_000,
   max_queued_bytes: 1024 * 1024 * 1024,
