@@ -167,6 +167,7 @@ t.test('config check validates a file as a start would, without starting', async
     [{ adress: '127.0.0.1:1' }, /unknown setting "adress" \(did you mean "address"\?\)/],
     [{ lanes: { x: { runner: 'exec', command: ['/no/such/program'] } } }, /lane "x": "command": \/no\/such\/program cannot be run/],
     [{ persist_interval: -1 }, /"persist_interval" must be/],
+    [{ lanes: { x: { runner: 'exec', command: ['/bin/echo'], cwd: '/no/such/dir' } } }, /lane "x": "cwd": \/no\/such\/dir is not a directory/],
   ]
   for (const [values, wanted] of cases) {
     const file = path.join(dir, 'bad.json')

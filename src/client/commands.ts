@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { CODE, ConnectionError, DEFAULT_URL, DispenserdClient, DispenserdError } from './client'
 import { describeJob, formatFailed, formatJobDetail, formatJobs, formatStatus } from './output'
 import { readJobLines, scheduleLines } from './stdin'
-import type { LeasedJob, NewJob } from './types'
+import type { JobDetail, LeasedJob, NewJob } from './types'
 
 /**
  * The command-line client: subcommands of `dispenserd` that talk HTTP to a running daemon. Human
@@ -10,7 +10,7 @@ import type { LeasedJob, NewJob } from './types'
  */
 
 /** Exit codes (README "Command-line client"). */
-export const EXIT = { ok: 0, daemonError: 1, usage: 2, unreachable: 3, empty: 4 } as const
+export const EXIT = { ok: 0, daemonError: 1, usage: 2, unreachable: 3, empty: 4, dead: 5 } as const
 
 interface Common {
   url?: string
@@ -110,9 +110,11 @@ export function addClientCommands(program: Command): void {
   addReceive(program)
   addLeaseCommands(program)
   clientCommand(program, 'job <hash>', 'show a job by hash: its state, attempts and last run')
-    .action(run(async ({ client, json, width }, hash: string) => {
-      const job = await client.job(hash)
+    .addOption(new Option('--wait [seconds]', 'runner lanes: wait until the job has succeeded (exit 0) or is dead (exit 5), at most this long').argParser(seconds('wait')))
+    .action(run(async ({ client, json, width }, hash: string, opts: { wait?: number | true }) => {
+      const job = opts.wait === undefined ? await client.job(hash) : await finished(client, hash, opts.wait === true ? Infinity : opts.wait)
       print(json ? JSON.stringify(job) : formatJobDetail(job, width))
+      return opts.wait !== undefined && job.state === 'dead' ? EXIT.dead : EXIT.ok
     }))
   clientCommand(program, 'retry <hash>', 'queue a dead job again, its attempts counted afresh')
     .action(run(async ({ client, json }, hash: string) => {
@@ -132,6 +134,16 @@ export function addClientCommands(program: Command): void {
       const page = await client.failed(opts.lane, opts.offset, opts.limit)
       print(json ? JSON.stringify(page) : formatFailed(page, width))
     }))
+}
+
+/** Polls a runner lane's job until it has succeeded or is dead, or `seconds` have passed. */
+async function finished(client: DispenserdClient, hash: string, seconds: number): Promise<JobDetail> {
+  const deadline = Date.now() + seconds * 1000
+  for (;;) {
+    const job = await client.job(hash)
+    if (job.state === 'succeeded' || job.state === 'dead' || Date.now() >= deadline) return job
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
 }
 
 function addStatus(program: Command): void {
