@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { isJsonObject } from './json'
-import type { QueueLimits } from './queue/queue'
+import type { QueueLimits } from './service/limits'
 import { type DispatchConfig, LaneConfigError, type RunnerLane, parseDispatch, parseLanes } from './runners/lanes'
 import { closest, unknownKey } from './suggest'
 

@@ -117,5 +117,7 @@ export interface Status {
     runners?: Record<string, RunnerCounters>
     snapshot?: { enabled: boolean; file?: string; last_saved_at?: string | null; last_error?: string | null }
     journal?: { enabled: boolean; fsync?: string; generation?: number; error?: string | null }
+    /** Background tasks by name. */
+    tasks?: Record<string, { runs: number; last_run_at: string | null; last_duration_ms: number | null; last_error: string | null }>
   }
 }

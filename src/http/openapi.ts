@@ -142,6 +142,11 @@ const schemas: Record<string, Schema> = {
     journal: {
       oneOf: [object({ enabled: { const: false } }), object({ enabled: { const: true }, fsync: { enum: ['always', 'interval', 'never'] }, generation: integer(1), error: nullable('string') })],
     },
+    tasks: {
+      type: 'object',
+      description: 'background tasks by name (the lease and delay reaper, snapshots, journal compaction and repair)',
+      additionalProperties: object({ runs: integer(0), last_run_at: { oneOf: [RFC3339, { type: 'null' }] }, last_duration_ms: nullable('integer'), last_error: nullable('string') }),
+    },
   }),
   RunnerCounters: object({
     runner: { type: 'string' },

@@ -2,8 +2,9 @@ import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
-import type { Receiver } from '../queue/lane'
-import type { Queue } from '../queue/queue'
+import type { JobService } from '../service/job-service'
+import type { Receiver } from '../service/receiver'
+import { type Maybe, when } from '../store/job-store'
 import { parseRunnerMessage } from './arguments'
 import type { RunnerLane } from './lanes'
 import { type RunResult, type Runner, checkResult } from './runner'
@@ -12,7 +13,7 @@ import { type RunResult, type Runner, checkResult } from './runner'
  * Runs the jobs of runner lanes. Each lane has `concurrency` slots, parked on the lane like
  * blocking receivers that lease: a slot gets the next job in priority order, holds it under a
  * lease while its runner works (so a crash or restart puts the job back: at-least-once), then
- * completes it, retries it after a backoff (the queue's delay heap), or buries it as dead.
+ * completes it, retries it after a backoff (the store's delay heap), or buries it as dead.
  */
 
 /** Counters of one runner lane, kept in one place for `GET /` and, later, a metrics endpoint. */
@@ -62,6 +63,11 @@ class Slot implements Receiver {
     return true
   }
 
+  fail(): void {
+    // The hand-over's journal record failed: the job went back; this slot waits for the next one.
+    this.worker.repark(this)
+  }
+
   dismiss(): void {
     // Shutdown: the worker stops on its own (see LaneWorker.stop).
   }
@@ -79,7 +85,7 @@ class LaneWorker {
   constructor(
     readonly spec: RunnerLane,
     private readonly runner: Runner,
-    private readonly queue: Queue,
+    private readonly service: JobService,
     private readonly logger: Logger,
   ) {
     this.concurrency = spec.concurrency
@@ -105,7 +111,7 @@ class LaneWorker {
   private resize(): void {
     for (const slot of this.slots) {
       if (this.slots.size <= this.concurrency) break
-      if (slot.parked && this.queue.cancel(this.spec.lane, slot)) this.slots.delete(slot)
+      if (slot.parked && this.service.cancel(this.spec.lane, slot)) this.slots.delete(slot)
     }
     while (this.slots.size < this.concurrency) {
       const slot = new Slot(this)
@@ -118,13 +124,19 @@ class LaneWorker {
     if (this.stopping) return
     slot.parked = true
     try {
-      this.queue.awaitJob(this.spec.lane, slot)
+      this.service.awaitJob(this.spec.lane, slot)
     } catch (err) {
       // Slots are not held to client limits and their lane exists from the start, so this is a bug:
       // say so, rather than let the lane quietly lose a slot.
       slot.parked = false
       this.logger.error({ lane: this.spec.lane, err }, 'a runner slot could not wait for the next job; the lane runs with one slot fewer')
     }
+  }
+
+  /** A slot whose hand-over failed waits again. */
+  repark(slot: Slot): void {
+    slot.parked = false
+    this.park(slot)
   }
 
   /** Runs a job and parks its slot again, whatever happens in between. */
@@ -138,6 +150,7 @@ class LaneWorker {
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort('timeout'), this.spec.timeoutMs)
     this.running.set(job, controller)
+    this.service.events.emit('runStarted', job)
     try {
       log.debug('job started')
       const result = await this.runOnce(job, controller.signal, log)
@@ -185,37 +198,43 @@ class LaneWorker {
       httpStatus: result.httpStatus ?? null,
       output: typeof result.output === 'string' ? result.output.slice(-4096) : '',
     }
+    this.service.events.emit('runFinished', job, report)
     const c = this.counters
-    try {
-      if (run.interrupted) {
-        // Stopped by shutdown: back to its lane, to run again; this try does not count.
-        job.attempts--
-        this.queue.retryLater(lease, 0)
-        log.warn({ reason: 'shutdown' }, 'job interrupted; put back in its lane')
-        return
-      }
-      if (result.status === 'succeeded') {
-        this.queue.complete(lease, report)
+    let recorded: Maybe<Job>
+    let done: () => void
+    if (run.interrupted) {
+      // Stopped by shutdown: back to its lane, to run again; this try does not count.
+      job.attempts--
+      recorded = this.service.retryLater(lease, 0)
+      done = () => log.warn({ reason: 'shutdown' }, 'job interrupted; put back in its lane')
+    } else if (result.status === 'succeeded') {
+      recorded = this.service.complete(lease, report)
+      done = () => {
         c.succeeded++
         log.info({ duration_ms: run.durationMs, exit_code: report.exitCode, http_status: report.httpStatus }, 'job succeeded')
-        return
       }
+    } else if (result.retry !== false && job.attempts <= this.spec.retries) {
       c.failed++
       job.report = report
-      if (result.retry !== false && job.attempts <= this.spec.retries) {
-        const delay = backoffMs(job.attempts, this.spec.backoff.baseMs, this.spec.backoff.maxMs)
-        this.queue.retryLater(lease, delay)
+      const delay = backoffMs(job.attempts, this.spec.backoff.baseMs, this.spec.backoff.maxMs)
+      recorded = this.service.retryLater(lease, delay)
+      done = () => {
         c.retried++
         log.warn({ reason: report.reason, exit_code: report.exitCode, http_status: report.httpStatus, retry_in_ms: delay }, 'job failed; will retry')
-        return
       }
-      this.queue.bury(lease, { ...report, state: 'dead' })
-      c.dead++
-      log.error({ reason: report.reason, exit_code: report.exitCode, http_status: report.httpStatus, attempts: job.attempts }, 'job failed; no retries left: dead')
-    } catch (err) {
-      if (!(err instanceof ApiError) || err.codeName !== 'not_leased') throw err
-      log.warn({ reason: 'lease expired during the run' }, 'run result discarded; the job had already been put back')
+    } else {
+      c.failed++
+      job.report = report
+      recorded = this.service.bury(lease, { ...report, state: 'dead' })
+      done = () => {
+        c.dead++
+        log.error({ reason: report.reason, exit_code: report.exitCode, http_status: report.httpStatus, attempts: job.attempts }, 'job failed; no retries left: dead')
+      }
     }
+    when(recorded, done, (err: unknown) => {
+      if (err instanceof ApiError && err.codeName === 'not_leased') log.warn({ reason: 'lease expired during the run' }, 'run result discarded; the job had already been put back')
+      else log.error({ err }, 'the run\'s result could not be recorded; the job goes back to its lane when its lease ends')
+    })
   }
 
   /** Starts nothing more; waits up to `graceMs` for runs, then aborts them and waits for them to end. */
@@ -243,8 +262,8 @@ class LaneWorker {
 export class Dispatcher {
   private readonly workers: Map<string, LaneWorker>
 
-  constructor(lanes: { spec: RunnerLane; runner: Runner }[], queue: Queue, logger: Logger) {
-    this.workers = new Map(lanes.map(({ spec, runner }) => [spec.lane, new LaneWorker(spec, runner, queue, logger)]))
+  constructor(lanes: { spec: RunnerLane; runner: Runner }[], service: JobService, logger: Logger) {
+    this.workers = new Map(lanes.map(({ spec, runner }) => [spec.lane, new LaneWorker(spec, runner, service, logger)]))
   }
 
   start(): void {

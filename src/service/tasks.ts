@@ -8,6 +8,8 @@ export interface TaskStatus {
   last_error: string | null
 }
 
+function noop(): void {}
+
 /** Node timers overflow past 2^31-1 ms (~24.8 days), so longer intervals are waited in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -41,6 +43,11 @@ export class Task {
     } finally {
       this.status.last_duration_ms = Math.round(performance.now() - started)
     }
+  }
+
+  /** Starts a run without waiting for it (a run never fails: see run). */
+  trigger(): void {
+    this.run().then(noop, noop)
   }
 
   /** Runs the task every `ms` (the first run after `ms`). */
