@@ -1,6 +1,7 @@
 import { allRunnerLanes } from './config'
 import { loadConfig } from './config-file'
 import { createLogger } from './log'
+import { checkTlsFiles, tlsFiles } from './http/tls'
 import { createRunner } from './runners/registry'
 
 /**
@@ -12,13 +13,15 @@ import { createRunner } from './runners/registry'
 export function checkConfigFile(file: string, out: (line: string) => void, err: (line: string) => void): number {
   try {
     const { config, warnings } = loadConfig({ config: file })
+    const tls = tlsFiles(config)
+    if (tls !== undefined) checkTlsFiles(tls)
     const logger = createLogger('silent')
     // Dispatch Jobs' runner needs the data directory's mirrors; its settings were checked above.
     for (const spec of allRunnerLanes(config)) if (spec.runner !== 'dispatch') createRunner(spec, config.root, logger)
     for (const warning of warnings) err(`warning: ${warning}`)
     const lanes = allRunnerLanes(config).map((lane) => `${lane.lane} (${lane.runner}, concurrency ${lane.concurrency})`)
     out(`${file}: ok`)
-    out(`  address ${config.address}, data directory ${config.data_dir}, persistence ${config.persist_queue ? config.persistence : 'off'}, auth ${config.auth_token === '' ? 'off' : 'on'}`)
+    out(`  address ${config.address}, data directory ${config.data_dir}, persistence ${config.persist_queue ? config.persistence : 'off'}, auth ${config.auth_token === '' ? 'off' : 'on'}, ${tls === undefined ? 'plain HTTP' : 'HTTPS'}`)
     out(`  runner lanes: ${lanes.length === 0 ? 'none' : lanes.join(', ')}`)
     return 0
   } catch (e) {

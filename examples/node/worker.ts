@@ -10,6 +10,7 @@
  * worker sees it. Replace work() with yours.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConnectionError, DispenserdClient, DispenserdError, type LeasedJob } from 'dispenserd/client'
 
@@ -19,7 +20,7 @@ const { values } = parseArgs({
 const lease = Number(values.lease)
 const retryDelay = Number(values['retry-delay'])
 const maxJobs = Number(values['max-jobs'])
-const client = new DispenserdClient({ url: process.env.DISPENSERD_URL, token: process.env.DISPENSERD_TOKEN })
+const client = new DispenserdClient({ url: process.env.DISPENSERD_URL, token: process.env.DISPENSERD_TOKEN, ca: process.env.DISPENSERD_CA ? readFileSync(process.env.DISPENSERD_CA) : undefined })
 
 const seen = new Set<string>()
 async function work(job: LeasedJob): Promise<void> {

@@ -22,9 +22,12 @@ class DispenserdError(Exception):
 
 
 class Client:
-    def __init__(self, url="http://127.0.0.1:8282", token=None):
+    def __init__(self, url="http://127.0.0.1:8282", token=None, ca=None):
+        """`ca`: for an https:// daemon with a self-signed certificate, the certificate (a PEM file)."""
         self.url = url.rstrip("/")
         self.session = requests.Session()
+        # Given with every request: a session's own `verify` loses to REQUESTS_CA_BUNDLE.
+        self.verify = ca or True
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
 
@@ -34,12 +37,14 @@ class Client:
         # request that fails on such a reused connection is sent once more on a fresh one.
         def send():
             if body is None:
-                return self.session.get(self.url + path, params=params, timeout=(5, wait))
+                return self.session.get(self.url + path, params=params, timeout=(5, wait), verify=self.verify)
             fields = {k: v for k, v in body.items() if v is not None}
-            return self.session.post(self.url + path, json=fields, timeout=(5, wait))
+            return self.session.post(self.url + path, json=fields, timeout=(5, wait), verify=self.verify)
 
         try:
             reply = send()
+        except requests.exceptions.SSLError:
+            raise
         except requests.ConnectionError:
             self.session.close()
             reply = send()

@@ -26,7 +26,7 @@ parser.add_argument("--retry-delay", type=float, default=0)
 parser.add_argument("--max-jobs", type=int, default=0, help="stop after acking this many (0: never)")
 args = parser.parse_args()
 
-client = Client(os.environ.get("DISPENSERD_URL", "http://127.0.0.1:8282"), os.environ.get("DISPENSERD_TOKEN"))
+client = Client(os.environ.get("DISPENSERD_URL", "http://127.0.0.1:8282"), os.environ.get("DISPENSERD_TOKEN"), os.environ.get("DISPENSERD_CA"))
 seen = set()
 stopping = False
 

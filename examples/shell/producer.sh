@@ -6,6 +6,7 @@ set -euo pipefail
 url=${DISPENSERD_URL:-http://127.0.0.1:8282}
 auth=()
 [[ -n ${DISPENSERD_TOKEN:-} ]] && auth=(-H "Authorization: Bearer $DISPENSERD_TOKEN")
+[[ -n ${DISPENSERD_CA:-} ]] && auth+=(--cacert "$DISPENSERD_CA")   # https:// with a self-signed certificate
 
 for message in "$@"; do
   # jq builds the body, so any message (quotes, newlines) is sent as it is.

@@ -14,6 +14,7 @@ url=${DISPENSERD_URL:-http://127.0.0.1:8282}
 lane=${LANE:-main} lease=${LEASE:-60} retry_delay=${RETRY_DELAY:-0} max_jobs=${MAX_JOBS:-0}
 auth=()
 [[ -n ${DISPENSERD_TOKEN:-} ]] && auth=(-H "Authorization: Bearer $DISPENSERD_TOKEN")
+[[ -n ${DISPENSERD_CA:-} ]] && auth+=(--cacert "$DISPENSERD_CA")   # https:// with a self-signed certificate
 declare -A seen=()
 
 work() {

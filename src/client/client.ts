@@ -1,7 +1,11 @@
+import http from 'node:http'
+import https from 'node:https'
+import tls from 'node:tls'
 import type { FailedPage, Job, JobDetail, JobRef, LeasedJob, NewJob, Scheduled, ScheduledBatch, Status } from './types'
 
 /**
- * A typed client of dispenserd's HTTP API, for Node 20 and later (it uses the built-in fetch).
+ * A typed client of dispenserd's HTTP API, for Node 20 and later (node:http and node:https, HTTPS with
+ * an extra certificate authority for a daemon with a self-signed certificate).
  * The command-line client is built on it, and so can any program:
  *
  *   import { DispenserdClient } from 'dispenserd/client'
@@ -11,6 +15,7 @@ import type { FailedPage, Job, JobDetail, JobRef, LeasedJob, NewJob, Scheduled, 
  *
  * Replies with an error become a DispenserdError carrying the reply's `code`; a daemon that cannot
  * be reached (refused, reset, not HTTP) a ConnectionError, which a consumer loop retries.
+ * `close()` lets go of the connections kept open between requests.
  */
 
 export const DEFAULT_URL = 'http://127.0.0.1:8282'
@@ -19,10 +24,12 @@ export const DEFAULT_URL = 'http://127.0.0.1:8282'
 const BLOCK_STEP_SECONDS = 30
 
 export interface ClientOptions {
-  /** The daemon's base URL (default http://127.0.0.1:8282). */
+  /** The daemon's base URL (default http://127.0.0.1:8282; https:// for a daemon with TLS). */
   url?: string
   /** The daemon's auth_token, sent as "Authorization: Bearer". */
   token?: string
+  /** https: the certificate authorities to trust (PEM), beside the system's; for a self-signed daemon. */
+  ca?: string | Buffer
 }
 
 /** The daemon answered with an error reply (`{"status":"error","code":N,"message":...}`). */
@@ -63,11 +70,22 @@ type Reply = Record<string, unknown>
 export class DispenserdClient {
   readonly url: string
   private readonly headers: Record<string, string>
+  /** Keeps connections open between requests. */
+  private readonly agent: http.Agent
+  private readonly transport: typeof http | typeof https
 
   constructor(options: ClientOptions = {}) {
     this.url = (options.url ?? DEFAULT_URL).replace(/\/+$/, '')
     this.headers = { 'content-type': 'application/json' }
     if (options.token !== undefined && options.token !== '') this.headers.authorization = `Bearer ${options.token}`
+    const secure = this.url.startsWith('https:')
+    this.transport = secure ? https : http
+    this.agent = secure ? new https.Agent({ keepAlive: true, ca: options.ca === undefined ? undefined : [...tls.rootCertificates, options.ca] }) : new http.Agent({ keepAlive: true })
+  }
+
+  /** Closes the connections kept open. */
+  close(): void {
+    this.agent.destroy()
   }
 
   /** `GET /`. */
@@ -150,31 +168,46 @@ export class DispenserdClient {
    * string `status` there is an error reply too.)
    */
   async call(path: string, body: object | undefined): Promise<Reply> {
-    let response: Response
+    let status: number
     let text: string
     try {
-      response = await fetch(this.url + path, {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: this.headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      })
-      text = await response.text()
+      ;({ status, text } = await this.send(path, body === undefined ? undefined : JSON.stringify(body)))
     } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause
-      throw new ConnectionError(`cannot reach dispenserd at ${this.url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, { cause: err })
+      throw new ConnectionError(`cannot reach dispenserd at ${this.url}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
     }
     let reply: unknown
     try {
       reply = JSON.parse(text)
     } catch {
-      throw new ConnectionError(`${this.url}${path} answered HTTP ${response.status} with something that is not JSON: ${text.slice(0, 120)}`)
+      throw new ConnectionError(`${this.url}${path} answered HTTP ${status} with something that is not JSON: ${text.slice(0, 120)}`)
     }
     if (typeof reply !== 'object' || reply === null || Array.isArray(reply)) throw new ConnectionError(`${this.url}${path} answered a JSON ${Array.isArray(reply) ? 'array' : typeof reply}, not an object`)
     const fields = reply as Reply
     if (fields.status === 'error') {
-      throw new DispenserdError(typeof fields.code === 'number' ? fields.code : -1, response.status, String(fields.message ?? `HTTP ${response.status}`))
+      throw new DispenserdError(typeof fields.code === 'number' ? fields.code : -1, status, String(fields.message ?? `HTTP ${status}`))
     }
     return fields
+  }
+
+  /**
+   * One HTTP exchange. The daemon closes idle kept-alive connections after about 10 s; a request
+   * that finds its reused connection closed before any answer was never read by the daemon, so it
+   * is sent once more on a fresh connection.
+   */
+  private send(path: string, body: string | undefined, retried = false): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = this.transport.request(this.url + path, { method: body === undefined ? 'GET' : 'POST', headers: this.headers, agent: this.agent }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }))
+        res.on('error', reject)
+      })
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (!retried && req.reusedSocket && err.code === 'ECONNRESET') this.send(path, body, true).then(resolve, reject)
+        else reject(err)
+      })
+      req.end(body)
+    })
   }
 
   private jobOrEmpty(reply: Reply): Job | undefined {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { CODE, ConnectionError, DEFAULT_URL, DispenserdClient, DispenserdError } from './client'
 import { describeJob, formatFailed, formatJobDetail, formatJobs, formatStatus } from './output'
@@ -15,6 +16,7 @@ export const EXIT = { ok: 0, daemonError: 1, usage: 2, unreachable: 3, empty: 4,
 interface Common {
   url?: string
   token?: string
+  ca?: string
   json?: boolean
 }
 
@@ -31,7 +33,16 @@ class UsageError extends Error {}
 function context(opts: Common): Context {
   const url = opts.url ?? process.env.DISPENSERD_URL ?? DEFAULT_URL
   if (!/^https?:\/\//.test(url)) throw new UsageError(`--url: expected http://host:port or https://host:port, got ${JSON.stringify(url)}`)
-  return { client: new DispenserdClient({ url, token: opts.token ?? process.env.DISPENSERD_TOKEN }), json: opts.json === true, width: process.stdout.columns ?? 100 }
+  const caFile = opts.ca ?? process.env.DISPENSERD_CA
+  let ca: Buffer | undefined
+  if (caFile !== undefined && caFile !== '') {
+    try {
+      ca = readFileSync(caFile)
+    } catch (err) {
+      throw new UsageError(`--ca: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+    }
+  }
+  return { client: new DispenserdClient({ url, token: opts.token ?? process.env.DISPENSERD_TOKEN, ca }), json: opts.json === true, width: process.stdout.columns ?? 100 }
 }
 
 function print(text: string): void {
@@ -75,6 +86,7 @@ function clientCommand(program: Command, spec: string, description: string): Com
     .description(description)
     .option('--url <url>', `the daemon (env DISPENSERD_URL; default ${DEFAULT_URL})`)
     .option('--token <token>', "the daemon's auth_token (env DISPENSERD_TOKEN)")
+    .option('--ca <file>', 'https: a certificate authority to trust, for a self-signed daemon (PEM; env DISPENSERD_CA)')
     .option('--json', "print the daemon's JSON replies (one per line) instead of text")
 }
 

@@ -12,10 +12,13 @@ package dispenserd
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -71,6 +74,32 @@ type Client struct {
 // New makes a client of the daemon at baseURL; token is its auth_token ("" when off).
 func New(baseURL, token string) *Client {
 	return &Client{URL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{}}
+}
+
+// FromEnvironment makes a client from $DISPENSERD_URL (default http://127.0.0.1:8282),
+// $DISPENSERD_TOKEN and $DISPENSERD_CA: for an https:// daemon with a self-signed certificate,
+// that certificate (a PEM file), trusted beside the system's authorities.
+func FromEnvironment() (*Client, error) {
+	baseURL := os.Getenv("DISPENSERD_URL")
+	if baseURL == "" {
+		baseURL = "http://127.0.0.1:8282"
+	}
+	client := New(baseURL, os.Getenv("DISPENSERD_TOKEN"))
+	if caFile := os.Getenv("DISPENSERD_CA"); caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("DISPENSERD_CA: no PEM certificate in %s", caFile)
+		}
+		client.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	return client, nil
 }
 
 // call POSTs body (or GETs when it is nil) and decodes the reply into out.

@@ -1,5 +1,6 @@
 // Queues each argument as a job: producer [-lane L] [-priority N] MESSAGE...
-// The daemon is $DISPENSERD_URL (default http://127.0.0.1:8282), its token $DISPENSERD_TOKEN.
+// The daemon is $DISPENSERD_URL (default http://127.0.0.1:8282), its token $DISPENSERD_TOKEN, and
+// $DISPENSERD_CA a certificate to trust for an https:// daemon with a self-signed one.
 package main
 
 import (
@@ -15,7 +16,11 @@ func main() {
 	lane := flag.String("lane", "", "the lane (default main)")
 	priority := flag.Int("priority", -1, "lower is served first (default 512)")
 	flag.Parse()
-	client := dispenserd.New(envOr("DISPENSERD_URL", "http://127.0.0.1:8282"), os.Getenv("DISPENSERD_TOKEN"))
+	client, err := dispenserd.FromEnvironment()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "producer:", err)
+		os.Exit(1)
+	}
 	for _, message := range flag.Args() {
 		message := message
 		job := dispenserd.NewJob{Message: &message, Lane: *lane}
@@ -30,11 +35,4 @@ func main() {
 		}
 		fmt.Printf("queued job %d: %s\n", reply.JobNum, message)
 	}
-}
-
-func envOr(name, fallback string) string {
-	if value := os.Getenv(name); value != "" {
-		return value
-	}
-	return fallback
 }

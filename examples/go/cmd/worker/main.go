@@ -39,11 +39,11 @@ func main() {
 	retryDelay := flag.Float64("retry-delay", 0, "seconds a failed job waits before it is tried again")
 	maxJobs := flag.Int("max-jobs", 0, "stop after acking this many (0: never)")
 	flag.Parse()
-	url := os.Getenv("DISPENSERD_URL")
-	if url == "" {
-		url = "http://127.0.0.1:8282"
+	client, err := dispenserd.FromEnvironment()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
 	}
-	client := dispenserd.New(url, os.Getenv("DISPENSERD_TOKEN"))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
