@@ -84,6 +84,15 @@ t.test('the document is OpenAPI 3.1 and lists exactly the routes the server has'
   t.equal(schema('/', 'get')!({ name: 'dispenserd', version: '1', timestamp: 'now', status: 'ok', payload: {} }), false, 'a bad timestamp and payload')
 })
 
+t.test("README's example of GET / fits the document", (t) => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+  const example = /### `GET \/`: status\n\n```json\n([\s\S]*?)```/.exec(readme)?.[1]
+  t.ok(example, 'the example is there')
+  const validate = ajv.getSchema(`openapi#/${pointer('paths', '/', 'get', 'responses', '200', 'content', 'application/json', 'schema')}`)!
+  t.ok(validate(JSON.parse(example ?? '{}')), ajv.errorsText(validate.errors))
+  t.end()
+})
+
 t.test('status, with and without the token', async (t) => {
   await api(t, '/')
   await api(t, '/', undefined, { daemon: secured })
