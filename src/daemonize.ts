@@ -27,9 +27,11 @@ export async function daemonize(config: Config, silenceMs = 60_000): Promise<num
   const colours = process.stderr.isTTY === true && !process.env.NO_COLOR
   return new Promise((resolve) => {
     let lastSign = Date.now()
+    let listeningSeen = false
     const relay = (): void => {
       for (const line of follower.newLines()) {
         lastSign = Date.now()
+        if (line.includes('"msg":"listening"')) listeningSeen = true
         if (shown(line)) process.stderr.write(formatLogLine(line, colours))
       }
     }
@@ -56,9 +58,19 @@ export async function daemonize(config: Config, silenceMs = 60_000): Promise<num
     child.once('message', (message: { port?: number }) => {
       if (settled) return
       letGo()
-      relay()
-      process.stdout.write(`dispenserd started in the background (pid ${child.pid}, port ${message.port}); log: ${config.log_file}\n`)
-      resolve(0)
+      // The log is written asynchronously: the start's lines (up to "listening", written before
+      // the message) may reach the file a moment after it. Relay them first, waiting at most 2 s.
+      const deadline = Date.now() + 2000
+      const finish = (): void => {
+        relay()
+        if (!listeningSeen && Date.now() < deadline) {
+          setTimeout(finish, 20)
+          return
+        }
+        process.stdout.write(`dispenserd started in the background (pid ${child.pid}, port ${message.port}); log: ${config.log_file}\n`)
+        resolve(0)
+      }
+      finish()
     })
     child.once('exit', (code) => fail(`exited with code ${code}`))
   })

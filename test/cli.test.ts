@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process'
 import { chmodSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { cli } from './helpers/cli'
-import { type Running, call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
+import { type Running, call, daemonCommand, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
 
 /** The command-line client (subcommands of bin/dispenserd) against a real daemon. */
 
@@ -37,6 +38,20 @@ t.test('status answers (it used to say "too many arguments"), as text or JSON', 
   const json = await cli(d.url, ['status', '--json'])
   t.equal(json.code, 0)
   t.match(lines(json.stdout)[0], { name: 'dispenserd', status: 'ok', payload: { system: { pid: d.proc.pid } } })
+})
+
+t.test('status --watch reports again and again until stopped', async (t) => {
+  const [cmd, ...cmdArgs] = daemonCommand()
+  const proc = spawn(cmd!, [...cmdArgs, 'status', '--watch', '0.2', '--json'], { env: { ...process.env, DISPENSERD_URL: d.url }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  proc.stdout.on('data', (c: Buffer) => (out += c.toString()))
+  const exited = new Promise((resolve) => proc.once('exit', resolve))
+  await until(() => out.split('\n').filter((line) => line.startsWith('{')).length >= 3, 'three reports')
+  await cli(d.url, ['schedule', '--lane', 'watched', 'seen'])
+  await until(() => out.includes('"watched":1'), 'a report that shows the new job')
+  proc.kill('SIGINT')
+  await exited
+  t.ok(out.trim().split('\n').every((line) => (JSON.parse(line) as Json).name === 'dispenserd'), 'every report is a whole status')
 })
 
 t.test('schedule, jobs and receive: the message on stdout, its identity on stderr', async (t) => {

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import pino from 'pino'
@@ -27,7 +27,7 @@ async function firstLines(args: string[], options: { terminal?: boolean; env?: N
 
 t.test('--log-format pretty writes one readable line per event, every field kept', async (t) => {
   const out = await firstLines(['--log-format', 'pretty'])
-  t.match(out, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}listening address=127\.0\.0\.1:\d+ engine="uWebSockets\.js \(native\)" data_dir=\S+ version=\d/m)
+  t.match(out, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}listening address=127\.0\.0\.1:\d+ https=false engine="uWebSockets\.js \(native\)" data_dir=\S+ version=\d/m)
   t.notMatch(out, /\{"level"/, 'no JSON')
   t.notMatch(out, /\x1b\[/, 'no colours when stdout is not a terminal')
 })
@@ -84,7 +84,7 @@ t.test('-d shows the loading lines, and on a failure only what this start wrote'
   const launcher = path.join(ROOT, 'dispenserd')
   writeFileSync(path.join(dir, 'queue.json'), '{\n"main": []\n}\n')
   const started = await run(launcher, ['-d', '--address', '127.0.0.1:0', '--data-dir', dir])
-  t.match(started.stderr, /INFO {2}loading queue file=\S+queue\.json bytes=\d+/)
+  t.match(started.stderr, /INFO {2}loading queue file=\S+queue\.json bytes=\d+/, JSON.stringify(started) + readFileSync(path.join(dir, 'dispenserd.log'), 'utf8'))
   const port = Number(/port (\d+)/.exec(started.stdout)![1])
   t.teardown(() => run(launcher, ['stop', '--data-dir', dir]))
   t.equal((await call(`http://127.0.0.1:${port}/`)).status, 200)
