@@ -130,6 +130,21 @@ t.test('schedule, list, receive and leases', async (t) => {
   await api(t, '/schedule', { message: 'x' }, { daemon: secured })
 })
 
+t.test('batches: receives with count, and lists of leases to ack, release and touch', async (t) => {
+  // Lane "other" exists already (max_lanes is reached), holding only a delayed job.
+  await api(t, '/schedule', { jobs: [{ lane: 'other', message: 'a' }, { lane: 'other', message: 'b' }, { lane: 'other', message: 'c' }] })
+  const taken = await api(t, '/receive_noblock', { lane: 'other', count: 2, lease: 30 })
+  const jobs = taken.jobs as Json[]
+  t.equal(jobs.length, 2)
+  await api(t, '/touch', { leases: jobs.map((j) => ({ hash: j.hash, lease_token: j.lease_token, lease: 60 })) })
+  await api(t, '/release', { leases: [{ hash: jobs[0]!.hash, lease_token: jobs[0]!.lease_token }, { hash: 'unknown', lease_token: 'x' }] })
+  await api(t, '/ack', { leases: [{ hash: jobs[1]!.hash, lease_token: jobs[1]!.lease_token }] })
+  await api(t, '/receive_block', { lane: 'other', count: 5, min: 5, timeout: 0.05 })
+  await api(t, '/receive_block', { lane: 'other', count: 5, timeout: 0.05 })
+  await api(t, '/receive_noblock', { lane: 'other', count: 3 })
+  await api(t, '/receive_noblock', { lane: 'other', count: 1001 })
+})
+
 t.test('runner lanes: job, failed, retry, delete, and a running job', async (t) => {
   const scheduled = await api(t, '/schedule', { lane: 'fails', arguments: { SRC: 'b' } })
   await until(async () => (await call(`${d.url}/job?hash=${String(scheduled.hash)}`)).body.state === 'dead', 'the job to die')

@@ -1,7 +1,7 @@
 import { version } from '../../package.json'
 import { CODES } from '../errors'
 import { MAX_PRIORITY } from '../queue/job'
-import { MAX_LANE_LENGTH, MAX_SECONDS } from './requests'
+import { MAX_BATCH, MAX_LANE_LENGTH, MAX_SECONDS } from './requests'
 
 /**
  * The OpenAPI 3.1 description of every endpoint, served at `GET /openapi.json`. Written as code so
@@ -92,12 +92,23 @@ const newJobFields = {
   delay: seconds('hold the job back this long'),
 }
 const hashBody = object({ hash: { type: 'string' } }, ['hash'])
-const leaseBody = (extra: Record<string, Schema>): Schema => object({ hash: { type: 'string' }, lease_token: { type: 'string' }, ...extra }, ['hash', 'lease_token'])
+const oneLease = (extra: Record<string, Schema>): Schema => object({ hash: { type: 'string' }, lease_token: { type: 'string' }, ...extra }, ['hash', 'lease_token'])
+/** One lease, or a batch of them (`leases`), each answered as the single request would be. */
+const leaseBody = (extra: Record<string, Schema>): Schema => ({
+  oneOf: [oneLease(extra), object({ leases: { type: 'array', minItems: 1, maxItems: MAX_BATCH, items: oneLease(extra) } })],
+})
+const leaseReply = (single: Schema, description: string): Schema => json({ oneOf: [single, ref('LeaseResults')] }, `${description} (a batch: each item's own reply, in order)`)
+const count = { ...integer(1, MAX_BATCH), description: 'take up to this many jobs in one reply (a batch reply)' }
 
 const schemas: Record<string, Schema> = {
   Error: object({ status: { const: 'error' }, code: { enum: Object.values(CODES).filter((c) => c.http !== 200).map((c) => c.code) }, message: { type: 'string' } }),
   EmptyQueue: object({ status: { const: 'ok' }, code: { const: CODES.empty_queue.code }, message: { const: 'empty queue' } }),
   Job: object(jobFields, JOB_REQUIRED),
+  LeasedOrTakenJob: object({ ...jobFields, ...leaseFields }, JOB_REQUIRED),
+  ReceivedBatch: object({ ...ok, count: integer(1, MAX_BATCH), jobs: { type: 'array', minItems: 1, items: ref('LeasedOrTakenJob') } }),
+  EmptyBatch: object({ status: { const: 'ok' }, code: { const: CODES.empty_queue.code }, message: { const: 'empty queue' }, count: { const: 0 }, jobs: { type: 'array', maxItems: 0 } }),
+  LeaseResults: object({ ...ok, count: integer(1, MAX_BATCH), results: { type: 'array', items: { oneOf: [ref('JobRef'), ref('Error')] } } }),
+  JobRef: object({ ...ok, job_num: integer(1), hash: { type: 'string' }, ...leaseFields }, ['status', 'code', 'job_num', 'hash']),
   ReceivedJob: object({ ...ok, ...jobFields, ...leaseFields }, ['status', 'code', ...JOB_REQUIRED], { description: 'lease_expires and lease_token are there when the job was leased' }),
   RunReport: object(reportFields),
   JobDetail: object({ ...ok, ...jobFields, attempts: integer(0), state: { enum: ['queued', 'running', 'leased', 'delayed', 'dead', 'succeeded'] }, last_run: ref('RunReport') }, ['status', 'code', 'state', 'attempts', ...JOB_REQUIRED]),
@@ -170,19 +181,19 @@ const paths: Record<string, Schema> = {
       ...errors(...CHANGE_ERRORS, 'limit_reached', 'conflict'),
     },
   ),
-  '/receive_noblock': post('Take (or lease) the next job of a lane, or hear that there is none', object({ lane, lease: seconds('lease the job this long instead of taking it', true) }, []), {
-    200: json({ oneOf: [ref('ReceivedJob'), ref('EmptyQueue')] }, 'a job, or code 2 when the lane is empty'),
+  '/receive_noblock': post('Take (or lease) the next job of a lane, or hear that there is none', object({ lane, lease: seconds('lease the job this long instead of taking it', true), count }, []), {
+    200: json({ oneOf: [ref('ReceivedJob'), ref('EmptyQueue'), ref('ReceivedBatch'), ref('EmptyBatch')] }, 'a job (with count: jobs), or code 2 when the lane is empty'),
     ...errors(...CHANGE_ERRORS, 'limit_reached', 'conflict'),
   }),
   '/receive_block': post(
     'Take (or lease) the next job of a lane, waiting for one',
-    object({ lane, lease: seconds('lease the job this long instead of taking it', true), timeout: seconds('give up after this long (code 2)') }, []),
-    { 200: json({ oneOf: [ref('ReceivedJob'), ref('EmptyQueue')] }, 'a job, or code 2 after the timeout'), ...errors(...CHANGE_ERRORS, 'limit_reached', 'conflict') },
+    object({ lane, lease: seconds('lease the job this long instead of taking it', true), timeout: seconds('give up after this long (code 2)'), count, min: { ...integer(1, MAX_BATCH), description: 'with count: wait until this many are ready (or the timeout)' } }, []),
+    { 200: json({ oneOf: [ref('ReceivedJob'), ref('EmptyQueue'), ref('ReceivedBatch'), ref('EmptyBatch')] }, 'a job (with count: jobs), or code 2 after the timeout'), ...errors(...CHANGE_ERRORS, 'limit_reached', 'conflict') },
   ),
-  '/ack': post('Done with a leased job', leaseBody({}), { 200: json(jobRef, 'acked'), ...errors(...CHANGE_ERRORS, 'not_leased', 'conflict') }),
-  '/release': post('Put a leased job back, at once or after a delay', leaseBody({ delay: seconds('wait this long first') }), { 200: json(jobRef, 'released'), ...errors(...CHANGE_ERRORS, 'not_leased', 'conflict') }),
+  '/ack': post('Done with a leased job', leaseBody({}), { 200: leaseReply(jobRef, 'acked'), ...errors(...CHANGE_ERRORS, 'not_leased', 'conflict') }),
+  '/release': post('Put a leased job back, at once or after a delay', leaseBody({ delay: seconds('wait this long first') }), { 200: leaseReply(jobRef, 'released'), ...errors(...CHANGE_ERRORS, 'not_leased', 'conflict') }),
   '/touch': post('Extend a lease', leaseBody({ lease: seconds("the lease's new length from now", true) }), {
-    200: json(object({ ...ok, job_num: integer(1), hash: { type: 'string' }, ...leaseFields }), 'the new deadline'),
+    200: leaseReply(object({ ...ok, job_num: integer(1), hash: { type: 'string' }, ...leaseFields }), 'the new deadline'),
     ...errors(...BODY_ERRORS, 'not_leased', 'conflict'),
   }),
   '/job': get('A job by hash, with its state and last run', { 200: json(ref('JobDetail'), 'the job'), ...errors(...BODY_ERRORS, 'job_not_found') }, [query('hash', { type: 'string' }, true)]),
