@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { prepareDirectory } from './persist/data-dir'
 import path from 'node:path'
 import type { Config } from './config'
 import { formatLogLine } from './log-pretty'
@@ -15,7 +16,7 @@ import { singleExecutable } from './sea'
 export async function daemonize(config: Config, silenceMs = 60_000): Promise<number> {
   const args = process.argv.slice(2).filter((arg) => arg !== '-d' && arg !== '--daemon')
   const self = singleExecutable() !== undefined ? [] : [process.argv[1]!]
-  mkdirSync(path.dirname(config.log_file), { recursive: true })
+  prepareDirectory(path.dirname(config.log_file), 'log_file')
   const log = openSync(config.log_file, 'a')
   const follower = new LogFollower(config.log_file, fstatSync(log).size)
   let child: ChildProcess

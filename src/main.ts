@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { version } from '../package.json'
 import type { Config } from './config'
@@ -10,6 +9,7 @@ import { Routes } from './http/routes'
 import type { Logger } from './log'
 import { releasePidFile, writePidFile } from './persist/pidfile'
 import { type DataDirLock, lockDataDir } from './persist/lock'
+import { prepareDirectory } from './persist/data-dir'
 import { removeStaleTemporaries } from './persist/atomic'
 import { SNAPSHOT_FILES } from './persist/store'
 import { JobService } from './service/job-service'
@@ -51,7 +51,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   const repos = dispatch === undefined ? undefined : new DispatchRepos({ dir: path.join(config.data_dir, 'dispatch'), allowedRepos: dispatch.allowedRepos, logger })
   const runnerLanes = allRunnerLanes(config).map((spec) => ({ spec, runner: createRunner(spec, config.root, logger, repos) }))
   const keepFinished = new Map(runnerLanes.map(({ spec }) => [spec.lane, spec.keepFinishedMs]))
-  mkdirSync(config.data_dir, { recursive: true })
+  prepareDirectory(config.data_dir, 'data_dir')
   const lock = await lockDataDir(config.data_dir, config.pid_file)
   try {
     writePidFile(config.pid_file)
