@@ -1,5 +1,6 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import Ajv2020 from 'ajv/dist/2020'
 import t, { type Test } from 'tap'
 import { type Running, call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
 import { type RedisCluster, startCluster, startRedis } from './helpers/redis'
@@ -249,4 +250,22 @@ t.test('frontends over a 3-master cluster', async (t) => {
     t.equal(((await call(`${b.url}/receive_noblock`, { lane })).body as unknown as JobReply).message, `${lane}1`)
     t.equal(((await call(`${b.url}/receive_noblock`, { lane })).body as unknown as JobReply).message, `${lane}2`)
   }
+})
+
+t.test('GET / and a 503 code 14 over Redis fit the OpenAPI document', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const a = await frontend(t, ['--redis-url', redis.url])
+  const ajv = new Ajv2020({ strict: false, allErrors: true })
+  ajv.addSchema((await call(`${a.url}/openapi.json`)).body, 'openapi')
+  const check = (route: string, method: string, status: number, body: unknown): void => {
+    const validate = ajv.getSchema(`openapi#/paths/${route.replace(/\//g, '~1')}/${method}/responses/${status}/content/application~1json/schema`)!
+    t.ok(validate(body), `${route} ${status}: ${ajv.errorsText(validate.errors)}`)
+  }
+  check('/', 'get', 200, (await call(`${a.url}/`)).body)
+  await redis.stop()
+  const refused = await call(`${a.url}/schedule`, { message: 'x' })
+  t.equal(refused.body.code, 14)
+  check('/schedule', 'post', 503, refused.body)
+  check('/', 'get', 200, (await call(`${a.url}/`)).body)
 })

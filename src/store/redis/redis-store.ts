@@ -609,6 +609,9 @@ export class RedisStore implements JobStore {
         frontend: this.frontend,
         counts_age_ms: this.tally.ageMs(),
       },
+      // Redis's own persistence keeps the jobs: no queue.json, no journal.
+      snapshot: { enabled: false },
+      journal: { enabled: false },
     }
   }
 }
