@@ -16,7 +16,7 @@ export interface RunnerMessage {
 }
 
 /** Runners that hand arguments to a program as environment variables (names and values must fit). */
-const ENVIRONMENT_RUNNERS = new Set(['exec'])
+const ENVIRONMENT_RUNNERS = new Set(['exec', 'container'])
 
 /**
  * Names that change how a program loads or what a shell runs, refused as undeclared arguments (a

@@ -83,6 +83,7 @@ class LaneWorker {
   }
 
   start(): void {
+    this.runner.start?.()
     this.resize()
   }
 
@@ -112,8 +113,20 @@ class LaneWorker {
 
   private park(slot: Slot): void {
     if (this.stopping) return
+    const unavailable = this.runner.availability?.()
+    if (unavailable !== undefined) {
+      // The runner cannot start anything (its engine is down): the slot takes no job until it can.
+      void unavailable.until.then(() => this.reuse(slot))
+      return
+    }
     slot.parked = true
     this.queue.awaitJob(this.spec.lane, slot)
+  }
+
+  /** A slot whose run ended (or whose wait for the runner did): parked again, or let go if there are too many. */
+  private reuse(slot: Slot): void {
+    if (this.slots.size > this.concurrency) this.slots.delete(slot)
+    else this.park(slot)
   }
 
   async run(job: Job, lease: Held, slot: Slot): Promise<void> {
@@ -136,8 +149,7 @@ class LaneWorker {
     c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
     this.finish(job, lease, result, { started, durationMs, interrupted: controller.signal.reason === 'shutdown' }, log)
     if (this.running.size === 0) this.idle?.()
-    if (this.slots.size > this.concurrency) this.slots.delete(slot)
-    else this.park(slot)
+    this.reuse(slot)
   }
 
   /** The runner's result; a runner that throws, rejects or returns garbage fails the job instead. */
@@ -146,7 +158,8 @@ class LaneWorker {
       // Checked when scheduled; checked again for jobs restored from an older configuration.
       // (A Dispatch Job's message is the dispatch runner's to read.)
       const { arguments: args, target } = this.spec.runner === 'dispatch' ? { arguments: {}, target: undefined } : parseRunnerMessage(this.spec, job.message)
-      const runnerJob = { lane: job.lane, jobNum: job.jobNum, hash: job.hash, attempt: job.attempts, message: job.message, arguments: args, target }
+      this.runner.checkArguments?.(args)
+      const runnerJob = { lane: job.lane, jobNum: job.jobNum, hash: job.hash, attempt: job.attempts, priority: job.priority, message: job.message, arguments: args, target }
       return checkResult(await this.runner.run(runnerJob, { signal, logger }))
     } catch (err) {
       if (err instanceof ApiError) return { status: 'failed', reason: `invalid message: ${err.message}`, retry: false }
@@ -174,6 +187,14 @@ class LaneWorker {
         log.warn({ reason: 'shutdown' }, 'job interrupted; put back in its lane')
         return
       }
+      if (result.status === 'failed' && result.requeue === true) {
+        // It did not get to run (the runner's engine is unreachable): back to its lane, not counted.
+        job.attempts--
+        job.report = report
+        this.queue.retryLater(lease, 0)
+        log.warn({ reason: report.reason }, 'job did not run; put back in its lane')
+        return
+      }
       if (result.status === 'succeeded') {
         this.queue.complete(lease, report)
         c.succeeded++
@@ -196,6 +217,14 @@ class LaneWorker {
       if (!(err instanceof ApiError) || err.codeName !== 'not_leased') throw err
       log.warn({ reason: 'lease expired during the run' }, 'run result discarded; the job had already been put back')
     }
+  }
+
+  checkArguments(args: Readonly<Record<string, unknown>>): void {
+    this.runner.checkArguments?.(args)
+  }
+
+  runnerStats(): Record<string, unknown> {
+    return this.runner.stats?.() ?? {}
   }
 
   /** Starts nothing more; waits up to `graceMs` for runs, then aborts them and waits for them to end. */
@@ -245,11 +274,12 @@ export class Dispatcher {
     const worker = this.workers.get(lane)
     if (worker === undefined) return
     if (worker.spec.runner === 'dispatch') throw new ApiError('conflict', `lane ${JSON.stringify(lane)} runs Dispatch Jobs: queue them with POST /v0/jobs/queue`)
-    parseRunnerMessage(worker.spec, message)
+    worker.checkArguments(parseRunnerMessage(worker.spec, message).arguments)
   }
 
-  counters(): Record<string, LaneCounters> {
-    return Object.fromEntries([...this.workers].map(([lane, worker]) => [lane, { ...worker.counters }]))
+  /** Each runner lane's counters, with its runner's own (a container lane's engine and jobs_total). */
+  counters(): Record<string, LaneCounters & Record<string, unknown>> {
+    return Object.fromEntries([...this.workers].map(([lane, worker]) => [lane, { ...worker.counters, ...worker.runnerStats() }]))
   }
 
   async stop(graceMs: number): Promise<void> {

@@ -17,7 +17,7 @@ export interface ArgumentSpec {
 
 export interface RunnerLane {
   lane: string
-  /** "exec", "http", or the path of a module. */
+  /** "exec", "http", "container", or the path of a module. */
   runner: string
   /** Runs at once; 0 pauses the lane (jobs wait). */
   concurrency: number
@@ -46,6 +46,10 @@ const COMMON_KEYS = ['runner', 'concurrency', 'timeout', 'retries', 'backoff', '
 const RUNNER_KEYS = {
   exec: ['command', 'kill_grace', 'allowed_env'],
   http: ['target', 'allowed_targets', 'task_name'],
+  container: [
+    'image', 'command', 'env', 'memory', 'cpus', 'network', 'user', 'workdir', 'labels', 'pull', 'keep_exited_for', 'upkeep_interval',
+    'engine', 'engine_ca', 'engine_cert', 'engine_key', 'namespace', 'filter', 'filter_file',
+  ],
   module: ['options'],
   dispatch: [],
 } as const satisfies Record<string, readonly string[]>
@@ -57,7 +61,7 @@ export function isModulePath(runner: string): boolean {
 }
 
 function laneKind(runner: string): LaneKind | undefined {
-  if (runner === 'exec' || runner === 'http') return runner
+  if (runner === 'exec' || runner === 'http' || runner === 'container') return runner
   return isModulePath(runner) ? 'module' : undefined
 }
 
@@ -89,9 +93,9 @@ function parseLane(lane: string, block: unknown, at: string, fixedKind?: LaneKin
     return value
   }
   const runner = block.runner
-  if (typeof runner !== 'string' || runner === '') return fail('"runner" must be "exec", "http" or the path of a runner module')
+  if (typeof runner !== 'string' || runner === '') return fail('"runner" must be "exec", "http", "container" or the path of a runner module')
   const kind = fixedKind ?? laneKind(runner)
-  if (kind === undefined) return fail(`unknown runner ${JSON.stringify(runner)} (built in: exec, http; or the path of a module, such as "./runners/mine.js")`)
+  if (kind === undefined) return fail(`unknown runner ${JSON.stringify(runner)} (built in: exec, http, container; or the path of a module, such as "./runners/mine.js")`)
   checkKeys(block, [...COMMON_KEYS, ...RUNNER_KEYS[kind]], at, kind === 'module' ? 'a runner module\'s own settings go under "options"' : undefined)
   if (block.options !== undefined && !isJsonObject(block.options)) fail('"options" must be an object (the runner module\'s own settings)')
   const backoff = block.backoff ?? {}

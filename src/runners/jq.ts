@@ -1,0 +1,213 @@
+import { readFileSync } from 'node:fs'
+import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads'
+import { singleExecutable } from '../sea'
+
+/**
+ * jq filters, run by jq itself: jq 1.7 compiled to WebAssembly (the jq-web package), not a
+ * look-alike. It runs in a worker thread for three reasons: a filter that loops forever (say on a
+ * number from a job) is stopped at its time limit by ending the thread instead of hanging the
+ * daemon; the Emscripten runtime sets `process.exitCode` after a failing run, which must not leak
+ * into the daemon's own exit code; and jq's `debug`/`stderr` output goes nowhere near the log.
+ *
+ * In the single executable jq-web's script and its .wasm ride along as assets (see ./build); jq-web
+ * reads the .wasm with `fs.readFileSync` beside its script, so the worker evaluates the script with
+ * an `fs` whose readFileSync hands over the embedded bytes for that one file.
+ */
+
+export const JQ_SCRIPT_ASSET = 'jq.js'
+export const JQ_WASM_ASSET = 'jq.wasm'
+
+/** A filter's run may take this long before its thread is ended and the run fails. */
+export const FILTER_TIME_LIMIT_MS = 2000
+
+/** How long loading jq may take (the first compile of 2.7 MB of WebAssembly). */
+const LOAD_TIME_LIMIT_MS = 30_000
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const fs = require('node:fs')
+for (const name of ['log', 'info', 'warn', 'error', 'debug']) console[name] = () => {}
+const wasmFs = Object.assign({}, fs, {
+  readFileSync: (file, ...rest) => (String(file).endsWith('/jq.wasm') ? workerData.wasm : fs.readFileSync(file, ...rest)),
+})
+const loaded = { exports: {} }
+new Function('module', 'exports', 'require', '__dirname', '__filename', workerData.script)(
+  loaded, loaded.exports, (name) => (name === 'fs' || name === 'node:fs' ? wasmFs : require(name)), '/jq-web', '/jq-web/jq.js')
+function run(jq, input, program) {
+  try {
+    return { output: jq.raw(input, program, ['-c']) || '' }
+  } catch (err) {
+    return { error: String((err && (err.stderr || err.message)) || err), exitCode: err && err.exitCode }
+  }
+}
+// A check at start: done[0] becomes 1 once jq has loaded, 2 once the program has run on null.
+const check = workerData.check
+function signal(state) {
+  Atomics.store(check.done, 0, state)
+  Atomics.notify(check.done, 0)
+}
+loaded.exports.then((jq) => {
+  if (check !== undefined) {
+    signal(1)
+    check.port.postMessage(run(jq, 'null', check.program))
+    signal(2)
+  }
+  parentPort.on('message', (request) => parentPort.postMessage(run(jq, request.input, request.program)))
+}, (err) => {
+  if (check !== undefined) {
+    check.port.postMessage({ error: 'jq did not load: ' + String((err && err.message) || err) })
+    signal(2)
+  }
+  throw err
+})
+
+`
+
+interface Reply {
+  output?: string
+  error?: string
+  exitCode?: number
+}
+
+export type FilterResult = { ok: true; outputs: unknown[] } | { ok: false; message: string }
+
+let jqFiles: { script: string; wasm: Uint8Array } | undefined
+
+/** jq-web's script and WebAssembly: the executable's assets, or the npm package. Read once. */
+function loadJq(): { script: string; wasm: Uint8Array } {
+  if (jqFiles !== undefined) return jqFiles
+  const sea = singleExecutable()
+  if (sea !== undefined) {
+    jqFiles = { script: Buffer.from(sea.getAsset(JQ_SCRIPT_ASSET)).toString('utf8'), wasm: new Uint8Array(sea.getAsset(JQ_WASM_ASSET)) }
+  } else {
+    const script = require.resolve('jq-web/jq.js')
+    jqFiles = { script: readFileSync(script, 'utf8'), wasm: readFileSync(script.replace(/jq\.js$/, 'jq.wasm')) }
+  }
+  return jqFiles
+}
+
+/** jq's message without the name of the scratch file it read the job from. */
+function cleanMessage(text: string): string {
+  return text.replace(/ \(at inputString:\d+\)/g, '').replace(/ \(at <unknown>\)/g, '').trim()
+}
+
+/**
+ * One jq program, run against one input at a time in its own worker thread. `create` compiles it
+ * first, synchronously (daemon start is synchronous), and throws jq's compile error.
+ */
+export class JqFilter {
+  private worker: Worker | undefined
+  private readonly pending: { input: string; resolve: (result: FilterResult) => void }[] = []
+  private busy = false
+
+  private constructor(
+    private readonly program: string,
+    private readonly timeLimitMs: number,
+  ) {}
+
+  static create(program: string, timeLimitMs = FILTER_TIME_LIMIT_MS): JqFilter {
+    const filter = new JqFilter(program, timeLimitMs)
+    filter.worker = filter.startChecked()
+    return filter
+  }
+
+  /** Runs the program on `input` (as JSON); resolves to its outputs or jq's error message. */
+  apply(input: unknown): Promise<FilterResult> {
+    return new Promise((resolve) => {
+      this.pending.push({ input: JSON.stringify(input), resolve })
+      this.next()
+    })
+  }
+
+  close(): Promise<number> | undefined {
+    const worker = this.worker
+    this.worker = undefined
+    for (const { resolve } of this.pending.splice(0)) resolve({ ok: false, message: 'the daemon is stopping' })
+    return worker?.terminate()
+  }
+
+  private next(): void {
+    if (this.busy) return
+    const request = this.pending.shift()
+    if (request === undefined) return
+    this.busy = true
+    const worker = (this.worker ??= this.start())
+    let settled = false
+    const settle = (result: FilterResult): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      worker.off('message', onReply)
+      worker.off('error', onError)
+      this.busy = false
+      request.resolve(result)
+      this.next()
+    }
+    const onReply = (reply: Reply): void => settle(this.result(reply))
+    const onError = (err: Error): void => {
+      if (this.worker === worker) this.worker = undefined
+      settle({ ok: false, message: `jq stopped: ${err.message}` })
+    }
+    const timer = setTimeout(() => {
+      // The thread may be in a loop that never yields: end it; the next run starts a fresh one.
+      if (this.worker === worker) this.worker = undefined
+      void worker.terminate()
+      settle({ ok: false, message: `the filter ran longer than ${this.timeLimitMs} ms and was stopped` })
+    }, this.timeLimitMs)
+    worker.on('message', onReply)
+    worker.on('error', onError)
+    worker.postMessage({ input: request.input, program: this.program })
+  }
+
+  private result(reply: Reply): FilterResult {
+    if (reply.error !== undefined) return { ok: false, message: cleanMessage(reply.error) }
+    const lines = (reply.output ?? '').split('\n').filter((line) => line !== '')
+    return { ok: true, outputs: lines.map((line) => JSON.parse(line) as unknown) }
+  }
+
+  private start(check?: { port: MessagePort; program: string; done: Int32Array }): Worker {
+    const { script, wasm } = loadJq()
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { script, wasm, check },
+      transferList: check === undefined ? [] : [check.port],
+      // Nothing of jq's belongs in the daemon's output: both streams are read and dropped.
+      stdout: true,
+      stderr: true,
+    })
+    worker.stdout.resume()
+    worker.stderr.resume()
+    // An idle worker must not keep the daemon alive at exit.
+    worker.unref()
+    return worker
+  }
+
+  /**
+   * Starts the worker and, blocking until it answers, runs the program once on `null`: jq compiles
+   * a program before running it and reports syntax errors and unknown names with exit code 3 and
+   * its own words ("jq: 1 compile error"). What the program does with null does not matter (an
+   * error there is a runtime error), and a program still running at the time limit has compiled.
+   */
+  private startChecked(): Worker | undefined {
+    const { port1, port2 } = new MessageChannel()
+    const done = new Int32Array(new SharedArrayBuffer(4))
+    let worker: Worker | undefined = this.start({ port: port2, program: this.program, done })
+    const loading = Atomics.wait(done, 0, 0, LOAD_TIME_LIMIT_MS)
+    const running = loading === 'timed-out' ? loading : Atomics.wait(done, 0, 1, this.timeLimitMs)
+    const reply = receiveMessageOnPort(port1)?.message as Reply | undefined
+    port1.close()
+    if (loading === 'timed-out' || (reply?.error?.startsWith('jq did not load') ?? false)) {
+      void worker.terminate()
+      throw new Error(reply?.error ?? `jq did not load within ${LOAD_TIME_LIMIT_MS / 1000} s`)
+    }
+    if (running === 'timed-out') {
+      // Busy with null for good: end that thread; the first job starts a fresh one.
+      void worker.terminate()
+      worker = undefined
+    } else if (reply?.exitCode === 3 && reply.error !== undefined && /compile errors?$/.test(reply.error)) {
+      void worker.terminate()
+      throw new Error(`jq cannot compile it: ${cleanMessage(reply.error)}`)
+    }
+    return worker
+  }
+}
