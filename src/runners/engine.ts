@@ -129,7 +129,8 @@ export class Engine {
       method,
       path: API + apiPath,
       ...(address.socketPath !== undefined ? { socketPath: address.socketPath } : { host: address.host, port: address.port }),
-      headers: { Host: 'engine', ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': payload.length }) },
+      // Over a socket any Host will do; over TCP Node's own (host:port) is right, and TLS checks the name.
+      headers: { ...(address.socketPath === undefined ? {} : { Host: 'engine' }), ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': payload.length }) },
     })
     return new Promise<Answer>((resolve, reject) => {
       const { signal, onData } = options

@@ -21,10 +21,17 @@ export interface ContainerDaemon {
 
 /**
  * A lane block with the test engine and image, the suite's labels and a fresh namespace filled in;
- * `lanes` give the rest. Containers are removed when the test ends, the daemon stopped first.
+ * `lanes` give the rest. The daemon is stopped when the test ends; then, unless `dir` was given
+ * (a daemon restarted on the same directory), its containers and directory are removed.
  */
-export async function containerDaemon(t: Test, lanes: Record<string, Record<string, unknown>>, options: { dir?: string; args?: string[] } = {}): Promise<ContainerDaemon> {
+export async function containerDaemon(
+  t: Test,
+  lanes: Record<string, Record<string, unknown>>,
+  options: { dir?: string; args?: string[]; files?: Record<string, string> } = {},
+): Promise<ContainerDaemon> {
   const dir = options.dir ?? tempDir()
+  // Files the lanes name (filter_file), in the root directory relative paths resolve against.
+  for (const [name, text] of Object.entries(options.files ?? {})) writeFileSync(path.join(dir, name), text)
   const namespaces: Record<string, string> = {}
   const blocks: Record<string, unknown> = {}
   for (const [lane, block] of Object.entries(lanes)) {
@@ -33,13 +40,13 @@ export async function containerDaemon(t: Test, lanes: Record<string, Record<stri
   }
   writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ lanes: blocks }))
   const d = await startDaemon({ dataDir: path.join(dir, 'data'), args: ['--config', path.join(dir, 'config.json'), ...(options.args ?? [])], env: { DISPENSERD_ROOT: dir } })
-  if (options.dir === undefined) {
-    t.teardown(async () => {
-      await d.stop()
-      for (const namespace of Object.values(namespaces)) await removeNamespace(namespace)
-      removeDir(dir)
-    })
-  }
+  t.teardown(async () => {
+    await d.stop()
+    // A directory given is the caller's, and so are the containers of lanes kept across daemons.
+    if (options.dir !== undefined) return
+    for (const namespace of Object.values(namespaces)) await removeNamespace(namespace)
+    removeDir(dir)
+  })
   const job = async (hash: string): Promise<Record<string, unknown>> => (await call(`${d.url}/job?hash=${hash}`)).body
   return {
     d,

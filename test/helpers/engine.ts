@@ -21,7 +21,7 @@ export interface TestEngine {
   client: Engine
 }
 
-/** Test containers carry this label; test/setup/containers.sh stop removes them all. */
+/** Test containers carry this label; test/setup/containers.sh stop --clean removes them all. */
 export const SUITE_LABELS = { suite: 'dispenserd-tests' }
 
 function setUp(): TestEngine | string {
@@ -36,7 +36,7 @@ function setUp(): TestEngine | string {
       return `test/setup/containers.sh start failed: ${(err as Error).message}`
     }
     t.teardown(() => {
-      execFileSync(script, ['stop', dir], { stdio: 'ignore' })
+      execFileSync(script, ['stop', dir, '--clean'], { stdio: 'ignore' })
     })
     env = Object.fromEntries([...exports.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!.replace(/^'(.*)'$/, '$1')]))
   }

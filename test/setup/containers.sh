@@ -4,7 +4,10 @@
 #   test/setup/containers.sh start DIR   installs what is missing, builds the test image, starts the
 #                                        engine's API on DIR/engine.sock and prints the variables the
 #                                        tests read, as shell `export` lines on stdout
-#   test/setup/containers.sh stop DIR    stops that engine and removes the test containers
+#   test/setup/containers.sh stop DIR [--clean]
+#                                        stops that engine; --clean first removes every container
+#                                        of the tests (label suite=dispenserd-tests), on any engine
+#                                        sharing the machine's storage (the end of ./run_tests)
 #
 # The engine is rootful podman serving the Docker-compatible API, unless DISPENSERD_TEST_DOCKERD=1
 # asks for Debian's docker.io dockerd instead. Installing runs once (apt-get update, then
@@ -149,10 +152,10 @@ start() {
 }
 
 stop() {
-  local dir=$1 pid
+  local dir=$1 clean=${2:-} pid
   [[ -f $dir/engine.pid ]] || return 0
   pid=$(cat "$dir/engine.pid")
-  if ping_engine "$dir/engine.sock"; then
+  if [[ $clean == --clean ]] && ping_engine "$dir/engine.sock"; then
     # Containers outlive the API service: remove the tests' own before stopping it.
     local ids
     ids=$(curl -sf --unix-socket "$dir/engine.sock" -G http://engine/containers/json --data-urlencode all=1 \
@@ -167,6 +170,6 @@ stop() {
 
 case "${1:-}" in
   start) start "${2:?start needs a directory}" ;;
-  stop) stop "${2:?stop needs a directory}" ;;
-  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+  stop) stop "${2:?stop needs a directory}" "${3:-}" ;;
+  *) echo "usage: $0 start DIR | stop DIR [--clean]" >&2; exit 2 ;;
 esac
