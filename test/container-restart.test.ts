@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import type { Sample } from '../src/runners/container-metrics'
 import { type ContainerDaemon, containerDaemon } from './helpers/container-lanes'
 import { ROOT, removeDir, tempDir, until } from './helpers/daemon'
-import { containersOf, engineSkip, removeNamespace, uniqueNamespace } from './helpers/engine'
+import { containersOf, engineSkip, removeNamespace, testEngine, uniqueNamespace } from './helpers/engine'
 
 /**
  * Restarts lose nothing: containers outlive a daemon killed with SIGKILL, stopped with SIGTERM, or
@@ -146,4 +146,18 @@ t.test('an engine that goes away while a container runs: the job waits for it, t
   g.open(0)
   t.match(await c.settled(hash), { state: 'succeeded', attempts: 1, last_run: { output: 'started\nfinished\n' } })
   t.equal((await containersOf(g.namespace)).length, 1, 'one container')
+})
+
+t.test('a container removed by someone else while it runs fails that try, and the job runs again', { skip }, async (t) => {
+  const g = gatedLane(t, { retries: 1, backoff: { base: 0.05, max: 0.1 } })
+  const c = await containerDaemon(t, { gated: g.lane }, { dir: g.dir })
+  const hash = await c.schedule('gated')
+  await running(g.namespace)
+  const [first] = await containersOf(g.namespace)
+  await testEngine!.client.expect('DELETE', `/containers/${first!.Id}?force=1`, [200, 204])
+  g.open(0)
+  t.match(await c.settled(hash), { state: 'succeeded', attempts: 2, last_run: { output: 'started\nfinished\n' } })
+  const failed = c.d.logs.find((line) => line.msg === 'job failed; will retry' && line.job_num === 1)
+  t.ok(failed, 'the first try failed')
+  t.notMatch(String(failed?.reason), /^exit code 0$/)
 })

@@ -1,7 +1,7 @@
 import type { Logger } from '../log'
 import type { ContainerConfig } from './container-config'
 import { LABELS, type Listed, isCollected, isExited, isRunning, listContainers } from './containers'
-import { type Engine, EngineError } from './engine'
+import { CallAborted, type Engine, EngineError } from './engine'
 import type { EngineState } from './engine-state'
 
 /**
@@ -27,6 +27,8 @@ export class Upkeep {
   readonly counts: UpkeepCounts = { running: 0, exited: 0, removed: 0 }
   private timer: NodeJS.Timeout | undefined
   private ticking: Promise<void> | undefined
+  /** Ends a round's calls at shutdown: a hung engine must not hold the daemon's exit for a minute. */
+  private readonly stopping = new AbortController()
   /** When each exited container ended (ms), read once per container: it does not change. */
   private readonly finishedAt = new Map<string, number>()
 
@@ -48,6 +50,7 @@ export class Upkeep {
 
   async stop(): Promise<void> {
     clearInterval(this.timer)
+    this.stopping.abort('shutdown')
     await this.ticking
   }
 
@@ -58,24 +61,27 @@ export class Upkeep {
   }
 
   private async round(): Promise<void> {
+    const { signal } = this.stopping
+    if (signal.aborted) return
     try {
-      await this.engine.expect('GET', '/_ping', [200])
+      await this.engine.expect('GET', '/_ping', [200], { signal })
       this.state.up()
-      const listed = await listContainers(this.engine, this.config, this.lane)
+      const listed = await listContainers(this.engine, this.config, this.lane, undefined, signal)
       this.counts.running = listed.filter(isRunning).length
       this.counts.exited = listed.filter(isExited).length
       const present = new Set(listed.map((c) => c.Id))
       for (const id of this.finishedAt.keys()) if (!present.has(id)) this.finishedAt.delete(id)
       for (const container of listed) {
-        if (!this.busy.has(container.Id) && (await this.expired(container))) await this.remove(container)
+        if (!this.busy.has(container.Id) && (await this.expired(container, signal))) await this.remove(container, signal)
       }
     } catch (err) {
+      if (err instanceof CallAborted) return
       if (err instanceof EngineError && err.unreachable) this.state.down(err.message)
       else this.logger.warn({ engine: this.config.engine.url, reason: (err as Error).message }, 'container upkeep failed; trying again at the next round')
     }
   }
 
-  private async expired(container: Listed): Promise<boolean> {
+  private async expired(container: Listed, signal: AbortSignal): Promise<boolean> {
     const keep = this.config.keepExitedMs
     if (keep === undefined) return false
     const now = Date.now()
@@ -84,7 +90,7 @@ export class Upkeep {
     const keepMs = isCollected(container) ? keep : Math.max(keep, UNCOLLECTED_KEEP_MS)
     let finished = this.finishedAt.get(container.Id)
     if (finished === undefined) {
-      const inspected = await this.engine.json<{ State?: { FinishedAt?: string } }>('GET', `/containers/${container.Id}/json`, [200, 404])
+      const inspected = await this.engine.json<{ State?: { FinishedAt?: string } }>('GET', `/containers/${container.Id}/json`, [200, 404], { signal })
       finished = Date.parse(inspected.State?.FinishedAt ?? '')
       // An engine that gives no time (or 0001-01-01) gets one from now: kept a full keep time from here.
       if (!(finished > 0)) finished = now
@@ -93,8 +99,8 @@ export class Upkeep {
     return now - finished >= keepMs
   }
 
-  private async remove(container: Listed): Promise<void> {
-    await this.engine.expect('DELETE', `/containers/${container.Id}?force=1&v=1`, [200, 204, 404])
+  private async remove(container: Listed, signal: AbortSignal): Promise<void> {
+    await this.engine.expect('DELETE', `/containers/${container.Id}?force=1&v=1`, [200, 204, 404], { signal })
     this.finishedAt.delete(container.Id)
     this.counts.removed++
     const labels = container.Labels ?? {}

@@ -123,8 +123,10 @@ class ContainerRunner implements Runner {
       return { id: exited.Id, adopted: true }
     }
     const created = newest(unread.filter((c) => c.State === 'created'))
+    // Create and start are not cut short by the run's signal (a container half made would be left
+    // with nobody waiting for it); waitForExit acts on an abort that came meanwhile.
     const id = created?.Id ?? (await this.create(manifest, signal))
-    await this.startContainer(id, signal)
+    await this.startContainer(id)
     log.info({ container: short(id), image: manifest.Image }, 'container started')
     return { id, adopted: false }
   }
@@ -134,11 +136,11 @@ class ContainerRunner implements Runner {
     if (this.config.pull === 'always') await this.pull(image, signal)
     let created: { Id: string }
     try {
-      created = await this.engine.json<{ Id: string }>('POST', '/containers/create', [201], { body: manifest, signal })
+      created = await this.engine.json<{ Id: string }>('POST', '/containers/create', [201], { body: manifest })
     } catch (err) {
       if (!(err instanceof EngineError && err.status === 404 && this.config.pull === 'missing')) throw err
       await this.pull(image, signal)
-      created = await this.engine.json<{ Id: string }>('POST', '/containers/create', [201], { body: manifest, signal })
+      created = await this.engine.json<{ Id: string }>('POST', '/containers/create', [201], { body: manifest })
     }
     this.jobsTotal.count('create')
     return created.Id
@@ -158,12 +160,12 @@ class ContainerRunner implements Runner {
     }
   }
 
-  /** Starts a created container; one that cannot start is removed, so no later run adopts it. */
-  private async startContainer(id: string, signal: AbortSignal): Promise<void> {
+  /** Starts a created container; one the engine refuses to start is removed, so no later run adopts it. */
+  private async startContainer(id: string): Promise<void> {
     try {
-      await this.engine.expect('POST', `/containers/${id}/start`, [204, 304], { signal })
+      await this.engine.expect('POST', `/containers/${id}/start`, [204, 304])
     } catch (err) {
-      if (!(err instanceof CallAborted)) await this.engine.call('DELETE', `/containers/${id}?force=1&v=1`).catch(() => undefined)
+      if (err instanceof EngineError && !err.unreachable) await this.engine.call('DELETE', `/containers/${id}?force=1&v=1`).catch(() => undefined)
       throw err
     }
     this.jobsTotal.count('start')
@@ -214,13 +216,18 @@ class ContainerRunner implements Runner {
     if (signal.aborted) onAbort()
     else signal.addEventListener('abort', onAbort, { once: true })
     try {
-      const answer = await this.engine.json<{ StatusCode: number }>('POST', `/containers/${id}/wait`, [200], { signal: waiting.signal, timeoutMs: 0 })
+      const answer = await this.engine.json<{ StatusCode: number; Error?: { Message?: string } | null }>('POST', `/containers/${id}/wait`, [200], { signal: waiting.signal, timeoutMs: 0 })
+      // An error here means no exit code: podman answers a container removed meanwhile with status 0 and a message.
+      const problem = answer.Error?.Message
+      if (problem !== undefined && problem !== '') throw new EngineError(`waiting for container ${short(id)}: ${problem}`, 503)
       return { code: answer.StatusCode, stoppedBy }
     } catch (err) {
       if (err instanceof CallAborted) {
         log.info({ container: short(id), reason: 'shutdown' }, 'container left running; the next daemon adopts it')
         return 'left running'
       }
+      // Removed by someone else while it ran: not the job's fault, so an ordinary (retried) failure.
+      if (err instanceof EngineError && err.status === 404) throw new EngineError(`container ${short(id)} was removed before it ended (${err.message})`, 503)
       throw err
     } finally {
       clearTimeout(deadline)

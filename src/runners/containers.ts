@@ -44,9 +44,9 @@ export function isExited(container: Listed): boolean {
 }
 
 /** The containers of the lane, or of one of its jobs; all states. */
-export function listContainers(engine: Engine, config: ContainerConfig, lane: string, jobHash?: string): Promise<Listed[]> {
+export function listContainers(engine: Engine, config: ContainerConfig, lane: string, jobHash?: string, signal?: AbortSignal): Promise<Listed[]> {
   const label = [`${LABELS.namespace}=${config.namespace}`, `${LABELS.lane}=${lane}`]
   if (jobHash !== undefined) label.push(`${LABELS.job}=${jobHash}`)
   const query = new URLSearchParams({ all: '1', filters: JSON.stringify({ label }) })
-  return engine.json<Listed[]>('GET', `/containers/json?${query.toString()}`, [200])
+  return engine.json<Listed[]>('GET', `/containers/json?${query.toString()}`, [200], { signal })
 }

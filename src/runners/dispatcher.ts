@@ -140,7 +140,9 @@ class LaneWorker {
     const timer = setTimeout(() => controller.abort('timeout'), this.spec.timeoutMs)
     this.running.set(job, controller)
     log.debug('job started')
-    const result = await this.runOnce(job, controller.signal, log)
+    const ran = await this.runOnce(job, controller.signal, log)
+    // Killed by an operator: the job fails for good, whatever the runner made of the stop.
+    const result: RunResult = controller.signal.reason === 'killed' && ran.status === 'failed' ? { ...ran, retry: false } : ran
     clearTimeout(timer)
     this.running.delete(job)
     const durationMs = Date.now() - started
@@ -223,6 +225,15 @@ class LaneWorker {
     this.runner.checkArguments?.(args)
   }
 
+  kill(hash: string): boolean {
+    for (const [job, controller] of this.running) {
+      if (job.hash !== hash) continue
+      controller.abort('killed')
+      return true
+    }
+    return false
+  }
+
   runnerStats(): Record<string, unknown> {
     return this.runner.stats?.() ?? {}
   }
@@ -278,6 +289,15 @@ export class Dispatcher {
   }
 
   /** Each runner lane's counters, with its runner's own (a container lane's engine and jobs_total). */
+  /**
+   * Stops a running job (an operator's kill; the HTTP route is yet to come): its run is aborted with
+   * reason "killed" (an exec job's process group is signalled, a container is killed) and the job
+   * fails for good. Whether such a job was running.
+   */
+  kill(hash: string): boolean {
+    return [...this.workers.values()].some((worker) => worker.kill(hash))
+  }
+
   counters(): Record<string, LaneCounters & Record<string, unknown>> {
     return Object.fromEntries([...this.workers].map(([lane, worker]) => [lane, { ...worker.counters, ...worker.runnerStats() }]))
   }
