@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import type { Sample } from '../src/runners/container-metrics'
+import { Engine } from '../src/runners/engine'
 import { type ContainerDaemon, containerDaemon } from './helpers/container-lanes'
 import { ROOT, removeDir, tempDir, until } from './helpers/daemon'
 import { containersOf, engineSkip, removeNamespace, testEngine, uniqueNamespace } from './helpers/engine'
@@ -25,13 +26,13 @@ interface Gated {
 }
 
 /** A lane whose container prints "started", waits for the gate, prints "finished" and exits as told. */
-function gatedLane(t: Test, extra: Record<string, unknown> = {}): Gated {
+function gatedLane(t: Test, extra: Record<string, unknown> = {}, client = testEngine?.client): Gated {
   const dir = tempDir()
   const gate = path.join(dir, 'gate')
   mkdirSync(gate)
   const namespace = uniqueNamespace()
   t.teardown(async () => {
-    await removeNamespace(namespace)
+    await removeNamespace(namespace, client)
     removeDir(dir)
   })
   const script = 'echo started; until [ -f /gate/go ]; do sleep 0.05; done; echo finished; exit "$(cat /gate/go)"'
@@ -45,8 +46,8 @@ function gatedLane(t: Test, extra: Record<string, unknown> = {}): Gated {
 
 const JOURNAL = ['--persistence', 'journal', '--journal-fsync', 'always']
 
-async function running(namespace: string): Promise<void> {
-  await until(async () => (await containersOf(namespace)).some((c) => c.State === 'running'), 'the container to run', 20_000)
+async function running(namespace: string, client = testEngine?.client): Promise<void> {
+  await until(async () => (await containersOf(namespace, client)).some((c) => c.State === 'running'), 'the container to run', 20_000)
 }
 
 function actions(c: Record<string, unknown>): string[][] {
@@ -103,49 +104,80 @@ t.test('at shutdown running containers are left running, and the restarted daemo
   t.equal((await containersOf(g.namespace)).length, 1)
 })
 
-/** Starts an engine of its own on `dir`/engine.sock (test/setup/containers.sh); resolves to a stop function. */
-function ownEngine(dir: string): () => void {
+interface OwnEngine {
+  /** unix:// of a socket that exists only while the engine is up and ready. */
+  url: string
+  client: Engine
+  start(): void
+  stop(): void
+}
+
+/**
+ * An engine of its own (test/setup/containers.sh), stopped when the test ends. Its socket is a
+ * symlink made once the engine can run the test image (dockerd answers before the image is imported),
+ * and removed before the engine stops.
+ */
+function ownEngine(t: Test, dir: string): OwnEngine {
   const script = path.join(ROOT, 'test', 'setup', 'containers.sh')
-  execFileSync(script, ['start', dir], { stdio: ['ignore', 'ignore', 'inherit'] })
-  return () => execFileSync(script, ['stop', dir], { stdio: 'ignore' })
+  const real = path.join(dir, 'engine')
+  const link = path.join(dir, 'engine.sock')
+  mkdirSync(real)
+  let up = false
+  const engine: OwnEngine = {
+    url: `unix://${link}`,
+    client: new Engine({ url: `unix://${link}`, socketPath: link }),
+    start() {
+      execFileSync(script, ['start', real], { stdio: ['ignore', 'ignore', 'inherit'] })
+      symlinkSync(path.join(real, 'engine.sock'), link)
+      up = true
+    },
+    stop() {
+      rmSync(link, { force: true })
+      execFileSync(script, ['stop', real], { stdio: 'ignore' })
+      up = false
+    },
+  }
+  t.teardown(() => {
+    engine.client.close()
+    if (up) engine.stop()
+  })
+  return engine
 }
 
 t.test('an unreachable engine pauses the lane’s starts without burning retries, shows in GET /, and jobs run once it answers', { skip }, async (t) => {
   const dir = tempDir()
   t.teardown(() => removeDir(dir))
-  const engineDir = path.join(dir, 'engine')
-  const c = await containerDaemon(t, { later: { engine: `unix://${engineDir}/engine.sock`, command: ['echo', 'ran'], retries: 0, upkeep_interval: 0.2 } })
+  const engine = ownEngine(t, dir)
+  const c = await containerDaemon(t, { later: { engine: engine.url, command: ['echo', 'ran'], retries: 0, upkeep_interval: 0.2 } })
   const hash = await c.schedule('later')
   await until(async () => ((await c.runners()).later!.engine as { reachable: boolean }).reachable === false, 'the engine to show as unreachable')
   t.match((await c.runners()).later, { engine: { reachable: false, error: /cannot reach the engine at unix:\/\/.*engine\.sock: ENOENT/, down_since: /^\d{4}-/ } })
   const waiting = await c.job(hash)
   t.match(waiting, { state: 'queued', attempts: 0, last_run: { reason: /^engine unreachable: / } }, 'back in its lane, the try not counted')
   t.ok(c.d.logs.some((line) => line.msg === 'container engine unreachable: the lane starts nothing until it answers again' && line.lane === 'later'))
-  mkdirSync(engineDir)
-  t.teardown(ownEngine(engineDir))
+  engine.start()
   t.match(await c.settled(hash), { state: 'succeeded', attempts: 1, last_run: { output: 'ran\n' } })
   t.match((await c.runners()).later, { engine: { reachable: true, error: null } })
+  await removeNamespace(c.namespaces.later!, engine.client)
 })
 
 t.test('an engine that goes away while a container runs: the job waits for it, then adopts the container', { skip }, async (t) => {
   const dir = tempDir()
   t.teardown(() => removeDir(dir))
-  const engineDir = path.join(dir, 'engine')
-  mkdirSync(engineDir)
-  let stopEngine = ownEngine(engineDir)
-  t.teardown(() => stopEngine())
-  const g = gatedLane(t, { engine: `unix://${engineDir}/engine.sock`, upkeep_interval: 0.2 })
+  const engine = ownEngine(t, dir)
+  engine.start()
+  const g = gatedLane(t, { engine: engine.url, upkeep_interval: 0.2 }, engine.client)
   const c = await containerDaemon(t, { gated: g.lane }, { dir: g.dir })
   const hash = await c.schedule('gated')
-  await running(g.namespace)
-  stopEngine()
+  await running(g.namespace, engine.client)
+  engine.stop()
   await until(async () => ((await c.runners()).gated!.engine as { reachable: boolean }).reachable === false, 'the engine to show as unreachable')
   t.match(await c.job(hash), { state: 'queued', attempts: 0 })
-  stopEngine = ownEngine(engineDir)
+  engine.start()
   await until(() => loggedAdoption(c, /^adopted a running container/), 'the adoption to be logged', 20_000)
   g.open(0)
   t.match(await c.settled(hash), { state: 'succeeded', attempts: 1, last_run: { output: 'started\nfinished\n' } })
-  t.equal((await containersOf(g.namespace)).length, 1, 'one container')
+  t.equal((await containersOf(g.namespace, engine.client)).length, 1, 'one container')
 })
 
 t.test('a container removed by someone else while it runs fails that try, and the job runs again', { skip }, async (t) => {

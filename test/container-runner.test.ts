@@ -94,18 +94,21 @@ t.test('concurrency caps the containers running at once; 0 starts none', { skip 
 
 t.test('exited containers are removed after keep_exited_for, at once with 0, and kept when it is unset', { skip }, async (t) => {
   const c = await containerDaemon(t, {
-    later: { command: ['true'], keep_exited_for: 1, upkeep_interval: 0.1 },
+    later: { command: ['true'], keep_exited_for: 3, upkeep_interval: 0.1 },
     now: { command: ['true'], keep_exited_for: 0 },
     kept: { command: ['true'], upkeep_interval: 0.1 },
   })
-  const [later, now, kept] = await Promise.all([c.schedule('later'), c.schedule('now'), c.schedule('kept')])
-  await Promise.all([later, now, kept].map((hash) => c.settled(hash)))
-  t.same(await containersOf(c.namespaces.now!), [], 'keep_exited_for 0: removed before the job is done')
+  const later = await c.schedule('later')
+  await c.settled(later)
   const [exited] = await containersOf(c.namespaces.later!)
+  t.ok(exited, 'keep_exited_for 3: still there when the job is done')
   const { State } = await testEngine!.client.json<{ State: { FinishedAt: string } }>('GET', `/containers/${exited!.Id}/json`, [200])
-  await until(async () => (await containersOf(c.namespaces.later!)).length === 0, 'the container kept 1 s to go', 10_000)
+  const [now, kept] = await Promise.all([c.schedule('now'), c.schedule('kept')])
+  await Promise.all([now, kept].map((hash) => c.settled(hash)))
+  t.same(await containersOf(c.namespaces.now!), [], 'keep_exited_for 0: removed before the job is done')
+  await until(async () => (await containersOf(c.namespaces.later!)).length === 0, 'the container kept 3 s to go', 15_000)
   const keptFor = Date.now() - Date.parse(State.FinishedAt)
-  t.ok(keptFor >= 1000, `keep_exited_for 1: removed ${keptFor} ms after it exited`)
+  t.ok(keptFor >= 3000, `keep_exited_for 3: removed ${keptFor} ms after it exited`)
   t.match((await c.runners()).later, { containers: { removed: 1 } })
   t.equal((await containersOf(c.namespaces.kept!)).length, 1, 'no keep_exited_for: kept')
 })

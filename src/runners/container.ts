@@ -5,7 +5,7 @@ import { type Manifest, makeManifest } from './container-manifest'
 import { JobsTotal } from './container-metrics'
 import { Upkeep } from './container-upkeep'
 import { COLLECTED_PREFIX, type Listed, isCollected, isExited, isRunning, listContainers } from './containers'
-import { CallAborted, Engine, EngineError } from './engine'
+import { type Answer, CallAborted, Engine, EngineError } from './engine'
 import { EngineState } from './engine-state'
 import { JqFilter } from './jq'
 import { LogFrames } from './log-frames'
@@ -146,9 +146,15 @@ class ContainerRunner implements Runner {
     return created.Id
   }
 
-  /** Pulls an image; the engine streams progress and reports a failure inside the stream. */
+  /** Pulls an image; the engine refuses at once (Docker) or reports a failure inside its progress stream (podman). */
   private async pull(image: string, signal: AbortSignal): Promise<void> {
-    const answer = await this.engine.expect('POST', `/images/create?${new URLSearchParams({ fromImage: image }).toString()}`, [200], { signal, timeoutMs: 0 })
+    let answer: Answer
+    try {
+      answer = await this.engine.expect('POST', `/images/create?${new URLSearchParams({ fromImage: image }).toString()}`, [200], { signal, timeoutMs: 0 })
+    } catch (err) {
+      if (err instanceof EngineError && !err.unreachable) throw new EngineError(`pulling ${image} failed: ${err.message}`, err.status)
+      throw err
+    }
     for (const line of answer.body.toString('utf8').split('\n')) {
       let event: { error?: unknown }
       try {

@@ -64,13 +64,13 @@ export interface Seen {
   Labels: Record<string, string>
 }
 
-/** The containers of a namespace, in every state. */
-export async function containersOf(namespace: string): Promise<Seen[]> {
+/** The containers of a namespace, in every state (on the test engine, or another `client` reaches). */
+export async function containersOf(namespace: string, client = testEngine!.client): Promise<Seen[]> {
   const filters = JSON.stringify({ label: [`dispenserd.namespace=${namespace}`] })
-  return testEngine!.client.json<Seen[]>('GET', `/containers/json?all=1&filters=${encodeURIComponent(filters)}`, [200])
+  return client.json<Seen[]>('GET', `/containers/json?all=1&filters=${encodeURIComponent(filters)}`, [200])
 }
 
 /** Removes a namespace's containers (a test's teardown). */
-export async function removeNamespace(namespace: string): Promise<void> {
-  for (const container of await containersOf(namespace)) await testEngine!.client.call('DELETE', `/containers/${container.Id}?force=1&v=1`)
+export async function removeNamespace(namespace: string, client = testEngine!.client): Promise<void> {
+  for (const container of await containersOf(namespace, client)) await client.call('DELETE', `/containers/${container.Id}?force=1&v=1`)
 }

@@ -116,7 +116,8 @@ start_podman() {
 start_dockerd() {
   local dir=$1
   mkdir -p "$dir/docker-data" "$dir/docker-exec"
-  setsid dockerd --host "unix://$dir/engine.sock" --iptables=false --ip6tables=false --bridge=none --ip-masq=false \
+  # --live-restore: containers outlive a dockerd restart, as they outlive podman's service.
+  setsid dockerd --host "unix://$dir/engine.sock" --iptables=false --ip6tables=false --bridge=none --ip-masq=false --live-restore \
     --data-root "$dir/docker-data" --exec-root "$dir/docker-exec" --pidfile "$dir/dockerd.pid" >"$dir/engine.log" 2>&1 </dev/null &
   echo $! >"$dir/engine.pid"
 }
@@ -165,6 +166,12 @@ stop() {
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 200; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   kill -KILL "$pid" 2>/dev/null || true
+  # dockerd leaves its data root bind-mounted on itself (and, with live-restore, the mounts of its
+  # containers): unmount what nothing uses any more, deepest first, so the directory can go.
+  if [[ -d $dir/docker-data ]]; then
+    local target
+    while read -r target; do umount "$target" 2>/dev/null || true; done < <(findmnt -rn -o TARGET | grep "^$dir/" | sort -r)
+  fi
   rm -f "$dir/engine.pid" "$dir/engine.sock"
 }
 
