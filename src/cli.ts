@@ -99,14 +99,30 @@ async function runForeground({ config, warnings }: ResolvedConfig, reread: () =>
     process.disconnect()
   }
   return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      daemon.shutdown(signal).then(resolve, (err: unknown) => {
-        logger.fatal({ err }, 'shutdown failed')
-        resolve(1)
-      })
+    let faulted = false
+    const stop = (reason: string): void => {
+      daemon.shutdown(reason).then(
+        (code) => resolve(faulted ? 1 : code),
+        (err: unknown) => {
+          logger.fatal({ err }, 'shutdown failed')
+          resolve(1)
+        },
+      )
     }
-    process.on('SIGTERM', onSignal)
-    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+    // A rejection nobody handled or an exception nobody caught is a bug, and what it interrupted
+    // (a reply, a slot parking again, a lease ending) is left undone: the queue can no longer be
+    // vouched for. Node would exit on the spot and lose every change since the last snapshot.
+    // Instead: say what happened, then stop as SIGTERM does (runs finish or go back, final
+    // snapshot), and exit 1 so a supervisor starts the daemon again.
+    const onFault = (kind: string) => (err: unknown) => {
+      logger.fatal({ err }, `${kind}: ${faulted ? 'already stopping' : 'stopping cleanly, with a final snapshot, then exiting with code 1'}`)
+      faulted = true
+      stop(kind)
+    }
+    process.on('unhandledRejection', onFault('unhandled rejection'))
+    process.on('uncaughtException', onFault('uncaught exception'))
   })
 }
 

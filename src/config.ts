@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { isJsonObject } from './json'
-import type { QueueLimits } from './queue/queue'
+import type { QueueLimits } from './service/limits'
 import { type DispatchConfig, LaneConfigError, type RunnerLane, parseDispatch, parseLanes } from './runners/lanes'
 import { closest, unknownKey } from './suggest'
 
@@ -238,7 +238,6 @@ export function resolveConfig(sources: ConfigSources): ResolvedConfig {
   if (config.persistence === 'journal' && !config.persist_queue) {
     throw new ConfigError('persistence "journal" needs persist_queue: turn persist_queue on, or use persistence "snapshot"')
   }
-  checkRunnerSlots(config)
   return { config, warnings }
 }
 
@@ -272,22 +271,6 @@ function readRunnerLanes(name: string | undefined, values: Record<string, unknow
     if (err instanceof LaneConfigError) throw new ConfigError(`${name}: ${err.message}`)
     throw err
   }
-}
-
-/**
- * Runner slots wait for their lane's next job as parked receivers, so they count against
- * max_parked_receivers; lanes needing more could not start their slots. (If slots stop counting
- * against the limit, this check goes.)
- */
-function checkRunnerSlots(config: Config): void {
-  const lanes = allRunnerLanes(config)
-  const slots = lanes.reduce((sum, lane) => sum + lane.concurrency, 0)
-  const max = config.max_parked_receivers
-  if (max === 0 || slots <= max) return
-  const each = lanes.map((lane) => `${lane.lane}: ${lane.concurrency}`).join(', ')
-  throw new ConfigError(
-    `the runner lanes' concurrency adds up to ${slots} (${each}), and each slot waits as a parked receiver, but max_parked_receivers is ${max}: raise max_parked_receivers (0 lifts it) or lower the lanes' concurrency`,
-  )
 }
 
 /**

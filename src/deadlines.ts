@@ -10,7 +10,10 @@ export class DeadlineTimer {
   private armedAt = Infinity
   private stopped = false
 
-  constructor(private readonly fire: () => number | undefined) {}
+  constructor(
+    private readonly fire: () => number | undefined,
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   /** Makes sure the timer goes off by `at` (ms since the epoch). */
   arm(at: number): void {
@@ -20,9 +23,11 @@ export class DeadlineTimer {
     this.timer = setTimeout(() => {
       this.armedAt = Infinity
       this.timer = undefined
-      const next = Date.now() >= at ? this.fire() : at
+      const next = this.clock() >= at ? this.fire() : at
       if (next !== undefined) this.arm(next)
-    }, Math.min(Math.max(at - Date.now(), 0), MAX_TIMER_MS))
+    }, Math.min(Math.max(at - this.clock(), 0), MAX_TIMER_MS))
+    // Deadlines alone do not keep the process alive: the server (or a test) does.
+    this.timer.unref()
   }
 
   stop(): void {

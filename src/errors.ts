@@ -34,7 +34,7 @@ export class ApiError extends Error {
     return CODES[this.codeName].code
   }
 
-  get httpStatus(): number {
+  get httpStatus(): (typeof CODES)[CodeName]['http'] {
     return CODES[this.codeName].http
   }
 }

@@ -4,7 +4,7 @@ import { warnIfOpen } from './http/auth'
 import type { Routes } from './http/routes'
 import type { HttpServer } from './http/server'
 import { type Logger, moreVerbose } from './log'
-import type { Queue } from './queue/queue'
+import type { JobService } from './service/job-service'
 import type { Dispatcher } from './runners/dispatcher'
 import type { DispatchConfig, RunnerLane } from './runners/lanes'
 
@@ -24,7 +24,7 @@ export interface Live {
 /** What a reload changes, and where the address's host is for the warning about a missing token. */
 export interface Reloadable {
   logger: Logger
-  queue: Queue
+  service: JobService
   dispatcher: Dispatcher
   routes: Routes
   http: HttpServer
@@ -32,13 +32,13 @@ export interface Reloadable {
 }
 
 /** Applies what it can of `next` at once; logs what changed and what waits for a restart. */
-export function reload(live: Live, next: Config, { logger, queue, dispatcher, routes, http, host }: Reloadable): void {
+export function reload(live: Live, next: Config, { logger, service, dispatcher, routes, http, host }: Reloadable): void {
   if (live.stopping) {
     logger.warn('configuration not reloaded: shutting down')
     return
   }
   const { config, changed, needsRestart } = planReload(live.config, next)
-  queue.setLimits(queueLimits(config))
+  service.setLimits(queueLimits(config))
   http.setAuthToken(config.auth_token)
   http.setMaxBodyBytes(config.max_body_bytes)
   routes.setThrottles(config.throttle_receive, config.throttle_schedule)

@@ -48,6 +48,20 @@ t.test('GET / has the original status shape', async (t) => {
   t.same(payload.queued_jobs, { main: 0 })
   t.same(payload.idle_workers, { main: 0 })
   t.match(payload.server!.http_engine, /native/, 'the native uWebSockets.js build is loaded')
+  t.same(Object.keys(payload.tasks!).sort(), ['lease and delay reaper', 'snapshot'], 'the background tasks, by name')
+})
+
+t.test('GET / shows each background task’s runs, last run and error', async (t) => {
+  const tasks = async (): Promise<Record<string, { runs: number; last_run_at: string | null; last_error: string | null }>> =>
+    ((await call(`${d.url}/`)).body.payload as { tasks: Record<string, { runs: number; last_run_at: string | null; last_error: string | null }> }).tasks
+  const before = (await tasks())['lease and delay reaper']!.runs
+  await call(`${d.url}/schedule`, { message: 'leased briefly' })
+  await call(`${d.url}/receive_noblock`, { lease: 0.05 })
+  await until(async () => (await tasks())['lease and delay reaper']!.runs > before, 'the reaper to run')
+  const reaper = (await tasks())['lease and delay reaper']!
+  t.match(reaper, { last_error: null })
+  t.ok(Date.parse(String(reaper.last_run_at)) > Date.now() - 10_000, 'ran just now')
+  t.equal((await call(`${d.url}/receive_noblock`, {})).body.message, 'leased briefly', 'and put the job back')
 })
 
 t.test('schedule, list and receive keep priority order with FIFO ties', async (t) => {

@@ -23,7 +23,7 @@ function launch(command: string[], args: string[], env: NodeJS.ProcessEnv): Bare
       const m = /"address":"127\.0\.0\.1:(\d+)"/.exec(out)
       if (m) resolve(Number(m[1]))
     })
-    void exited.then((code) => reject(new Error(`exited ${code}: ${err}`)))
+    proc.once('exit', (code) => reject(new Error(`exited ${code}: ${err}`)))
   })
   return { port, exited, kill: () => proc.kill('SIGTERM') }
 }

@@ -73,7 +73,7 @@ t.test('a container lane refuses keys it does not take, and names the lane and k
   t.throws(() => resolveConfig(file({ keep_exitd_for: 10 })), /unknown setting "lanes\.boxes\.keep_exitd_for".*did you mean "keep_exited_for"/)
   t.throws(() => resolveConfig(file({ target: 'http://x/' })), /lanes\.boxes\.target/)
   t.throws(() => resolveConfig(file({ kill_grace: 1 })), /lanes\.boxes\.kill_grace/)
-  t.doesNotThrow(() => resolveConfig(file({ memory: '64m', cpus: 0.5, network: 'none', pull: 'missing', keep_exited_for: 0, upkeep_interval: 1, namespace: 'n', filter: '.manifest' })))
+  t.doesNotThrow(() => resolveConfig(file({ memory: '64m', cpus: 0.5, network: 'none', pull: 'missing', keep_exited_for: 0, upkeep_interval: 1, namespace: 'n', filter: '.manifest', allowed_env: ['SRC'] })))
   t.end()
 })
 

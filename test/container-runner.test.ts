@@ -1,6 +1,9 @@
 import t from 'tap'
 import { createLogger } from '../src/log'
-import { Queue } from '../src/queue/queue'
+import type { Job } from '../src/queue/job'
+import { NO_LIMITS } from '../src/service/limits'
+import { JobService } from '../src/service/job-service'
+import { MemoryStore } from '../src/store/memory-store'
 import { type Sample, renderJobsTotal } from '../src/runners/container-metrics'
 import { Dispatcher } from '../src/runners/dispatcher'
 import { parseLanes } from '../src/runners/lanes'
@@ -18,7 +21,12 @@ const skip = engineSkip
 
 t.test('a job runs as a container: arguments in its environment, output and exit code kept, labelled, counted', { skip }, async (t) => {
   const c = await containerDaemon(t, {
-    boxes: { command: ['sh', '-c', 'echo "hello $WHO from $DISPENSERD_LANE"; echo "mode $MODE" >&2'], env: { MODE: 'fast' }, labels: { suite: 'dispenserd-tests', team: 'media' } },
+    boxes: {
+      command: ['sh', '-c', 'echo "hello $WHO from $DISPENSERD_LANE"; echo "mode $MODE" >&2'],
+      env: { MODE: 'fast' },
+      allowed_env: ['WHO', 'MODE'],
+      labels: { suite: 'dispenserd-tests', team: 'media' },
+    },
   })
   const hash = await c.schedule('boxes', { WHO: 'world' })
   const done = await c.settled(hash)
@@ -46,7 +54,7 @@ t.test('a job runs as a container: arguments in its environment, output and exit
   const refused = await call(`${c.d.url}/schedule`, { lane: 'boxes', message: JSON.stringify({ arguments: { MODE: 'slow' } }) })
   t.match(refused, { status: 400, body: { code: 1, message: 'argument "MODE" is set by lane "boxes"\'s "env"; a job cannot change it' } })
   const loader = await call(`${c.d.url}/schedule`, { lane: 'boxes', message: JSON.stringify({ arguments: { LD_PRELOAD: '/x.so' } }) })
-  t.match(loader, { status: 400, body: { code: 1, message: /argument "LD_PRELOAD" is refused/ } }, 'the same rules as exec lanes')
+  t.match(loader, { status: 400, body: { code: 1, message: 'argument "LD_PRELOAD" is not allowed on lane "boxes" (allowed_env: WHO, MODE)' } }, 'the same rules as exec lanes')
 })
 
 t.test('a failing container is retried with backoff until dead, a container per try; jobs_total counts as the seed does', { skip }, async (t) => {
@@ -78,15 +86,18 @@ t.test('concurrency caps the containers running at once; 0 starts none', { skip 
   const held = await c.schedule('held')
   const hashes = await Promise.all([1, 2, 3, 4, 5].map(() => c.schedule('busy')))
   let most = 0
-  const settled = Promise.all(hashes.map((hash) => c.settled(hash)))
   let finished = false
-  void settled.finally(() => (finished = true))
-  while (!finished) {
-    const running = (await containersOf(c.namespaces.busy!)).filter((x) => x.State === 'running').length
-    most = Math.max(most, running)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  for (const job of await settled) t.equal(job.state, 'succeeded')
+  const watching = (async () => {
+    while (!finished) {
+      const running = (await containersOf(c.namespaces.busy!)).filter((x) => x.State === 'running').length
+      most = Math.max(most, running)
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  })()
+  const settled = await Promise.all(hashes.map((hash) => c.settled(hash)))
+  finished = true
+  await watching
+  for (const job of settled) t.equal(job.state, 'succeeded')
   t.equal(most, 2, 'two at a time, never more')
   t.match(await c.job(held), { state: 'queued', attempts: 0 }, 'the paused lane’s job waits')
   t.same(await containersOf(c.namespaces.held!), [], 'and has no container')
@@ -121,7 +132,7 @@ t.test('a jq filter makes the manifest from the job; a filter error fails the jo
     '| .Cmd = ["sh", "-c", "echo \\($job.arguments.WHAT) at priority \\($job.priority), try \\($job.attempt)"]',
     '| .Labels.priority = ($job.priority | tostring)',
   ].join('\n')
-  const c = await containerDaemon(t, { made: { filter, retries: 3, backoff: { base: 0.05, max: 0.1 } } })
+  const c = await containerDaemon(t, { made: { filter, allowed_env: ['WHAT'], retries: 3, backoff: { base: 0.05, max: 0.1 } } })
   const good = await c.schedule('made', { WHAT: 'thumbs' }, 9)
   t.match(await c.settled(good), { state: 'succeeded', last_run: { output: 'thumbs at priority 9, try 1\n' } })
   t.match(await containersOf(c.namespaces.made!), [{ Labels: { priority: '9', 'dispenserd.job': good } }])
@@ -150,19 +161,22 @@ t.test('killing a running job kills its container, and the job fails for good', 
   const namespace = uniqueNamespace()
   const [spec] = parseLanes({ boxes: { runner: 'container', engine: testEngine!.url, image: testEngine!.image, command: ['sleep', '60'], namespace, labels: SUITE_LABELS, retries: 3 } })
   const logger = createLogger('silent')
-  const queue = new Queue()
-  queue.indexLane('boxes')
-  const dispatcher = new Dispatcher([{ spec: spec!, runner: createRunner(spec!, '/', logger) }], queue, logger)
+  const service = new JobService({ store: new MemoryStore({ logger, runnerLanes: ['boxes'] }), logger, limits: NO_LIMITS })
+  const dispatcher = new Dispatcher([{ spec: spec!, runner: createRunner(spec!, '/', logger) }], service, logger)
+  service.setLanePolicy(dispatcher)
   t.teardown(async () => {
     await dispatcher.stop(0)
+    service.stop()
     await removeNamespace(namespace)
   })
   dispatcher.start()
-  const { hash } = queue.schedule({ lane: 'boxes', priority: 1, message: '{}' })
+  const [job] = await service.schedule([{ lane: 'boxes', priority: 1, message: '{}' }], false)
+  const { hash } = job!
   await until(async () => (await containersOf(namespace)).some((c) => c.State === 'running'), 'the container to run', 20_000)
   t.equal(dispatcher.kill('0'.repeat(40)), false, 'no such running job')
   t.equal(dispatcher.kill(hash), true)
-  await until(() => queue.findJob(hash)?.state === 'dead', 'the job to be dead', 20_000)
-  t.match(queue.findJob(hash)!.job.report, { state: 'dead', reason: 'killed', exitCode: 137 })
+  const find = async (): Promise<{ job: Job; state: string } | undefined> => service.find(hash)
+  await until(async () => (await find())?.state === 'dead', 'the job to be dead', 20_000)
+  t.match((await find())!.job.report, { state: 'dead', reason: 'killed', exitCode: 137 })
   t.match(await containersOf(namespace), [{ State: 'exited' }])
 })

@@ -1,12 +1,14 @@
-import { execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { ApiError } from '../src/errors'
 import { createLogger } from '../src/log'
 import { DispatchError, DispatchRepos, createDispatchRunner, parseDispatchfile, validateDispatchArguments } from '../src/runners/dispatch'
 import type { Runner, RunResult } from '../src/runners/runner'
-import { type Running, call, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
+import { type Running, call, removeDir, runToExit, startDaemon, tempDir, until } from './helpers/daemon'
+import { commit, git, publish, serveGit } from './helpers/git-repos'
 
 /**
  * Dispatch Jobs from git: real local repositories made by the test, whose Dispatchfile "compiles"
@@ -15,19 +17,7 @@ import { type Running, call, removeDir, startDaemon, tempDir, until } from './he
  */
 
 const logger = createLogger('silent')
-
-function git(repo: string, ...args: string[]): string {
-  return execFileSync('git', ['-C', repo, '-c', 'user.email=t@t', '-c', 'user.name=t', ...args], { encoding: 'utf8' }).trim()
-}
-
-/** Commits `files` to `repo` (created if need be); returns the commit's SHA. */
-function commit(repo: string, files: Record<string, string>): string {
-  if (!existsSync(path.join(repo, '.git'))) execFileSync('git', ['init', '--quiet', repo])
-  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(repo, name), text)
-  git(repo, 'add', '-A')
-  git(repo, 'commit', '--quiet', '-m', 'change')
-  return git(repo, 'rev-parse', 'HEAD')
-}
+const execFileAsync = promisify(execFile)
 
 interface Fixture {
   dir: string
@@ -95,7 +85,10 @@ function abortAfter(ms: number): AbortSignal {
 /** A signal aborted once the fixture's build count reaches `builds` (the build is under way), not after a fixed time. */
 function abortOnceBuilding(f: Fixture, builds: number, reason = 'timeout'): AbortSignal {
   const controller = new AbortController()
-  void until(() => buildCount(f) >= builds, 'the build to start', 30_000).then(() => controller.abort(reason))
+  until(() => buildCount(f) >= builds, 'the build to start', 30_000).then(
+    () => controller.abort(reason),
+    (err: unknown) => controller.abort(err),
+  )
   return controller.signal
 }
 
@@ -141,9 +134,11 @@ t.test('arguments are checked against the Dispatchfile when a job is queued', (t
     [{ GOECHO: 'hi', TIMES: 'three' }, /argument "TIMES" must be an integer/],
     [{ GOECHO: 42 }, /argument "GOECHO" must be a string/],
     [['GOECHO'], /"arguments" must be an object/],
+    [{ GOECHO: 'a\u0000b' }, /^argument "GOECHO" contains a NUL character/],
+    [JSON.parse(`{"GOECHO": ${'['.repeat(20_000)}1${']'.repeat(20_000)}}`), /^argument "GOECHO" must be a string, got an array$/],
   ]
-  for (const [args, message] of refused) {
-    t.throws(() => validateDispatchArguments(file, args), { constructor: ApiError, codeName: 'invalid_data', message }, JSON.stringify(args))
+  for (const [i, [args, message]] of refused.entries()) {
+    t.throws(() => validateDispatchArguments(file, args), { constructor: ApiError, codeName: 'invalid_data', message }, `case ${i}`)
   }
   t.end()
 })
@@ -168,6 +163,59 @@ t.test('only allowed repositories, and only commit SHAs, ever reach git', async 
   }
   t.notOk(existsSync(pwned))
   t.notOk(existsSync(path.join(f.dir, 'cache')), 'git never ran')
+})
+
+t.test('allowed_repos is compared as parsed addresses: dot segments, look-alike hosts and user names do not get out', (t) => {
+  const repos = new DispatchRepos({ dir: '/nonexistent', allowedRepos: ['https://git.example', 'git@git.example:team/', '/srv/repos'], logger })
+  for (const url of ['https://git.example/x.git', 'https://GIT.example:443/x', 'git@git.example:team/echo.git', 'ssh://git@git.example/~/team/echo.git', '/srv/repos/echo', 'file:///srv/repos/echo']) {
+    t.ok(repos.isAllowed(url), `allowed: ${url}`)
+  }
+  const refused: [string, RegExp][] = [
+    ['https://git.example.evil.net/x', /is not under dispatch.allowed_repos/],
+    ['https://git.example@evil.net/x', /carries a user name/],
+    ['https://git.example:8443/x', /is not under/],
+    ['git@git.example:../other/repo', /has a "\." or "\.\." path segment/],
+    ['git@git.example:team/../../other', /path segment/],
+    ['git@git.example:~other/team/x', /is not under/],
+    ['alice@git.example:team/x', /is not under/],
+    ['/srv/repos/../elsewhere', /path segment/],
+    ['/srv/repos-old/x', /is not under/],
+    ['ext::sh', /is not a URL/],
+  ]
+  for (const [url, why] of refused) {
+    t.notOk(repos.isAllowed(url), `refused: ${url}`)
+    t.match(repos.refusal(url), why)
+  }
+  t.throws(() => new DispatchRepos({ dir: '/nonexistent', allowedRepos: ['https://git.example/team/../'], logger }), /allowed_repos\[0\] "https:\/\/git.example\/team\/..\/" has a "." or ".." path segment/)
+  t.end()
+})
+
+t.test('over HTTP, where git itself would fetch "<allowed>/../evil", the repository is refused before git runs', async (t) => {
+  const f = fixture(t)
+  const served = path.join(f.dir, 'served')
+  mkdirSync(path.join(served, 'allowed'), { recursive: true })
+  mkdirSync(path.join(served, 'evil'))
+  const pwned = path.join(f.dir, 'pwned')
+  const evil = path.join(f.dir, 'evil-src')
+  const evilSha = commit(evil, { '.dispatch.yml': `build:\n  - touch ${pwned}\nrun: /bin/true\n` })
+  publish(evil, path.join(served, 'evil'), 'repo.git')
+  publish(f.repo, path.join(served, 'allowed'), 'echo.git')
+  const server = await serveGit(served)
+  t.teardown(() => server.close())
+  const escape = `${server.url}/allowed/../evil/repo.git`
+  // (Not execFileSync: the server answers from this process.)
+  t.match((await execFileAsync('git', ['ls-remote', escape], { encoding: 'utf8' })).stdout, evilSha, 'git itself fetches the repository outside')
+  const repos = new DispatchRepos({ dir: path.join(f.dir, 'http-cache'), allowedRepos: [`${server.url}/allowed`], logger })
+  const before = server.requests.length
+  for (const url of [escape, `${server.url}/allowed/%2e%2E/evil/repo.git`, `${server.url}/allowed/./../evil/repo.git`, `${server.url}/allowed-not/repo.git`]) {
+    await t.rejects(repos.dispatchfile(url, evilSha), { constructor: DispatchError, message: /path segment|is not under/ }, url)
+  }
+  const runner = createDispatchRunner(repos)
+  const result = await runner.run({ lane: 'dispatch', jobNum: 1, hash: 'a'.repeat(40), attempt: 1, priority: 512, message: JSON.stringify({ repo_url: escape, ref: evilSha, arguments: {} }), arguments: {}, target: undefined }, { signal: new AbortController().signal, logger })
+  t.match(result, { status: 'failed', retry: false, reason: /path segment/ })
+  t.equal(server.requests.length, before, 'the server was never asked')
+  t.notOk(existsSync(pwned), 'no build step of the outside repository ran')
+  t.equal((await repos.dispatchfile(`${server.url}/allowed/echo.git`, f.sha)).sha, f.sha, 'a repository under the prefix is fetched over HTTP')
 })
 
 t.test('a commit is fetched into the mirror once; unknown commits and missing Dispatchfiles are refused', async (t) => {
@@ -269,17 +317,38 @@ t.test('the daemon queues Dispatch Jobs after checking them, and runs them', asy
     [{ ref: '--upload-pack=touch /tmp/pwned', arguments: { GOECHO: 'x' } }, 400, 1, /"ref" must be a commit SHA/],
     [{ ref: 'f'.repeat(40), arguments: { GOECHO: 'x' } }, 400, 1, /commit f+ is not in/],
     [{ repo_url: '/elsewhere/repo', arguments: { GOECHO: 'x' } }, 403, 13, /not under dispatch.allowed_repos/],
+    [{ arguments: { GOECHO: 'a\u0000b' } }, 400, 1, /^argument "GOECHO" contains a NUL character/],
   ]
   for (const [body, status, code, message] of cases) {
     const r = await queue(body)
     t.same([r.status, r.body.code], [status, code], JSON.stringify(body))
     t.match(String(r.body.message), message)
   }
+  // Written as text: 20,000 levels are more than JSON.stringify can take (they once answered 500).
+  const deep = await call(`${d.url}/v0/jobs/queue`, `{"repo_url": ${JSON.stringify(f.repo)}, "ref": "${f.sha}", "arguments": {"GOECHO": ${'['.repeat(20_000)}1${']'.repeat(20_000)}}}`)
+  t.same([deep.status, deep.body.code], [400, 1], 'a deep value')
+  t.match(String(deep.body.message), /^argument "GOECHO" must be a string, got an array$/)
   const queued = await queue({ arguments: { GOECHO: 'wheeeeeeee', TIMES: 3 } })
   t.same([queued.status, queued.body.code], [200, 0])
   const job = async (): Promise<Record<string, unknown>> => (await call(`${d.url}/job?hash=${queued.body.hash}`)).body
   await until(async () => ['succeeded', 'dead'].includes(String((await job()).state)), 'the job to finish', 10_000)
   t.match(await job(), { state: 'succeeded', lane: 'dispatch', last_run: { exit_code: 0, output: /^echo: wheeeeeeee x3 / } })
+})
+
+t.test('an allowed_repos prefix that does not parse stops the daemon at start, naming it', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  for (const [prefix, wanted] of [
+    ['https://git.example/team/../', /dispatch: allowed_repos\[0\] "https:\/\/git.example\/team\/..\/" has a "\." or "\.\." path segment/],
+    ['repos/', /allowed_repos\[0\] "repos\/" is not a URL/],
+    ['https://user:secret@git.example/', /carries a password/],
+  ] as const) {
+    writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ dispatch: { allowed_repos: [prefix] } }))
+    const r = await runToExit(['--config', path.join(dir, 'config.json'), '--data-dir', path.join(dir, 'data'), '--address', '127.0.0.1:0'])
+    t.equal(r.code, 1, prefix)
+    t.match(r.stderr, wanted)
+  }
+  t.notOk(existsSync(path.join(dir, 'data')), 'the data directory was not touched')
 })
 
 t.test('Dispatch Jobs are off until an operator lists allowed repositories', async (t) => {

@@ -48,7 +48,7 @@ t.test('records are checksummed lines, and replay keeps each job’s last word',
   t.equal(state.highestJobNum, 3)
 })
 
-t.test('a failed write breaks the journal until a snapshot rotates it, and nothing more is written to the broken file', async (t) => {
+t.test('a failed write breaks the journal until a snapshot compacts it; later records go to a new file', async (t) => {
   const dir = tempDir()
   t.teardown(() => removeDir(dir))
   let failWrites = true
@@ -67,14 +67,18 @@ t.test('a failed write breaks the journal until a snapshot rotates it, and nothi
   t.ok(journal.broken)
   t.same(failures, ['failed'], 'the daemon is told once')
   failWrites = false
-  journal.scheduled(job(2))
-  t.ok(await durable(journal), 'later records of the broken generation are not written either')
+  // A record made while broken (a job put back when its reply failed, a lease running out) is not
+  // lost with the broken file: it goes to a new one, which replay reads after it.
+  journal.returned(job(2), 'not delivered')
+  t.equal(await durable(journal), undefined, 'written to the new file')
+  t.ok(journal.broken, 'still broken: the failed record is only in memory until a snapshot')
+  t.same(journalGenerations(dir), [1, 2])
   const generation = journal.rotate()!
   journal.scheduled(job(3))
   journal.compacted(generation)
-  t.equal(await durable(journal), undefined, 'the new generation is written')
+  t.equal(await durable(journal), undefined, 'the snapshot’s generation is written')
   t.equal(journal.broken, undefined, 'whole again once the snapshot is in')
-  t.same(journalGenerations(dir), [2], 'the broken generation was deleted')
+  t.same(journalGenerations(dir), [generation], 'the older generations were deleted')
   await journal.close()
   t.same([...readJournal(dir, quiet).state.jobs.keys()], [3])
 })

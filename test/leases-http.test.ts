@@ -1,16 +1,7 @@
-import t, { type Test } from 'tap'
-import { type Running, call, removeDir, startDaemon, until } from './helpers/daemon'
+import t from 'tap'
+import { type Running, call, daemonForTest as daemon, removeDir, startDaemon, until } from './helpers/daemon'
 
 /** Leased receives over HTTP against the real daemon: lease, ack, release, touch, expiry. */
-
-async function daemon(t: Test, args: string[] = []): Promise<Running> {
-  const d = await startDaemon({ args })
-  t.teardown(async () => {
-    await d.stop()
-    removeDir(d.dataDir)
-  })
-  return d
-}
 
 async function schedule(d: Running, ...messages: string[]): Promise<string[]> {
   const hashes: string[] = []

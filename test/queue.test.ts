@@ -2,29 +2,12 @@ import t from 'tap'
 import { HashScheme } from '../src/queue/hash'
 import { IndexedHeap } from '../src/queue/heap'
 import { Job, compareJobs } from '../src/queue/job'
-import type { Receiver } from '../src/queue/lane'
-import { ApiError } from '../src/errors'
-import { NO_LIMITS, Queue } from '../src/queue/queue'
+import { Queue } from '../src/queue/queue'
 import { ReadyJobs } from '../src/queue/ready'
 
 /** A deterministic queue: fixed clock and readable hashes. */
 function makeQueue(): Queue {
   return new Queue({ clock: () => 1_700_000_000_000, makeHash: (n) => n.toString(16).padStart(40, '0') })
-}
-
-/** A receiver that records what it got, or refuses delivery like a vanished client. */
-class TestReceiver implements Receiver {
-  readonly got: Job[] = []
-  dismissed = false
-  constructor(private readonly alive = true) {}
-  deliver(job: Job): boolean {
-    if (!this.alive) return false
-    this.got.push(job)
-    return true
-  }
-  dismiss(): void {
-    this.dismissed = true
-  }
 }
 
 function drainLane(queue: Queue, lane = 'main'): Job[] {
@@ -148,81 +131,6 @@ t.test('lanes are separate and every lane a job was scheduled to is known; recei
   t.end()
 })
 
-t.test('a parked receiver gets the next job of its lane at once, oldest receiver first', (t) => {
-  const q = makeQueue()
-  const first = new TestReceiver()
-  const second = new TestReceiver()
-  const elsewhere = new TestReceiver()
-  q.awaitJob('main', first)
-  q.awaitJob('main', second)
-  q.awaitJob('video', elsewhere)
-  t.same(q.stats().idle, { main: 2, video: 1 })
-  q.schedule({ lane: 'main', priority: 1, message: 'one' })
-  t.same(first.got.map((j) => j.message), ['one'])
-  t.same(second.got, [])
-  q.schedule({ lane: 'main', priority: 1, message: 'two' })
-  t.same(second.got.map((j) => j.message), ['two'])
-  t.same(elsewhere.got, [])
-  t.same(q.stats(), { leased: { main: 0 }, delayed: { main: 0 }, queued: { main: 0 }, idle: { main: 0, video: 1 } }, 'a lane only waited on is not created, but its receiver counted')
-  t.same(q.laneNames(), ['main'])
-  q.schedule({ lane: 'video', priority: 1, message: 'v' })
-  t.same(elsewhere.got.map((j) => j.message), ['v'], 'the lane, once created by a job, hands it to the receiver waiting for it')
-  t.end()
-})
-
-t.test('a receiver that finds jobs ready is served without parking', (t) => {
-  const q = makeQueue()
-  q.schedule({ lane: 'main', priority: 2, message: 'later' })
-  q.schedule({ lane: 'main', priority: 1, message: 'sooner' })
-  const r = new TestReceiver()
-  q.awaitJob('main', r)
-  t.same(r.got.map((j) => j.message), ['sooner'])
-  t.same(q.stats().idle, { main: 0 })
-  t.end()
-})
-
-t.test('a cancelled receiver is gone at once and never gets a job', (t) => {
-  const q = makeQueue()
-  const gone = new TestReceiver()
-  const waiting = new TestReceiver()
-  q.awaitJob('main', gone)
-  q.awaitJob('main', waiting)
-  t.equal(q.cancel('main', gone), true)
-  t.equal(q.cancel('main', gone), false)
-  t.same(q.stats().idle, { main: 1 })
-  q.schedule({ lane: 'main', priority: 1, message: 'x' })
-  t.same(gone.got, [])
-  t.same(waiting.got.map((j) => j.message), ['x'])
-  t.end()
-})
-
-t.test('a job handed to a receiver that turns out to be gone goes back to its place', (t) => {
-  const q = makeQueue()
-  q.schedule({ lane: 'main', priority: 1, message: 'a' })
-  q.schedule({ lane: 'main', priority: 1, message: 'b' })
-  const jobA = q.receive('main')!
-  const dead = new TestReceiver(false)
-  const live = new TestReceiver()
-  q.awaitJob('main', dead) // b is offered to the dead receiver and refused
-  q.returnUndelivered(jobA, undefined)
-  q.awaitJob('main', live)
-  t.same(live.got.map((j) => j.message), ['a'], 'the put-back job keeps its place ahead of b')
-  t.same(drainLane(q).map((j) => j.message), ['b'], 'nothing was lost')
-  t.end()
-})
-
-t.test('a refused delivery passes the job on to the next parked receiver', (t) => {
-  const q = makeQueue()
-  const dead = new TestReceiver(false)
-  const live = new TestReceiver()
-  q.awaitJob('main', dead)
-  q.awaitJob('main', live)
-  q.schedule({ lane: 'main', priority: 1, message: 'x' })
-  t.same(live.got.map((j) => j.message), ['x'])
-  t.same(q.stats(), { leased: { main: 0 }, delayed: { main: 0 }, queued: { main: 0 }, idle: { main: 0 } })
-  t.end()
-})
-
 t.test('restore keeps numbers and continues after the highest', (t) => {
   const q = makeQueue()
   q.restore({ jobNum: 7, hash: 'h7', created: 100, lane: 'main', priority: 3, message: 'seven' })
@@ -239,18 +147,6 @@ t.test('restore keeps numbers and continues after the highest', (t) => {
   t.end()
 })
 
-t.test('dismissAllParked empties every lane and tells each receiver', (t) => {
-  const q = makeQueue()
-  const a = new TestReceiver()
-  const b = new TestReceiver()
-  q.awaitJob('main', a)
-  q.awaitJob('video', b)
-  q.dismissAllParked()
-  t.equal(a.dismissed && b.dismissed, true)
-  t.same(q.stats().idle, { main: 0 })
-  t.end()
-})
-
 t.test('jobsInOrder lists serving order without consuming', (t) => {
   const q = makeQueue()
   q.schedule({ lane: 'main', priority: 9, message: 'c' })
@@ -262,68 +158,3 @@ t.test('jobsInOrder lists serving order without consuming', (t) => {
   t.end()
 })
 
-t.test('limits: past one, nothing is queued or parked and the error names the limit', (t) => {
-  const limited = (limits: Partial<typeof NO_LIMITS>): Queue => new Queue({ limits: { ...NO_LIMITS, ...limits } })
-  const job = (message = 'x', lane = 'main') => ({ message, lane, priority: 1 })
-  const refuses = (fn: () => unknown, code: string, message: RegExp): void => {
-    let thrown: unknown
-    try {
-      fn()
-    } catch (err) {
-      thrown = err
-    }
-    t.ok(thrown instanceof ApiError, `throws an ApiError: ${String(thrown)}`)
-    t.match(thrown, { codeName: code, message })
-  }
-
-  let q = limited({ maxQueuedJobs: 3 })
-  q.scheduleMany([job(), job()])
-  refuses(() => q.scheduleMany([job(), job()]), 'limit_reached', /max_queued_jobs is 3/)
-  t.equal(q.totalQueued, 2, 'a batch that does not fit is refused whole')
-  q.schedule(job())
-  refuses(() => q.schedule(job()), 'limit_reached', /holds 3 jobs/)
-  q.receive('main')
-  t.equal(q.schedule(job()).message, 'x', 'room again once a job is taken')
-
-  q = limited({ maxQueuedBytes: 10 })
-  q.schedule(job('12345'))
-  refuses(() => q.schedule(job('123456')), 'limit_reached', /max_queued_bytes is 10/)
-  q.schedule(job('\u00e9\u00e9')) // 2 characters, 4 bytes in UTF-8
-  t.equal(q.queuedBytes, 9)
-  q.receive('main')
-  t.equal(q.queuedBytes, 4)
-
-  q = limited({ maxMessageBytes: 4 })
-  refuses(() => q.schedule(job('12345')), 'invalid_data', /^"message" is 5 bytes, over max_message_bytes \(4\)$/)
-  refuses(() => q.scheduleMany([job('1'), job('12345')]), 'invalid_data', /^jobs\[1\]: "message" is 5 bytes/)
-  t.equal(q.totalQueued, 0)
-
-  q = limited({ maxLanes: 2 })
-  q.schedule(job('a', 'second'))
-  refuses(() => q.schedule(job('b', 'third')), 'limit_reached', /max_lanes is 2/)
-  t.equal(q.receive('third'), undefined, 'a receive creates no lane, so meets no limit')
-  refuses(() => q.scheduleMany([job('c', 'main'), job('d', 'fourth')]), 'limit_reached', /max_lanes/)
-  t.same(q.laneNames(), ['main', 'second'])
-  q.restore({ jobNum: 50, lane: 'restored', priority: 1, message: 'kept' })
-  t.same(q.laneNames(), ['main', 'second', 'restored'], 'a snapshot loads whatever the limits')
-
-  q = limited({ maxParkedReceivers: 2 })
-  const a = new TestReceiver()
-  const b = new TestReceiver()
-  q.awaitJob('main', a)
-  q.awaitJob('main', b)
-  refuses(() => q.awaitJob('main', new TestReceiver()), 'limit_reached', /max_parked_receivers is 2/)
-  q.schedule(job('for a'))
-  t.equal(q.parkedReceivers, 1, 'a delivery frees a place')
-  q.cancel('main', b)
-  t.equal(q.parkedReceivers, 0, 'so does a cancel')
-  q.schedule(job('ready'))
-  const c = new TestReceiver()
-  q.awaitJob('main', new TestReceiver())
-  q.awaitJob('main', c)
-  q.awaitJob('main', new TestReceiver())
-  refuses(() => q.awaitJob('main', new TestReceiver()), 'limit_reached', /max_parked/)
-  q.dismissAllParked()
-  t.equal(q.parkedReceivers, 0)
-  t.end()
-})

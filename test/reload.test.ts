@@ -78,7 +78,7 @@ t.test('a bad config file on SIGHUP is logged and changes nothing', async (t) =>
     ['{ not json', /not valid JSON/],
     [{ max_queued_jobs: 5, auth_tokn: 'x' }, /unknown setting "auth_tokn" \(did you mean "auth_token"\?\)/],
     [{ max_queued_jobs: 'five' }, /"max_queued_jobs" must be an integer/],
-    [{ max_queued_jobs: 5, max_parked_receivers: 1, lanes: { work: { runner: 'exec', command: ['/bin/true'], concurrency: 2 } } }, /max_parked_receivers is 1/],
+    [{ max_queued_jobs: 5, lanes: { work: { runner: 'exec', command: ['/bin/true'], concurency: 2 } } }, /unknown setting "lanes.work.concurency" \(did you mean "concurrency"\?\)/],
   ]
   for (const [values, reason] of broken) {
     const line = await hup(s, values)

@@ -225,6 +225,12 @@ t.test('http: a job’s own target is used only under allowed_targets, compared 
     [undefined, /the job names no target and the lane has none/],
   ]
   for (const [target, reason] of refusals) t.match(await to(target), { status: 'failed', retry: false, reason }, String(target))
+  // A prefix without a trailing slash ends at a path segment all the same.
+  const bare = createHttpRunner({ lane: 'contract', config: { allowed_targets: [`${url}/status`] }, root: '/', logger })
+  const toBare = (target: string): Promise<RunResult> => bare.run({ ...job('succeed'), target }, { signal, logger })
+  t.match(await toBare(`${url}/status/404`), { status: 'failed', httpStatus: 404 })
+  t.match(await toBare(`${url}/statusx/404`), { status: 'failed', retry: false, reason: /is not under this lane's allowed_targets/ }, 'a look-alike path')
+  t.match(await toBare(`${url.replace('127.0.0.1', 'localhost')}/status/404`), { status: 'failed', retry: false, reason: /is not under/ }, 'another host name')
 })
 
 t.test('http: a lane configured wrongly is refused at creation, naming the key', async (t) => {
@@ -236,6 +242,7 @@ t.test('http: a lane configured wrongly is refused at creation, naming the key',
     [{ target: 'http://user:secret@app/x' }, /"target" .*no user name or password/],
     [{ allowed_targets: 'http://app/' }, /"allowed_targets" must be a list/],
     [{ allowed_targets: ['http://app/', 7] }, /"allowed_targets\[1\]" must be/],
+    [{ allowed_targets: ['http://app/hooks?key=1'] }, /"allowed_targets\[0\]" must be a URL prefix with no query or fragment/],
     [{ target: 'http://app/x', task_name: 3 }, /"task_name" must be a non-empty string/],
   ]
   for (const [config, wanted] of cases) t.throws(() => createHttpRunner({ lane: 'x', config, root: '/', logger }), wanted, JSON.stringify(config))

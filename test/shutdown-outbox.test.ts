@@ -3,7 +3,9 @@ import t from 'tap'
 import type { ApiError } from '../src/errors'
 import type { Exchange } from '../src/http/exchange'
 import { Routes } from '../src/http/routes'
-import { Queue } from '../src/queue/queue'
+import { JobService } from '../src/service/job-service'
+import { NO_LIMITS } from '../src/service/limits'
+import { MemoryStore } from '../src/store/memory-store'
 
 /** Stands in for a uWS request/response pair: records what it was answered. */
 class FakeExchange {
@@ -24,8 +26,9 @@ class FakeExchange {
 const fake = (): FakeExchange & Exchange => new FakeExchange() as unknown as FakeExchange & Exchange
 
 t.test('a job whose hand-over fails during shutdown stays queued for the final snapshot', (t) => {
-  const queue = new Queue()
-  const routes = new Routes({ queue, logger: pino({ level: 'silent' }), version: 'test', throttleReceive: false, throttleSchedule: false, statusExtras: () => ({}) })
+  const logger = pino({ level: 'silent' })
+  const service = new JobService({ store: new MemoryStore({ logger }), logger, limits: NO_LIMITS })
+  const routes = new Routes({ service, logger, version: 'test', throttleReceive: false, throttleSchedule: false, journaled: false, statusExtras: () => ({}) })
   const first = fake()
   const second = fake()
   routes.receiveBlock(first, Buffer.alloc(0))
@@ -36,7 +39,7 @@ t.test('a job whose hand-over fails during shutdown stays queued for the final s
   // The job waits in the outbox for `first`, whose client then goes away; then SIGTERM.
   first.open = false
   routes.beginShutdown()
-  t.equal(queue.totalQueued, 1, 'the job is back in its lane before the snapshot is taken')
+  t.equal(service.totals().queued_jobs_total, 1, 'the job is back in its lane before the snapshot is taken')
   t.same(second.answers.map((a) => a.status), [503], 'the other parked receiver was dismissed, not handed the job')
   t.end()
 })

@@ -31,7 +31,7 @@ t.test('what the encoder writes, the reader reads back: lanes, order, every fiel
   q.schedule({ lane: 'main', priority: 4294967295, message: '' })
   q.declareLane('empty')
   const target = path.join(dir, 'roundtrip.json')
-  await writeFileAtomically(target, encodeJobsByLane(q.snapshot(), 4))
+  await writeFileAtomically(target, encodeJobsByLane(q.snapshot(), { pieceBytes: 4 }))
   const sink = collect()
   t.equal(readSnapshotFile(target, sink), 26)
   t.same(sink.lanes, ['main', odd, 'empty'])

@@ -1,26 +1,43 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { createServer } from 'node:net'
 import t from 'tap'
-import { accepts, freePort, removeDir, runToExit, tempDir } from './helpers/daemon'
+import { accepts, freePort, removeDir, runToExit, startDaemon, tempDir } from './helpers/daemon'
 
 /**
  * A start that fails must fail whole: exit non-zero, serve nothing, leave the data directory as it
- * was. (Runner concurrency above max_parked_receivers used to be found only after listening began:
- * the daemon printed an error but kept accepting jobs it would never save.)
+ * was. (A failure found after listening began used to leave a daemon that kept accepting jobs it
+ * would never save.)
  */
 
-t.test('runner concurrency above max_parked_receivers: exits 1 naming the setting, serves nothing, touches nothing', async (t) => {
+t.test('a runner module that throws when loaded: exits 1 naming the lane, serves nothing, touches nothing', async (t) => {
   const dir = tempDir()
   t.teardown(() => removeDir(dir))
   const config = path.join(dir, 'config.json')
   const data = path.join(dir, 'data')
-  writeFileSync(config, JSON.stringify({ max_parked_receivers: 2, lanes: { thumbs: { runner: 'exec', command: ['/bin/true'], concurrency: 3 } } }))
+  writeFileSync(path.join(dir, 'broken.js'), "throw new Error('cannot load me')\n")
+  writeFileSync(config, JSON.stringify({ lanes: { thumbs: { runner: path.join(dir, 'broken.js') } } }))
   const port = await freePort()
   const r = await runToExit(['--config', config, '--data-dir', data, '--address', `127.0.0.1:${port}`], {}, 10_000)
   t.notOk(r.timedOut, 'the daemon exited on its own')
   t.equal(r.code, 1)
-  t.match(r.stderr, /concurrency adds up to 3 \(thumbs: 3\).*max_parked_receivers is 2/)
+  t.match(r.stderr, /lane "thumbs".*cannot load me/)
   t.notOk(r.stdout.includes('"listening"'), 'it never said it was listening')
   t.notOk(await accepts(port), 'nothing listens on its port')
   t.notOk(existsSync(data), 'the data directory was not created')
+})
+
+t.test('an address in use: exits 1 naming it, and leaves the data directory free for the next start', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => taken.close())
+  const port = (taken.address() as { port: number }).port
+  const r = await runToExit(['--data-dir', dir, '--address', `127.0.0.1:${port}`], {}, 10_000)
+  t.notOk(r.timedOut, 'the daemon exited on its own')
+  t.equal(r.code, 1)
+  t.match(r.stderr, `cannot listen on 127.0.0.1:${port}`)
+  const next = await startDaemon({ dataDir: dir })
+  t.equal(await next.stop(), 0, 'the next daemon on the same directory starts: the lock was released')
 })

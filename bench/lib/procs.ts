@@ -72,7 +72,7 @@ function track(name: string, proc: ChildProcess, port: number, ready: (line: str
     }
     createInterface({ input: proc.stdout! }).on('line', onLine)
     createInterface({ input: proc.stderr! }).on('line', onLine)
-    void exited.then((code) => {
+    proc.once('exit', (code) => {
       clearTimeout(timer)
       if (!started) reject(new Error(`${name} exited with ${code}: ${lines.map((l) => JSON.stringify(l)).join('\n')}`))
     })

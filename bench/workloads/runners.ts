@@ -49,7 +49,7 @@ async function succeeded(port: number): Promise<number> {
 async function throughRunner(count: number, concurrency: number): Promise<number> {
   const dir = tempDir('dispenserd-bench-runners-')
   const config = path.join(dir, 'config.json')
-  writeFileSync(config, JSON.stringify({ lanes: { bench: { runner: 'exec', command: [PROGRAM], concurrency } } }))
+  writeFileSync(config, JSON.stringify({ lanes: { bench: { runner: 'exec', command: [PROGRAM], concurrency, allowed_env: ['N'] } } }))
   // The default log level: a line per finished job is part of what a runner lane costs.
   const server = await startDispenserd(['--config', config], path.join(dir, 'data'))
   try {

@@ -22,20 +22,25 @@ export function readBody(res: HttpResponse, req: HttpRequest, ex: Exchange, maxB
   let chunks: Buffer[] | undefined
   let size = 0
   res.onData((chunk, isLast) => {
-    if (!ex.open) return
-    size += chunk.byteLength
-    if (size > maxBytes) {
-      chunks = undefined
-      tooLarge(ex, maxBytes)
-      return
+    // This runs from uWS, where an exception would end the process.
+    try {
+      if (!ex.open) return
+      size += chunk.byteLength
+      if (size > maxBytes) {
+        chunks = undefined
+        tooLarge(ex, maxBytes)
+        return
+      }
+      if (isLast && chunks === undefined) {
+        // The common case, a body in one piece: read it in place, before uWS reuses the memory.
+        handler(ex, Buffer.from(chunk))
+        return
+      }
+      // uWS empties the ArrayBuffer after this callback returns, so keep a copy.
+      ;(chunks ??= []).push(Buffer.from(chunk.slice(0)))
+      if (isLast) handler(ex, Buffer.concat(chunks, size))
+    } catch (err) {
+      ex.fault(err)
     }
-    if (isLast && chunks === undefined) {
-      // The common case, a body in one piece: read it in place, before uWS reuses the memory.
-      handler(ex, Buffer.from(chunk))
-      return
-    }
-    // uWS empties the ArrayBuffer after this callback returns, so keep a copy.
-    ;(chunks ??= []).push(Buffer.from(chunk.slice(0)))
-    if (isLast) handler(ex, Buffer.concat(chunks, size))
   })
 }

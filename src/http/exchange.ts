@@ -1,30 +1,46 @@
+import { STATUS_CODES } from 'node:http'
 import type { HttpResponse } from 'uWebSockets.js'
-import type { ApiError } from '../errors'
+import { ApiError, CODES } from '../errors'
+import type { Logger } from '../log'
+import { StreamedReply } from './streamed-reply'
 
-const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK',
-  400: '400 Bad Request',
-  401: '401 Unauthorized',
-  404: '404 Not Found',
-  413: '413 Payload Too Large',
-  500: '500 Internal Server Error',
-  503: '503 Service Unavailable',
+/** An HTTP status that some code in the catalogue answers with. */
+export type HttpStatus = (typeof CODES)[keyof typeof CODES]['http']
+
+/**
+ * The status line of every status in the catalogue, with the standard reason phrase: built from
+ * CODES, so a code added there brings its status line with it.
+ */
+const STATUS_LINES = new Map<number, string>(Object.values(CODES).map(({ http }) => [http, `${http} ${STATUS_CODES[http]}`]))
+
+export function statusLine(status: HttpStatus): string {
+  return STATUS_LINES.get(status)!
 }
 
 /**
  * One request/response pair. It keeps the rules uWS enforces by aborting the process: `onAborted`
- * is attached at once, nothing touches the response after it was aborted or answered, and writes
- * made outside the handler are corked.
+ * is attached at once, nothing touches the response after it was aborted or answered, writes
+ * made outside the handler are corked, and no exception from our code reaches uWS (`fault`).
  */
 export class Exchange {
   private aborted = false
   private answered = false
+  private readingHeld = false
   private abortHandler: (() => void) | undefined
 
-  constructor(private readonly res: HttpResponse) {
+  /** `url` names the request in logs. */
+  constructor(
+    private readonly res: HttpResponse,
+    readonly url: string,
+    private readonly logger: Logger,
+  ) {
     res.onAborted(() => {
       this.aborted = true
-      this.abortHandler?.()
+      try {
+        this.abortHandler?.()
+      } catch (err) {
+        this.fault(err)
+      }
     })
   }
 
@@ -38,14 +54,26 @@ export class Exchange {
     this.abortHandler = handler
   }
 
+  /**
+   * Stops reading the connection until this request is answered, so that a request pipelined
+   * behind it waits in the socket instead of making uWS close the connection. Only for short
+   * waits: a connection not read does not notice its client leaving.
+   */
+  holdReading(): void {
+    if (!this.open || this.readingHeld) return
+    this.readingHeld = true
+    this.res.pause()
+  }
+
   /** Answers with a JSON body. Returns false when the client was already gone. */
-  send(httpStatus: number, json: string | Uint8Array, closeConnection = false): boolean {
+  send(httpStatus: HttpStatus, json: string | Uint8Array, closeConnection = false): boolean {
     if (!this.open) return false
     this.answered = true
     this.abortHandler = undefined
     try {
       this.res.cork(() => {
-        this.res.writeStatus(STATUS_TEXT[httpStatus] ?? `${httpStatus} Unknown`)
+        if (this.readingHeld) this.res.resume()
+        this.res.writeStatus(statusLine(httpStatus))
         this.res.writeHeader('Content-Type', 'application/json')
         this.res.end(json, closeConnection)
       })
@@ -58,6 +86,51 @@ export class Exchange {
 
   sendError(err: ApiError, closeConnection = false): boolean {
     return this.send(err.httpStatus, errorBody(err.code, err.message), closeConnection)
+  }
+
+  /**
+   * Answers 200 with a JSON body made of `pieces`, produced one at a time as the client reads
+   * them (see StreamedReply); a piece may be overwritten by the next. A body of one piece goes
+   * out as `send` would send it.
+   */
+  stream(pieces: Iterator<Uint8Array>): void {
+    if (!this.open) return
+    const next = pieces.next()
+    // Copied: asking whether there is a second piece may overwrite the first.
+    const first = next.done ? new Uint8Array(0) : new Uint8Array(next.value)
+    const second = next.done ? next : pieces.next()
+    if (second.done) {
+      this.send(200, first)
+      return
+    }
+    this.answered = true
+    const reply = new StreamedReply(this.res, pieces, (err) => this.fault(err))
+    this.abortHandler = () => reply.stop()
+    this.res.cork(() => {
+      this.res.writeStatus(statusLine(200))
+      this.res.writeHeader('Content-Type', 'application/json')
+      reply.start(first, second.value)
+    })
+  }
+
+  /**
+   * Where every exception from a handler or a uWS callback of this request ends: one that reached
+   * uWS would end the process. It is logged with the URL and answered 500 (code 6) while the
+   * client waits; a streamed reply that had begun is cut off by closing the connection.
+   */
+  fault(err: unknown): void {
+    this.logger.error({ err, url: this.url }, 'request failed')
+    if (this.open) {
+      this.sendError(new ApiError('internal', 'internal error'))
+      return
+    }
+    if (this.aborted) return
+    this.aborted = true
+    try {
+      this.res.close()
+    } catch {
+      // Already answered in full: nothing is left to cut off.
+    }
   }
 }
 

@@ -11,4 +11,6 @@ export interface Operation<Input> {
   pacer: Pacer | undefined
   /** Whether it changes the queue (refused while the journal is broken). */
   changes: boolean
+  /** A receive: a job it cannot deliver goes back, so a client that leaves undoes it. */
+  undoneIfUndelivered?: true
 }

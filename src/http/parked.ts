@@ -1,19 +1,46 @@
-import { CODES } from '../errors'
+import { type ApiError, CODES } from '../errors'
 import type { Held } from '../queue/held'
 import type { Job } from '../queue/job'
-import type { Receiver } from '../queue/lane'
-import type { CommitPath } from './commit'
+import type { JobService } from '../service/job-service'
+import type { Receiver } from '../service/receiver'
 import { type Exchange, errorBody } from './exchange'
-import { SHUTTING_DOWN } from './replies'
+import { SHUTTING_DOWN, jobReply } from './replies'
 
-/** A parked `/receive_block`: the queue hands it a job, its timeout ends it, or shutdown dismisses it. */
+/**
+ * Without a journal: jobs handed to parked receivers, answered once the current request's handler
+ * has returned. Inside a handler uWS has the current connection corked and cannot cork another, so
+ * a reply to a parked receiver would go out in several small unbuffered writes: measured here, that
+ * held schedule-to-delivery to ~4,000 jobs/s; answered after the handler, ~13,000 jobs/s. (With the
+ * journal, hand-overs reach receivers from the journal's callbacks, outside any handler.)
+ */
+export class Outbox {
+  private pending: { receiver: ParkedReceive; job: Job; lease: Held | undefined }[] = []
+
+  constructor(private readonly service: JobService) {}
+
+  add(receiver: ParkedReceive, job: Job, lease: Held | undefined): void {
+    if (this.pending.push({ receiver, job, lease }) === 1) setImmediate(() => this.flush())
+  }
+
+  /** Sends every pending reply now (also at shutdown, before the final snapshot is taken). */
+  flush(): void {
+    const pending = this.pending
+    this.pending = []
+    for (const { receiver, job, lease } of pending) {
+      // The client left between the hand-over and the reply: the job goes back to its place.
+      if (!receiver.ex.send(200, jobReply(job, lease))) this.service.undelivered({ job, lease })
+    }
+  }
+}
+
+/** A parked `/receive_block`: the service hands it a job, its timeout ends it, or shutdown dismisses it. */
 export class ParkedReceive implements Receiver {
   timer: NodeJS.Timeout | undefined
   handedJob = false
 
   constructor(
     readonly ex: Exchange,
-    private readonly commits: CommitPath,
+    private readonly outbox: Outbox | undefined,
     readonly leaseMs: number | undefined,
   ) {}
 
@@ -21,8 +48,16 @@ export class ParkedReceive implements Receiver {
     if (!this.ex.open || this.handedJob) return false
     this.handedJob = true
     this.stopTimer()
-    this.commits.handOver(this.ex, job, lease, true)
-    return true
+    if (this.outbox !== undefined) {
+      this.outbox.add(this, job, lease)
+      return true
+    }
+    return this.ex.send(200, jobReply(job, lease))
+  }
+
+  fail(err: ApiError): void {
+    this.stopTimer()
+    this.ex.sendError(err)
   }
 
   stopTimer(): void {

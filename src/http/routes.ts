@@ -2,15 +2,17 @@ import os from 'node:os'
 import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import { rfc3339 } from '../queue/job'
-import { jobsByLaneBytes } from '../queue/listing'
-import type { Queue } from '../queue/queue'
+import { encodeJobsByLane } from '../queue/listing'
+import { journalFailed } from '../service/commit'
+import type { JobService } from '../service/job-service'
+import { then, when } from '../store/job-store'
+import { answer, fail } from './answer'
 import type { Exchange } from './exchange'
-import { Pacer } from './pacer'
-import { ParkedReceive } from './parked'
-import { CommitPath } from './commit'
 import { type JobOperations, jobOperations } from './job-operations'
 import type { Operation } from './operation'
-import { type Durability, EMPTY_QUEUE_BODY, SHUTTING_DOWN, journalFailed } from './replies'
+import { Pacer } from './pacer'
+import { Outbox, ParkedReceive } from './parked'
+import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, jobReply } from './replies'
 import {
   type BlockingReceive,
   type DispatchJobRequest,
@@ -24,59 +26,42 @@ import {
   queryFields,
 } from './requests'
 
-/** Runs `check`, prefixing an ApiError's message with the batch entry it is about. */
-function withIndex(i: number, check: () => void): void {
-  try {
-    check()
-  } catch (err) {
-    if (err instanceof ApiError) throw new ApiError(err.codeName, `jobs[${i}]: ${err.message}`)
-    throw err
-  }
-}
-
 /** The original's throttle: 25 ms between operations. */
 const THROTTLE_MS = 25
 
 export interface RoutesOptions {
-  queue: Queue
+  service: JobService
   logger: Logger
   version: string
   throttleReceive: boolean
   throttleSchedule: boolean
-  /** The journal, when there is one: replies to changes wait until they are on disk. */
-  durability?: Durability
-  /** Which lanes runners serve, and what their messages must look like. */
-  lanes?: LanePolicy
+  /** Whether replies to changes wait for the journal (so a pipelined request must wait its turn). */
+  journaled: boolean
   /** Dispatch Jobs from git, when an operator turned them on. */
   dispatch?: DispatchIntake
   /** Extra status fields (server, snapshot) supplied by whoever wires the daemon. */
   statusExtras: () => Record<string, unknown>
 }
 
-/** What routes need to know of runner lanes (the dispatcher answers). */
-export interface LanePolicy {
-  runnerOf(lane: string): string | undefined
-  /** Throws ApiError when `message` does not fit the lane's runner and arguments. */
-  checkMessage(lane: string, message: string): void
-}
-
 /** What `POST /v0/jobs/queue` needs (the dispatch repositories answer). */
 export interface DispatchIntake {
   /** The lane Dispatch Jobs run on. */
   readonly lane: string
-  isAllowed(repoUrl: string): boolean
+  /** Why a job may not name this repository (not under dispatch.allowed_repos, or not an address), or undefined. */
+  refusal(repoUrl: string): string | undefined
   /**
    * Fetches the commit's Dispatchfile and checks the arguments; resolves to the job's message.
    * Rejects with an ApiError (bad arguments) or an Error (unknown repository, commit or file).
+   * `signal` fires when the client leaves (or at shutdown): the fetch stops unless others wait for it.
    */
-  prepare(repoUrl: string, ref: string, args: unknown): Promise<string>
+  prepare(repoUrl: string, ref: string, args: unknown, signal: AbortSignal): Promise<string>
 }
 
 
 /**
- * The dispenserd endpoints. Each parses its request, makes one queue call and answers; nothing
- * here knows about uWebSockets.js beyond the Exchange it answers on. The request path allocates
- * no closures unless a throttle or the journal defers it: it runs for every job.
+ * The dispenserd endpoints. Each parses its request, makes one call to the job service and answers
+ * with what it returns (once the change is durable: the service's commit path); nothing here knows
+ * about uWebSockets.js beyond the Exchange it answers on, or about where jobs are kept.
  */
 export class Routes {
   private closing = false
@@ -87,79 +72,74 @@ export class Routes {
   private readonly receiveBlockOp: Operation<BlockingReceive>
   /** Leases and inspection: ack, release, touch, retry, delete, job, failed. */
   private readonly jobOps: JobOperations
-  private readonly commits: CommitPath
+  /** Without a journal: replies to parked receivers, sent once the current handler has returned. */
+  private readonly outbox: Outbox | undefined
+  /** Dispatch Jobs being checked (their fetches), stopped at shutdown. */
+  private readonly intakes = new Set<AbortController>()
 
   constructor(private readonly options: RoutesOptions) {
-    const { queue, logger, durability, lanes } = options
-    /** Runner lanes hand their jobs to runners only. */
-    const notRunnerLane = (lane: string): void => {
-      const runner = lanes?.runnerOf(lane)
-      if (runner !== undefined) throw new ApiError('conflict', `lane ${JSON.stringify(lane)} is served by the ${runner} runner; its jobs are not handed to receivers`)
-    }
-    const commits = new CommitPath(queue, logger, durability)
-    this.commits = commits
-    const answer = (ex: Exchange, body: string, failure: string): void => commits.answer(ex, body, failure)
+    const { service } = options
+    const outbox = options.journaled ? undefined : new Outbox(service)
+    this.outbox = outbox
     this.scheduleOp = {
       parse: parseSchedule,
       pacer: undefined,
       changes: true,
       run(ex, request) {
-        if (lanes !== undefined) {
-          if (request.batch) request.jobs.forEach((job, i) => withIndex(i, () => lanes.checkMessage(job.lane, job.message)))
-          else lanes.checkMessage(request.job.lane, request.job.message)
-        }
-        if (!request.batch) {
-          const job = queue.schedule(request.job)
-          logger.debug({ lane: job.lane, job_num: job.jobNum, priority: job.priority }, 'scheduled')
-          answer(ex, `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`, `job ${job.jobNum} is queued in memory only, until the next snapshot`)
-          return
-        }
-        // Validated as a whole before this point, so the batch is queued entirely or not at all.
-        const jobs = queue.scheduleMany(request.jobs)
-        const first = jobs[0]!.jobNum
-        const last = jobs[jobs.length - 1]!.jobNum
-        logger.debug({ count: jobs.length, first_job_num: first, last_job_num: last }, 'scheduled a batch')
-        answer(ex, `{"status":"ok","code":0,"count":${jobs.length},"first_job_num":${first},"last_job_num":${last}}`, `jobs ${first}-${last} are queued in memory only, until the next snapshot`)
+        // Validated as a whole: the batch is queued entirely or not at all.
+        const jobs = service.schedule(request.batch ? request.jobs : [request.job], request.batch)
+        if (!request.batch) answer(ex, jobs, ([job]) => `{"status":"ok","code":0,"job_num":${job!.jobNum},"hash":"${job!.hash}"}`)
+        else answer(ex, jobs, (all) => `{"status":"ok","code":0,"count":${all.length},"first_job_num":${all[0]!.jobNum},"last_job_num":${all[all.length - 1]!.jobNum}}`)
       },
+    }
+    /** Takes the lane's next job if one is ready and answers with it; false when there is none. */
+    const takeReady = (ex: Exchange, lane: string, leaseMs: number | undefined): boolean => {
+      const taken = service.receive(lane, leaseMs)
+      if (taken === undefined) return false
+      when(
+        taken,
+        (t) => {
+          if (t === undefined) ex.send(200, EMPTY_QUEUE_BODY)
+          else if (!ex.send(200, jobReply(t.job, t.lease))) service.undelivered(t)
+        },
+        (err) => fail(ex, err),
+      )
+      return true
     }
     this.receiveNoblockOp = {
       parse: parseReceive,
       pacer: undefined,
       changes: true,
+      undoneIfUndelivered: true,
       run(ex, { lane, leaseMs }) {
-        notRunnerLane(lane)
-        if (leaseMs === undefined) {
-          const job = queue.receive(lane)
-          if (job === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-          else commits.handOver(ex, job, undefined, false)
-          return
-        }
-        const lease = queue.receiveLeased(lane, leaseMs)
-        if (lease === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-        else commits.handOver(ex, lease.job, lease, false)
+        if (!takeReady(ex, lane, leaseMs)) ex.send(200, EMPTY_QUEUE_BODY)
       },
     }
     this.receiveBlockOp = {
       parse: parseBlockingReceive,
       pacer: undefined,
       changes: true,
+      undoneIfUndelivered: true,
       run(ex, { lane, timeoutMs, leaseMs }) {
-        notRunnerLane(lane)
-        const receiver = new ParkedReceive(ex, commits, leaseMs)
+        service.refuseRunnerLane(lane)
+        // A job ready now is answered within this request, as receive_noblock answers: only a
+        // reply that waits makes uWS close a connection that pipelines another request behind it.
+        if (service.hasReady(lane) && takeReady(ex, lane, leaseMs)) return
+        const receiver = new ParkedReceive(ex, outbox, leaseMs)
         ex.onAbort(() => {
-          queue.cancel(lane, receiver)
+          service.cancel(lane, receiver)
           receiver.stopTimer()
         })
-        queue.awaitJob(lane, receiver)
+        service.awaitJob(lane, receiver)
         if (timeoutMs === undefined || !ex.open || receiver.handedJob) return
         // Still parked: give up after the timeout. (uWS has no TCP keepalive, so a client that
         // vanishes silently would otherwise stay parked until restart.)
         receiver.timer = setTimeout(() => {
-          if (queue.cancel(lane, receiver)) ex.send(200, EMPTY_QUEUE_BODY)
+          if (service.cancel(lane, receiver)) ex.send(200, EMPTY_QUEUE_BODY)
         }, timeoutMs)
       },
     }
-    this.jobOps = jobOperations(queue, logger, answer)
+    this.jobOps = jobOperations(service)
     this.setThrottles(options.throttleReceive, options.throttleSchedule)
   }
 
@@ -178,13 +158,14 @@ export class Routes {
     // Dismiss first: a hand-over whose reply fails puts its job back, and with no receiver left
     // parked the job stays in the lane, where the final snapshot will find it. (With the journal,
     // hand-overs wait for it; shutdown waits for the journal before the snapshot.)
-    this.options.queue.dismissAllParked()
-    this.commits.flush()
+    this.options.service.dismissAll()
+    this.outbox?.flush()
     for (const [timer, run] of this.waitingForSlot) {
       clearTimeout(timer)
       run()
     }
     this.waitingForSlot.clear()
+    for (const intake of this.intakes) intake.abort('shutting down')
   }
 
   /**
@@ -198,7 +179,7 @@ export class Routes {
       ex.send(200, JSON.stringify({ ...head, payload: { details: 'send "Authorization: Bearer <auth_token>" for the queues, lanes and server state' } }, null, 2))
       return
     }
-    const { queued, idle, leased, delayed } = this.options.queue.stats()
+    const { queued, idle, leased, delayed } = this.options.service.laneStats()
     const body = {
       ...head,
       payload: {
@@ -213,8 +194,9 @@ export class Routes {
     ex.send(200, JSON.stringify(body, null, 2))
   }
 
+  /** Streamed from a snapshot of the lanes (arrays of pointers), encoded a piece at a time as the client reads. */
   jobs(ex: Exchange): void {
-    ex.send(200, jobsByLaneBytes(this.options.queue))
+    ex.stream(encodeJobsByLane(this.options.service.readyJobs(), { reusePieces: true }))
   }
 
   /** `POST /v0/jobs/queue`: checks the job against its repository's Dispatchfile, then queues it. */
@@ -223,30 +205,40 @@ export class Routes {
     try {
       request = parseDispatchJob(parseJsonObject(body))
     } catch (err) {
-      this.fail(ex, err)
+      fail(ex, err)
       return
     }
-    void this.dispatchJob(ex, request).catch((err: unknown) => this.fail(ex, err))
+    this.dispatchJob(ex, request).catch((err: unknown) => fail(ex, err))
   }
 
   private async dispatchJob(ex: Exchange, request: DispatchJobRequest): Promise<void> {
-    const { dispatch, queue, durability, logger } = this.options
-    if (dispatch === undefined || !dispatch.isAllowed(request.repoUrl)) {
-      throw new ApiError('forbidden', dispatch === undefined ? 'Dispatch Jobs are off: an operator turns them on with dispatch.allowed_repos' : `repository ${JSON.stringify(request.repoUrl)} is not under dispatch.allowed_repos`)
-    }
+    const { dispatch, service, logger } = this.options
+    if (dispatch === undefined) throw new ApiError('forbidden', 'Dispatch Jobs are off: an operator turns them on with dispatch.allowed_repos')
+    const refused = dispatch.refusal(request.repoUrl)
+    if (refused !== undefined) throw new ApiError('forbidden', refused)
     if (request.lane !== undefined && request.lane !== dispatch.lane) throw new ApiError('invalid_data', `Dispatch Jobs run on lane ${JSON.stringify(dispatch.lane)}`)
     let message: string
+    const intake = new AbortController()
+    ex.onAbort(() => intake.abort('the client left'))
+    this.intakes.add(intake)
     try {
-      message = await dispatch.prepare(request.repoUrl, request.ref, request.arguments)
+      message = await dispatch.prepare(request.repoUrl, request.ref, request.arguments, intake.signal)
     } catch (err) {
+      if (this.closing) throw new ApiError('shutting_down', SHUTTING_DOWN)
       throw err instanceof ApiError ? err : new ApiError('invalid_data', (err as Error).message)
+    } finally {
+      this.intakes.delete(intake)
     }
     if (!ex.open) return
     if (this.closing) throw new ApiError('shutting_down', SHUTTING_DOWN)
-    if (durability?.broken !== undefined) throw journalFailed(durability.broken, 'nothing was changed; changes are refused until a snapshot succeeds')
-    const job = queue.schedule({ lane: dispatch.lane, priority: request.priority, message })
-    logger.info({ lane: job.lane, job_num: job.jobNum, repo: request.repoUrl, ref: request.ref }, 'dispatch job queued')
-    this.commits.answer(ex, `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`, `job ${job.jobNum} is queued in memory only, until the next snapshot`)
+    if (service.broken !== undefined) throw journalFailed(service.broken, 'nothing was changed; changes are refused until a snapshot succeeds')
+    // The dispatch lane refuses /schedule; its jobs come only this way, checked above.
+    const jobs = then(service.schedule([{ lane: dispatch.lane, priority: request.priority, message }], false, { checked: true }), (queued) => {
+      const job = queued[0]!
+      logger.info({ lane: job.lane, job_num: job.jobNum, hash: job.hash, repo: request.repoUrl, ref: request.ref }, 'dispatch job queued')
+      return job
+    })
+    answer(ex, jobs, (job) => `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`)
   }
 
   notFound(ex: Exchange, url: string): void {
@@ -300,15 +292,27 @@ export class Routes {
     try {
       input = op.parse(query === '' ? parseJsonObject(body) : { ...queryFields(query), ...parseJsonObject(body) })
     } catch (err) {
-      this.fail(ex, err)
+      fail(ex, err)
       return
     }
     const wait = op.pacer?.reserve(Date.now()) ?? 0
-    if (wait <= 0) {
+    // A change whose reply waits (for its throttle slot, or for the journal) and that stays made
+    // though its client leaves is held: uWS closes a connection on which a request arrives while
+    // a reply is pending. It runs once the rest of this read is parsed, and only if the connection
+    // is still open, so a request pipelined behind it in the same read leaves nothing changed;
+    // and the connection is not read until it is answered, so a request written later waits and
+    // is answered after it, in order. (A receive needs neither: a job it cannot deliver goes back.)
+    const held = op.undoneIfUndelivered !== true && (wait > 0 || (op.changes && this.options.journaled))
+    if (!held && wait <= 0) {
       this.execute(ex, op, input)
       return
     }
+    if (held) ex.holdReading()
     const run = (): void => this.execute(ex, op, input)
+    if (wait <= 0) {
+      setImmediate(run)
+      return
+    }
     const timer = setTimeout(() => {
       this.waitingForSlot.delete(timer)
       run()
@@ -323,7 +327,7 @@ export class Routes {
       ex.sendError(new ApiError('shutting_down', SHUTTING_DOWN), true)
       return
     }
-    const broken = op.changes ? this.options.durability?.broken : undefined
+    const broken = op.changes ? this.options.service.broken : undefined
     if (broken !== undefined) {
       ex.sendError(journalFailed(broken, 'nothing was changed; changes are refused until a snapshot succeeds'))
       return
@@ -331,17 +335,7 @@ export class Routes {
     try {
       op.run(ex, input)
     } catch (err) {
-      this.fail(ex, err)
+      fail(ex, err)
     }
-  }
-
-  /** Answers an error: an ApiError as it says, anything else as a logged 500. */
-  private fail(ex: Exchange, err: unknown): void {
-    if (err instanceof ApiError) {
-      ex.sendError(err)
-      return
-    }
-    this.options.logger.error({ err }, 'request failed')
-    ex.sendError(new ApiError('internal', 'internal error'))
   }
 }

@@ -1,9 +1,10 @@
-import type { HttpRequest, HttpResponse, us_listen_socket, us_socket } from 'uWebSockets.js'
+import type { us_listen_socket, us_socket } from 'uWebSockets.js'
 import type { Logger } from '../log'
 import { ApiError } from '../errors'
 import { bearerCheck } from './auth'
 import { type BodyHandler, readBody } from './body'
-import { Exchange } from './exchange'
+import type { Exchange } from './exchange'
+import { type RouteHandler, uwsHandler } from './route'
 import type { Routes } from './routes'
 import { uWS } from './uws'
 
@@ -41,41 +42,37 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   const app = uWS.App()
 
   let authorized = bearerCheck(options.authToken)
-  /** Runs `handler` for authorized requests; answers the others 401 without reading their body. */
-  const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => {
-    if (authorized === undefined || authorized(req.getHeader('authorization'))) {
-      handler(res, req)
-      return
-    }
-    new Exchange(res).sendError(new ApiError('unauthorized', 'missing or wrong "Authorization: Bearer" token'), true)
+  /** Authorized requests go on to `handler`; the others are answered 401 without reading their body. */
+  const authorizedOnly = (handler: RouteHandler): RouteHandler => (ex, res, req) => {
+    if (authorized === undefined || authorized(req.getHeader('authorization'))) handler(ex, res, req)
+    else ex.sendError(new ApiError('unauthorized', 'missing or wrong "Authorization: Bearer" token'), true)
   }
-  const withBody = (handler: BodyHandler) =>
-    guarded((res, req) => {
-      readBody(res, req, new Exchange(res), maxBodyBytes, handler)
-    })
+  /** Every method on `path` (the original accepts any); `/*` is the catch-all, logged by its actual URL. */
+  const on = (path: string, handler: RouteHandler, requiresToken = true): void => {
+    app.any(path, uwsHandler(path === '/*' ? undefined : path, options.logger, requiresToken ? authorizedOnly(handler) : handler))
+  }
+  const withBody = (handler: BodyHandler): RouteHandler => (ex, res, req) => readBody(res, req, ex, maxBodyBytes, handler)
+  /** Fields from the query string too, read before the handler returns (uWS reuses the request object). */
+  const withQuery = (handler: (ex: Exchange, query: string, body: Buffer) => void): RouteHandler => (ex, res, req) => {
+    const query = req.getQuery() ?? ''
+    readBody(res, req, ex, maxBodyBytes, (ex, body) => handler(ex, query, body))
+  }
 
-  // The original accepts every method on every route, so do we. Status stays open to health checks.
-  app.any('/', (res, req) => routes.status(new Exchange(res), authorized === undefined || authorized(req.getHeader('authorization'))))
-  app.any('/jobs', guarded((res) => routes.jobs(new Exchange(res))))
-  app.any('/schedule', withBody((ex, body) => routes.schedule(ex, body)))
-  app.any('/receive_block', withBody((ex, body) => routes.receiveBlock(ex, body)))
-  app.any('/receive_noblock', withBody((ex, body) => routes.receiveNoblock(ex, body)))
-  app.any('/ack', withBody((ex, body) => routes.ack(ex, body)))
-  app.any('/release', withBody((ex, body) => routes.release(ex, body)))
-  app.any('/touch', withBody((ex, body) => routes.touch(ex, body)))
-  app.any('/retry', withBody((ex, body) => routes.retry(ex, body)))
-  app.any('/v0/jobs/queue', withBody((ex, body) => routes.queueDispatchJob(ex, body)))
-  app.any('/delete', withBody((ex, body) => routes.delete(ex, body)))
-  // The query string must be read before the handler returns (uWS reuses the request object).
-  app.any('/job', guarded((res, req) => {
-    const query = req.getQuery() ?? ''
-    readBody(res, req, new Exchange(res), maxBodyBytes, (ex, body) => routes.job(ex, query, body))
-  }))
-  app.any('/failed', guarded((res, req) => {
-    const query = req.getQuery() ?? ''
-    readBody(res, req, new Exchange(res), maxBodyBytes, (ex, body) => routes.failed(ex, query, body))
-  }))
-  app.any('/*', guarded((res, req) => routes.notFound(new Exchange(res), req.getUrl())))
+  // Status stays open to health checks.
+  on('/', (ex, _res, req) => routes.status(ex, authorized === undefined || authorized(req.getHeader('authorization'))), false)
+  on('/jobs', (ex) => routes.jobs(ex))
+  on('/schedule', withBody((ex, body) => routes.schedule(ex, body)))
+  on('/receive_block', withBody((ex, body) => routes.receiveBlock(ex, body)))
+  on('/receive_noblock', withBody((ex, body) => routes.receiveNoblock(ex, body)))
+  on('/ack', withBody((ex, body) => routes.ack(ex, body)))
+  on('/release', withBody((ex, body) => routes.release(ex, body)))
+  on('/touch', withBody((ex, body) => routes.touch(ex, body)))
+  on('/retry', withBody((ex, body) => routes.retry(ex, body)))
+  on('/v0/jobs/queue', withBody((ex, body) => routes.queueDispatchJob(ex, body)))
+  on('/delete', withBody((ex, body) => routes.delete(ex, body)))
+  on('/job', withQuery((ex, query, body) => routes.job(ex, query, body)))
+  on('/failed', withQuery((ex, query, body) => routes.failed(ex, query, body)))
+  on('/*', (ex) => routes.notFound(ex, ex.url))
 
   // The typings lack the (host, port, options, callback) form and the flag's runtime export; without
   // the exclusive flag a second daemon on the same port would start and silently share the traffic.

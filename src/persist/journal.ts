@@ -30,6 +30,8 @@ export interface JournalFs {
   open(file: string): number
   write(fd: number, data: Uint8Array): void
   sync(fd: number, done: (err: Error | null) => void): void
+  /** fsync on the spot (when a file is left for the next one, and at close). */
+  syncNow(fd: number): void
   close(fd: number): void
   syncDir(dir: string): void
 }
@@ -40,6 +42,7 @@ export const realJournalFs: JournalFs = {
     for (let off = 0; off < data.length; ) off += writeSync(fd, data, off)
   },
   sync: (fd, done) => fdatasync(fd, done),
+  syncNow: (fd) => fsyncSync(fd),
   close: (fd) => closeSync(fd),
   syncDir(dir) {
     const fd = openSync(dir, 'r')
@@ -134,6 +137,11 @@ export class Journal implements ChangeLog {
   private failure: Error | undefined
   /** The generation whose write failed: its later records are not written (a snapshot covers them). */
   private failedGeneration = -1
+  /** The newest generation whose fdatasync failed: nothing in it is trusted as synced. */
+  private syncFailedGeneration = -1
+  /** fdatasyncs running on each file descriptor: a file left behind is closed once they end. */
+  private readonly syncsOn = new Map<number, number>()
+  private readonly retired = new Set<number>()
 
   /** Opens the first generation's file: a journal that cannot be written stops the start. */
   constructor(private readonly options: JournalOptions) {
@@ -248,7 +256,7 @@ export class Journal implements ChangeLog {
     // A generation begun by the last snapshot and never written to: its (empty) file stays.
     for (const batch of this.batches) if (batch.fd !== undefined && batch.fd !== this.fd) this.fs.close(batch.fd)
     if (this.fd === undefined) return
-    if (this.options.fsync !== 'never' && this.failure === undefined) fsyncSync(this.fd)
+    if (this.options.fsync !== 'never' && this.fdGeneration > this.syncFailedGeneration) this.fs.syncNow(this.fd)
     this.fs.close(this.fd)
     this.fd = undefined
   }
@@ -321,8 +329,6 @@ export class Journal implements ChangeLog {
     for (;;) {
       const next = this.batches.length > 1 || !this.batches[0]!.empty ? this.batches[0]! : undefined
       if (next === undefined) break
-      // A new generation's file is opened only once no fdatasync is running on the old one.
-      if (next.generation !== this.fdGeneration && this.syncing > 0) return
       const batch = this.takeBatch()!
       const err = this.writeBatch(batch)
       batch.recycle()
@@ -335,7 +341,9 @@ export class Journal implements ChangeLog {
         if (this.options.fsync === 'interval') this.syncLater()
       }
     }
-    if (this.unsynced.length > 0) this.startSync()
+    // In "always" mode every record written is synced, a reply waiting for it or not (a job put
+    // back after its client left has no reply, but must survive a power loss all the same).
+    if (this.unsynced.length > 0 || (this.options.fsync === 'always' && this.dirty)) this.startSync()
   }
 
   /** Writes a batch to its generation's file; returns the error that keeps it from disk, if any. */
@@ -371,13 +379,27 @@ export class Journal implements ChangeLog {
     this.unsynced = []
     this.dirty = false
     this.syncOwed = false
-    const generation = this.fdGeneration
+    this.syncFile(this.fd, this.fdGeneration, callbacks)
+  }
+
+  /** An fdatasync of `fd` on the thread pool; `callbacks` hear how it went. */
+  private syncFile(fd: number, generation: number, callbacks: DurableCallback[]): void {
     this.syncing++
+    this.syncsOn.set(fd, (this.syncsOn.get(fd) ?? 0) + 1)
     this.lastSync = Date.now()
-    this.fs.sync(this.fd, (err) => {
+    this.fs.sync(fd, (err) => {
       this.syncing--
-      if (err !== null) this.fail(err, generation)
-      for (const callback of callbacks) callback(err ?? undefined)
+      const left = this.syncsOn.get(fd)! - 1
+      if (left > 0) this.syncsOn.set(fd, left)
+      else {
+        this.syncsOn.delete(fd)
+        if (this.retired.delete(fd)) this.fs.close(fd)
+      }
+      if (err !== null) this.fail(err, generation, 'sync')
+      // Linux reports a writeback error once per file: a later fdatasync of a file whose earlier one
+      // failed may succeed though its pages were lost. Nothing in that file is trusted any more.
+      const outcome = err ?? (generation <= this.syncFailedGeneration ? this.failure : undefined)
+      for (const callback of callbacks) callback(outcome)
       if (this.syncing === 0) {
         const waiting = this.afterSync
         this.afterSync = []
@@ -407,31 +429,40 @@ export class Journal implements ChangeLog {
     return batch
   }
 
-  /** Makes the batch's generation the one written to, closing (after syncing) the previous file. */
+  /**
+   * Makes the batch's generation the one written to. The file left behind is synced on the thread
+   * pool (what waited for a sync of it hears from that one) and closed once no fdatasync runs on
+   * it: the new file is written meanwhile, so a slow disk never holds records back in memory.
+   */
   private useGeneration(batch: Batch): void {
     if (this.fdGeneration === batch.generation) return
-    if (this.fd !== undefined) {
-      const old = this.fd
-      this.fd = undefined
-      this.fdGeneration = -1
-      let syncError: Error | undefined
-      try {
-        if (this.options.fsync !== 'never' && this.failure === undefined) fsyncSync(old)
-      } catch (err) {
-        syncError = err as Error
-      } finally {
-        this.fs.close(old)
-      }
-      this.dirty = false
-      this.syncOwed = false
-      // Whatever waited for a sync of the old file has had it (or shares its failure).
-      const synced = this.unsynced
-      this.unsynced = []
-      for (const callback of synced) callback(syncError)
-      if (syncError !== undefined) throw syncError
-    }
+    if (this.fd !== undefined) this.retire(this.fd, this.fdGeneration)
     this.fd = batch.fd ?? this.openGeneration(batch.generation)
     this.fdGeneration = batch.generation
+  }
+
+  private retire(fd: number, generation: number): void {
+    const callbacks = this.unsynced
+    this.unsynced = []
+    this.dirty = false
+    this.syncOwed = false
+    this.retired.add(fd)
+    // Synced even while the journal is broken (records answered before a later write failed are
+    // in it), unless its own fdatasync failed: then nothing in it counts.
+    if (generation <= this.syncFailedGeneration) for (const callback of callbacks) callback(this.failure)
+    else if (this.options.fsync !== 'never') this.syncFile(fd, generation, callbacks)
+    if (!this.syncsOn.has(fd) && this.retired.delete(fd)) this.fs.close(fd)
+  }
+
+  private startFreshGeneration(): void {
+    const next = this.open.generation + 1
+    try {
+      this.batches.push(new Batch(next, this.openGeneration(next)))
+      this.bytesInGeneration = 0
+    } catch (err) {
+      // The disk refuses a new file too: later records wait for the repair snapshot.
+      this.options.logger.error({ err, generation: next }, 'journal: cannot start a new file after a failure')
+    }
   }
 
   /** Creates (or opens, to append) a generation's file; its directory entry is synced too. */
@@ -447,8 +478,12 @@ export class Journal implements ChangeLog {
     return fd
   }
 
-  private fail(err: Error, generation: number): void {
+  private fail(err: Error, generation: number, what: 'write' | 'sync' = 'write'): void {
     this.failedGeneration = Math.max(this.failedGeneration, generation)
+    if (what === 'sync') this.syncFailedGeneration = Math.max(this.syncFailedGeneration, generation)
+    // Records from now on (jobs put back when their replies failed, leases expiring) go to a new
+    // file, so they are not lost with the broken one's; replay reads them after it.
+    if (this.open.generation <= this.failedGeneration) this.startFreshGeneration()
     if (this.failure !== undefined) return
     this.failure = err
     this.options.logger.error({ err, generation }, 'journal write failed; changes are refused until a snapshot succeeds')

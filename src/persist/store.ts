@@ -114,7 +114,11 @@ export class SnapshotStore {
       }
       queue.reserveJobNumsBelow(journal.highestJobNum + 1)
     }
+    // What dead.json holds as dead, and what it carries as retried that queue.json lacks (dead.json
+    // was renamed without queue.json): the next dead.json must carry those too, until a queue.json
+    // holding them is in place.
     this.onDiskDead = new Map([...dead.dead.values()].map(({ dead: job }) => [job.jobNum, job.hash ?? '']))
+    for (const job of dead.retried.values()) this.onDiskDead.set(job.jobNum, job.hash ?? '')
     return restored
   }
 

@@ -98,6 +98,13 @@ export class ByteWriter {
     this.buf[this.pos++] = QUOTE
   }
 
+  /** The bytes written so far, valid until the next write: the writer starts over in the same buffer. */
+  rewind(): Buffer {
+    const piece = this.buf.subarray(0, this.pos)
+    this.pos = 0
+    return piece
+  }
+
   /** The bytes written so far, as a piece of its own; the writer starts a fresh buffer. */
   take(): Buffer {
     const piece = this.buf.subarray(0, this.pos)

@@ -148,6 +148,11 @@ export function writeReportMembers(report: RunReport, out: ByteWriter): void {
   out.ascii(',"reason":')
   if (report.reason === null) out.ascii('null')
   else out.jsonString(report.reason)
-  out.ascii(`,"exit_code":${report.exitCode === null ? 'null' : String(report.exitCode)},"http_status":${report.httpStatus === null ? 'null' : String(report.httpStatus)},"output":`)
+  out.ascii(`,"exit_code":${wholeOrNull(report.exitCode)},"http_status":${wholeOrNull(report.httpStatus)},"output":`)
   out.jsonString(report.output)
+}
+
+/** A whole number as JSON, or null (NaN or a fraction would make the line unreadable). */
+function wholeOrNull(value: number | null): string {
+  return value !== null && Number.isSafeInteger(value) ? String(value) : 'null'
 }

@@ -1,6 +1,6 @@
 import { ByteWriter } from './bytes'
 import { type Job, writeJobMembers, writeReportMembers } from './job'
-import type { LaneSnapshot, Queue } from './queue'
+import type { LaneSnapshot } from './queue'
 
 /**
  * Every lane with its jobs in serving order, as JSON: the body of `GET /jobs` and the content of
@@ -8,8 +8,10 @@ import type { LaneSnapshot, Queue } from './queue'
  * (and lets a large snapshot be read back line by line) without the cost of indenting.
  *
  * Yields pieces of about `pieceBytes`, so a writer can give the event loop a turn between them.
+ * With `reusePieces`, every piece is written in the same memory: a piece is valid only until the
+ * next is asked for (a client reading a listing for minutes then costs one buffer, not garbage).
  */
-export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024, writeMembers = writeJobMembers): Generator<Buffer> {
+export function* encodeJobsByLane(lanes: LaneSnapshot[], { pieceBytes = 256 * 1024, writeMembers = writeJobMembers, reusePieces = false } = {}): Generator<Buffer> {
   const out = new ByteWriter(pieceBytes)
   out.ascii('{\n')
   for (let l = 0; l < lanes.length; l++) {
@@ -25,7 +27,7 @@ export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024
         writeMembers(job, out)
         out.ascii('}')
         first = false
-        if (out.full) yield out.take()
+        if (out.full) yield reusePieces ? out.rewind() : out.take()
       }
     }
     out.reserve(4)
@@ -35,11 +37,6 @@ export function* encodeJobsByLane(lanes: LaneSnapshot[], pieceBytes = 256 * 1024
   out.reserve(2)
   out.ascii('}\n')
   yield out.take()
-}
-
-/** The whole listing in one buffer (for `GET /jobs`). */
-export function jobsByLaneBytes(queue: Queue): Buffer {
-  return Buffer.concat([...encodeJobsByLane(queue.readyJobs())])
 }
 
 /** A dead job's line: its fields, then its last run's report. */
@@ -68,5 +65,5 @@ export function encodeDeadJobs(dead: Map<string, Job[]>, retried: Job[] = []): G
   }
   const retriedJobs = new Set(retried)
   const lanes = [...byLane].map(([lane, parts]) => ({ lane, count: parts.reduce((n, part) => n + part.length, 0), parts }))
-  return encodeJobsByLane(lanes, 256 * 1024, (job, out) => (retriedJobs.has(job) ? writeRetriedMembers(job, out) : writeDeadMembers(job, out)))
+  return encodeJobsByLane(lanes, { writeMembers: (job, out) => (retriedJobs.has(job) ? writeRetriedMembers(job, out) : writeDeadMembers(job, out)) })
 }

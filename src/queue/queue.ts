@@ -4,7 +4,7 @@ import { type ChangeLog, NO_CHANGE_LOG, type ReturnReason } from './changes'
 import { type Held, HeldJobs } from './held'
 import { type HistoryLimits, JobHistory } from './history'
 import { DEFAULT_LANE, Job, type RunReport, compareJobs } from './job'
-import { Lane, type Receiver } from './lane'
+import { Lane } from './lane'
 import type { QueueTotals } from './ready'
 
 export interface ScheduleInput {
@@ -25,20 +25,7 @@ export interface RestoredJob extends ScheduleInput {
   notBefore?: number
 }
 
-/** Limits that keep a client from growing memory without bound; 0 means unlimited. */
-export interface QueueLimits {
-  maxQueuedJobs: number
-  /** Total UTF-8 bytes of the messages of queued jobs. */
-  maxQueuedBytes: number
-  maxMessageBytes: number
-  maxLanes: number
-  maxParkedReceivers: number
-}
-
-export const NO_LIMITS: QueueLimits = { maxQueuedJobs: 0, maxQueuedBytes: 0, maxMessageBytes: 0, maxLanes: 0, maxParkedReceivers: 0 }
-
 export interface QueueOptions {
-  limits?: QueueLimits
   /** Milliseconds since the epoch (lease and delay deadlines); injected so tests control time. */
   clock?: () => number
   /** Told of every change a restart must reproduce (the journal). */
@@ -60,15 +47,8 @@ export interface LaneSnapshot {
   parts: Job[][]
 }
 
-/** Counts by lane name, in objects without a prototype: a lane may be called `__proto__`. */
-export interface LaneStats {
-  queued: Record<string, number>
-  idle: Record<string, number>
-  leased: Record<string, number>
-  delayed: Record<string, number>
-}
-
-function byLaneName(): Record<string, number> {
+/** Counts by lane name, in an object without a prototype: a lane may be called `__proto__`. */
+export function byLaneName(): Record<string, number> {
   return Object.create(null) as Record<string, number>
 }
 
@@ -79,25 +59,19 @@ export type JobState = 'queued' | 'running' | 'leased' | 'delayed' | 'dead' | 's
 export interface Expired {
   /** Leases that ran out: these jobs are back in their lanes. */
   leases: Job[]
-  /** Delayed jobs now ready. */
-  delayed: number
+  /** Lanes that got ready jobs back (expired leases, delays over). */
+  lanes: Set<string>
 }
 
 /**
- * The job queue: lanes of ready jobs and parked receivers. Pure logic: no sockets, no files, no
- * timers. Every mutation ends in the lane's `drain()`, which hands ready jobs to parked receivers.
+ * The jobs the in-memory store keeps: lanes of ready jobs (one FIFO per priority), held jobs
+ * (leased, delayed) in one deadline heap, dead and finished ones, and the hash index of runner
+ * lanes. Pure logic: no sockets, no files, no timers, no limits, no receivers (the job service's).
+ * Every change a restart must reproduce is told to `changes` (the journal).
  */
 export class Queue {
   private readonly lanes = new Map<string, Lane>()
-  /**
-   * Receivers waiting on lanes that do not exist (yet): a receive never creates a lane (a client
-   * could fill max_lanes, and the snapshot, with names it only asked about). The lane adopts them
-   * when a job creates it; the name is forgotten when its last receiver leaves.
-   */
-  private readonly waiting = new Map<string, Set<Receiver>>()
   private readonly totals: QueueTotals = { jobs: 0, bytes: 0 }
-  private parkedCount = 0
-  private limits: QueueLimits
   private nextNum = 1
   private readonly clock: () => number
   private readonly makeHash: ((jobNum: number) => string) | undefined
@@ -113,16 +87,10 @@ export class Queue {
   constructor(options: QueueOptions = {}) {
     this.clock = options.clock ?? Date.now
     this.makeHash = options.makeHash
-    this.limits = options.limits ?? NO_LIMITS
     this.changes = options.changes ?? NO_CHANGE_LOG
     this.held = new HeldJobs(options.onDeadline ?? (() => undefined), options.leaseTokenPrefix ?? `${randomBytes(4).toString('hex')}-`)
     this.history = new JobHistory(options.history ?? { keepFinishedMs: () => 0, maxFinished: 0 })
     this.declareLane(DEFAULT_LANE)
-  }
-
-  /** New limits (a reload); they apply to requests from now on, as at start. */
-  setLimits(limits: QueueLimits): void {
-    this.limits = limits
   }
 
   /** The job number the next scheduled job will get. */
@@ -135,55 +103,14 @@ export class Queue {
     if (floor > this.nextNum) this.nextNum = floor
   }
 
-  /** Queues a job; throws ApiError (nothing queued) when it breaks a limit. */
+  /** Queues a job (the job service has checked the limits). */
   schedule(input: ScheduleInput): Job {
-    const sizes = this.admit([input], false)
-    return this.add(input, sizes[0]!)
+    return this.add(input, Buffer.byteLength(input.message))
   }
 
-  /** Queues every input in order (consecutive job numbers), or none if any breaks a limit. */
+  /** Queues every input in order, with consecutive job numbers. */
   scheduleMany(inputs: readonly ScheduleInput[]): Job[] {
-    const sizes = this.admit(inputs, true)
-    return inputs.map((input, i) => this.add(input, sizes[i]!))
-  }
-
-  /**
-   * Checks a schedule of `inputs` against the limits before anything is queued; returns each
-   * message's size in UTF-8 bytes, so it is measured once.
-   */
-  private admit(inputs: readonly ScheduleInput[], batch: boolean): number[] {
-    const { maxQueuedJobs, maxQueuedBytes, maxMessageBytes } = this.limits
-    const sizes: number[] = []
-    let bytes = 0
-    let newLanes: Set<string> | undefined // rare: allocated only when a request names a new lane
-    for (let i = 0; i < inputs.length; i++) {
-      const input = inputs[i]!
-      const size = Buffer.byteLength(input.message)
-      if (maxMessageBytes > 0 && size > maxMessageBytes) {
-        throw new ApiError('invalid_data', `${batch ? `jobs[${i}]: ` : ''}"message" is ${size} bytes, over max_message_bytes (${maxMessageBytes})`)
-      }
-      bytes += size
-      sizes.push(size)
-      if (!this.lanes.has(input.lane)) (newLanes ??= new Set()).add(input.lane)
-    }
-    // Held jobs (leased, delayed) and dead ones still take memory, so they count.
-    const jobs = this.totalQueued
-    const dead = this.history.deadCount === 0 ? '' : ` (${this.history.deadCount} of them dead: retry or delete them)`
-    if (maxQueuedJobs > 0 && jobs + inputs.length > maxQueuedJobs) {
-      throw new ApiError('limit_reached', `the queue holds ${jobs} jobs${dead}; max_queued_jobs is ${maxQueuedJobs}`)
-    }
-    if (maxQueuedBytes > 0 && this.queuedBytes + bytes > maxQueuedBytes) {
-      throw new ApiError('limit_reached', `queued messages take ${this.queuedBytes} bytes${dead}; max_queued_bytes is ${maxQueuedBytes}`)
-    }
-    if (newLanes !== undefined) this.checkNewLanes(newLanes.size)
-    return sizes
-  }
-
-  private checkNewLanes(count: number): void {
-    const { maxLanes } = this.limits
-    if (count > 0 && maxLanes > 0 && this.lanes.size + count > maxLanes) {
-      throw new ApiError('limit_reached', `there are ${this.lanes.size} lanes; max_lanes is ${maxLanes}`)
-    }
+    return inputs.map((input) => this.add(input, Buffer.byteLength(input.message)))
   }
 
   private add(input: ScheduleInput, bytes: number): Job {
@@ -198,7 +125,6 @@ export class Queue {
     lane.ready.push(job, bytes)
     if (this.indexedLanes.has(lane.name)) this.queuedByHash.set(job.hash, job)
     this.changes.scheduled(job)
-    this.drain(lane)
     return job
   }
 
@@ -237,7 +163,7 @@ export class Queue {
 
   /** Makes a lane known (listed by `/jobs` and status) even while it has no jobs. No limit applies. */
   declareLane(name: string): void {
-    if (!this.lanes.has(name)) this.createLane(name)
+    this.lane(name)
   }
 
   /**
@@ -419,15 +345,14 @@ export class Queue {
 
   /** Returns every held job whose deadline is at or before `now` to its lane. */
   expireDue(now = this.clock()): Expired {
-    const expired: Expired = { leases: [], delayed: 0 }
+    const expired: Expired = { leases: [], lanes: new Set() }
     for (const held of this.held.due(now)) {
       if (held.leased) {
         this.changes.returned(held.job, 'lease expired')
         expired.leases.push(held.job)
-      } else {
-        expired.delayed++
       }
       this.enqueue(held.job)
+      expired.lanes.add(held.job.lane)
     }
     return expired
   }
@@ -444,77 +369,34 @@ export class Queue {
     this.enqueue(held.job)
   }
 
-  /**
-   * Waits for the next job of a lane: delivers at once if one is ready, otherwise parks the
-   * receiver behind any that are already waiting (throws ApiError past max_parked_receivers).
-   */
-  awaitJob(laneName: string, receiver: Receiver): void {
-    const lane = this.lanes.get(laneName)
-    const { maxParkedReceivers } = this.limits
-    if ((lane === undefined || lane.ready.size === 0) && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers) {
-      throw new ApiError('limit_reached', `${this.parkedCount} receivers are waiting; max_parked_receivers is ${maxParkedReceivers}`)
-    }
-    this.parkedCount++
-    if (lane === undefined) {
-      let waiting = this.waiting.get(laneName)
-      if (waiting === undefined) this.waiting.set(laneName, (waiting = new Set()))
-      waiting.add(receiver)
-      return
-    }
-    lane.parked.add(receiver)
-    this.drain(lane)
-  }
-
-  /** Removes a parked receiver (its client went away). Returns whether it was parked. */
-  cancel(laneName: string, receiver: Receiver): boolean {
-    const lane = this.lanes.get(laneName)
-    let removed: boolean
-    if (lane !== undefined) {
-      removed = lane.parked.delete(receiver)
-    } else {
-      const waiting = this.waiting.get(laneName)
-      removed = waiting?.delete(receiver) ?? false
-      if (waiting?.size === 0) this.waiting.delete(laneName)
-    }
-    if (removed) this.parkedCount--
-    return removed
-  }
-
-  /** Removes every parked receiver and dismisses it; for shutdown. */
-  dismissAllParked(): void {
-    for (const parked of [...[...this.lanes.values()].map((lane) => lane.parked), ...this.waiting.values()]) {
-      const receivers = [...parked]
-      parked.clear()
-      this.parkedCount -= receivers.length
-      for (const receiver of receivers) receiver.dismiss()
-    }
-    this.waiting.clear()
-  }
-
-  get parkedReceivers(): number {
-    return this.parkedCount
-  }
-
   /** Message bytes of every job in memory: ready, held and dead. */
   get queuedBytes(): number {
     return this.totals.bytes + this.held.bytes + this.history.deadBytes
   }
 
-  /**
-   * Queued (ready), parked, leased and delayed counts for every known lane (and parked counts for
-   * names receivers wait on): O(lanes), whatever the number of jobs.
-   */
-  stats(): LaneStats {
-    const stats: LaneStats = { queued: byLaneName(), idle: byLaneName(), leased: byLaneName(), delayed: byLaneName() }
+  /** Ready, leased and delayed counts of every lane: O(lanes), whatever the number of jobs. */
+  stats(): { queued: Record<string, number>; leased: Record<string, number>; delayed: Record<string, number> } {
+    const stats = { queued: byLaneName(), leased: byLaneName(), delayed: byLaneName() }
     for (const [name, lane] of this.lanes) {
       const held = this.held.countsOf(name)
       stats.queued[name] = lane.ready.size
-      stats.idle[name] = lane.parked.size
       stats.leased[name] = held.leased
       stats.delayed[name] = held.delayed
     }
-    for (const [name, waiting] of this.waiting) stats.idle[name] = waiting.size
     return stats
+  }
+
+  hasLane(name: string): boolean {
+    return this.lanes.has(name)
+  }
+
+  /** Whether the lane has a job ready now. */
+  hasReady(name: string): boolean {
+    return (this.lanes.get(name)?.ready.size ?? 0) > 0
+  }
+
+  get laneCount(): number {
+    return this.lanes.size
   }
 
   /** Every job in memory but the succeeded ones: ready, leased, delayed and dead (what the limits count). */
@@ -564,21 +446,13 @@ export class Queue {
     })
   }
 
-  /** The named lane, created on first use (throws ApiError past max_lanes). */
+  /** The named lane, created on first use (the job service checked max_lanes). */
   private lane(name: string): Lane {
     let lane = this.lanes.get(name)
     if (lane === undefined) {
-      this.checkNewLanes(1)
-      lane = this.createLane(name)
+      lane = new Lane(name, this.totals)
+      this.lanes.set(name, lane)
     }
-    return lane
-  }
-
-  /** A new lane, with the receivers already waiting for it. */
-  private createLane(name: string): Lane {
-    const lane = new Lane(name, this.totals, this.waiting.get(name))
-    this.waiting.delete(name)
-    this.lanes.set(name, lane)
     return lane
   }
 
@@ -591,34 +465,6 @@ export class Queue {
     const lane = this.lane(job.lane)
     if (this.indexedLanes.has(lane.name)) this.queuedByHash.set(job.hash, job)
     lane.ready.push(job)
-    this.drain(lane)
-  }
-
-  /**
-   * Hands ready jobs to parked receivers, oldest receiver first, until one side runs out. A job
-   * whose receiver turns out to be gone goes straight back to its place.
-   */
-  private drain(lane: Lane): void {
-    while (lane.ready.size > 0 && lane.parked.size > 0) {
-      const receiver = lane.parked.values().next().value as Receiver
-      lane.parked.delete(receiver)
-      this.parkedCount--
-      const job = lane.ready.pop()!
-      const leaseMs = receiver.leaseMs
-      const held = leaseMs === undefined ? undefined : this.lease(job, leaseMs)
-      if (receiver.deliver(job, held)) {
-        if (held === undefined) {
-          this.unindex(job)
-          this.changes.taken(job)
-        }
-        continue
-      }
-      if (held !== undefined) {
-        this.held.remove(held)
-        this.changes.returned(job, 'not delivered')
-      }
-      lane.ready.push(job) // not enqueue(): this loop goes on draining
-    }
   }
 }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { isJsonObject } from '../json'
 import { type EngineAddress, parseEngineAddress } from './engine'
-import { ENV_NAME } from './lanes'
+import { ENV_NAME } from './environment'
 import type { RunnerOptions } from './runner'
 
 /**

@@ -43,9 +43,14 @@ export class Upkeep {
   ) {}
 
   start(): void {
-    void this.tick()
-    this.timer = setInterval(() => void this.tick(), this.config.upkeepMs)
+    this.kick()
+    this.timer = setInterval(() => this.kick(), this.config.upkeepMs)
     this.timer.unref()
+  }
+
+  /** A round from the timer: its own errors are handled inside; anything else is a bug, logged. */
+  private kick(): void {
+    this.tick().catch((err: unknown) => this.logger.error({ err }, 'container upkeep round failed'))
   }
 
   async stop(): Promise<void> {

@@ -1,16 +1,21 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import { parse } from 'yaml'
 import { ApiError } from '../errors'
 import { isJsonObject } from '../json'
 import type { Logger } from '../log'
 import { type ArgumentValue, checkDeclared } from './arguments'
+import { DispatchError } from './dispatch-error'
 import { baseEnvironment, runProcess } from './exec'
-import { ARGUMENT_TYPES, type ArgumentSpec, ENV_NAME } from './lanes'
+import { ENV_NAME } from './environment'
+import { gitEnvironment, runGit } from './git'
+import { ARGUMENT_TYPES, type ArgumentSpec } from './lanes'
+import { type Location, isUnder, parseRepoLocation } from './location'
+import { Mirrors, repoId } from './mirrors'
 import { OutputTail, type Runner, type RunnerJob, type RunResult } from './runner'
+
+export { DispatchError }
 
 /**
  * Dispatch Jobs (the Dispatch seed): a job names a git repository and a commit; the repository's
@@ -18,31 +23,15 @@ import { OutputTail, type Runner, type RunnerJob, type RunResult } from './runne
  * (`arguments:`) and, our addition, what to run (`run:`). The commit is fetched into a bare mirror
  * under the cache directory, built once per (repository, commit), and the program runs in the
  * build with the job's arguments as its environment, as the exec runner runs commands.
+ * (Mirrors and fetches: mirrors.ts.)
  */
 
 const DISPATCHFILE = '.dispatch.yml'
 const MAX_DISPATCHFILE_BYTES = 1024 * 1024
-/** A fetch of a large repository can take a while; a hung one must not hold a request forever. */
-const FETCH_TIMEOUT_MS = 300_000
-const GIT_TIMEOUT_MS = 30_000
 const DEFAULT_KILL_GRACE_MS = 5000
 
 /** A commit: 7 to 40 hex digits. Never a branch name, and nothing git could read as an option. */
 const COMMIT = /^[0-9a-fA-F]{7,40}$/
-
-/**
- * Why a Dispatch Job cannot be run as asked: a repository not allowed, a ref that is not a commit,
- * an unknown commit, a missing or malformed Dispatchfile. `transient` when asking again later may
- * work (the repository could not be reached).
- */
-export class DispatchError extends Error {
-  constructor(
-    message: string,
-    readonly transient = false,
-  ) {
-    super(message)
-  }
-}
 
 export interface Dispatchfile {
   build: string[]
@@ -113,53 +102,6 @@ export function validateDispatchArguments(file: Dispatchfile, args: unknown): Re
   return checkDeclared(file.arguments, args)
 }
 
-/**
- * Whether `repoUrl` is under `prefix`, as the http runner compares its targets: the prefix must
- * end at a boundary (`https://git.example/team` admits `.../team/x` but not `.../team-b/x` or
- * `https://git.example/team.evil/`), and no `.` or `..` segment may walk out of it.
- */
-function isUnder(repoUrl: string, prefix: string): boolean {
-  if (!repoUrl.startsWith(prefix)) return false
-  const rest = repoUrl.slice(prefix.length)
-  return prefix.endsWith('/') || prefix.endsWith(':') || rest === '' || rest === '.git' || rest.startsWith('/')
-}
-
-function hasDotSegment(repoUrl: string): boolean {
-  return repoUrl.split(/[/\\]/).some((segment) => ['.', '..'].includes(segment.replace(/%2e/gi, '.')))
-}
-
-function gitEnvironment(): NodeJS.ProcessEnv {
-  // Git is the daemon's own tool (the operator's credentials and ssh settings apply), but it must
-  // never stop to ask for a password: there is no one to answer.
-  return { ...process.env, GIT_TERMINAL_PROMPT: '0' }
-}
-
-const execFileAsync = promisify(execFile)
-
-/** Runs git on a bare repository (execFile: no shell); stdout, or an Error with git's last words. */
-async function git(gitDir: string, args: string[], timeoutMs = GIT_TIMEOUT_MS): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync('git', ['--git-dir', gitDir, ...args], { env: gitEnvironment(), timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_DISPATCHFILE_BYTES })
-    return stdout
-  } catch (err) {
-    const { stderr, killed, code } = err as { stderr?: string; killed?: boolean; code?: unknown }
-    const why = code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER' ? `output larger than ${MAX_DISPATCHFILE_BYTES} bytes` : killed ? `timed out after ${timeoutMs / 1000} s` : stderr?.trim().split('\n').pop() || (err as Error).message
-    throw new Error(why)
-  }
-}
-
-/**
- * The full SHA of `ref` if the mirror has that commit. `ref` is checked hex (COMMIT) before it
- * gets here, so it cannot read as an option (rev-parse knows --end-of-options only from git 2.30).
- */
-async function resolveCommit(gitDir: string, ref: string): Promise<string | undefined> {
-  try {
-    return (await git(gitDir, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])).trim()
-  } catch {
-    return undefined
-  }
-}
-
 /** Writes the commit's files into `dir`: `git archive | tar -x`, no worktree bookkeeping to undo. */
 async function extract(gitDir: string, sha: string, dir: string): Promise<void> {
   const archive = spawn('git', ['--git-dir', gitDir, 'archive', '--format=tar', sha], { env: gitEnvironment(), stdio: ['ignore', 'pipe', 'pipe'] })
@@ -191,22 +133,20 @@ export class BuildError extends Error {
   }
 }
 
-/** One bare mirror per repository URL. */
-interface Mirror {
-  gitDir: string
-  /** `git init --bare`, done once and shared by concurrent callers. */
-  ready: Promise<void>
-  /** The end of this mirror's chain of fetches: one at a time, as git locks the refs it updates. */
-  tail: Promise<void>
-}
-
-/** One build of a (repository, commit), shared by the jobs waiting for it. */
-interface SharedBuild {
-  done: Promise<string>
-  /** Aborted when the last job waiting for the build gave up (timeout, shutdown). */
+/** Work shared by the callers waiting for it (a build, a Dispatchfile read): it stops when the last one gives up. */
+interface Shared<T> {
+  done: Promise<T>
+  /** Aborted when the last caller waiting gave up (a timeout, a shutdown, an HTTP client that left). */
   controller: AbortController
   waiting: number
 }
+
+interface Commit {
+  sha: string
+  file: Dispatchfile
+}
+
+const NEVER = new AbortController().signal
 
 export interface DispatchReposOptions {
   /** Cache root, such as <data_dir>/dispatch: mirrors/ and builds/ go below it. */
@@ -216,39 +156,67 @@ export interface DispatchReposOptions {
   logger: Logger
   /** How long a build step or program gets between SIGTERM and SIGKILL when stopped. */
   killGraceMs?: number
+  /** How long one fetch may take (default FETCH_TIMEOUT_MS). */
+  fetchTimeoutMs?: number
+  /** Fetches at once, in all (default MAX_FETCHES); more wait in line. */
+  maxFetches?: number
 }
 
 /** Bare mirrors of the repositories jobs name, their Dispatchfiles, and one build per commit. */
 export class DispatchRepos {
   readonly killGraceMs: number
-  private readonly mirrors = new Map<string, Mirror>()
-  private readonly files = new Map<string, Promise<{ sha: string; file: Dispatchfile }>>()
-  private readonly builds = new Map<string, SharedBuild>()
+  private readonly mirrors: Mirrors
+  private readonly files = new Map<string, Shared<Commit>>()
+  private readonly builds = new Map<string, Shared<string>>()
+  private readonly allowed: Location[]
 
   constructor(private readonly options: DispatchReposOptions) {
     this.killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS
+    this.mirrors = new Mirrors({ dir: path.join(options.dir, 'mirrors'), logger: options.logger, fetchTimeoutMs: options.fetchTimeoutMs, maxFetches: options.maxFetches })
+    this.allowed = options.allowedRepos.map((prefix, i) => {
+      const location = parseRepoLocation(prefix)
+      if (typeof location === 'string') throw new Error(`dispatch: allowed_repos[${i}] ${JSON.stringify(prefix)} ${location}`)
+      return location
+    })
+  }
+
+  /** Why a job may not name `repoUrl`, or undefined when it is under one of the allowed prefixes. */
+  refusal(repoUrl: string): string | undefined {
+    const location = typeof repoUrl === 'string' ? parseRepoLocation(repoUrl) : 'is not a string'
+    if (typeof location === 'string') return `repository ${JSON.stringify(repoUrl)} ${location}`
+    if (!this.allowed.some((prefix) => isUnder(location, prefix))) return `repository ${JSON.stringify(repoUrl)} is not under dispatch.allowed_repos`
+    return undefined
   }
 
   isAllowed(repoUrl: string): boolean {
-    if (typeof repoUrl !== 'string' || repoUrl.startsWith('-') || /[\s\x00-\x1f\x7f]/.test(repoUrl) || hasDotSegment(repoUrl)) return false
-    return this.options.allowedRepos.some((prefix) => isUnder(repoUrl, prefix))
+    return this.refusal(repoUrl) === undefined
   }
 
   /**
    * The commit's full SHA and its parsed Dispatchfile, fetching the commit first if the mirror
-   * lacks it. Rejects with a DispatchError saying what is wrong. Kept per (repository, ref).
+   * lacks it. Rejects with a DispatchError saying what is wrong. Kept per (repository, ref). When
+   * `signal` fires this call rejects at once; the fetch stops if no other caller waits for it.
    */
-  dispatchfile(repoUrl: string, ref: string): Promise<{ sha: string; file: Dispatchfile }> {
-    if (!this.isAllowed(repoUrl)) return Promise.reject(new DispatchError(`repository ${JSON.stringify(repoUrl)} is not under dispatch.allowed_repos`))
+  dispatchfile(repoUrl: string, ref: string, signal: AbortSignal = NEVER): Promise<Commit> {
+    const refused = this.refusal(repoUrl)
+    if (refused !== undefined) return Promise.reject(new DispatchError(refused))
     if (typeof ref !== 'string' || !COMMIT.test(ref)) return Promise.reject(new DispatchError('"ref" must be a commit SHA (7 to 40 hex digits)'))
     const key = `${repoUrl}\n${ref.toLowerCase()}`
-    let found = this.files.get(key)
-    if (found === undefined) {
-      found = this.readDispatchfile(repoUrl, ref.toLowerCase())
-      this.files.set(key, found)
-      found.catch(() => this.files.delete(key)) // not kept: the commit may be pushed later
+    let shared = this.files.get(key)
+    if (shared === undefined || shared.controller.signal.aborted) {
+      const controller = new AbortController()
+      const started: Shared<Commit> = { done: this.readDispatchfile(repoUrl, ref.toLowerCase(), controller.signal), controller, waiting: 0 }
+      this.files.set(key, started)
+      // Not kept: the commit may be pushed later.
+      started.done.catch(() => this.files.get(key) === started && this.files.delete(key))
+      shared = started
     }
-    return found
+    return join(shared, signal)
+  }
+
+  /** Stops every fetch (at shutdown). */
+  close(): void {
+    this.mirrors.close()
   }
 
   /**
@@ -258,7 +226,7 @@ export class DispatchRepos {
    * fires this call rejects at once; the build itself stops only if no other job still waits for it.
    */
   async build(repoUrl: string, ref: string, signal: AbortSignal): Promise<string> {
-    const { sha, file } = await this.dispatchfile(repoUrl, ref)
+    const { sha, file } = await this.dispatchfile(repoUrl, ref, signal)
     // Checked before joining: a build started for a job that had already given up would run unwatched.
     if (signal.aborted) throw new Error(String(signal.reason))
     const dir = path.join(this.options.dir, 'builds', `${repoId(repoUrl)}-${sha}`)
@@ -267,67 +235,26 @@ export class DispatchRepos {
     return join(shared, signal)
   }
 
-  private mirror(repoUrl: string): Mirror {
-    const id = repoId(repoUrl)
-    let mirror = this.mirrors.get(id)
-    if (mirror === undefined) {
-      const gitDir = path.join(this.options.dir, 'mirrors', `${id}.git`)
-      const ready = existsSync(path.join(gitDir, 'HEAD')) ? Promise.resolve() : initMirror(gitDir)
-      mirror = { gitDir, ready, tail: Promise.resolve() }
-      this.mirrors.set(id, mirror)
-      ready.catch(() => this.mirrors.delete(id))
-    }
-    return mirror
-  }
-
-  private async readDispatchfile(repoUrl: string, ref: string): Promise<{ sha: string; file: Dispatchfile }> {
-    const mirror = this.mirror(repoUrl)
-    await mirror.ready
-    const sha = (await resolveCommit(mirror.gitDir, ref)) ?? (await this.fetchCommit(mirror, repoUrl, ref))
-    let text: string
-    try {
-      text = await git(mirror.gitDir, ['cat-file', 'blob', `${sha}:${DISPATCHFILE}`])
-    } catch (err) {
-      throw new DispatchError(`commit ${sha} of ${repoUrl} has no readable ${DISPATCHFILE} (${(err as Error).message})`)
-    }
-    return { sha, file: parseDispatchfile(text, `${DISPATCHFILE} of ${repoUrl} at ${sha.slice(0, 12)}`) }
-  }
-
-  /**
-   * Fetches every branch and tag (fetching a bare SHA needs the server's consent; a full fetch
-   * does not), then looks for the commit again. One fetch at a time per mirror: a caller that
-   * waited often finds its commit brought in by the fetch before it.
-   */
-  private fetchCommit(mirror: Mirror, repoUrl: string, ref: string): Promise<string> {
-    const work = async (): Promise<string> => {
-      const known = await resolveCommit(mirror.gitDir, ref)
-      if (known !== undefined) return known
-      this.options.logger.info({ repo: repoUrl, ref }, 'dispatch: fetching')
+  private readDispatchfile(repoUrl: string, ref: string, signal: AbortSignal): Promise<Commit> {
+    return this.mirrors.withCommit(repoUrl, ref, signal, async (gitDir, sha) => {
+      let text: string
       try {
-        await git(mirror.gitDir, ['fetch', '--quiet', '--no-tags', '--', repoUrl, '+refs/heads/*:refs/mirror/heads/*', '+refs/tags/*:refs/mirror/tags/*'], FETCH_TIMEOUT_MS)
+        text = await runGit(['--git-dir', gitDir, 'cat-file', 'blob', `${sha}:${DISPATCHFILE}`], { maxBytes: MAX_DISPATCHFILE_BYTES })
       } catch (err) {
-        throw new DispatchError(`cannot fetch ${repoUrl}: ${(err as Error).message}`, true)
+        throw new DispatchError(`commit ${sha} of ${repoUrl} has no readable ${DISPATCHFILE} (${(err as Error).message})`)
       }
-      const fetched = await resolveCommit(mirror.gitDir, ref)
-      if (fetched === undefined) throw new DispatchError(`commit ${ref} is not in ${repoUrl}${ref.length < 40 ? ' (or the short SHA is ambiguous: give more digits)' : ''}`)
-      return fetched
-    }
-    const result = mirror.tail.then(work)
-    mirror.tail = result.then(
-      () => undefined,
-      () => undefined,
-    )
-    return result
+      return { sha, file: parseDispatchfile(text, `${DISPATCHFILE} of ${repoUrl} at ${sha.slice(0, 12)}`) }
+    })
   }
 
-  private startBuild(dir: string, repoUrl: string, sha: string, file: Dispatchfile, abandoned: SharedBuild | undefined): SharedBuild {
+  private startBuild(dir: string, repoUrl: string, sha: string, file: Dispatchfile, abandoned: Shared<string> | undefined): Shared<string> {
     const controller = new AbortController()
     // An abandoned build may still be stopping its step in this directory: start once it is over.
     const before = abandoned?.done.then(
       () => undefined,
       () => undefined,
     )
-    const shared: SharedBuild = { done: (before ?? Promise.resolve()).then(() => this.buildInto(dir, repoUrl, sha, file, controller.signal)), controller, waiting: 0 }
+    const shared: Shared<string> = { done: (before ?? Promise.resolve()).then(() => this.buildInto(dir, repoUrl, sha, file, controller.signal)), controller, waiting: 0 }
     this.builds.set(dir, shared)
     shared.done.catch(() => {
       if (this.builds.get(dir) === shared) this.builds.delete(dir) // the next job builds again
@@ -343,7 +270,7 @@ export class DispatchRepos {
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true })
     try {
-      await extract(this.mirror(repoUrl).gitDir, sha, dir)
+      await extract(this.mirrors.gitDir(repoUrl), sha, dir)
       await this.runSteps(file.build, dir, signal)
       writeFileSync(mark, `${new Date().toISOString()}\n`)
     } catch (err) {
@@ -379,17 +306,8 @@ export class DispatchRepos {
   }
 }
 
-function repoId(repoUrl: string): string {
-  return createHash('sha256').update(repoUrl).digest('hex').slice(0, 16)
-}
-
-async function initMirror(gitDir: string): Promise<void> {
-  mkdirSync(gitDir, { recursive: true })
-  await execFileAsync('git', ['init', '--bare', '--quiet', gitDir], { env: gitEnvironment(), timeout: GIT_TIMEOUT_MS })
-}
-
-/** Waits for a shared build on behalf of one job, which may give up (its signal) without stopping others. */
-function join(shared: SharedBuild, signal: AbortSignal): Promise<string> {
+/** Waits for shared work on behalf of one caller, who may give up (its signal) without stopping the others. */
+function join<T>(shared: Shared<T>, signal: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(new Error(String(signal.reason)))
     shared.waiting++
@@ -407,9 +325,9 @@ function join(shared: SharedBuild, signal: AbortSignal): Promise<string> {
     }
     signal.addEventListener('abort', onAbort, { once: true })
     shared.done.then(
-      (dir) => {
+      (value) => {
         leave()
-        resolve(dir)
+        resolve(value)
       },
       (err: unknown) => {
         leave()
@@ -455,9 +373,10 @@ export function createDispatchRunner(repos: DispatchRepos, killGraceMs = repos.k
       let args: Record<string, ArgumentValue>
       try {
         request = parseDispatchMessage(job.message)
-        file = (await repos.dispatchfile(request.repoUrl, request.ref)).file
+        file = (await repos.dispatchfile(request.repoUrl, request.ref, context.signal)).file
         args = validateDispatchArguments(file, request.arguments)
       } catch (err) {
+        if (context.signal.aborted) return { status: 'failed', reason: String(context.signal.reason) }
         return notRunnable(err)
       }
       let dir: string
@@ -470,5 +389,7 @@ export function createDispatchRunner(repos: DispatchRepos, killGraceMs = repos.k
       const program = file.run.includes('/') ? path.resolve(dir, file.run) : file.run
       return runProcess({ command: [program], killGraceMs }, jobEnvironment(job, args), context.signal, dir)
     },
+    // At shutdown, once runs are over: fetches still going for POST /v0/jobs/queue stop too.
+    close: () => repos.close(),
   }
 }

@@ -2,8 +2,9 @@ import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
-import type { Receiver } from '../queue/lane'
-import type { Queue } from '../queue/queue'
+import type { JobService } from '../service/job-service'
+import type { Receiver } from '../service/receiver'
+import { type Maybe, when } from '../store/job-store'
 import { parseRunnerMessage } from './arguments'
 import type { RunnerLane } from './lanes'
 import { type RunResult, type Runner, checkResult } from './runner'
@@ -12,7 +13,7 @@ import { type RunResult, type Runner, checkResult } from './runner'
  * Runs the jobs of runner lanes. Each lane has `concurrency` slots, parked on the lane like
  * blocking receivers that lease: a slot gets the next job in priority order, holds it under a
  * lease while its runner works (so a crash or restart puts the job back: at-least-once), then
- * completes it, retries it after a backoff (the queue's delay heap), or buries it as dead.
+ * completes it, retries it after a backoff (the store's delay heap), or buries it as dead.
  */
 
 /** Counters of one runner lane, kept in one place for `GET /` and, later, a metrics endpoint. */
@@ -45,6 +46,8 @@ class Slot implements Receiver {
   readonly leaseMs: number
   /** Waiting in the queue for a job (not running one). */
   parked = false
+  /** The daemon's own: clients' max_parked_receivers must never keep a slot from parking again. */
+  readonly countsAsParked = false
 
   constructor(private readonly worker: LaneWorker) {
     this.leaseMs = worker.spec.timeoutMs + LEASE_MARGIN_MS
@@ -54,8 +57,15 @@ class Slot implements Receiver {
     if (this.worker.stopping) return false
     this.parked = false
     // Called from inside a queue operation: the run starts once that has returned.
-    queueMicrotask(() => void this.worker.run(job, lease!, this))
+    queueMicrotask(() => {
+      this.worker.run(job, lease!, this).catch((err: unknown) => this.worker.runFailed(job, err))
+    })
     return true
+  }
+
+  fail(): void {
+    // The hand-over's journal record failed: the job went back; this slot waits for the next one.
+    this.worker.repark(this)
   }
 
   dismiss(): void {
@@ -75,7 +85,7 @@ class LaneWorker {
   constructor(
     readonly spec: RunnerLane,
     private readonly runner: Runner,
-    private readonly queue: Queue,
+    private readonly service: JobService,
     private readonly logger: Logger,
   ) {
     this.concurrency = spec.concurrency
@@ -102,7 +112,7 @@ class LaneWorker {
   private resize(): void {
     for (const slot of this.slots) {
       if (this.slots.size <= this.concurrency) break
-      if (slot.parked && this.queue.cancel(this.spec.lane, slot)) this.slots.delete(slot)
+      if (slot.parked && this.service.cancel(this.spec.lane, slot)) this.slots.delete(slot)
     }
     while (this.slots.size < this.concurrency) {
       const slot = new Slot(this)
@@ -116,11 +126,27 @@ class LaneWorker {
     const unavailable = this.runner.availability?.()
     if (unavailable !== undefined) {
       // The runner cannot start anything (its engine is down): the slot takes no job until it can.
-      void unavailable.until.then(() => this.reuse(slot))
+      unavailable.until.then(
+        () => this.reuse(slot),
+        (err: unknown) => this.logger.error({ lane: this.spec.lane, err }, 'a runner slot stopped waiting for its runner; the lane runs with one slot fewer'),
+      )
       return
     }
     slot.parked = true
-    this.queue.awaitJob(this.spec.lane, slot)
+    try {
+      this.service.awaitJob(this.spec.lane, slot)
+    } catch (err) {
+      // Slots are not held to client limits and their lane exists from the start, so this is a bug:
+      // say so, rather than let the lane quietly lose a slot.
+      slot.parked = false
+      this.logger.error({ lane: this.spec.lane, err }, 'a runner slot could not wait for the next job; the lane runs with one slot fewer')
+    }
+  }
+
+  /** A slot whose hand-over failed waits again. */
+  repark(slot: Slot): void {
+    slot.parked = false
+    this.park(slot)
   }
 
   /** A slot whose run ended (or whose wait for the runner did): parked again, or let go if there are too many. */
@@ -129,29 +155,39 @@ class LaneWorker {
     else this.park(slot)
   }
 
+  /** Runs a job and parks its slot again, whatever happens in between. */
   async run(job: Job, lease: Held, slot: Slot): Promise<void> {
     job.attempts++
     const started = Date.now()
     const c = this.counters
     c.started++
     c.running++
-    const log = this.logger.child({ lane: job.lane, job_num: job.jobNum, attempt: job.attempts })
+    const log = this.logger.child({ lane: job.lane, job_num: job.jobNum, hash: job.hash, attempt: job.attempts })
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort('timeout'), this.spec.timeoutMs)
     this.running.set(job, controller)
-    log.debug('job started')
-    const ran = await this.runOnce(job, controller.signal, log)
-    // Killed by an operator: the job fails for good, whatever the runner made of the stop.
-    const result: RunResult = controller.signal.reason === 'killed' && ran.status === 'failed' ? { ...ran, retry: false } : ran
-    clearTimeout(timer)
-    this.running.delete(job)
-    const durationMs = Date.now() - started
-    c.running--
-    c.duration_ms_total += durationMs
-    c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
-    this.finish(job, lease, result, { started, durationMs, interrupted: controller.signal.reason === 'shutdown' }, log)
-    if (this.running.size === 0) this.idle?.()
-    this.reuse(slot)
+    this.service.events.emit('runStarted', job)
+    try {
+      log.debug('job started')
+      const ran = await this.runOnce(job, controller.signal, log)
+      // Killed by an operator: the job fails for good, whatever the runner made of the stop.
+      const result: RunResult = controller.signal.reason === 'killed' && ran.status === 'failed' ? { ...ran, retry: false } : ran
+      const durationMs = Date.now() - started
+      c.duration_ms_total += durationMs
+      c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
+      this.finish(job, lease, result, { started, durationMs, interrupted: controller.signal.reason === 'shutdown' }, log)
+    } finally {
+      clearTimeout(timer)
+      this.running.delete(job)
+      c.running--
+      if (this.running.size === 0) this.idle?.()
+      this.reuse(slot)
+    }
+  }
+
+  /** A run whose result could not be recorded: its lease ends in time and the job runs again. */
+  runFailed(job: Job, err: unknown): void {
+    this.logger.error({ lane: job.lane, job_num: job.jobNum, hash: job.hash, err }, 'recording the run failed; the job goes back to its lane when its lease ends')
   }
 
   /** The runner's result; a runner that throws, rejects or returns garbage fails the job instead. */
@@ -180,49 +216,57 @@ class LaneWorker {
       httpStatus: result.httpStatus ?? null,
       output: typeof result.output === 'string' ? result.output.slice(-4096) : '',
     }
+    this.service.events.emit('runFinished', job, report)
     const c = this.counters
-    try {
-      if (run.interrupted) {
-        // Stopped by shutdown: back to its lane, to run again; this try does not count.
-        job.attempts--
-        this.queue.retryLater(lease, 0)
-        log.warn({ reason: 'shutdown' }, 'job interrupted; put back in its lane')
-        return
-      }
-      if (result.status === 'failed' && result.requeue === true) {
-        // It did not get to run (the runner's engine is unreachable): back to its lane, not counted.
-        job.attempts--
-        job.report = report
-        this.queue.retryLater(lease, 0)
-        log.warn({ reason: report.reason }, 'job did not run; put back in its lane')
-        return
-      }
-      if (result.status === 'succeeded') {
-        this.queue.complete(lease, report)
+    let recorded: Maybe<Job>
+    let done: () => void
+    if (run.interrupted) {
+      // Stopped by shutdown: back to its lane, to run again; this try does not count.
+      job.attempts--
+      recorded = this.service.retryLater(lease, 0)
+      done = () => log.warn({ reason: 'shutdown' }, 'job interrupted; put back in its lane')
+    } else if (result.status === 'failed' && result.requeue === true) {
+      // It did not get to run (the runner's engine is unreachable): back to its lane, not counted.
+      job.attempts--
+      job.report = report
+      recorded = this.service.retryLater(lease, 0)
+      done = () => log.warn({ reason: report.reason }, 'job did not run; put back in its lane')
+    } else if (result.status === 'succeeded') {
+      recorded = this.service.complete(lease, report)
+      done = () => {
         c.succeeded++
         log.info({ duration_ms: run.durationMs, exit_code: report.exitCode, http_status: report.httpStatus }, 'job succeeded')
-        return
       }
+    } else if (result.retry !== false && job.attempts <= this.spec.retries) {
       c.failed++
       job.report = report
-      if (result.retry !== false && job.attempts <= this.spec.retries) {
-        const delay = backoffMs(job.attempts, this.spec.backoff.baseMs, this.spec.backoff.maxMs)
-        this.queue.retryLater(lease, delay)
+      const delay = backoffMs(job.attempts, this.spec.backoff.baseMs, this.spec.backoff.maxMs)
+      recorded = this.service.retryLater(lease, delay)
+      done = () => {
         c.retried++
         log.warn({ reason: report.reason, exit_code: report.exitCode, http_status: report.httpStatus, retry_in_ms: delay }, 'job failed; will retry')
-        return
       }
-      this.queue.bury(lease, { ...report, state: 'dead' })
-      c.dead++
-      log.error({ reason: report.reason, exit_code: report.exitCode, http_status: report.httpStatus, attempts: job.attempts }, 'job failed; no retries left: dead')
-    } catch (err) {
-      if (!(err instanceof ApiError) || err.codeName !== 'not_leased') throw err
-      log.warn({ reason: 'lease expired during the run' }, 'run result discarded; the job had already been put back')
+    } else {
+      c.failed++
+      job.report = report
+      recorded = this.service.bury(lease, { ...report, state: 'dead' })
+      done = () => {
+        c.dead++
+        log.error({ reason: report.reason, exit_code: report.exitCode, http_status: report.httpStatus, attempts: job.attempts }, 'job failed; no retries left: dead')
+      }
     }
+    when(recorded, done, (err: unknown) => {
+      if (err instanceof ApiError && err.codeName === 'not_leased') log.warn({ reason: 'lease expired during the run' }, 'run result discarded; the job had already been put back')
+      else log.error({ err }, 'the run\'s result could not be recorded; the job goes back to its lane when its lease ends')
+    })
   }
 
   checkArguments(args: Readonly<Record<string, unknown>>): void {
     this.runner.checkArguments?.(args)
+  }
+
+  runnerStats(): Record<string, unknown> {
+    return this.runner.stats?.() ?? {}
   }
 
   kill(hash: string): boolean {
@@ -232,10 +276,6 @@ class LaneWorker {
       return true
     }
     return false
-  }
-
-  runnerStats(): Record<string, unknown> {
-    return this.runner.stats?.() ?? {}
   }
 
   /** Starts nothing more; waits up to `graceMs` for runs, then aborts them and waits for them to end. */
@@ -263,8 +303,8 @@ class LaneWorker {
 export class Dispatcher {
   private readonly workers: Map<string, LaneWorker>
 
-  constructor(lanes: { spec: RunnerLane; runner: Runner }[], queue: Queue, logger: Logger) {
-    this.workers = new Map(lanes.map(({ spec, runner }) => [spec.lane, new LaneWorker(spec, runner, queue, logger)]))
+  constructor(lanes: { spec: RunnerLane; runner: Runner }[], service: JobService, logger: Logger) {
+    this.workers = new Map(lanes.map(({ spec, runner }) => [spec.lane, new LaneWorker(spec, runner, service, logger)]))
   }
 
   start(): void {
@@ -288,7 +328,6 @@ export class Dispatcher {
     worker.checkArguments(parseRunnerMessage(worker.spec, message).arguments)
   }
 
-  /** Each runner lane's counters, with its runner's own (a container lane's engine and jobs_total). */
   /**
    * Stops a running job (an operator's kill; the HTTP route is yet to come): its run is aborted with
    * reason "killed" (an exec job's process group is signalled, a container is killed) and the job
@@ -298,6 +337,7 @@ export class Dispatcher {
     return [...this.workers.values()].some((worker) => worker.kill(hash))
   }
 
+  /** Each runner lane's counters, with its runner's own (a container lane's engine and jobs_total). */
   counters(): Record<string, LaneCounters & Record<string, unknown>> {
     return Object.fromEntries([...this.workers].map(([lane, worker]) => [lane, { ...worker.counters, ...worker.runnerStats() }]))
   }

@@ -1,3 +1,4 @@
+import { type Location, httpLocation, isUnder } from './location'
 import { OutputTail, type Runner, type RunnerOptions, type RunResult } from './runner'
 
 /**
@@ -6,8 +7,9 @@ import { OutputTail, type Runner, type RunnerOptions, type RunResult } from './r
  * 2xx: succeeded. 4xx: failed for good (the request itself is wrong). 5xx, other answers,
  * timeouts and connection errors: failed, retried as the lane says.
  *
- * Job targets are compared as parsed URLs, not as strings: `https://app/hooks/../admin` is
- * `https://app/admin`, and a prefix `http://app` must not admit `http://app.elsewhere.net`.
+ * Job targets are compared as parsed URLs, not as strings (location.ts): `https://app/hooks/../admin`
+ * is `https://app/admin`, a prefix `http://app` must not admit `http://app.elsewhere.net`, and
+ * `http://app/hooks` does not admit `http://app/hooks-admin`.
  */
 
 /** A URL fetch can POST to: http or https, with no user:password (fetch refuses those). */
@@ -30,14 +32,20 @@ function configUrl(value: unknown, key: string): URL {
   return url
 }
 
+/** A prefix of allowed_targets: a path ends a prefix, so a query or fragment there would be ignored. */
+function prefixLocation(value: unknown, i: number): Location {
+  const url = configUrl(value, `allowed_targets[${i}]`)
+  if (url.search !== '' || url.hash !== '') throw new Error(`"allowed_targets[${i}]" must be a URL prefix with no query or fragment, got ${JSON.stringify(value)}`)
+  return httpLocation(url)
+}
+
 /** The URL a job is POSTed to, or why it may not be. */
-function jobUrl(target: string | undefined, laneTarget: URL | undefined, prefixes: URL[]): URL | string {
+function jobUrl(target: string | undefined, laneTarget: URL | undefined, prefixes: Location[]): URL | string {
   if (target === undefined) return laneTarget ?? 'the job names no target and the lane has none'
   const url = parseTarget(target)
   if (typeof url === 'string') return `target ${JSON.stringify(target)} ${url}`
-  if (!prefixes.some((prefix) => url.origin === prefix.origin && url.href.startsWith(prefix.href))) {
-    return `target ${JSON.stringify(target)} is not under this lane's allowed_targets`
-  }
+  const location = httpLocation(url)
+  if (!prefixes.some((prefix) => isUnder(location, prefix))) return `target ${JSON.stringify(target)} is not under this lane's allowed_targets`
   return url
 }
 
@@ -45,7 +53,7 @@ export function createHttpRunner(options: RunnerOptions): Runner {
   const { target, allowed_targets: allowed, task_name: taskName } = options.config
   const laneTarget = target === undefined ? undefined : configUrl(target, 'target')
   if (allowed !== undefined && !Array.isArray(allowed)) throw new Error('"allowed_targets" must be a list of URL prefixes')
-  const prefixes = ((allowed ?? []) as unknown[]).map((prefix, i) => configUrl(prefix, `allowed_targets[${i}]`))
+  const prefixes = ((allowed ?? []) as unknown[]).map(prefixLocation)
   if (laneTarget === undefined && prefixes.length === 0) throw new Error('give "target" (where jobs are POSTed), "allowed_targets" (prefixes a job\'s own target must start with), or both')
   if (taskName !== undefined && (typeof taskName !== 'string' || taskName === '')) throw new Error('"task_name" must be a non-empty string')
   const name = (taskName as string | undefined) ?? options.lane

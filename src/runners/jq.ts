@@ -86,6 +86,14 @@ function loadJq(): { script: string; wasm: Uint8Array } {
   return jqFiles
 }
 
+/** Ends a worker thread; `terminate` only reports its exit code, so there is nothing to wait for. */
+function end(worker: Worker): void {
+  worker.terminate().then(
+    () => undefined,
+    () => undefined,
+  )
+}
+
 /** jq's message without the name of the scratch file it read the job from. */
 function cleanMessage(text: string): string {
   return text.replace(/ \(at inputString:\d+\)/g, '').replace(/ \(at <unknown>\)/g, '').trim()
@@ -151,7 +159,7 @@ export class JqFilter {
     const timer = setTimeout(() => {
       // The thread may be in a loop that never yields: end it; the next run starts a fresh one.
       if (this.worker === worker) this.worker = undefined
-      void worker.terminate()
+      end(worker)
       settle({ ok: false, message: `the filter ran longer than ${this.timeLimitMs} ms and was stopped` })
     }, this.timeLimitMs)
     worker.on('message', onReply)
@@ -197,15 +205,15 @@ export class JqFilter {
     const reply = receiveMessageOnPort(port1)?.message as Reply | undefined
     port1.close()
     if (loading === 'timed-out' || (reply?.error?.startsWith('jq did not load') ?? false)) {
-      void worker.terminate()
+      end(worker)
       throw new Error(reply?.error ?? `jq did not load within ${LOAD_TIME_LIMIT_MS / 1000} s`)
     }
     if (running === 'timed-out') {
       // Busy with null for good: end that thread; the first job starts a fresh one.
-      void worker.terminate()
+      end(worker)
       worker = undefined
     } else if (reply?.exitCode === 3 && reply.error !== undefined && /compile errors?$/.test(reply.error)) {
-      void worker.terminate()
+      end(worker)
       throw new Error(`jq cannot compile it: ${cleanMessage(reply.error)}`)
     }
     return worker

@@ -1,5 +1,7 @@
 import { isJsonObject } from '../json'
 import { unknownKey } from '../suggest'
+import { ENV_NAME, type EnvPattern, parseAllowedEnv } from './environment'
+import { parseRepoLocation } from './location'
 
 /**
  * Runner lanes, from the config file's `lanes` object: each key a lane served by a runner. Every
@@ -27,14 +29,13 @@ export interface RunnerLane {
   keepFinishedMs: number
   /** The declared arguments; undefined when the lane declares none. */
   arguments: ArgumentSpec[] | undefined
+  /** Exec and container lanes without declared arguments: the variable names a job may set (none if undefined). */
+  allowedEnv: EnvPattern[] | undefined
   /** The lane's block as written, runner-specific keys included. */
   config: Record<string, unknown>
 }
 
 export class LaneConfigError extends Error {}
-
-/** A valid environment variable name (what exec hands arguments over as). */
-export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 const COMMON_KEYS = ['runner', 'concurrency', 'timeout', 'retries', 'backoff', 'keep_finished', 'arguments']
 
@@ -48,7 +49,7 @@ const RUNNER_KEYS = {
   http: ['target', 'allowed_targets', 'task_name'],
   container: [
     'image', 'command', 'env', 'memory', 'cpus', 'network', 'user', 'workdir', 'labels', 'pull', 'keep_exited_for', 'upkeep_interval',
-    'engine', 'engine_ca', 'engine_cert', 'engine_key', 'namespace', 'filter', 'filter_file',
+    'engine', 'engine_ca', 'engine_cert', 'engine_key', 'namespace', 'filter', 'filter_file', 'allowed_env',
   ],
   module: ['options'],
   dispatch: [],
@@ -107,6 +108,7 @@ function parseLane(lane: string, block: unknown, at: string, fixedKind?: LaneKin
     if (typeof value !== 'number' || !(value > 0 && value <= 2147483)) return fail(`"backoff.${key}" must be a number of seconds above 0`)
     return value
   }
+  const args = block.arguments === undefined ? undefined : parseSpec(block.arguments, at, fail)
   return {
     lane,
     runner,
@@ -115,9 +117,23 @@ function parseLane(lane: string, block: unknown, at: string, fixedKind?: LaneKin
     retries: number('retries', 0, 0, 1000),
     backoff: { baseMs: backoffNumber('base', 2) * 1000, maxMs: backoffNumber('max', 3600) * 1000 },
     keepFinishedMs: number('keep_finished', 3600, 0, 2147483, false) * 1000,
-    arguments: block.arguments === undefined ? undefined : parseSpec(block.arguments, at, fail),
+    arguments: args,
+    allowedEnv: parseEnvAllowlist(block, runner, args !== undefined, fail),
     config: block,
   }
+}
+
+/** Runners whose jobs' arguments become environment variables, and so take `allowed_env`. */
+export const ENVIRONMENT_RUNNERS: ReadonlySet<string> = new Set(['exec', 'container'])
+
+/** `allowed_env`, an exec or container lane's alternative to declaring its arguments one by one. */
+function parseEnvAllowlist(block: Record<string, unknown>, runner: string, declared: boolean, fail: (problem: string) => never): EnvPattern[] | undefined {
+  const raw = block.allowed_env
+  if (raw === undefined) return undefined
+  if (!ENVIRONMENT_RUNNERS.has(runner)) return fail('"allowed_env" is for exec and container lanes, whose arguments become environment variables')
+  if (declared) return fail('give "arguments" or "allowed_env", not both: declared arguments already say which names a job may set')
+  const patterns = parseAllowedEnv(raw, 'allowed_env')
+  return typeof patterns === 'string' ? fail(patterns) : patterns
 }
 
 function parseSpec(raw: unknown, at: string, fail: (problem: string) => never): ArgumentSpec[] {
@@ -155,8 +171,10 @@ export function parseDispatch(raw: unknown): DispatchConfig | undefined {
   const { allowed_repos: allowed = [], lane = 'dispatch', ...settings } = raw
   if ('runner' in settings || 'arguments' in settings) throw new LaneConfigError('dispatch: "runner" and "arguments" come from each repository, not the config')
   checkKeys(raw, DISPATCH_KEYS, 'dispatch')
-  if (!Array.isArray(allowed) || !allowed.every((prefix) => typeof prefix === 'string' && prefix !== '' && !prefix.startsWith('-'))) {
-    throw new LaneConfigError('dispatch: "allowed_repos" must be a list of repository URL prefixes')
+  if (!Array.isArray(allowed)) throw new LaneConfigError('dispatch: "allowed_repos" must be a list of repository URL prefixes')
+  for (const [i, prefix] of allowed.entries()) {
+    const location = typeof prefix === 'string' ? parseRepoLocation(prefix) : 'is not a string'
+    if (typeof location === 'string') throw new LaneConfigError(`dispatch: allowed_repos[${i}] ${JSON.stringify(prefix)} ${location}`)
   }
   if (typeof lane !== 'string') throw new LaneConfigError('dispatch: "lane" must be a lane name')
   if (allowed.length === 0) return undefined

@@ -114,10 +114,13 @@ export class OutputTail {
 /** Checks what a runner resolved to; anything malformed becomes a failure naming the problem. */
 export function checkResult(value: unknown): RunResult {
   if (typeof value !== 'object' || value === null) return { status: 'failed', reason: `the runner returned ${describe(value)}, not a result` }
-  const result = value as Record<string, unknown>
-  if (result.status === 'succeeded') return result as RunResult
+  const result = { ...(value as Record<string, unknown>) }
+  // Saved in dead.json and the journal as JSON numbers: anything but a whole number is dropped.
+  for (const key of ['exitCode', 'httpStatus'] as const) if (result[key] !== undefined && !Number.isSafeInteger(result[key])) delete result[key]
+  if (typeof result.output !== 'string') delete result.output
+  if (result.status === 'succeeded') return result as unknown as RunResult
   if (result.status === 'failed') {
-    return typeof result.reason === 'string' ? (result as RunResult) : { ...(result as object), status: 'failed', reason: 'the runner gave no reason' }
+    return typeof result.reason === 'string' ? (result as unknown as RunResult) : { ...result, status: 'failed', reason: 'the runner gave no reason' }
   }
   return { status: 'failed', reason: `the runner returned a result with status ${describe(result.status)}` }
 }

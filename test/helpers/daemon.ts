@@ -74,7 +74,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<Running> 
         resolve(Number(String(parsed.address).split(':').pop()))
       }
     })
-    void exited.then((code) => {
+    proc.once('exit', (code) => {
       clearTimeout(timer)
       reject(new Error(`daemon exited with ${code} before listening; stderr: ${stderr}`))
     })
@@ -92,6 +92,16 @@ export async function startDaemon(options: StartOptions = {}): Promise<Running> 
       return exited
     },
   }
+}
+
+/** Starts the daemon for one test, which stops it and removes its data directory at the end. */
+export async function daemonForTest(t: { teardown(fn: () => Promise<void>): void }, args: string[] = []): Promise<Running> {
+  const d = await startDaemon({ args })
+  t.teardown(async () => {
+    await d.stop()
+    removeDir(d.dataDir)
+  })
+  return d
 }
 
 /**

@@ -5,12 +5,15 @@
  *   $FSYNC_GATE_DIR/allow    the test writes N: syncs number 1..N may run (absent: none may)
  *   $FSYNC_GATE_DIR/started  one line per sync as it reaches the gate: "<n> <file> <size>"
  *   $FSYNC_GATE_DIR/synced   one line per sync once done: "<n> <file> <size>"
+ *   $FSYNC_GATE_DIR/fail     the test writes N: sync number N fails with EIO once let through
+ *                            (not run, and not noted in "synced": nothing it covered is durable)
  *
  * <size> is the file's size when the sync was called: what that sync made durable. After a kill,
  * truncating each journal file to its largest synced size emulates a power loss at that moment.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,9 +36,9 @@ static int journal_path(int fd, char *path, size_t size) {
   return base != NULL && strncmp(base + 1, "journal.", 8) == 0;
 }
 
-static long allowed(const char *dir) {
+static long number_in(const char *dir, const char *name) {
   char file[4096];
-  snprintf(file, sizeof file, "%s/allow", dir);
+  snprintf(file, sizeof file, "%s/%s", dir, name);
   FILE *f = fopen(file, "r");
   if (f == NULL) return 0;
   long n = 0;
@@ -67,7 +70,11 @@ static int gated(int fd, int (*real)(int)) {
   pthread_mutex_unlock(&lock);
   note(dir, "started", n, path, size);
   struct timespec pause = {0, 1000000};
-  while (allowed(dir) < n) nanosleep(&pause, NULL);
+  while (number_in(dir, "allow") < n) nanosleep(&pause, NULL);
+  if (number_in(dir, "fail") == n) {
+    errno = EIO;
+    return -1;
+  }
   int result = real(fd);
   note(dir, "synced", n, path, size);
   return result;

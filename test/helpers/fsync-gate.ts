@@ -45,6 +45,11 @@ export class FsyncGate {
     renameSync(path.join(this.dir, 'allow.tmp'), path.join(this.dir, 'allow'))
   }
 
+  /** Sync number n, once let through, fails with EIO (and is not noted as synced). */
+  failAt(n: number): void {
+    writeFileSync(path.join(this.dir, 'fail'), String(n))
+  }
+
   /** Lets the syncs that have started so far finish, and holds every later one. */
   close(): void {
     this.allow(this.started().length)

@@ -1,0 +1,17 @@
+import { ApiError } from '../errors'
+import { type Maybe, when } from '../store/job-store'
+import type { Exchange } from './exchange'
+
+/** Answers an error: an ApiError as it says, anything else as a logged 500. */
+export function fail(ex: Exchange, err: unknown): void {
+  if (err instanceof ApiError) ex.sendError(err)
+  else ex.fault(err)
+}
+
+/**
+ * Answers `ex` with `body(value)` once the service's `result` is there: at once for the in-memory
+ * store without a journal, once the change is durable otherwise. A failure is answered as an error.
+ */
+export function answer<T>(ex: Exchange, result: Maybe<T>, body: (value: T) => string | Uint8Array): void {
+  when(result, (value) => ex.send(200, body(value)), (err) => fail(ex, err))
+}

@@ -1,0 +1,395 @@
+import { DeadlineTimer } from '../deadlines'
+import { ApiError } from '../errors'
+import type { Logger } from '../log'
+import type { Held } from '../queue/held'
+import type { Job, RunReport } from '../queue/job'
+import { type JobState, type LaneSnapshot, type ScheduleInput, byLaneName } from '../queue/queue'
+import { type JobStore, type Maybe, type Taken, isPromise, then, when } from '../store/job-store'
+import { journalFailed } from './commit'
+import { EventStream } from './events'
+import { type QueueLimits, admit } from './limits'
+import type { Receiver } from './receiver'
+import { BackgroundTasks, type Task } from './tasks'
+
+/** What the service needs to know of runner lanes (the dispatcher answers). */
+export interface LanePolicy {
+  runnerOf(lane: string): string | undefined
+  /** Throws ApiError when `message` does not fit the lane's runner and arguments. */
+  checkMessage(lane: string, message: string): void
+}
+
+/** Ready, parked, leased and delayed counts by lane (objects without a prototype). */
+export interface LaneStats {
+  queued: Record<string, number>
+  idle: Record<string, number>
+  leased: Record<string, number>
+  delayed: Record<string, number>
+}
+
+export interface JobServiceOptions {
+  store: JobStore
+  logger: Logger
+  limits: QueueLimits
+  /** Milliseconds since the epoch (deadlines); injected so tests control time. */
+  clock?: () => number
+}
+
+/**
+ * The job service: what the daemon decides about jobs, above where they are kept (Faktory's
+ * manager over its storage). It owns the limits, the runner lanes' policy, the receivers parked on
+ * each lane and their wake-ups, the one commit path (a reply that reports a change goes out once
+ * that change is durable), the event stream and the named background tasks. HTTP handlers and
+ * runner lanes talk to it only; it talks to the store only.
+ *
+ * With the in-memory store every call completes synchronously and returns plain values; with a
+ * store over the network the same calls return promises (`Maybe`).
+ */
+export class JobService {
+  readonly events = new EventStream()
+  readonly tasks: BackgroundTasks
+  private readonly store: JobStore
+  private readonly logger: Logger
+  private limits: QueueLimits
+  private lanes: LanePolicy | undefined
+  /** Receivers waiting for a job, by lane (a lane that does not exist yet too), oldest first. */
+  private readonly receivers = new Map<string, Set<Receiver>>()
+  /** Receivers that are clients (counted against max_parked_receivers). */
+  private parkedCount = 0
+  private readonly clock: () => number
+  private readonly deadlines: DeadlineTimer
+  private readonly reaper: Task
+
+  constructor(options: JobServiceOptions) {
+    this.store = options.store
+    this.logger = options.logger
+    this.limits = options.limits
+    this.clock = options.clock ?? Date.now
+    this.tasks = new BackgroundTasks(options.logger)
+    this.reaper = this.tasks.add('lease and delay reaper', () => this.reap())
+    this.deadlines = new DeadlineTimer(() => {
+      // The reaper's work is synchronous with the in-memory store: done before this returns.
+      this.reaper.trigger()
+      return this.store.nextDeadline()
+    }, this.clock)
+    this.store.onDeadline((at) => this.deadlines.arm(at))
+    const next = this.store.nextDeadline()
+    if (next !== undefined) this.deadlines.arm(next)
+  }
+
+  /** Which lanes runners serve (the dispatcher, made after the service). */
+  setLanePolicy(lanes: LanePolicy): void {
+    this.lanes = lanes
+  }
+
+  /** New limits (a reload); they apply to requests from now on. */
+  setLimits(limits: QueueLimits): void {
+    this.limits = limits
+  }
+
+  /** Set while changes cannot be made durable: they are refused. */
+  get broken(): Error | undefined {
+    return this.store.broken
+  }
+
+  /** Stops the timers and tasks (shutdown). */
+  stop(): void {
+    this.deadlines.stop()
+    this.tasks.stopAll()
+  }
+
+  /** Runner lanes hand their jobs to runners only. */
+  refuseRunnerLane(lane: string): void {
+    const runner = this.lanes?.runnerOf(lane)
+    if (runner !== undefined) throw new ApiError('conflict', `lane ${JSON.stringify(lane)} is served by the ${runner} runner; its jobs are not handed to receivers`)
+  }
+
+  /**
+   * Queues the jobs (all or none: a batch breaking a limit or with one bad message queues nothing);
+   * resolves to them once they are durable. Parked receivers of their lanes get them at once.
+   * `checked`: the messages were checked by their own intake (Dispatch Jobs), not the lane's rules.
+   */
+  schedule(inputs: readonly ScheduleInput[], batch: boolean, options: { checked?: boolean } = {}): Maybe<Job[]> {
+    if (this.lanes !== undefined && options.checked !== true) inputs.forEach((input, i) => checkedAt(batch ? i : undefined, () => this.lanes!.checkMessage(input.lane, input.message)))
+    admit(inputs, batch, this.limits, this.store.usage(), (lane) => this.store.hasLane(lane))
+    return then(this.store.schedule(inputs), (jobs) => {
+      for (const job of jobs) this.events.emit('scheduled', job)
+      let lane: string | undefined
+      for (const job of jobs) {
+        if (job.lane === lane) continue
+        lane = job.lane
+        this.drain(lane)
+      }
+      const first = jobs[0]!.jobNum
+      const last = jobs[jobs.length - 1]!.jobNum
+      return this.durable(jobs, () => (batch ? `jobs ${first}-${last} are` : `job ${first} is`) + ' queued in memory only, until the next snapshot')
+    })
+  }
+
+  /**
+   * Takes the lane's next job, for good or leased; resolves once the take is durable (undefined
+   * when the lane has none ready). If the reply then cannot be sent, call `undelivered`.
+   */
+  receive(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined> {
+    this.refuseRunnerLane(lane)
+    return then(this.store.take(lane, leaseMs), (taken) => (taken === undefined ? undefined : this.handOver(taken)))
+  }
+
+  /** Whether the lane may have a job ready now. */
+  hasReady(lane: string): boolean {
+    return this.store.hasReady(lane)
+  }
+
+  /** A job taken by `receive` whose reply could not be sent: it goes back, if that hand-over is still its latest. */
+  undelivered(taken: Taken): void {
+    this.putBack(taken, 'receiver disconnected')
+  }
+
+  /**
+   * Parks a receiver on a lane (a lane that does not exist yet too: a receive never creates one);
+   * it gets a job at once if one is ready. Clients past max_parked_receivers are refused (ApiError).
+   */
+  awaitJob(lane: string, receiver: Receiver): void {
+    const counted = receiver.countsAsParked !== false
+    if (counted) this.refuseRunnerLane(lane)
+    const { maxParkedReceivers } = this.limits
+    if (counted && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers && !this.store.hasReady(lane)) {
+      throw new ApiError('limit_reached', `${this.parkedCount} receivers are waiting; max_parked_receivers is ${maxParkedReceivers}`)
+    }
+    let waiting = this.receivers.get(lane)
+    if (waiting === undefined) this.receivers.set(lane, (waiting = new Set()))
+    waiting.add(receiver)
+    if (counted) this.parkedCount++
+    this.drain(lane)
+  }
+
+  /** Removes a parked receiver (its client went away, its timeout passed). Returns whether it was parked. */
+  cancel(lane: string, receiver: Receiver): boolean {
+    const waiting = this.receivers.get(lane)
+    if (waiting === undefined || !waiting.has(receiver)) return false
+    this.unpark(lane, waiting, receiver)
+    return true
+  }
+
+  /** Removes every parked receiver and dismisses it; for shutdown. */
+  dismissAll(): void {
+    for (const [lane, waiting] of [...this.receivers]) {
+      for (const receiver of [...waiting]) {
+        this.unpark(lane, waiting, receiver)
+        receiver.dismiss()
+      }
+    }
+  }
+
+  get parkedReceivers(): number {
+    return this.parkedCount
+  }
+
+  /** A consumer is done with the job it leased under `token`: gone for good once durable. */
+  ack(hash: string, token: string): Maybe<Job> {
+    return then(this.store.ack(hash, token), (job) => {
+      this.events.emit('acked', job)
+      return this.durable(job, () => `job ${job.jobNum} is acked in memory only, until the next snapshot`)
+    })
+  }
+
+  /** A consumer gives the job it leased back: to its place now, or after `delayMs`. */
+  release(hash: string, token: string, delayMs: number): Maybe<Job> {
+    return then(this.store.release(hash, token, delayMs), (job) => {
+      this.events.emit('released', job, delayMs)
+      if (delayMs <= 0) this.drain(job.lane)
+      return this.durable(job, () => `job ${job.jobNum} is released in memory only, until the next snapshot`)
+    })
+  }
+
+  /** Extends a lease (not journaled: a restart ends every lease anyway). */
+  touch(hash: string, token: string, leaseMs: number | undefined): Maybe<Held> {
+    return this.store.touch(hash, token, leaseMs)
+  }
+
+  retryDead(hash: string): Maybe<Job> {
+    return then(this.store.retryDead(hash), (job) => {
+      this.events.emit('retried', job)
+      this.drain(job.lane)
+      return this.durable(job, () => `job ${job.jobNum} is queued again in memory only, until the next snapshot`)
+    })
+  }
+
+  delete(hash: string): Maybe<Job> {
+    return then(this.store.delete(hash), (job) => {
+      this.events.emit('deleted', job)
+      return this.durable(job, () => `job ${job.jobNum} is deleted in memory only, until the next snapshot`)
+    })
+  }
+
+  /** Runner lanes: the run under `lease` succeeded. */
+  complete(lease: Held, report: RunReport): Maybe<Job> {
+    return this.store.complete(lease, report)
+  }
+
+  /** Runner lanes: the run under `lease` failed with no retries left. */
+  bury(lease: Held, report: RunReport): Maybe<Job> {
+    return then(this.store.bury(lease, report), (job) => {
+      this.events.emit('dead', job)
+      return job
+    })
+  }
+
+  /** Runner lanes: the run under `lease` is to be tried again after `delayMs` (0: at once). */
+  retryLater(lease: Held, delayMs: number): Maybe<Job> {
+    return then(this.store.retryLater(lease, delayMs), (job) => {
+      if (delayMs <= 0) this.drain(job.lane)
+      return job
+    })
+  }
+
+  find(hash: string): Maybe<{ job: Job; state: JobState } | undefined> {
+    return this.store.find(hash)
+  }
+
+  deadJobs(lane: string, offset: number, limit: number): Maybe<{ total: number; jobs: Job[] }> {
+    return this.store.deadJobs(lane, offset, limit)
+  }
+
+  readyJobs(): LaneSnapshot[] {
+    return this.store.readyJobs()
+  }
+
+  /** Counts by lane for `GET /`: from counters, never by walking the jobs. */
+  laneStats(): LaneStats {
+    const { queued, leased, delayed } = this.store.counts()
+    const idle = byLaneName()
+    for (const lane of Object.keys(queued)) idle[lane] = 0
+    for (const [lane, waiting] of this.receivers) idle[lane] = waiting.size
+    return { queued, idle, leased, delayed }
+  }
+
+  /** Totals for `GET /`'s server block. */
+  totals(): { next_job_num: number; queued_jobs_total: number; queued_bytes: number; parked_receivers: number; leased_jobs_total: number; dead_jobs_total: number; finished_jobs_forgotten: number } {
+    const usage = this.store.usage()
+    return {
+      next_job_num: this.store.nextJobNum,
+      queued_jobs_total: usage.jobs,
+      queued_bytes: usage.bytes,
+      parked_receivers: this.parkedCount,
+      leased_jobs_total: this.store.leasedJobs(),
+      dead_jobs_total: usage.dead,
+      finished_jobs_forgotten: this.store.finishedForgotten(),
+    }
+  }
+
+  /** What `GET /` shows of the store and the background tasks. */
+  status(): Record<string, unknown> {
+    return { ...this.store.status(), tasks: this.tasks.status() }
+  }
+
+  /** The one commit path: `value` once the change just made is durable; a journal failure rejects with `failure()`. */
+  private durable<T>(value: T, failure: () => string): Maybe<T> {
+    if (!this.store.defersReplies) return value
+    return new Promise((resolve, reject) => {
+      this.store.whenDurable((err) => (err === undefined ? resolve(value) : reject(journalFailed(err, failure()))))
+    })
+  }
+
+  /** A take's hand-over, through the commit path; a failure puts the job back. */
+  private handOver(taken: Taken): Maybe<Taken> {
+    this.events.emit('taken', taken.job, taken.lease)
+    if (!this.store.defersReplies) return taken
+    return new Promise((resolve, reject) => {
+      this.store.whenDurable((err) => {
+        if (err === undefined) return resolve(taken)
+        this.putBack(taken, 'journal failed')
+        reject(journalFailed(err, 'the job stays queued'))
+      })
+    })
+  }
+
+  /**
+   * Hands ready jobs to the lane's parked receivers, oldest receiver first, until one side runs out.
+   * Each hand-over goes out once durable; a receiver that turns out to be gone gives its job back.
+   */
+  private drain(lane: string): void {
+    const waiting = this.receivers.get(lane)
+    while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
+      const receiver = waiting.values().next().value as Receiver
+      this.unpark(lane, waiting, receiver)
+      const taken = this.store.take(lane, receiver.leaseMs)
+      if (isPromise(taken)) {
+        // A store over the network: one take at a time; the next drain follows its answer.
+        when(taken, (t) => this.handTo(receiver, lane, t), (err) => this.repark(receiver, lane, err))
+        return
+      }
+      this.handTo(receiver, lane, taken)
+    }
+  }
+
+  private handTo(receiver: Receiver, lane: string, taken: Taken | undefined): void {
+    if (taken === undefined) {
+      this.repark(receiver, lane, undefined)
+      return
+    }
+    this.events.emit('taken', taken.job, taken.lease)
+    const deliver = (err: Error | undefined): void => {
+      if (err !== undefined) {
+        this.putBack(taken, 'journal failed')
+        receiver.fail(journalFailed(err, 'the job stays queued'))
+      } else if (!receiver.deliver(taken.job, taken.lease)) {
+        this.putBack(taken, 'receiver disconnected')
+      }
+    }
+    if (this.store.defersReplies) this.store.whenDurable(deliver)
+    else deliver(undefined)
+  }
+
+  /** A receiver whose take found nothing (or failed) waits again, first in line. */
+  private repark(receiver: Receiver, lane: string, err: unknown): void {
+    if (err !== undefined) this.logger.error({ lane, err }, 'a parked receiver could not be handed a job')
+    const waiting = this.receivers.get(lane)
+    this.receivers.set(lane, new Set([receiver, ...(waiting ?? [])]))
+    if (receiver.countsAsParked !== false) this.parkedCount++
+  }
+
+  private unpark(lane: string, waiting: Set<Receiver>, receiver: Receiver): void {
+    waiting.delete(receiver)
+    if (receiver.countsAsParked !== false) this.parkedCount--
+    if (waiting.size === 0) this.receivers.delete(lane)
+  }
+
+  /** A job whose hand-over failed goes back if that hand-over is still its latest, and on to the next receiver. */
+  private putBack(taken: Taken, reason: string): void {
+    const { job } = taken
+    when(
+      this.store.returnUndelivered(taken),
+      (back) => {
+        if (back) {
+          this.logger.warn({ lane: job.lane, job_num: job.jobNum, hash: job.hash, reason }, 'job put back')
+          this.drain(job.lane)
+        } else {
+          this.logger.warn({ lane: job.lane, job_num: job.jobNum, hash: job.hash, reason }, 'job not put back: the lease it was handed under had already ended')
+        }
+      },
+      (err: unknown) => this.logger.error({ lane: job.lane, job_num: job.jobNum, hash: job.hash, reason, err }, 'a job could not be put back'),
+    )
+  }
+
+  /** The lease and delay reaper: jobs past their deadline go back to their lanes, to waiting receivers. */
+  private reap(): void {
+    when(
+      this.store.expireDue(this.clock()),
+      ({ leases, lanes }) => {
+        for (const job of leases) this.events.emit('expired', job)
+        for (const lane of lanes) this.drain(lane)
+      },
+      (err: unknown) => this.logger.error({ err }, 'expiring leases and delays failed'),
+    )
+  }
+}
+
+/** Runs `check`, prefixing an ApiError's message with the batch entry it is about. */
+function checkedAt(i: number | undefined, check: () => void): void {
+  try {
+    check()
+  } catch (err) {
+    if (i !== undefined && err instanceof ApiError) throw new ApiError(err.codeName, `jobs[${i}]: ${err.message}`)
+    throw err
+  }
+}

@@ -1,0 +1,120 @@
+import type { Held } from '../queue/held'
+import type { Job, RunReport } from '../queue/job'
+import type { JobState, LaneSnapshot, ScheduleInput } from '../queue/queue'
+
+/**
+ * The seam between the job service (policy: limits, receivers, runner lanes, replies) and where
+ * jobs are kept. The in-memory store answers every call at once, with plain values; a store over
+ * the network (Redis) answers with promises. `Maybe` lets one interface serve both without making
+ * the in-memory path pay for a promise per request.
+ */
+export type Maybe<T> = T | Promise<T>
+
+export function isPromise<T>(value: Maybe<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
+}
+
+/**
+ * Calls `next` with the value once it is there: at once for a plain value, on resolution for a
+ * promise. A throw (or rejection) goes to `failed`.
+ */
+export function when<T>(value: Maybe<T>, next: (value: T) => void, failed: (err: unknown) => void): void {
+  if (!isPromise(value)) {
+    try {
+      next(value)
+    } catch (err) {
+      failed(err)
+    }
+    return
+  }
+  value.then(next).catch(failed)
+}
+
+/** `f` applied to the value once it is there: at once for a plain value (so the in-memory path stays synchronous). */
+export function then<T, R>(value: Maybe<T>, f: (value: T) => Maybe<R>): Maybe<R> {
+  return isPromise(value) ? value.then(f) : f(value)
+}
+
+/** What the limits count: every job kept (ready, leased, delayed, dead) and its message bytes. */
+export interface Usage {
+  jobs: number
+  bytes: number
+  lanes: number
+  dead: number
+}
+
+/** A job handed over: for good, or under a lease (its deadline and token). */
+export interface Taken {
+  job: Job
+  lease: Held | undefined
+}
+
+/** What the reaper found past its deadline. */
+export interface Expired {
+  /** Leases that ran out: these jobs are back in their lanes. */
+  leases: Job[]
+  /** Lanes that got ready jobs back (expired leases, delays over). */
+  lanes: Set<string>
+}
+
+export interface LaneCounts {
+  queued: Record<string, number>
+  leased: Record<string, number>
+  delayed: Record<string, number>
+}
+
+/**
+ * Where jobs are kept. Each change is made in full or not at all (an ApiError says why not);
+ * `whenDurable` tells when the changes made so far would survive a crash. No limits, no receivers:
+ * those are the service's.
+ */
+export interface JobStore {
+  /** Whether `lane` exists (a job was scheduled to it, or it was declared or restored). */
+  hasLane(lane: string): boolean
+  /** Whether `lane` may have a job ready now (a store over the network may say yes and be wrong). */
+  hasReady(lane: string): boolean
+  /** Makes a lane known; runner lanes' jobs are also found by hash in every state. */
+  declareLane(lane: string, runner: boolean): void
+  usage(): Usage
+  readonly nextJobNum: number
+
+  /** Queues `inputs` in order, with consecutive job numbers. */
+  schedule(inputs: readonly ScheduleInput[]): Maybe<Job[]>
+  /** Takes the lane's next ready job, for good or under a lease of `leaseMs`; undefined when none is ready. */
+  take(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined>
+  /** A job whose hand-over failed goes back, if that hand-over is still its latest (see Queue). */
+  returnUndelivered(taken: Taken): Maybe<boolean>
+  ack(hash: string, token: string): Maybe<Job>
+  release(hash: string, token: string, delayMs: number): Maybe<Job>
+  touch(hash: string, token: string, leaseMs: number | undefined): Maybe<Held>
+  /** Runner lanes: the run under `lease` succeeded, failed for good, or is to be tried again. */
+  complete(lease: Held, report: RunReport): Maybe<Job>
+  bury(lease: Held, report: RunReport): Maybe<Job>
+  retryLater(lease: Held, delayMs: number): Maybe<Job>
+  retryDead(hash: string): Maybe<Job>
+  delete(hash: string): Maybe<Job>
+
+  find(hash: string): Maybe<{ job: Job; state: JobState } | undefined>
+  deadJobs(lane: string, offset: number, limit: number): Maybe<{ total: number; jobs: Job[] }>
+  /** Every lane with its ready jobs in serving order, as of now (GET /jobs streams it). */
+  readyJobs(): LaneSnapshot[]
+  counts(): LaneCounts
+  laneNames(): string[]
+  leasedJobs(): number
+  finishedForgotten(): number
+
+  /** The earliest lease or delay deadline (ms since the epoch), if any. */
+  nextDeadline(): number | undefined
+  /** Calls `listener` whenever a new earliest deadline is set. */
+  onDeadline(listener: (at: number) => void): void
+  expireDue(now: number): Maybe<Expired>
+
+  /** Runs `callback` once every change made so far is durable (at once for a store without a journal). */
+  whenDurable(callback: (err: Error | undefined) => void): void
+  /** Set while changes cannot be made durable: they are refused. */
+  readonly broken: Error | undefined
+  /** Whether replies to changes must wait for `whenDurable` (a journal). */
+  readonly defersReplies: boolean
+  /** What `GET /` shows of the store (snapshot, journal). */
+  status(): Record<string, unknown>
+}
