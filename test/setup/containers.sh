@@ -46,10 +46,13 @@ install_packages() {
   fi
   ((${#missing[@]} == 0)) && return 0
   log "installing ${missing[*]}"
-  local apt=(apt-get -o DPkg::Lock::Timeout=600 -qq)
-  if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" update >&2; then
-    skip "apt-get update failed (cannot install ${missing[*]})"
-  fi
+  local apt=(apt-get -o DPkg::Lock::Timeout=600 -qq) try
+  # Another apt-get on the machine may hold the lists' lock for a while: try again before giving up.
+  for try in 1 2 3 4 5 6; do
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" update >&2 && break
+    ((try == 6)) && skip "apt-get update failed (cannot install ${missing[*]})"
+    sleep 10
+  done
   if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >&2; then
     skip "apt-get install ${missing[*]} failed"
   fi
