@@ -29,8 +29,6 @@ const LOG_TAIL_LINES = 4096
 
 interface Found {
   id: string
-  /** Left by an earlier daemon (running, or exited unread). */
-  adopted: boolean
   /** ms since the epoch, for an adopted running container: the timeout counts from here. */
   startedAt?: number
 }
@@ -115,12 +113,12 @@ class ContainerRunner implements Runner {
     if (running !== undefined) {
       const inspected = await this.engine.json<{ State?: { StartedAt?: string } }>('GET', `/containers/${running.Id}/json`, [200])
       log.info({ container: short(running.Id) }, 'adopted a running container an earlier daemon started for this job')
-      return { id: running.Id, adopted: true, startedAt: Date.parse(inspected.State?.StartedAt ?? '') || Date.now() }
+      return { id: running.Id, startedAt: Date.parse(inspected.State?.StartedAt ?? '') || Date.now() }
     }
     const exited = newest(unread.filter(isExited))
     if (exited !== undefined) {
       log.info({ container: short(exited.Id) }, 'reading the result of a container that ended while the daemon was down')
-      return { id: exited.Id, adopted: true }
+      return { id: exited.Id }
     }
     const created = newest(unread.filter((c) => c.State === 'created'))
     // Create and start are not cut short by the run's signal (a container half made would be left
@@ -128,7 +126,7 @@ class ContainerRunner implements Runner {
     const id = created?.Id ?? (await this.create(manifest, signal))
     await this.startContainer(id)
     log.info({ container: short(id), image: manifest.Image }, 'container started')
-    return { id, adopted: false }
+    return { id }
   }
 
   private async create(manifest: Manifest, signal: AbortSignal): Promise<string> {
