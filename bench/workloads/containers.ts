@@ -103,8 +103,15 @@ export async function containers(opts: { rounds: number; jobs: number; concurren
       const bare: number[] = []
       const ours: number[] = []
       for (let round = 0; round < opts.rounds; round++) {
-        bare.push(await bareLoop(url, image, opts.jobs, concurrency))
-        ours.push(await throughRunner(url, image, opts.jobs, concurrency))
+        // Which goes first alternates: the engine's speed drifts over a run (its storage and event
+        // log grow), and a fixed order would hand that drift to one side.
+        const measureBare = async (): Promise<void> => {
+          bare.push(await bareLoop(url, image, opts.jobs, concurrency))
+        }
+        const measureOurs = async (): Promise<void> => {
+          ours.push(await throughRunner(url, image, opts.jobs, concurrency))
+        }
+        for (const measure of round % 2 === 0 ? [measureBare, measureOurs] : [measureOurs, measureBare]) await measure()
       }
       const reference = `bare loop: create, start, wait, remove (concurrency ${concurrency})`
       rows.push({ workload: 'containers', subject: reference, value: median(bare), unit: 'containers/s' })

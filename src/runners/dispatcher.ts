@@ -228,6 +228,7 @@ class LaneWorker {
     } else if (result.status === 'failed' && result.requeue === true) {
       // It did not get to run (the runner's engine is unreachable): back to its lane, not counted.
       job.attempts--
+      c.started--
       job.report = report
       recorded = this.service.retryLater(lease, 0)
       done = () => log.warn({ reason: report.reason }, 'job did not run; put back in its lane')
