@@ -67,7 +67,8 @@ export async function makeManifest(config: ContainerConfig, filter: JqFilter | u
       manifest,
     }
     const result = await filter.apply(input)
-    if (!result.ok) return final(`filter: ${result.message}`)
+    // jq itself failing (not loading in time on a busy machine) is no fault of the job's: retried.
+    if (!result.ok) return result.transient === true ? { ok: false, result: { status: 'failed', reason: `filter: ${result.message}` } } : final(`filter: ${result.message}`)
     if (result.outputs.length !== 1) return final(`filter: made ${result.outputs.length} outputs; it must make one object, the container manifest`)
     const [output] = result.outputs
     if (!isJsonObject(output)) return final(`filter: made ${JSON.stringify(output)?.slice(0, 80)}; it must make an object, the container manifest`)

@@ -53,6 +53,7 @@ loaded.exports.then((jq) => {
     signal(2)
   }
   parentPort.on('message', (request) => parentPort.postMessage(run(jq, request.input, request.program)))
+  parentPort.postMessage({ ready: true })
 }, (err) => {
   if (check !== undefined) {
     check.port.postMessage({ error: 'jq did not load: ' + String((err && err.message) || err) })
@@ -69,12 +70,19 @@ interface Reply {
   exitCode?: number
 }
 
-export type FilterResult = { ok: true; outputs: unknown[] } | { ok: false; message: string }
+/** `transient`: jq itself failed (it could not load, its thread died), not the program on this input. */
+export type FilterResult = { ok: true; outputs: unknown[] } | { ok: false; message: string; transient?: boolean }
 
-let jqFiles: { script: string; wasm: Uint8Array } | undefined
+/** jq-web's script (evaluated in the worker) and its WebAssembly. */
+export interface JqFiles {
+  script: string
+  wasm: Uint8Array
+}
+
+let jqFiles: JqFiles | undefined
 
 /** jq-web's script and WebAssembly: the executable's assets, or the npm package. Read once. */
-function loadJq(): { script: string; wasm: Uint8Array } {
+export function loadJq(): JqFiles {
   if (jqFiles !== undefined) return jqFiles
   const sea = singleExecutable()
   if (sea !== undefined) {
@@ -99,23 +107,33 @@ function cleanMessage(text: string): string {
   return text.replace(/ \(at inputString:\d+\)/g, '').replace(/ \(at <unknown>\)/g, '').trim()
 }
 
+/** A worker thread with jq, and whether it has loaded jq (false: it could not, or not in time). */
+interface Thread {
+  worker: Worker
+  ready: Promise<boolean>
+}
+
 /**
  * One jq program, run against one input at a time in its own worker thread. `create` compiles it
- * first, synchronously (daemon start is synchronous), and throws jq's compile error.
+ * first, synchronously (daemon start is synchronous), and throws jq's compile error. The time
+ * limit counts from when a loaded jq gets the input: a fresh thread's loading (slow on a busy
+ * machine) is not the filter's time.
  */
 export class JqFilter {
-  private worker: Worker | undefined
+  private thread: Thread | undefined
   private readonly pending: { input: string; resolve: (result: FilterResult) => void }[] = []
   private busy = false
 
   private constructor(
     private readonly program: string,
     private readonly timeLimitMs: number,
+    private readonly files: () => JqFiles,
   ) {}
 
-  static create(program: string, timeLimitMs = FILTER_TIME_LIMIT_MS): JqFilter {
-    const filter = new JqFilter(program, timeLimitMs)
-    filter.worker = filter.startChecked()
+  /** `files`: where jq comes from (tests hand in a slower one). */
+  static create(program: string, timeLimitMs = FILTER_TIME_LIMIT_MS, files = loadJq): JqFilter {
+    const filter = new JqFilter(program, timeLimitMs, files)
+    filter.thread = filter.startChecked()
     return filter
   }
 
@@ -128,10 +146,10 @@ export class JqFilter {
   }
 
   close(): Promise<number> | undefined {
-    const worker = this.worker
-    this.worker = undefined
+    const thread = this.thread
+    this.thread = undefined
     for (const { resolve } of this.pending.splice(0)) resolve({ ok: false, message: 'the daemon is stopping' })
-    return worker?.terminate()
+    return thread?.worker.terminate()
   }
 
   private next(): void {
@@ -139,7 +157,30 @@ export class JqFilter {
     const request = this.pending.shift()
     if (request === undefined) return
     this.busy = true
-    const worker = (this.worker ??= this.start())
+    const thread = (this.thread ??= this.start())
+    const done = (result: FilterResult): void => {
+      this.busy = false
+      request.resolve(result)
+      this.next()
+    }
+    thread.ready.then(
+      (loaded) => {
+        if (loaded) return this.send(thread, request.input, done)
+        this.drop(thread)
+        done({ ok: false, message: `jq did not load within ${LOAD_TIME_LIMIT_MS / 1000} s`, transient: true })
+      },
+      (err: unknown) => done({ ok: false, message: `jq did not load: ${String(err)}`, transient: true }),
+    )
+  }
+
+  /** Forgets a thread (the next run starts a fresh one) and ends it. */
+  private drop(thread: Thread): void {
+    if (this.thread === thread) this.thread = undefined
+    end(thread.worker)
+  }
+
+  private send(thread: Thread, input: string, done: (result: FilterResult) => void): void {
+    const { worker } = thread
     let settled = false
     const settle = (result: FilterResult): void => {
       if (settled) return
@@ -147,24 +188,21 @@ export class JqFilter {
       clearTimeout(timer)
       worker.off('message', onReply)
       worker.off('error', onError)
-      this.busy = false
-      request.resolve(result)
-      this.next()
+      done(result)
     }
     const onReply = (reply: Reply): void => settle(this.result(reply))
     const onError = (err: Error): void => {
-      if (this.worker === worker) this.worker = undefined
-      settle({ ok: false, message: `jq stopped: ${err.message}` })
+      this.drop(thread)
+      settle({ ok: false, message: `jq stopped: ${err.message}`, transient: true })
     }
     const timer = setTimeout(() => {
       // The thread may be in a loop that never yields: end it; the next run starts a fresh one.
-      if (this.worker === worker) this.worker = undefined
-      end(worker)
+      this.drop(thread)
       settle({ ok: false, message: `the filter ran longer than ${this.timeLimitMs} ms and was stopped` })
     }, this.timeLimitMs)
     worker.on('message', onReply)
     worker.on('error', onError)
-    worker.postMessage({ input: request.input, program: this.program })
+    worker.postMessage({ input, program: this.program })
   }
 
   private result(reply: Reply): FilterResult {
@@ -173,8 +211,8 @@ export class JqFilter {
     return { ok: true, outputs: lines.map((line) => JSON.parse(line) as unknown) }
   }
 
-  private start(check?: { port: MessagePort; program: string; done: Int32Array }): Worker {
-    const { script, wasm } = loadJq()
+  private start(check?: { port: MessagePort; program: string; done: Int32Array }): Thread {
+    const { script, wasm } = this.files()
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { script, wasm, check },
@@ -187,7 +225,21 @@ export class JqFilter {
     worker.stderr.resume()
     // An idle worker must not keep the daemon alive at exit.
     worker.unref()
-    return worker
+    const ready = new Promise<boolean>((resolve) => {
+      const finish = (loaded: boolean): void => {
+        clearTimeout(timer)
+        worker.off('message', onMessage)
+        worker.off('error', onError)
+        resolve(loaded)
+      }
+      const onMessage = (message: { ready?: boolean }): void => finish(message.ready === true)
+      const onError = (): void => finish(false)
+      const timer = setTimeout(() => finish(false), LOAD_TIME_LIMIT_MS)
+      timer.unref()
+      worker.on('message', onMessage)
+      worker.on('error', onError)
+    })
+    return { worker, ready }
   }
 
   /**
@@ -196,10 +248,11 @@ export class JqFilter {
    * its own words ("jq: 1 compile error"). What the program does with null does not matter (an
    * error there is a runtime error), and a program still running at the time limit has compiled.
    */
-  private startChecked(): Worker | undefined {
+  private startChecked(): Thread | undefined {
     const { port1, port2 } = new MessageChannel()
     const done = new Int32Array(new SharedArrayBuffer(4))
-    let worker: Worker | undefined = this.start({ port: port2, program: this.program, done })
+    const thread = this.start({ port: port2, program: this.program, done })
+    const { worker } = thread
     const loading = Atomics.wait(done, 0, 0, LOAD_TIME_LIMIT_MS)
     const running = loading === 'timed-out' ? loading : Atomics.wait(done, 0, 1, this.timeLimitMs)
     const reply = receiveMessageOnPort(port1)?.message as Reply | undefined
@@ -211,11 +264,12 @@ export class JqFilter {
     if (running === 'timed-out') {
       // Busy with null for good: end that thread; the first job starts a fresh one.
       end(worker)
-      worker = undefined
-    } else if (reply?.exitCode === 3 && reply.error !== undefined && /compile errors?$/.test(reply.error)) {
+      return undefined
+    }
+    if (reply?.exitCode === 3 && reply.error !== undefined && /compile errors?$/.test(reply.error)) {
       end(worker)
       throw new Error(`jq cannot compile it: ${cleanMessage(reply.error)}`)
     }
-    return worker
+    return thread
   }
 }
