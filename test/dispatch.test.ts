@@ -333,6 +333,8 @@ t.test('the daemon queues Dispatch Jobs after checking them, and runs them', asy
   const job = async (): Promise<Record<string, unknown>> => (await call(`${d.url}/job?hash=${queued.body.hash}`)).body
   await until(async () => ['succeeded', 'dead'].includes(String((await job()).state)), 'the job to finish', 10_000)
   t.match(await job(), { state: 'succeeded', lane: 'dispatch', last_run: { exit_code: 0, output: /^echo: wheeeeeeee x3 / } })
+  const steps = d.logs.filter((l) => l.msg === 'dispatch: build step')
+  t.ok(steps.length > 0 && steps.every((l) => typeof l.step === 'number' && l.steps === steps.length && l.repo === f.repo), 'each build step is logged as it starts, with the repository and its place')
 })
 
 t.test('an allowed_repos prefix that does not parse stops the daemon at start, naming it', async (t) => {
