@@ -6,7 +6,7 @@ import { accepts, freePort, removeDir, tempDir } from './daemon'
 
 const run = promisify(execFile)
 
-/** A redis-server this test started (Debian's, installed by test/setup-redis.sh), ended by its PID. */
+/** A redis-server this test started (Debian's, installed by test/setup/redis.sh), ended by its PID. */
 export interface RedisServer {
   readonly port: number
   readonly pid: number
