@@ -45,7 +45,7 @@ function errors(...names: ErrorName[]): Record<string, Schema> {
 }
 
 /** Errors any endpoint that reads a body may answer. */
-const BODY_ERRORS: ErrorName[] = ['invalid_data', 'unauthorized', 'body_too_large', 'shutting_down', 'internal']
+const BODY_ERRORS: ErrorName[] = ['invalid_data', 'unauthorized', 'body_too_large', 'shutting_down', 'internal', 'store_unavailable']
 /** And those that change the queue. */
 const CHANGE_ERRORS: ErrorName[] = [...BODY_ERRORS, 'journal_failed']
 
@@ -144,6 +144,23 @@ const schemas: Record<string, Schema> = {
       memory: object({ rss: integer(0), heap_used: integer(0) }),
     }),
     runners: { type: 'object', additionalProperties: ref('RunnerCounters') },
+    store: {
+      description: 'where jobs are kept; for Redis, the connection: state, last error, counts age',
+      oneOf: [
+        object({ type: { const: 'memory' } }),
+        object({
+          type: { const: 'redis' },
+          mode: { enum: ['standalone', 'cluster'] },
+          servers: { type: 'array', items: { type: 'string' } },
+          prefix: { type: 'string' },
+          state: { enum: ['connecting', 'up', 'down'] },
+          error: nullable('string'),
+          since: RFC3339,
+          frontend: { type: 'string' },
+          counts_age_ms: nullable('integer'),
+        }),
+      ],
+    },
     snapshot: {
       oneOf: [
         object({ enabled: { const: false } }),
@@ -167,7 +184,7 @@ const schemas: Record<string, Schema> = {
 
 const paths: Record<string, Schema> = {
   '/': get('Status: lanes, counters, persistence (open without the token; the detail only with it when auth_token is set)', { 200: json(ref('Status'), 'status') }),
-  '/jobs': get('Every lane with its ready jobs, in serving order', { 200: json({ type: 'object', additionalProperties: { type: 'array', items: ref('Job') } }, 'jobs by lane'), ...errors('unauthorized') }),
+  '/jobs': get('Every lane with its ready jobs, in serving order', { 200: json({ type: 'object', additionalProperties: { type: 'array', items: ref('Job') } }, 'jobs by lane'), ...errors('unauthorized', 'store_unavailable') }),
   '/schedule': post(
     'Queue a job, or a batch of jobs (all or none)',
     {
