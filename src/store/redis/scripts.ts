@@ -207,6 +207,29 @@ redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
 return {1, rec}
 `),
 
+  // Acks coalesced (coalesce.ts): ARGV[3] n, then per ack: member, token. Returns per ack what
+  // ack does (two items each: {1 | 0 | -1, record or false}), the counters moved once.
+  ackMany: script('allow-oom', `
+local out, jobs, bytes = {}, 0, 0
+for i = 0, tonumber(ARGV[3]) - 1 do
+  local m, token = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+  local state, rec = leaseOf(m, token)
+  if state == 'gone' then out[#out + 1] = 0 elseif state == 'other' then out[#out + 1] = -1 else
+    redis.call('ZREM', L, m)
+    redis.call('HDEL', X, m)
+    redis.call('HDEL', J, m)
+    jobs, bytes = jobs + 1, bytes + msgBytes(rec)
+    out[#out + 1] = 1
+  end
+  out[#out + 1] = rec or false
+end
+if jobs > 0 then
+  redis.call('HINCRBY', M, 'jobs', -jobs)
+  redis.call('HINCRBY', M, 'bytes', -bytes)
+end
+return out
+`),
+
   // ARGV[3] member, [4] token, [5] delay ms. Returns as ack, then the ready-at time.
   release: script('allow-oom', `
 local state, rec = leaseOf(ARGV[3], ARGV[4])
