@@ -4,7 +4,7 @@ import { ApiError } from '../../errors'
 import type { Logger } from '../../log'
 import { Held } from '../../queue/held'
 import type { HistoryLimits } from '../../queue/history'
-import type { Job, RunReport } from '../../queue/job'
+import { Job, type RunReport } from '../../queue/job'
 import type { JobState, LaneSnapshot, ScheduleInput } from '../../queue/queue'
 import type { BackgroundTasks } from '../../service/tasks'
 import type { Expired, JobStore, LaneCounts, Taken, Usage } from '../job-store'
@@ -180,8 +180,9 @@ export class RedisStore implements JobStore {
   }
 
   /** A job from a record of `lane` with id `laneId`, remembering its member. */
-  private job(record: string, lane: string, laneId: string, member: string): Job {
-    const job = decodeRecord(record, lane, () => this.hashes().encode(laneId, member))
+  /** `hash`: the job's hash when the caller named the job by it (no need to compute it again). */
+  private job(record: string, lane: string, laneId: string, member: string, hash?: string): Job {
+    const job = decodeRecord(record, lane, () => hash ?? this.hashes().encode(laneId, member))
     this.members.set(job, member)
     return job
   }
@@ -259,7 +260,8 @@ export class RedisStore implements JobStore {
         indexes.forEach((i, k) => {
           const input = inputs[i]!
           const member = (seq + k).toString(16).padStart(12, '0')
-          const job = this.job(encodeRecord({ jobNum: first + i, created: Math.floor(now / 1000), priority: input.priority, attempts: 0, hash: '' }, input.message), lane, laneId, member)
+          const job = new Job(first + i, Math.floor(now / 1000), lane, input.priority, input.message, this.hashes().encode(laneId, member))
+          this.members.set(job, member)
           if ((input.delayMs ?? 0) > 0) job.notBefore = now + input.delayMs!
           jobs[i] = job
         })
@@ -397,7 +399,7 @@ export class RedisStore implements JobStore {
     if (place === undefined) throw notLeased(hash)
     const reply = name === 'ack' ? await this.acking.add(place.lane, [place.member, token]) : await this.laneCall(place.lane, name, [place.member, token, ...extra], 'change')
     const record = reply[1] as string | null
-    if (reply[0] === 1) return { job: this.job(record!, place.lane, place.laneId, place.member), reply }
+    if (reply[0] === 1) return { job: this.job(record!, place.lane, place.laneId, place.member, hash), reply }
     if (reply[0] === 0 || record === null) throw notLeased(hash)
     const job = this.job(record, place.lane, place.laneId, place.member)
     if (this.options.runnerLanes?.has(place.lane)) {
