@@ -10,13 +10,13 @@ interface Waiting<In, Out> {
 /**
  * Gathers the calls made on one key (a lane) during one turn of the event loop and runs them as
  * ONE call (`run`, one script), flushed by setImmediate: after the turn's I/O, so every request
- * read in that turn joins. Redis spends most of a small script's time on the call itself (about
- * 12 µs of its CPU for EVALSHA, whatever the script does), so N schedules, takes or acks of one
- * lane in one script cost little more than one. Each caller still gets its own answer (`run`
- * returns one per item, in order); when the call itself fails every caller is rejected with
- * `failure(err)`, its own error (a timeout: code 14, "the outcome is unknown", for each).
- * Calls keep their order: a key's items run in the order they were added, and batches of one key
- * are sent in that order on the one connection.
+ * read in that turn joins. About half of what Redis spends on a one-job script is the call
+ * itself (EVALSHA, whatever the script does), so N schedules, takes or acks of one lane in one
+ * script cost Redis much less than N scripts (docs/benchmarks.md). Each caller still gets its
+ * own answer (`run` returns one per item, in order); when the call itself fails every caller is
+ * rejected with `failure(err)`, its own error (a timeout: code 14, "the outcome is unknown", for
+ * each). Calls keep their order: a key's items run in the order they were added, and batches of
+ * one key are sent in that order on the one connection.
  */
 export class Coalescer<In, Out> {
   private readonly pending = new Map<string, { size: number; waiting: Waiting<In, Out>[] }>()
