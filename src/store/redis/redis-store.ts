@@ -179,8 +179,10 @@ export class RedisStore implements JobStore {
     }
   }
 
-  /** A job from a record of `lane` with id `laneId`, remembering its member. */
-  /** `hash`: the job's hash when the caller named the job by it (no need to compute it again). */
+  /**
+   * A job from a record of `lane` with id `laneId`, remembering its member. `hash`: the job's hash
+   * when the caller named the job by it (no need to compute it again).
+   */
   private job(record: string, lane: string, laneId: string, member: string, hash?: string): Job {
     const job = decodeRecord(record, lane, () => hash ?? this.hashes().encode(laneId, member))
     this.members.set(job, member)
