@@ -103,3 +103,29 @@ t.test('a gathered call that times out answers every caller 503 code 14 on its o
   for (let i = 0; i < 8; i++) t.ok(messages.filter((m) => m === `during${i}`).length <= 1, `during${i} queued at most once`)
   t.ok(messages.includes('after'))
 })
+
+t.test('close() first carries out and answers the calls gathered in this turn: none is sent after QUIT', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const admin = new Redis(redis.port)
+  t.teardown(() => admin.disconnect())
+  const prefix = `coalesce-${randomBytes(4).toString('hex')}`
+  const store = new RedisStore({ commandTimeoutMs: 10_000, target: { url: redis.url }, prefix, logger })
+  const tasks = new BackgroundTasks(logger)
+  store.start(tasks)
+  await until(() => (store.status().store as { state: string }).state === 'up', 'the Redis store to connect', 15_000)
+  await store.schedule([{ lane: 'bye', priority: 1, message: 'leased' }])
+  const leased = (await store.take('bye', 60_000))!
+  await store.schedule([{ lane: 'bye', priority: 1, message: 'taken' }])
+
+  // The daemon closes the store on SIGTERM, possibly in the turn that read these requests.
+  const calls = Promise.allSettled([store.take('bye', undefined), store.schedule([{ lane: 'bye', priority: 1, message: 'late' }]), store.ack(leased.job.hash, leased.lease!.token)])
+  tasks.stopAll()
+  await store.close()
+  const [taken, scheduled, acked] = await calls
+  t.equal(taken.status === 'fulfilled' ? taken.value?.job.message : String(taken.reason), 'taken', 'the receive got its job')
+  t.equal(scheduled.status === 'fulfilled' ? scheduled.value[0]!.message : String(scheduled.reason), 'late', 'the schedule was made')
+  t.equal(acked.status === 'fulfilled' ? acked.value.message : String(acked.reason), 'leased', 'the ack was made')
+  const left = (await admin.hvals(`${prefix}:{bye}:j`)).map((record) => record.split('|').slice(5).join('|'))
+  t.same(left, ['late'], 'in Redis: the job scheduled, not the ones taken and acked')
+})

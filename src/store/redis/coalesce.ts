@@ -46,7 +46,13 @@ export class Coalescer<In, Out> {
     })
   }
 
-  private flush(): void {
+  /** Whether calls wait to be sent (at the end of this turn, or by `flush`). */
+  get gathering(): boolean {
+    return this.pending.size > 0
+  }
+
+  /** Sends what was gathered now (the store's close: before QUIT). */
+  flush(): void {
     this.scheduled = false
     const batches = [...this.pending]
     this.pending.clear()

@@ -8,13 +8,14 @@ import { Job, type RunReport } from '../../queue/job'
 import type { JobState, LaneSnapshot, ScheduleInput } from '../../queue/queue'
 import type { BackgroundTasks } from '../../service/tasks'
 import type { Expired, JobStore, LaneCounts, Taken, Usage } from '../job-store'
-import { type Client, ConnectionState, type Outcome, type RedisTarget, Script, connect, storeError } from './connection'
+import { COMMAND_TIMEOUT_MS, type Client, ConnectionState, type Outcome, type RedisTarget, Script, connect, storeError } from './connection'
 import { Coalescer } from './coalesce'
 import { CountsCache } from './counts'
 import { HashCodec, decodeRecord, encodeRecord, metaKey } from './keys'
 import { LaneDirectory } from './lane-directory'
 import { JobNumbers } from './job-numbers'
 import { LANE_SCRIPTS, type LaneScript, META_SCRIPTS } from './scripts'
+import { CallsUnderWay } from './under-way'
 import { Wakeups } from './wakeups'
 
 export interface RedisStoreOptions {
@@ -73,6 +74,8 @@ export class RedisStore implements JobStore {
   private readonly scheduling = new Coalescer((lane, groups: { input: ScheduleInput; jobNum: number }[][]) => this.scheduleGroups(lane, groups), ownError)
   private readonly taking = new Coalescer((_, takes: { lane: string; leaseMs: number | undefined }[]) => this.takeEach(takes), ownError)
   private readonly acking = new Coalescer((lane, acks: [string, string][]) => this.ackEach(lane, acks), ownError)
+  /** Calls to Redis under way: close() waits for them. */
+  private readonly underWay = new CallsUnderWay()
 
   constructor(private readonly options: RedisStoreOptions) {
     const { logger, prefix } = options
@@ -97,8 +100,29 @@ export class RedisStore implements JobStore {
 
   async close(): Promise<void> {
     this.wakeups.stop()
+    await this.settle()
     if (this.subscriber !== this.client) this.subscriber.disconnect()
     await this.client.quit().catch(() => this.client.disconnect())
+  }
+
+  /**
+   * Sends what is gathered and waits until no call is under way, nor any call their answers
+   * started (a reply that cannot be delivered puts its job back): QUIT goes after them all. The
+   * daemon closes its connections once the store is closed, so without this a request read
+   * before a SIGTERM was sent after QUIT (never made, never answered), or made and its reply
+   * cut off (a job taken for it lost). Each call ends within the command timeout; a deadline
+   * bounds the wait all the same.
+   */
+  private async settle(): Promise<void> {
+    const deadline = Date.now() + 3 * (this.options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS)
+    const coalescers = [this.scheduling, this.taking, this.acking]
+    while (Date.now() < deadline) {
+      for (const coalescer of coalescers) coalescer.flush()
+      await this.underWay.ended(deadline)
+      // What the answers start (replies, put-backs, calls gathered anew) runs before this.
+      await new Promise((resolve) => setImmediate(resolve))
+      if (this.underWay.size === 0 && !coalescers.some((coalescer) => coalescer.gathering)) return
+    }
   }
 
   private whenReady(): void {
@@ -171,7 +195,7 @@ export class RedisStore implements JobStore {
     this.hashes()
     const keys = this.lanes.keys(lane)
     try {
-      return (await this.scripts[name].run(this.client, keys.keys, [keys.channel, this.frontend, ...args])) as Reply
+      return (await this.underWay.run(() => this.scripts[name].run(this.client, keys.keys, [keys.channel, this.frontend, ...args]))) as Reply
     } catch (err) {
       const failure = storeError(err, outcome)
       if (failure instanceof ApiError && failure.codeName === 'store_unavailable') this.connection.set('down', (err as Error).message)
@@ -209,7 +233,7 @@ export class RedisStore implements JobStore {
 
   private async call<T>(f: () => Promise<T>, outcome: Outcome): Promise<T> {
     try {
-      return await f()
+      return await this.underWay.run(f)
     } catch (err) {
       throw storeError(err, outcome)
     }
