@@ -229,6 +229,19 @@ t.test('SIGTERM while Redis still runs the requests read before it: each is answ
   if (typeof acked !== 'string' && acked.status === 200) t.notOk(left.includes('leased'), 'the job acked is gone')
 })
 
+t.test('a batch of 40,000 short jobs (a 1 MiB body allows it) is queued whole, in order', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const a = await frontend(t, ['--redis-url', redis.url])
+  // Lane "main", the default: with a lane named in each job the body would pass 1 MiB.
+  const jobs = Array.from({ length: 40_000 }, (_, i) => ({ message: `j${i}` }))
+  const queued = await call(`${a.url}/schedule`, { jobs })
+  t.equal(queued.status, 200, queued.text.slice(0, 300))
+  t.equal(queued.body.count, 40_000)
+  const got = await call(`${a.url}/receive_noblock`, { count: 1000 })
+  t.same((got.body.jobs as JobReply[] | undefined)?.map((j) => j.message), jobs.slice(0, 1000).map((j) => j.message))
+})
+
 t.test('past Redis\'s maxmemory a schedule answers 503 code 8 and consumers can still drain; an evicting policy is refused', async (t) => {
   const redis = await startRedis(undefined, ['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction'])
   t.teardown(() => redis.stop())
