@@ -242,6 +242,17 @@ t.test('a batch of 40,000 short jobs (a 1 MiB body allows it) is queued whole, i
   t.same((got.body.jobs as JobReply[] | undefined)?.map((j) => j.message), jobs.slice(0, 1000).map((j) => j.message))
 })
 
+t.test('max_queued_jobs holds against a burst of schedules on one frontend: its own schedules count at once', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const a = await frontend(t, ['--redis-url', redis.url, '--max-queued-jobs', '10'])
+  t.equal((await call(`${a.url}/schedule`, { lane: 'burst', message: 'first' })).status, 200)
+  // Read together, these are admitted in one turn, before the script that queues them has run.
+  const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => call(`${a.url}/schedule`, { lane: 'burst', message: `m${i}` })))
+  t.equal(replies.filter((r) => r.status === 200).length, 9, 'nine more fit')
+  t.ok(replies.every((r) => r.status === 200 || r.body.code === 8), 'the others are refused with code 8')
+})
+
 t.test('past Redis\'s maxmemory a schedule answers 503 code 8 and consumers can still drain; an evicting policy is refused', async (t) => {
   const redis = await startRedis(undefined, ['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction'])
   t.teardown(() => redis.stop())

@@ -271,18 +271,32 @@ export class RedisStore implements JobStore {
    */
   async schedule(inputs: readonly ScheduleInput[]): Promise<Job[]> {
     this.hashes()
-    const first = await this.call(() => this.numbers.take(this.client, inputs.length), 'change')
     const byLane = new Map<string, number[]>()
     inputs.forEach((input, i) => {
       const indexes = byLane.get(input.lane)
       if (indexes === undefined) byLane.set(input.lane, [i])
       else indexes.push(i)
     })
+    const lanes = [...byLane].map(([lane, indexes]) => ({ lane, indexes, bytes: indexes.reduce((n, i) => n + Buffer.byteLength(inputs[i]!.message), 0) }))
+    // The limits count these jobs at once: the next request may be admitted before they are queued.
+    for (const { indexes, bytes } of lanes) this.tally.queued(indexes.length, bytes)
+    let first: number
+    try {
+      first = await this.call(() => this.numbers.take(this.client, inputs.length), 'change')
+    } catch (err) {
+      for (const { indexes, bytes } of lanes) this.tally.settled(indexes.length, bytes, false)
+      throw err
+    }
     const jobs: Job[] = new Array<Job>(inputs.length)
     await Promise.all(
-      [...byLane].map(async ([lane, indexes]) => {
+      lanes.map(async ({ lane, indexes, bytes }) => {
         const group = indexes.map((i) => ({ input: inputs[i]!, jobNum: first + i }))
-        const { laneId, seq, now } = await this.scheduling.add(lane, group, group.length)
+        const placed = this.scheduling.add(lane, group, group.length)
+        placed.then(
+          () => this.tally.settled(indexes.length, bytes, true),
+          () => this.tally.settled(indexes.length, bytes, false),
+        )
+        const { laneId, seq, now } = await placed
         indexes.forEach((i, k) => {
           const input = inputs[i]!
           const member = (seq + k).toString(16).padStart(12, '0')
@@ -291,7 +305,6 @@ export class RedisStore implements JobStore {
           if ((input.delayMs ?? 0) > 0) job.notBefore = now + input.delayMs!
           jobs[i] = job
         })
-        this.tally.added(indexes.length, indexes.reduce((n, i) => n + Buffer.byteLength(inputs[i]!.message), 0))
         this.wakeups.work(lane)
       }),
     )
