@@ -129,3 +129,28 @@ t.test('close() first carries out and answers the calls gathered in this turn: n
   const left = (await admin.hvals(`${prefix}:{bye}:j`)).map((record) => record.split('|').slice(5).join('|'))
   t.same(left, ['late'], 'in Redis: the job scheduled, not the ones taken and acked')
 })
+
+t.test('schedules keep the order they came in when the frontend must fetch job numbers for the first of them', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const store = await open(t, redis.url, 10_000)
+  // A frontend takes job numbers in blocks of 1000: this leaves one in its first block.
+  await store.schedule(Array.from({ length: 999 }, (_, i) => ({ lane: 'numbers', priority: 1, message: `early${i}` })))
+  // Two numbers are more than are left: this batch waits for the next block; what comes after it waits too.
+  const scheduled = await Promise.all([
+    store.schedule([{ lane: 'numbers', priority: 1, message: 'batch0' }, { lane: 'numbers', priority: 1, message: 'batch1' }]),
+    store.schedule([{ lane: 'numbers', priority: 1, message: 'single' }]),
+    store.schedule(Array.from({ length: 1500 }, (_, i) => ({ lane: 'numbers', priority: 1, message: `big${i}` }))),
+    store.schedule([{ lane: 'numbers', priority: 1, message: 'last' }]),
+  ])
+  const served: string[] = []
+  for (;;) {
+    const taken = await store.take('numbers', undefined)
+    if (taken === undefined) break
+    if (!taken.job.message.startsWith('early')) served.push(taken.job.message)
+  }
+  const order = scheduled.flat().map((job) => job.message)
+  t.same(served, order, 'served in the order the schedules came')
+  const numbers = scheduled.flat().map((job) => job.jobNum)
+  t.same(numbers, [...numbers].sort((a, b) => a - b), 'with job numbers in that order')
+})
