@@ -154,3 +154,24 @@ t.test('schedules keep the order they came in when the frontend must fetch job n
   const numbers = scheduled.flat().map((job) => job.jobNum)
   t.same(numbers, [...numbers].sort((a, b) => a - b), 'with job numbers in that order')
 })
+
+t.test('two schedules of 270 MB messages in one turn are not gathered into one command past what the client can write', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const admin = new Redis(redis.port)
+  t.teardown(() => admin.disconnect())
+  const unhandled: unknown[] = []
+  const onUnhandled = (err: unknown): void => void unhandled.push(err)
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => void process.off('unhandledRejection', onUnhandled))
+  const store = await open(t, redis.url, 60_000)
+  // Gathered, the two would be one command over V8's longest string (2^29 - 24 characters): ioredis
+  // failed to write it (RangeError for both callers), and the command's own timer then rejected
+  // a promise nobody held, which stops the daemon.
+  const message = 'x'.repeat(270_000_000)
+  const settled = await Promise.allSettled([store.schedule([{ lane: 'huge', priority: 1, message }]), store.schedule([{ lane: 'huge', priority: 1, message }])])
+  t.same(settled.map((s) => (s.status === 'fulfilled' ? s.value[0]!.message.length : String(s.reason))), [270_000_000, 270_000_000], 'both queued')
+  t.equal(await admin.hlen(`${(store.status().store as { prefix: string }).prefix}:{huge}:j`), 2)
+  await admin.del(`${(store.status().store as { prefix: string }).prefix}:{huge}:j`)
+  t.same(unhandled, [], 'no promise left to reject unhandled')
+})

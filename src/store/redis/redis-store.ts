@@ -291,7 +291,7 @@ export class RedisStore implements JobStore {
     await Promise.all(
       lanes.map(async ({ lane, indexes, bytes }) => {
         const group = indexes.map((i) => ({ input: inputs[i]!, jobNum: first + i }))
-        const placed = this.scheduling.add(lane, group, group.length)
+        const placed = this.scheduling.add(lane, group, group.length, bytes)
         placed.then(
           () => this.tally.settled(indexes.length, bytes, true),
           () => this.tally.settled(indexes.length, bytes, false),
