@@ -1,5 +1,5 @@
 import { DeadlineTimer } from '../deadlines'
-import { ApiError } from '../errors'
+import { ApiError, OutcomeUnknown } from '../errors'
 import type { Logger } from '../log'
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
@@ -457,8 +457,12 @@ export class JobService {
       },
       (err: unknown) => {
         settled()
+        if (serving.cancelled) return
+        // A take for good that got no answer may have taken the job, which nobody else will get:
+        // the receiver hears so (a leased job comes back when its lease ends: it waits on).
+        if (err instanceof OutcomeUnknown && receiver.leaseMs === undefined) return receiver.fail(err)
         // Redis unavailable: the receiver waits on (the store polls the lane again in a second).
-        if (!serving.cancelled) this.repark(receiver, lane, err instanceof ApiError ? undefined : err)
+        this.repark(receiver, lane, err instanceof ApiError ? undefined : err)
       },
     )
   }
