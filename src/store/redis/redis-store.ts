@@ -243,8 +243,9 @@ export class RedisStore implements JobStore {
       else indexes.push(i)
     })
     const jobs: Job[] = new Array<Job>(inputs.length)
-    await Promise.all(
-      [...byLane].map(async ([lane, indexes]) => {
+    const lanes = [...byLane]
+    const outcomes = await Promise.allSettled(
+      lanes.map(async ([lane, indexes]) => {
         const laneId = await this.call(() => this.lanes.ensure(this.client, lane), 'change')
         const args: (string | number)[] = [indexes.length]
         for (const i of indexes) {
@@ -263,7 +264,14 @@ export class RedisStore implements JobStore {
         this.wakeups.work(lane)
       }),
     )
-    return jobs
+    const failed = outcomes.find((o) => o.status === 'rejected')
+    if (failed === undefined) return jobs
+    const made = lanes.filter((_, k) => outcomes[k]!.status === 'fulfilled').flatMap(([, indexes]) => indexes)
+    if (made.length === 0) throw failed.reason
+    // A batch is atomic per lane only: the client must learn which jobs are queued, or a resend queues them twice.
+    const err = storeError(failed.reason, 'change')
+    const queued = made.sort((x, y) => x - y).map((i) => `jobs[${i}]`).join(', ')
+    throw new ApiError(err instanceof ApiError ? err.codeName : 'internal', `${queued} of the batch ${made.length === 1 ? 'is' : 'are'} queued (a batch over several lanes is atomic per lane only); for the others: ${err.message}`)
   }
 
   /**
