@@ -105,9 +105,9 @@ export class JobService {
     return this.store.answersAtOnce
   }
 
-  /** Set while a store over the network is unreachable: what a parked receiver whose wait ends is answered. */
-  get unavailable(): ApiError | undefined {
-    return this.store.unavailable
+  /** Set while a store over the network cannot serve `lane`: what a parked receiver whose wait ends there is answered. */
+  unavailable(lane: string): ApiError | undefined {
+    return this.store.unavailable?.(lane)
   }
 
   /** Which lanes runners serve (the dispatcher, made after the service). */

@@ -150,6 +150,6 @@ export interface JobStore {
    * the periodic re-poll). It drains the lane and returns whether receivers still wait on it here.
    */
   onWork?(listener: (lane: string) => boolean): void
-  /** Set while a store over the network cannot be reached: the error a parked receiver's timeout answers. */
-  readonly unavailable?: ApiError | undefined
+  /** Set while a store over the network cannot serve `lane`: the error a parked receiver's timeout there answers. */
+  unavailable?(lane: string): ApiError | undefined
 }

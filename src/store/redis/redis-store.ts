@@ -67,6 +67,8 @@ export class RedisStore implements JobStore {
   /** Leases found expired by takes, reported by the next sweep (the job log's "job put back"). */
   private expiredByTakes: Job[] = []
   private readonly declared = new Set<string>()
+  /** Lanes whose last script failed for want of Redis (on a cluster, one shard can be down alone). */
+  private readonly failing = new Set<string>()
   private readonly sweepToken = randomBytes(8).toString('hex')
 
   constructor(private readonly options: RedisStoreOptions) {
@@ -166,10 +168,15 @@ export class RedisStore implements JobStore {
     this.hashes()
     const keys = this.lanes.keys(lane)
     try {
-      return (await this.scripts[name].run(this.client, keys.keys, [keys.channel, this.frontend, ...args])) as Reply
+      const reply = (await this.scripts[name].run(this.client, keys.keys, [keys.channel, this.frontend, ...args])) as Reply
+      this.failing.delete(lane)
+      return reply
     } catch (err) {
       const failure = storeError(err, outcome)
-      if (failure instanceof ApiError && failure.codeName === 'store_unavailable') this.connection.set('down', (err as Error).message)
+      if (failure instanceof ApiError && failure.codeName === 'store_unavailable') {
+        this.connection.set('down', (err as Error).message)
+        this.failing.add(lane)
+      }
       throw failure
     }
   }
@@ -597,9 +604,15 @@ export class RedisStore implements JobStore {
     callback(undefined)
   }
 
-  /** Set while Redis is unavailable: what a receiver whose wait ends meanwhile is answered. */
-  get unavailable(): ApiError | undefined {
-    return this.connection.state === 'up' ? undefined : this.notConnected()
+  /**
+   * Set while Redis cannot serve `lane`: what a receiver whose wait there ends meanwhile is
+   * answered. A cluster with one shard down still serves the other shards' lanes: there it is the
+   * lane's own last call that tells.
+   */
+  unavailable(lane: string): ApiError | undefined {
+    const down = this.codec === undefined || this.connection.state !== 'up'
+    if (!down || ('cluster' in this.options.target && this.codec !== undefined && !this.failing.has(lane))) return undefined
+    return this.notConnected()
   }
 
   status(): Record<string, unknown> {
