@@ -77,6 +77,8 @@ export class JobService {
   /** A store over the network: receivers whose take is under way (not parked meanwhile), by lane. */
   private readonly serving = new Map<Receiver, { lane: string; cancelled: boolean }>()
   private readonly takesByLane = new Map<string, number>()
+  /** Takes for receivers and put-backs under way (a store over the network): shutdown waits for them. */
+  private readonly underway = new Set<Promise<void>>()
 
   constructor(options: JobServiceOptions) {
     this.store = options.store
@@ -446,7 +448,7 @@ export class JobService {
       if (left === 0) this.takesByLane.delete(lane)
       else this.takesByLane.set(lane, left)
     }
-    taken.then(
+    const handled = taken.then(
       (t) => {
         settled()
         if (serving.cancelled) {
@@ -465,6 +467,23 @@ export class JobService {
         this.repark(receiver, lane, err instanceof ApiError ? undefined : err)
       },
     )
+    this.track(handled)
+  }
+
+  private track(work: Promise<unknown>): void {
+    const done: Promise<void> = work.then(
+      () => void this.underway.delete(done),
+      () => void this.underway.delete(done),
+    )
+    this.underway.add(done)
+  }
+
+  /**
+   * Resolves once the takes for receivers and the put-backs under way have ended: at shutdown,
+   * before the store closes, so a job taken for a receiver that was dismissed meanwhile goes back.
+   */
+  async settle(): Promise<void> {
+    while (this.underway.size > 0) await Promise.all([...this.underway])
   }
 
   private handTo(receiver: Receiver, lane: string, taken: Taken | undefined): void {
@@ -520,8 +539,10 @@ export class JobService {
   /** A job whose hand-over failed goes back if that hand-over is still its latest, and on to the next receiver. */
   private putBack(taken: Taken, reason: string): void {
     const { job } = taken
+    const back = this.store.returnUndelivered(taken)
+    if (isPromise(back)) this.track(back)
     when(
-      this.store.returnUndelivered(taken),
+      back,
       (back) => {
         if (back) {
           this.logger.warn({ lane: job.lane, job_num: job.jobNum, hash: job.hash, reason }, 'job put back')
