@@ -99,6 +99,11 @@ export class RedisStore implements JobStore {
   }
 
   private whenReady(): void {
+    // The server may have come back without its data (no persistence, a lost last second): lane ids
+    // then start again, and one cached from before could name another lane now. Ids and the hash
+    // secret are read afresh before anything is served again.
+    this.codec = undefined
+    this.lanes.forget()
     // ready() catches its own failures (and tries again); nothing is left to reject.
     this.ready().catch(() => undefined)
   }
