@@ -119,6 +119,7 @@ export class RedisStore implements JobStore {
       await this.client.set(metaKey(prefix, 'secret'), randomBytes(32).toString('hex'), 'NX')
       const secret = await this.client.get(metaKey(prefix, 'secret'))
       this.codec = new HashCodec(Buffer.from(secret!, 'hex'))
+      await this.numbers.reconnected(this.client)
       await this.lanes.refresh(this.client)
       for (const lane of [...this.declared, ...(this.options.runnerLanes?.keys() ?? [])]) await this.lanes.ensure(this.client, lane)
       await this.refresh()
