@@ -1,22 +1,12 @@
-import t, { type Test } from 'tap'
-import { type Running, call, removeDir, startDaemon, until } from './helpers/daemon'
-import { startRedis } from './helpers/redis'
+import t from 'tap'
+import { type Running, call, until } from './helpers/daemon'
+import { startFrontend, startRedis, storeState } from './helpers/redis'
 import { startTcpProxy } from './helpers/tcp-proxy'
 
 /**
  * Redis ran a command and its reply was lost (held back by a proxy past the command timeout): the
  * client must learn that the outcome is unknown, never lose a job in silence.
  */
-
-async function frontend(t: Test, url: string): Promise<Running> {
-  const d = await startDaemon({ args: ['--store', 'redis', '--redis-url', url] })
-  t.teardown(async () => {
-    await d.stop('SIGKILL')
-    removeDir(d.dataDir)
-  })
-  await until(async () => ((await call(`${d.url}/`)).body.payload as { store: { state: string } }).store.state === 'up', 'the frontend to connect', 15_000)
-  return d
-}
 
 async function parked(d: Running): Promise<number> {
   return ((await call(`${d.url}/`)).body.payload as { server: { parked_receivers: number } }).server.parked_receivers
@@ -27,8 +17,8 @@ t.test('a parked receive_block whose take ran in Redis but whose reply was lost 
   t.teardown(() => redis.stop())
   const proxy = await startTcpProxy(redis.port)
   t.teardown(() => proxy.close())
-  const a = await frontend(t, redis.url)
-  const b = await frontend(t, `redis://127.0.0.1:${proxy.port}`)
+  const a = await startFrontend(t, ['--redis-url', redis.url])
+  const b = await startFrontend(t, ['--redis-url', `redis://127.0.0.1:${proxy.port}`])
 
   for (const [name, body] of [
     ['a single receiver', { lane: 'lost', timeout: 8 }],
@@ -46,7 +36,7 @@ t.test('a parked receive_block whose take ran in Redis but whose reply was lost 
       t.equal(got.body.code, 14, `the receiver is told the outcome is unknown, not left waiting for a job it lost: ${JSON.stringify(got.body)}`)
       t.match(got.body.message, /outcome is unknown/)
       t.equal(got.status, 503)
-      await until(async () => ((await call(`${b.url}/`)).body.payload as { store: { state: string } }).store.state === 'up', 'B to recover', 15_000)
+      await until(async () => (await storeState(b)) === 'up', 'B to recover', 15_000)
     })
   }
 })

@@ -1,6 +1,6 @@
-import t, { type Test } from 'tap'
-import { type Running, call, removeDir, startDaemon, until } from './helpers/daemon'
-import { startRedis } from './helpers/redis'
+import t from 'tap'
+import { call, until } from './helpers/daemon'
+import { startFrontend, startRedis } from './helpers/redis'
 
 /**
  * Redis restarted without its data (no persistence, as a cache is often run; or an AOF that lost
@@ -8,16 +8,6 @@ import { startRedis } from './helpers/redis'
  * what a frontend cached before may now be another lane's id or another frontend's numbers. Jobs
  * scheduled afterwards must still get hashes and job numbers of their own.
  */
-
-async function frontend(t: Test, url: string): Promise<Running> {
-  const d = await startDaemon({ args: ['--store', 'redis', '--redis-url', url] })
-  t.teardown(async () => {
-    await d.stop('SIGKILL')
-    removeDir(d.dataDir)
-  })
-  await until(async () => ((await call(`${d.url}/`)).body.payload as { store: { state: string } }).store.state === 'up', 'the frontend to connect', 15_000)
-  return d
-}
 
 interface Scheduled {
   hash: string
@@ -27,7 +17,7 @@ interface Scheduled {
 t.test('after Redis restarts empty, two jobs never share a hash or a job number', async (t) => {
   let redis = await startRedis()
   t.teardown(() => redis.stop())
-  const [a, b] = [await frontend(t, redis.url), await frontend(t, redis.url)]
+  const [a, b] = [await startFrontend(t, ['--redis-url', redis.url]), await startFrontend(t, ['--redis-url', redis.url])]
   // Each takes a block of job numbers (A 1-1000, B 1001-2000); w gets lane id 1, x id 2.
   t.equal((await call(`${a.url}/schedule`, { lane: 'w', message: 'before' })).status, 200)
   t.equal((await call(`${b.url}/schedule`, { lane: 'x', message: 'before' })).status, 200)
@@ -45,7 +35,7 @@ t.test('after Redis restarts empty, two jobs never share a hash or a job number'
   t.equal((await call(`${b.url}/job?hash=${y.hash}`)).body.message, 'on y', 'B finds the job A scheduled on y by its hash')
 
   // A frontend started now takes a fresh block of numbers: above every number A and B hold.
-  const c = await frontend(t, redis.url)
+  const c = await startFrontend(t, ['--redis-url', redis.url])
   const fromC = (await call(`${c.url}/schedule`, { jobs: [{ lane: 'v', message: '1' }, { lane: 'v', message: '2' }, { lane: 'v', message: '3' }] })).body as { first_job_num: number; last_job_num: number }
   const numbers = [y.job_num, x.job_num]
   for (let n = fromC.first_job_num; n <= fromC.last_job_num; n++) numbers.push(n)

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { call, removeDir, startDaemon, until } from './helpers/daemon'
-import { masterOf, startCluster } from './helpers/redis'
+import { call, until } from './helpers/daemon'
+import { masterOf, startCluster, startFrontend, storeState } from './helpers/redis'
 
 /**
  * A 3-master cluster with the master of one lane killed (no replica takes over): the lanes on the
@@ -11,13 +11,7 @@ import { masterOf, startCluster } from './helpers/redis'
 t.test('one master of a cluster down', async (t) => {
   const cluster = await startCluster(3)
   t.teardown(() => cluster.stop())
-  const d = await startDaemon({ args: ['--store', 'redis', '--redis-cluster', cluster.addresses.join(',')] })
-  t.teardown(async () => {
-    await d.stop('SIGKILL')
-    removeDir(d.dataDir)
-  })
-  const state = async (): Promise<string> => ((await call(`${d.url}/`)).body.payload as { store: { state: string } }).store.state
-  await until(async () => (await state()) === 'up', 'the frontend to connect', 15_000)
+  const d = await startFrontend(t, ['--redis-cluster', cluster.addresses.join(',')])
 
   const lanes = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
   const masters = await Promise.all(lanes.map((lane) => masterOf(cluster, `dispenserd:{${lane}}:r`)))
@@ -40,7 +34,7 @@ t.test('one master of a cluster down', async (t) => {
   })
 
   t.test('a receive_block on a live lane that times out is "empty queue"; on the dead lane, 503', async (t) => {
-    await until(async () => (await state()) === 'down', 'the frontend to notice the dead master', 15_000)
+    await until(async () => (await storeState(d)) === 'down', 'the frontend to notice the dead master', 15_000)
     const [onLive, onDead] = await Promise.all([
       call(`${d.url}/receive_block`, { lane: live, timeout: 1, lease: 30 }),
       call(`${d.url}/receive_block`, { lane: dead, timeout: 1, lease: 30 }),

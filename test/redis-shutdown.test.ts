@@ -1,6 +1,6 @@
 import t from 'tap'
-import { call, removeDir, startDaemon, until } from './helpers/daemon'
-import { startRedis } from './helpers/redis'
+import { call, until } from './helpers/daemon'
+import { startFrontend, startRedis } from './helpers/redis'
 import { startTcpProxy } from './helpers/tcp-proxy'
 
 /**
@@ -14,14 +14,8 @@ t.test('SIGTERM with a take in flight puts its job back before closing the store
   t.teardown(() => redis.stop())
   const proxy = await startTcpProxy(redis.port)
   t.teardown(() => proxy.close())
-  const [a, b] = [await startDaemon({ args: ['--store', 'redis', '--redis-url', redis.url] }), await startDaemon({ args: ['--store', 'redis', '--redis-url', `redis://127.0.0.1:${proxy.port}`] })]
-  t.teardown(async () => {
-    for (const d of [a, b]) {
-      await d.stop('SIGKILL')
-      removeDir(d.dataDir)
-    }
-  })
-  for (const d of [a, b]) await until(async () => ((await call(`${d.url}/`)).body.payload as { store: { state: string } }).store.state === 'up', 'the frontends to connect', 15_000)
+  const a = await startFrontend(t, ['--redis-url', redis.url])
+  const b = await startFrontend(t, ['--redis-url', `redis://127.0.0.1:${proxy.port}`])
 
   const waiting = call(`${b.url}/receive_block`, { lane: 'stop', timeout: 30 })
   await until(async () => ((await call(`${b.url}/`)).body.payload as { server: { parked_receivers: number } }).server.parked_receivers === 1, 'the receiver to park on B')
