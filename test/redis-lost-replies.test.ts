@@ -25,6 +25,9 @@ t.test('a parked receive_block whose take ran in Redis but whose reply was lost 
     ['a batch receiver', { lane: 'lost-batch', timeout: 8, count: 5 }],
   ] as const) {
     t.test(name, async (t) => {
+      // B has met the lane (it knows its id), so its next take goes straight to the lane.
+      await call(`${a.url}/schedule`, { lane: body.lane, message: 'warm-up' })
+      t.equal((await call(`${b.url}/receive_noblock`, { lane: body.lane })).body.message, 'warm-up')
       const waiting = call(`${b.url}/receive_block`, body)
       await until(async () => (await parked(b)) === 1, 'the receiver to park on B')
       proxy.hold()

@@ -6,7 +6,8 @@ import { masterOf, startCluster, startFrontend, storeState } from './helpers/red
  * A 3-master cluster with the master of one lane killed (no replica takes over): the lanes on the
  * live masters go on as before. A batch over lanes on both is atomic per lane only, so its 503
  * must say which jobs are queued (a client resending the batch would queue those twice), and a
- * receive_block on a live lane that waits in vain is "empty queue", not 503.
+ * receive_block on a live lane that waits in vain is "empty queue", not 503. A take whose lane's
+ * id cannot be read (the lane directory's master hangs) does not take the job while saying it did not.
  */
 t.test('one master of a cluster down', async (t) => {
   const cluster = await startCluster(3)
@@ -22,6 +23,10 @@ t.test('one master of a cluster down', async (t) => {
   // Both lanes exist (ids made) before the master goes.
   t.equal((await call(`${d.url}/schedule`, { jobs: [{ lane: live, message: 'before' }, { lane: dead, message: 'before' }] })).status, 200)
   t.equal((await call(`${d.url}/receive_noblock`, { lane: live })).body.message, 'before')
+  // Lanes on the third master (neither the dead lane's nor the lane directory's), found while all answer.
+  const third = cluster.addresses.map((address) => Number(address.split(':')[1])).find((port) => port !== meta && port !== masters[lanes.indexOf(dead)])!
+  const fresh: string[] = []
+  for (let i = 0; fresh.length < 5; i++) if ((await masterOf(cluster, `dispenserd:{fresh-${i}}:r`)) === third) fresh.push(`fresh-${i}`)
   await cluster.nodes.find((node) => node.port === masters[lanes.indexOf(dead)])!.stop()
 
   t.test('a batch half-written names the jobs that were queued', async (t) => {
@@ -43,5 +48,34 @@ t.test('one master of a cluster down', async (t) => {
     t.equal(onLive.status, 200)
     t.equal(onDead.body.code, 14, `the dead lane: ${JSON.stringify(onDead.body)}`)
     t.equal((await call(`${d.url}/schedule`, { lane: live, message: 'still served' })).status, 200)
+  })
+
+  t.test('a take on a lane new to this frontend while the lane directory\'s master hangs: a 503 that says nothing changed leaves the job queued', async (t) => {
+    const b = await startFrontend(t, ['--redis-cluster', cluster.addresses.join(',')])
+    const metaNode = cluster.nodes.find((node) => node.port === meta)!
+    let tried = false
+    for (const lane of fresh) {
+      if (tried) break
+      const { hash } = (await call(`${d.url}/schedule`, { lane, message: 'keep me' })).body as { hash: string }
+      metaNode.pause()
+      try {
+        // B reads lanes every second: this try only counts if B has not met the lane yet.
+        if (lane in ((await call(`${b.url}/`)).body.payload as { queued_jobs: Record<string, number> }).queued_jobs) continue
+        tried = true
+        const reply = await call(`${b.url}/receive_noblock`, { lane })
+        metaNode.resume()
+        if (reply.status === 200) {
+          t.equal(reply.body.hash, hash, 'delivered')
+        } else {
+          t.equal(reply.body.code, 14)
+          if (/nothing was changed|not made/.test(reply.body.message as string)) {
+            t.equal((await call(`${d.url}/job?hash=${hash}`)).body.state, 'queued', `"${reply.body.message}": the job is still queued`)
+          }
+        }
+      } finally {
+        metaNode.resume()
+      }
+    }
+    t.ok(tried, 'a lane B had not met yet was tried')
   })
 })

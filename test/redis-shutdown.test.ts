@@ -17,6 +17,9 @@ t.test('SIGTERM with a take in flight puts its job back before closing the store
   const a = await startFrontend(t, ['--redis-url', redis.url])
   const b = await startFrontend(t, ['--redis-url', `redis://127.0.0.1:${proxy.port}`])
 
+  // B has met the lane (it knows its id), so its next take goes straight to the lane.
+  await call(`${a.url}/schedule`, { lane: 'stop', message: 'warm-up' })
+  t.equal((await call(`${b.url}/receive_noblock`, { lane: 'stop' })).body.message, 'warm-up')
   const waiting = call(`${b.url}/receive_block`, { lane: 'stop', timeout: 30 })
   await until(async () => ((await call(`${b.url}/`)).body.payload as { server: { parked_receivers: number } }).server.parked_receivers === 1, 'the receiver to park on B')
   proxy.hold()

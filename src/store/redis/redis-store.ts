@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
-import { ApiError } from '../../errors'
+import { ApiError, OutcomeUnknown } from '../../errors'
 import type { Logger } from '../../log'
 import { Held } from '../../queue/held'
 import type { HistoryLimits } from '../../queue/history'
@@ -310,8 +310,9 @@ export class RedisStore implements JobStore {
     const concurrency = this.options.runnerLanes?.get(lane)
     const token = leaseMs === undefined ? '' : `${this.tokenPrefix}${(++this.tokens).toString(36)}`
     const after = waiting === undefined ? 'keep' : waiting > 0 ? 'add' : 'drop'
+    const knownId = await this.laneIdBeforeTake(lane)
     const reply = await this.laneCall(lane, 'take', [leaseMs ?? 0, token, waiting === undefined ? '0' : '1', concurrency?.() ?? 0, concurrency === undefined ? '0' : '1', after], 'change')
-    const laneId = reply[0] === 1 || reply.length > 3 ? await this.call(() => this.lanes.idOf(this.client, lane), 'read') : undefined
+    const laneId = knownId ?? (reply[0] === 1 || reply.length > 3 ? await this.laneIdAfterTake(lane) : undefined)
     if (reply[0] === 0) {
       this.noteExpired(reply, 3, lane, laneId)
       const [, deadline, now] = reply as [number, number, number]
@@ -339,9 +340,10 @@ export class RedisStore implements JobStore {
       const epoch = this.wakeups.epoch(lane)
       const tokens = `${this.tokenPrefix}${(++this.tokens).toString(36)}`
       const after = waiting === undefined ? 'keep' : waiting > 0 ? 'add' : 'drop'
+      const knownId = await this.laneIdBeforeTake(lane)
       const reply = await this.laneCall(lane, 'takeMany', [leaseMs ?? 0, tokens, count, waiting === undefined ? 1 : min, waiting === undefined ? '0' : '1', after], 'change')
       const n = reply[2] as number
-      const laneId = reply.length > 4 ? await this.call(() => this.lanes.idOf(this.client, lane), 'read') : undefined
+      const laneId = knownId ?? (reply.length > 4 ? await this.laneIdAfterTake(lane) : undefined)
       this.noteExpired(reply, 4 + 2 * n, lane, laneId)
       const now = reply[1] as number
       if (reply[0] === 0) {
@@ -360,6 +362,23 @@ export class RedisStore implements JobStore {
     } catch (err) {
       this.wakeups.failed(lane)
       throw err
+    }
+  }
+
+  /**
+   * A take needs its lane's id for the hashes of what it takes: read before the take (undefined:
+   * the lane has no job yet), since once the take has run a failure to read it loses the jobs.
+   */
+  private laneIdBeforeTake(lane: string): Promise<string | undefined> {
+    return this.call(() => this.lanes.idOf(this.client, lane), 'read')
+  }
+
+  /** The id of a lane made while a take ran (rare); a failure now is a take made whose jobs are lost to this reply. */
+  private async laneIdAfterTake(lane: string): Promise<string> {
+    try {
+      return (await this.lanes.idOf(this.client, lane))!
+    } catch (err) {
+      throw new OutcomeUnknown(`the job store (Redis) is unavailable (${(err as Error).message}); jobs were taken but could not be answered (leased ones come back when their leases end)`)
     }
   }
 
