@@ -3,6 +3,7 @@ import { isJsonObject } from './json'
 import type { QueueLimits } from './service/limits'
 import { type DispatchConfig, LaneConfigError, type RunnerLane, parseDispatch, parseLanes } from './runners/lanes'
 import { closest, unknownKey } from './suggest'
+import { type LaneSettingsByName, LaneSettingsError, parseLaneSettings } from './service/lane-settings'
 
 /**
  * Every setting, in one table: its config-file key, flag, environment variable, type and default.
@@ -40,6 +41,8 @@ export interface Config {
   max_finished_bytes: number
   /** Runner lanes, from the config file only (parsed by runners/lanes.ts). */
   lanes: RunnerLane[]
+  /** Every lane block's scheduling settings (service/lane-settings.ts), runner lanes' included. */
+  lane_settings: LaneSettingsByName
   /** Dispatch Jobs from git, from the config file only (runners/lanes.ts); undefined when off. */
   dispatch: DispatchConfig | undefined
   /** The directory relative paths in the config file resolve against (runner commands and modules). */
@@ -259,16 +262,17 @@ export function allRunnerLanes(config: Pick<Config, 'lanes' | 'dispatch'>): Runn
 }
 
 /** The file's runner lanes and Dispatch Jobs, checked whole; problems name the file. */
-function readRunnerLanes(name: string | undefined, values: Record<string, unknown> | undefined): Pick<Config, 'lanes' | 'dispatch'> {
+function readRunnerLanes(name: string | undefined, values: Record<string, unknown> | undefined): Pick<Config, 'lanes' | 'dispatch' | 'lane_settings'> {
   try {
     const lanes = parseLanes(values?.lanes)
+    const laneSettings = parseLaneSettings(values?.lanes)
     const dispatch = parseDispatch(values?.dispatch)
     if (dispatch !== undefined && lanes.some(({ lane }) => lane === dispatch.lane.lane)) {
       throw new LaneConfigError(`lane ${JSON.stringify(dispatch.lane.lane)} is declared in "lanes" and is also the "dispatch" lane`)
     }
-    return { lanes, dispatch }
+    return { lanes, dispatch, lane_settings: laneSettings }
   } catch (err) {
-    if (err instanceof LaneConfigError) throw new ConfigError(`${name}: ${err.message}`)
+    if (err instanceof LaneConfigError || err instanceof LaneSettingsError) throw new ConfigError(`${name}: ${err.message}`)
     throw err
   }
 }

@@ -67,6 +67,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           },
     })
     const service = new JobService({ store, logger, limits: queueLimits(config) })
+    service.setLaneSettings(config.lane_settings)
     service.events.subscribe(jobLog(logger))
     const dispatcher = new Dispatcher(runnerLanes, service, logger)
     service.setLanePolicy(dispatcher)

@@ -7,6 +7,7 @@ import { type Logger, moreVerbose } from './log'
 import type { JobService } from './service/job-service'
 import type { Dispatcher } from './runners/dispatcher'
 import type { DispatchConfig, RunnerLane } from './runners/lanes'
+import { DEFAULT_LANE_SETTINGS, SCHEDULING_KEYS } from './service/lane-settings'
 
 /**
  * SIGHUP: what a configuration read again can change in a running daemon. Settings that only steer
@@ -43,6 +44,7 @@ export function reload(live: Live, next: Config, { logger, service, dispatcher, 
   http.setMaxBodyBytes(config.max_body_bytes)
   routes.setThrottles(config.throttle_receive, config.throttle_schedule)
   for (const lane of allRunnerLanes(config)) dispatcher.setConcurrency(lane.lane, lane.concurrency)
+  service.setLaneSettings(config.lane_settings)
   // Said at the more talkative of the old and new levels, so turning logging down is logged too.
   logger.level = moreVerbose(logger, live.config.log_level, config.log_level)
   logger.info({ changed }, Object.keys(changed).length === 0 ? 'configuration reloaded; nothing to change' : 'configuration reloaded')
@@ -90,6 +92,12 @@ export function planReload(current: Config, next: Config): ReloadPlan {
   }
   plan.config.lanes = reloadLanes(current.lanes, next.lanes, plan)
   plan.config.dispatch = reloadDispatch(current.dispatch, next.dispatch, plan)
+  // Lanes' scheduling settings (unique_for) steer only what is scheduled next: they apply at once.
+  plan.config.lane_settings = next.lane_settings
+  for (const lane of new Set([...Object.keys(current.lane_settings), ...Object.keys(next.lane_settings)])) {
+    const [before, after] = [current.lane_settings[lane] ?? DEFAULT_LANE_SETTINGS, next.lane_settings[lane] ?? DEFAULT_LANE_SETTINGS]
+    if (!isDeepStrictEqual(before, after)) plan.changed[`lanes.${lane} (scheduling)`] = `${JSON.stringify(before)} -> ${JSON.stringify(after)}`
+  }
   return plan
 }
 
@@ -112,7 +120,8 @@ function reloadLanes(current: RunnerLane[], next: RunnerLane[], plan: ReloadPlan
 /** A lane's concurrency applies at once; any other key of its block waits for a restart. */
 function reloadLane(current: RunnerLane, next: RunnerLane, at: string, plan: ReloadPlan): RunnerLane {
   for (const key of new Set([...Object.keys(current.config), ...Object.keys(next.config)])) {
-    if (key !== 'concurrency' && !isDeepStrictEqual(current.config[key], next.config[key])) plan.needsRestart.push(`${at}.${key}`)
+    if (key === 'concurrency' || (SCHEDULING_KEYS as readonly string[]).includes(key)) continue
+    if (!isDeepStrictEqual(current.config[key], next.config[key])) plan.needsRestart.push(`${at}.${key}`)
   }
   if (current.concurrency === next.concurrency) return current
   plan.changed[`${at}.concurrency`] = `${current.concurrency} -> ${next.concurrency}`

@@ -1,7 +1,8 @@
 import { ApiError } from '../errors'
 import { isJsonObject } from '../json'
 import { DEFAULT_LANE, DEFAULT_PRIORITY, MAX_PRIORITY } from '../queue/job'
-import type { ScheduleInput } from '../queue/queue'
+import { MAX_UNIQUE_FOR_SECONDS } from '../service/lane-settings'
+import type { UniqueScheduleInput } from '../service/job-service'
 
 /**
  * Turns request bodies into validated commands. Every rejection is an `invalid_data` error whose
@@ -48,35 +49,60 @@ function priorityField(fields: Fields): number {
   return priority
 }
 
-function parseJob(fields: Fields): ScheduleInput {
+function parseJob(fields: Fields): UniqueScheduleInput {
   const message = fields.message
   if (message === undefined || message === null) throw invalid('missing message')
   if (typeof message !== 'string') throw invalid('"message" must be a string')
   const delayMs = secondsField(fields, 'delay', false)
-  const job: ScheduleInput = { message, lane: laneField(fields), priority: priorityField(fields) }
+  const job: UniqueScheduleInput = { message, lane: laneField(fields), priority: priorityField(fields) }
   if (delayMs !== undefined && delayMs > 0) job.delayMs = delayMs
+  const unique = uniqueFields(fields)
+  if (unique !== undefined) job.unique = unique
   return job
 }
 
-/** `/schedule` takes one job (`{message, lane?, priority?}`) or a batch (`{"jobs": [...]}`). */
-export type ScheduleRequest = { batch: false; job: ScheduleInput } | { batch: true; jobs: ScheduleInput[] }
+export const MAX_UNIQUE_KEY_LENGTH = 1024
+
+/** `unique_key` and `unique_for` (seconds; left to the lane's `unique_for` when absent). */
+function uniqueFields(fields: Fields): UniqueScheduleInput['unique'] {
+  const key = fields.unique_key
+  const forMs = fields.unique_for === undefined || fields.unique_for === null ? undefined : uniqueForField(fields.unique_for)
+  if (key === undefined || key === null) {
+    if (forMs !== undefined) throw invalid('"unique_for" needs a "unique_key"')
+    return undefined
+  }
+  if (typeof key !== 'string' || key === '' || key.length > MAX_UNIQUE_KEY_LENGTH) throw invalid(`"unique_key" must be a string of 1 to ${MAX_UNIQUE_KEY_LENGTH} characters`)
+  return { key, forMs }
+}
+
+function uniqueForField(value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_UNIQUE_FOR_SECONDS)) throw invalid(`"unique_for" must be a number of seconds from 0 to ${MAX_UNIQUE_FOR_SECONDS}`)
+  return Math.round(value * 1000)
+}
+
+/**
+ * `/schedule` takes one job (`{message, lane?, priority?}`) or a batch (`{"jobs": [...]}`);
+ * `unique` is set when a job carries a unique key (such a schedule may queue less than it was given).
+ */
+export type ScheduleRequest = ({ batch: false; job: UniqueScheduleInput } | { batch: true; jobs: UniqueScheduleInput[] }) & { unique: boolean }
 
 export function parseSchedule(fields: Fields): ScheduleRequest {
   const jobs = fields.jobs
-  if (jobs === undefined || jobs === null) return { batch: false, job: parseJob(fields) }
+  if (jobs === undefined || jobs === null) {
+    const job = parseJob(fields)
+    return { batch: false, job, unique: job.unique !== undefined }
+  }
   if (fields.message !== undefined && fields.message !== null) throw invalid('give either "message" or "jobs", not both')
   if (!Array.isArray(jobs) || jobs.length === 0) throw invalid('"jobs" must be a non-empty array of jobs')
-  return {
-    batch: true,
-    jobs: jobs.map((entry: unknown, i) => {
-      try {
-        if (!isJsonObject(entry)) throw invalid('must be a JSON object')
-        return parseJob(entry)
-      } catch (err) {
-        throw invalid(`jobs[${i}]: ${(err as Error).message}`)
-      }
-    }),
-  }
+  const parsed = jobs.map((entry: unknown, i) => {
+    try {
+      if (!isJsonObject(entry)) throw invalid('must be a JSON object')
+      return parseJob(entry)
+    } catch (err) {
+      throw invalid(`jobs[${i}]: ${(err as Error).message}`)
+    }
+  })
+  return { batch: true, jobs: parsed, unique: parsed.some((job) => job.unique !== undefined) }
 }
 
 /** The longest `timeout`, `lease` or `delay`: Node timers hold at most 2^31-1 ms. */

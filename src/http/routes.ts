@@ -1,7 +1,8 @@
 import os from 'node:os'
 import { ApiError } from '../errors'
 import type { Logger } from '../log'
-import { rfc3339 } from '../queue/job'
+import { Job, rfc3339 } from '../queue/job'
+import type { ScheduleInput } from '../queue/queue'
 import { encodeJobsByLane } from '../queue/listing'
 import { journalFailed } from '../service/commit'
 import type { JobService } from '../service/job-service'
@@ -12,7 +13,7 @@ import { type JobOperations, jobOperations } from './job-operations'
 import type { Operation } from './operation'
 import { Pacer } from './pacer'
 import { Outbox, ParkedReceive } from './parked'
-import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, jobReply } from './replies'
+import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, duplicateReply, jobReply, uniqueBatchReply } from './replies'
 import {
   type BlockingReceive,
   type DispatchJobRequest,
@@ -86,8 +87,15 @@ export class Routes {
       pacer: undefined,
       changes: true,
       run(ex, request) {
-        // Validated as a whole: the batch is queued entirely or not at all.
-        const jobs = service.schedule(request.batch ? request.jobs : [request.job], request.batch)
+        if (request.unique) {
+          const outcomes = service.scheduleUnique(request.batch ? request.jobs : [request.job], request.batch)
+          if (!request.batch) answer(ex, outcomes, ([o]) => (o instanceof Job ? `{"status":"ok","code":0,"job_num":${o.jobNum},"hash":"${o.hash}"}` : duplicateReply(o!)))
+          else answer(ex, outcomes, uniqueBatchReply)
+          return
+        }
+        // Validated as a whole: the batch is queued entirely or not at all. (No job carries a unique
+        // key here, so each is a plain ScheduleInput.)
+        const jobs = service.schedule((request.batch ? request.jobs : [request.job]) as ScheduleInput[], request.batch)
         if (!request.batch) answer(ex, jobs, ([job]) => `{"status":"ok","code":0,"job_num":${job!.jobNum},"hash":"${job!.hash}"}`)
         else answer(ex, jobs, (all) => `{"status":"ok","code":0,"count":${all.length},"first_job_num":${all[0]!.jobNum},"last_job_num":${all[all.length - 1]!.jobNum}}`)
       },

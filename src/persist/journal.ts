@@ -6,6 +6,7 @@ import type { Logger } from '../log'
 import { ByteWriter } from '../queue/bytes'
 import type { ChangeLog, ReturnReason } from '../queue/changes'
 import { type Job, writeJobMembers, writeReportMembers } from '../queue/job'
+import type { SavedHold } from '../queue/unique'
 
 export type FsyncMode = (typeof FSYNC_MODES)[number]
 
@@ -190,6 +191,10 @@ export class Journal implements ChangeLog {
     this.numberRecord('delete', job)
   }
 
+  uniqueHeld({ lane, key, hash, jobNum, until }: SavedHold): void {
+    this.fieldsRecord('unique', { lane, key, hash, job_num: jobNum, until })
+  }
+
   /** Runs `callback` once everything appended so far is written (and synced, per the mode). */
   whenDurable(callback: DurableCallback): void {
     this.open.callbacks.push(callback)
@@ -278,6 +283,16 @@ export class Journal implements ChangeLog {
     const start = this.startRecord(out, op)
     out.ascii(',"job_num":')
     out.uint(job.jobNum)
+    this.endRecord(out, start)
+  }
+
+  /** A record of a rare kind (not one per job): its fields as JSON.stringify writes them. */
+  private fieldsRecord(op: string, fields: Record<string, unknown>): void {
+    const out = this.open.out
+    const start = this.startRecord(out, op)
+    const members = Buffer.from(`,${JSON.stringify(fields).slice(1, -1)}`)
+    out.reserve(members.length + 2)
+    out.bytes(members)
     this.endRecord(out, start)
   }
 

@@ -5,7 +5,8 @@ import type { RestoredJob } from '../queue/queue'
 import { journalFile, journalGenerations } from './journal'
 import { readLines } from './lines'
 import type { RunReport } from '../queue/job'
-import { decodeJob, decodeReport } from './snapshot'
+import { decodeHold, decodeJob, decodeReport } from './snapshot'
+import type { SavedHold } from '../queue/unique'
 
 export interface DeadJob {
   dead: RestoredJob
@@ -29,6 +30,8 @@ export class JournalState {
   readonly jobs = new Map<number, RestoredJob | null | 'present' | DeadJob>()
   records = 0
   highestJobNum = 0
+  /** Unique keys held by finished jobs (or freed: `until` 0), by lane and key; the last record wins. */
+  readonly uniqueHolds = new Map<string, SavedHold>()
 
   /**
    * Tells the journal what a snapshot file holds of a job. Returns true when the journal mentions
@@ -62,6 +65,11 @@ export class JournalState {
       case 'delete':
         this.jobs.set(jobNum, null)
         break
+      case 'unique': {
+        const hold = decodeHold(fields, where)
+        this.uniqueHolds.set(JSON.stringify([hold.lane, hold.key]), hold)
+        break
+      }
       default:
         throw new Error(`${where}: unknown op ${JSON.stringify(op)}`)
     }

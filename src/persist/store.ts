@@ -7,7 +7,8 @@ import type { Job } from '../queue/job'
 import { type WriteFs, realFs, writeFileAtomically, writeFilesAtomically } from './atomic'
 import type { RestoredJob } from '../queue/queue'
 import type { DeadJob, JournalState } from './replay'
-import { decodeReport, readSnapshotFile } from './snapshot'
+import { decodeHold, decodeReport, readSnapshotFile } from './snapshot'
+import type { SavedHold } from '../queue/unique'
 
 /** The journal as a snapshot sees it: started anew when a snapshot is captured, trimmed once it is written. */
 export interface Compactable {
@@ -82,7 +83,7 @@ export class SnapshotStore {
    * too (marked "retried"), so a crash between the two renames neither loses nor doubles a job.
    */
   load(queue: Queue, journal?: JournalState): number {
-    this.loadState(queue)
+    const holds = this.loadState(queue)
     const dead = this.readDead()
     let restored = 0
     const restore = (job: RestoredJob): void => {
@@ -114,6 +115,10 @@ export class SnapshotStore {
       }
       queue.reserveJobNumsBelow(journal.highestJobNum + 1)
     }
+    // After the jobs, which hold their own keys: a finished hold never takes a key from a job here.
+    // The journal's records are newer than state.json's list (see save), so they go last.
+    for (const hold of holds) queue.restoreUniqueHold(hold)
+    for (const hold of journal?.uniqueHolds.values() ?? []) queue.restoreUniqueHold(hold)
     // What dead.json holds as dead, and what it carries as retried that queue.json lacks (dead.json
     // was renamed without queue.json): the next dead.json must carry those too, until a queue.json
     // holding them is in place.
@@ -122,19 +127,28 @@ export class SnapshotStore {
     return restored
   }
 
-  private loadState(queue: Queue): void {
+  /** state.json: the next job number, and the unique keys finished jobs hold (returned, to restore after the jobs). */
+  private loadState(queue: Queue): SavedHold[] {
     const stateText = readIfExists(this.stateFile)
-    if (stateText === undefined || stateText.trim() === '') return
-    let next: unknown
+    if (stateText === undefined || stateText.trim() === '') return []
+    let state: { next_job_num?: unknown; unique_holds?: unknown }
     try {
-      next = (JSON.parse(stateText) as { next_job_num?: unknown }).next_job_num
+      state = JSON.parse(stateText) as typeof state
     } catch (err) {
       throw new UnreadableSnapshotError(`${this.stateFile}: not valid JSON: ${(err as Error).message}`)
     }
+    const next = state.next_job_num
     if (typeof next !== 'number' || !Number.isSafeInteger(next) || next < 1) {
       throw new UnreadableSnapshotError(`${this.stateFile}: "next_job_num" must be a positive integer`)
     }
     queue.reserveJobNumsBelow(next)
+    const holds = state.unique_holds ?? []
+    if (!Array.isArray(holds)) throw new UnreadableSnapshotError(`${this.stateFile}: "unique_holds" must be a list`)
+    try {
+      return holds.map((raw, i) => decodeHold(raw, `unique_holds[${i}]`))
+    } catch (err) {
+      throw new UnreadableSnapshotError(`${this.stateFile}: ${(err as Error).message}`)
+    }
   }
 
   /** dead.json: dead jobs with their reports, and jobs retried since the dead.json before it. */
@@ -163,6 +177,7 @@ export class SnapshotStore {
     const run = async (): Promise<void> => {
       const started = performance.now()
       const lanes = queue.snapshot()
+      const holds = queue.finishedUniqueHolds()
       const dead = queue.allDead()
       const retried = this.retriedSinceDeadFile(queue, dead)
       // From here on the journal's new generation holds exactly what this snapshot lacks.
@@ -172,9 +187,8 @@ export class SnapshotStore {
       const deadNow = new Map([...dead.values()].flat().map((job) => [job.jobNum, job.hash]))
       try {
         // State first: a crash between the two writes leaves a next_job_num that is only too high.
-        const stateText = `${JSON.stringify({ next_job_num: queue.nextJobNum })}\n`
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
-        await writeFileAtomically(this.stateFile, [Buffer.from(stateText)], this.fs)
+        await writeFileAtomically(this.stateFile, encodeState(queue.nextJobNum, holds), this.fs)
         const files = [{ file: this.queueFile, pieces: counted(encodeJobsByLane(lanes), size) }]
         // dead.json goes with queue.json, renamed first (see load): a job moves between the two
         // when it dies or is retried.
@@ -217,4 +231,22 @@ export class SnapshotStore {
     }
     return retried
   }
+}
+
+/** state.json: `{"next_job_num": N, "unique_holds": [...]}`, a hold per line, in pieces of about 256 KiB. */
+function* encodeState(nextJobNum: number, holds: SavedHold[]): Generator<Buffer> {
+  let text = `{"next_job_num":${nextJobNum}`
+  if (holds.length > 0) {
+    text += ',"unique_holds":['
+    for (let i = 0; i < holds.length; i++) {
+      const { lane, key, hash, jobNum, until } = holds[i]!
+      text += `${i === 0 ? '' : ','}\n${JSON.stringify({ lane, key, hash, job_num: jobNum, until })}`
+      if (text.length >= 256 * 1024) {
+        yield Buffer.from(text)
+        text = ''
+      }
+    }
+    text += '\n]'
+  }
+  yield Buffer.from(`${text}}\n`)
 }

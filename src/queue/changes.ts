@@ -1,4 +1,5 @@
 import type { Job } from './job'
+import type { SavedHold } from './unique'
 
 /**
  * Every change to the set of jobs a restart must reproduce, told in the order it happens (the
@@ -22,6 +23,11 @@ export interface ChangeLog {
   buried(job: Job): void
   /** Gone for good at an operator's request. */
   deleted(job: Job): void
+  /**
+   * A finished job holds its unique key until `hold.until` (0: the key is free). Keys held by jobs
+   * still here are restored with those jobs.
+   */
+  uniqueHeld(hold: SavedHold): void
 }
 
 export type ReturnReason = 'released' | 'lease expired' | 'not delivered' | 'retried'
@@ -34,4 +40,5 @@ export const NO_CHANGE_LOG: ChangeLog = {
   returned() {},
   buried() {},
   deleted() {},
+  uniqueHeld() {},
 }

@@ -1,6 +1,7 @@
 import { type ByteWriter, jsonStringBound } from './bytes'
 import { processHashes } from './hash'
 import type { HeapItem } from './heap'
+import type { UniqueSpec } from './unique'
 
 export const DEFAULT_LANE = 'main'
 export const DEFAULT_PRIORITY = 512
@@ -54,8 +55,17 @@ export class Job implements HeapItem {
     if (at !== 0 || this.extra !== undefined) this.more().notBefore = at
   }
 
+  /** The unique key it holds on its lane, if it was scheduled with one. */
+  get unique(): UniqueSpec | undefined {
+    return this.extra?.unique
+  }
+
+  set unique(spec: UniqueSpec | undefined) {
+    if (spec !== undefined || this.extra !== undefined) this.more().unique = spec
+  }
+
   private more(): JobExtra {
-    return (this.extra ??= { attempts: 0, report: undefined, notBefore: 0 })
+    return (this.extra ??= { attempts: 0, report: undefined, notBefore: 0, unique: undefined })
   }
 
   get hash(): string {
@@ -79,6 +89,7 @@ interface JobExtra {
   attempts: number
   report: RunReport | undefined
   notBefore: number
+  unique: UniqueSpec | undefined
 }
 
 /** How a run of a job ended, as shown by `GET /job` and `GET /failed`. */
@@ -135,6 +146,13 @@ export function writeJobMembers(job: Job, out: ByteWriter): void {
     out.uint(job.attempts)
   }
   if (job.notBefore > 0) out.ascii(`,"not_before":"${new Date(job.notBefore).toISOString()}"`)
+  const unique = job.unique
+  if (unique !== undefined) {
+    out.reserve(jsonStringBound(unique.key) + 40)
+    out.ascii(',"unique_key":')
+    out.jsonString(unique.key)
+    out.ascii(`,"unique_for":${unique.forMs / 1000}`)
+  }
 }
 
 /**

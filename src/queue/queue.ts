@@ -6,6 +6,7 @@ import { type HistoryLimits, JobHistory } from './history'
 import { DEFAULT_LANE, Job, type RunReport, compareJobs } from './job'
 import { Lane } from './lane'
 import type { QueueTotals } from './ready'
+import { type SavedHold, UniqueHold, UniqueKeys, type UniqueSpec } from './unique'
 
 export interface ScheduleInput {
   message: string
@@ -13,6 +14,10 @@ export interface ScheduleInput {
   priority: number
   /** Wait this long before the job is ready (ms). */
   delayMs?: number
+  /** Not queued while another job holds this key on the lane (see UniqueKeys). */
+  unique?: UniqueSpec
+  /** The job's hash, when its scheduler derives one (cron: from the entry and the fire time). */
+  hash?: string
 }
 
 /** A job as read back from a snapshot. A missing hash or time is made up on restore. */
@@ -83,6 +88,8 @@ export class Queue {
   /** Lanes whose queued jobs can be found by hash (runner lanes), and those jobs. */
   private readonly indexedLanes = new Set<string>()
   private readonly queuedByHash = new Map<string, Job>()
+  /** Unique keys held by jobs queued, out, or finished a short while ago. */
+  private readonly uniqueKeys = new UniqueKeys()
 
   constructor(options: QueueOptions = {}) {
     this.clock = options.clock ?? Date.now
@@ -113,10 +120,27 @@ export class Queue {
     return inputs.map((input) => this.add(input, Buffer.byteLength(input.message)))
   }
 
+  /**
+   * Queues every input in order, as scheduleMany does, except those whose unique key is held (by a
+   * job queued, out or finished less than its unique_for ago, or by an earlier input): for those,
+   * the hold, naming the job that has the key.
+   */
+  scheduleUnique(inputs: readonly ScheduleInput[]): (Job | UniqueHold)[] {
+    const now = this.clock()
+    return inputs.map((input) => {
+      const held = input.unique === undefined ? undefined : this.uniqueKeys.holder(input.lane, input.unique.key, now)
+      return held ?? this.add(input, Buffer.byteLength(input.message))
+    })
+  }
+
   private add(input: ScheduleInput, bytes: number): Job {
     const lane = this.lane(input.lane)
     const jobNum = this.nextNum++
-    const job = new Job(jobNum, Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, this.makeHash?.(jobNum) ?? null)
+    const job = new Job(jobNum, Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? this.makeHash?.(jobNum) ?? null)
+    if (input.unique !== undefined) {
+      job.unique = input.unique
+      this.uniqueKeys.hold(job, input.unique)
+    }
     if (input.delayMs !== undefined && input.delayMs > 0) {
       this.held.delay(job, this.clock() + input.delayMs, bytes)
       this.changes.scheduled(job)
@@ -132,9 +156,25 @@ export class Queue {
   restore(input: RestoredJob): Job {
     // What was accepted before a restart is loaded whatever the limits are now.
     const job = this.rebuild(input)
+    if (job.unique !== undefined) this.uniqueKeys.hold(job, job.unique)
     if (input.notBefore !== undefined && input.notBefore > this.clock()) this.held.delay(job, input.notBefore, Buffer.byteLength(job.message))
     else this.enqueue(job)
     return job
+  }
+
+  /** A unique key held by a job that finished before a restart, read back from state.json or the journal. */
+  restoreUniqueHold(saved: SavedHold): void {
+    this.uniqueKeys.restore(saved, this.clock())
+  }
+
+  /** Unique keys held by finished jobs, for snapshots (those of jobs still here are saved with them). */
+  finishedUniqueHolds(): SavedHold[] {
+    return this.uniqueKeys.finished(this.clock())
+  }
+
+  /** How many unique keys are held, by jobs here and by finished ones. */
+  get uniqueKeysHeld(): number {
+    return this.uniqueKeys.size
   }
 
   /** Puts back a dead job loaded from a snapshot, with its report. */
@@ -152,6 +192,7 @@ export class Queue {
     const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? null)
     this.reserveJobNumsBelow(job.jobNum + 1)
     job.attempts = input.attempts ?? 0
+    job.unique = input.unique
     return job
   }
 
@@ -179,6 +220,7 @@ export class Queue {
       return true
     }
     this.changes.returned(job, 'not delivered')
+    if (job.unique !== undefined) this.uniqueKeys.hold(job, job.unique)
     this.enqueue(job)
     return true
   }
@@ -189,6 +231,7 @@ export class Queue {
     if (job !== undefined) {
       this.unindex(job)
       this.changes.taken(job)
+      if (job.unique !== undefined) this.finishUnique(job, job.unique)
     }
     return job
   }
@@ -223,6 +266,7 @@ export class Queue {
     job.report = report
     this.history.bury(job)
     this.changes.buried(job)
+    if (job.unique !== undefined) this.finishUnique(job, job.unique)
     return job
   }
 
@@ -232,10 +276,18 @@ export class Queue {
   }
 
   private finish(held: Held): Job {
+    const { job } = held
     this.held.remove(held)
-    this.queuedByHash.delete(held.job.hash)
-    this.changes.acked(held.job)
-    return held.job
+    this.queuedByHash.delete(job.hash)
+    this.changes.acked(job)
+    if (job.unique !== undefined) this.finishUnique(job, job.unique)
+    return job
+  }
+
+  /** A finished job's unique key stays held for its unique_for; the journal records until when. */
+  private finishUnique(job: Job, spec: UniqueSpec): void {
+    const hold = this.uniqueKeys.finish(job, spec, this.clock())
+    if (hold !== undefined) this.changes.uniqueHeld(hold)
   }
 
   /** The lease a consumer names by hash and token. Runner lanes' leases are their runs: 409. */
@@ -259,6 +311,7 @@ export class Queue {
     if (job === undefined) throw new ApiError('job_not_found', `no dead job has hash ${JSON.stringify(hash)}`)
     job.attempts = 0
     this.changes.returned(job, 'retried')
+    if (job.unique !== undefined) this.uniqueKeys.hold(job, job.unique)
     this.enqueue(job)
     return job
   }
@@ -278,6 +331,8 @@ export class Queue {
     if (queued !== undefined) this.lanes.get(job.lane)!.ready.remove(job)
     this.queuedByHash.delete(hash)
     this.changes.deleted(job)
+    const released = job.unique === undefined ? undefined : this.uniqueKeys.release(job, job.unique)
+    if (released !== undefined) this.changes.uniqueHeld(released)
     return job
   }
 

@@ -2,7 +2,8 @@ import { DeadlineTimer } from '../deadlines'
 import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import type { Held } from '../queue/held'
-import type { Job, RunReport } from '../queue/job'
+import { Job, type RunReport } from '../queue/job'
+import type { UniqueHold } from '../queue/unique'
 import { type JobState, type LaneSnapshot, type ScheduleInput, byLaneName } from '../queue/queue'
 import { type JobStore, type Maybe, type Taken, isPromise, then, when } from '../store/job-store'
 import { journalFailed } from './commit'
@@ -10,6 +11,13 @@ import { EventStream } from './events'
 import { type QueueLimits, admit } from './limits'
 import type { Receiver } from './receiver'
 import { BackgroundTasks, type Task } from './tasks'
+import { DEFAULT_LANE_SETTINGS, type LaneSettings, type LaneSettingsByName } from './lane-settings'
+
+/** A schedule's input whose unique key may leave its `forMs` to the lane's `unique_for`. */
+export type UniqueScheduleInput = Omit<ScheduleInput, 'unique'> & { unique?: { key: string; forMs: number | undefined } }
+
+/** What a schedule with unique keys did with each input: queued it, or found its key held. */
+export type Scheduled = Job | UniqueHold
 
 /** What the service needs to know of runner lanes (the dispatcher answers). */
 export interface LanePolicy {
@@ -51,6 +59,7 @@ export class JobService {
   private readonly logger: Logger
   private limits: QueueLimits
   private lanes: LanePolicy | undefined
+  private laneSettings: LaneSettingsByName = Object.create(null) as LaneSettingsByName
   /** Receivers waiting for a job, by lane (a lane that does not exist yet too), oldest first. */
   private readonly receivers = new Map<string, Set<Receiver>>()
   /** Receivers that are clients (counted against max_parked_receivers). */
@@ -109,20 +118,55 @@ export class JobService {
    * `checked`: the messages were checked by their own intake (Dispatch Jobs), not the lane's rules.
    */
   schedule(inputs: readonly ScheduleInput[], batch: boolean, options: { checked?: boolean } = {}): Maybe<Job[]> {
+    this.admit(inputs, batch, options)
+    return then(this.store.schedule(inputs), (jobs) => this.scheduled(jobs, batch))
+  }
+
+  /**
+   * As `schedule`, for jobs that may carry a unique key: one whose key is held on its lane is not
+   * queued, and its place in the answer is the hold (see JobStore.scheduleUnique). A key given
+   * without `forMs` is held for the lane's `unique_for`.
+   */
+  scheduleUnique(requested: readonly UniqueScheduleInput[], batch: boolean, options: { checked?: boolean } = {}): Maybe<Scheduled[]> {
+    const inputs = requested.map((input): ScheduleInput => {
+      const { unique } = input
+      if (unique === undefined || unique.forMs !== undefined) return input as ScheduleInput
+      return { ...input, unique: { key: unique.key, forMs: this.settingsOf(input.lane).uniqueForMs } }
+    })
+    this.admit(inputs, batch, options)
+    return then(this.store.scheduleUnique(inputs), (outcomes) => {
+      const jobs = outcomes.filter((outcome): outcome is Job => outcome instanceof Job)
+      return jobs.length === 0 ? outcomes : then(this.scheduled(jobs, batch), () => outcomes)
+    })
+  }
+
+  /** Lane settings from the config file (at start and on a reload). */
+  setLaneSettings(settings: LaneSettingsByName): void {
+    this.laneSettings = settings
+  }
+
+  private settingsOf(lane: string): LaneSettings {
+    return this.laneSettings[lane] ?? DEFAULT_LANE_SETTINGS
+  }
+
+  /** Checks messages against their lanes' runners, then the limits; throws ApiError. */
+  private admit(inputs: readonly ScheduleInput[], batch: boolean, options: { checked?: boolean }): void {
     if (this.lanes !== undefined && options.checked !== true) inputs.forEach((input, i) => checkedAt(batch ? i : undefined, () => this.lanes!.checkMessage(input.lane, input.message)))
     admit(inputs, batch, this.limits, this.store.usage(), (lane) => this.store.hasLane(lane))
-    return then(this.store.schedule(inputs), (jobs) => {
-      for (const job of jobs) this.events.emit('scheduled', job)
-      let lane: string | undefined
-      for (const job of jobs) {
-        if (job.lane === lane) continue
-        lane = job.lane
-        this.drain(lane)
-      }
-      const first = jobs[0]!.jobNum
-      const last = jobs[jobs.length - 1]!.jobNum
-      return this.durable(jobs, () => (batch ? `jobs ${first}-${last} are` : `job ${first} is`) + ' queued in memory only, until the next snapshot')
-    })
+  }
+
+  /** Jobs just queued: told, handed to parked receivers, answered once durable. */
+  private scheduled(jobs: Job[], batch: boolean): Maybe<Job[]> {
+    for (const job of jobs) this.events.emit('scheduled', job)
+    let lane: string | undefined
+    for (const job of jobs) {
+      if (job.lane === lane) continue
+      lane = job.lane
+      this.drain(lane)
+    }
+    const first = jobs[0]!.jobNum
+    const last = jobs[jobs.length - 1]!.jobNum
+    return this.durable(jobs, () => (batch ? `jobs ${first}-${last} are` : `job ${first} is`) + ' queued in memory only, until the next snapshot')
   }
 
   /**
@@ -264,7 +308,7 @@ export class JobService {
   }
 
   /** Totals for `GET /`'s server block. */
-  totals(): { next_job_num: number; queued_jobs_total: number; queued_bytes: number; parked_receivers: number; leased_jobs_total: number; dead_jobs_total: number; finished_jobs_forgotten: number } {
+  totals(): { next_job_num: number; queued_jobs_total: number; queued_bytes: number; parked_receivers: number; leased_jobs_total: number; unique_keys_held: number; dead_jobs_total: number; finished_jobs_forgotten: number } {
     const usage = this.store.usage()
     return {
       next_job_num: this.store.nextJobNum,
@@ -272,6 +316,7 @@ export class JobService {
       queued_bytes: usage.bytes,
       parked_receivers: this.parkedCount,
       leased_jobs_total: this.store.leasedJobs(),
+      unique_keys_held: this.store.uniqueKeysHeld(),
       dead_jobs_total: usage.dead,
       finished_jobs_forgotten: this.store.finishedForgotten(),
     }

@@ -1,6 +1,7 @@
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
 import type { JobState, LaneSnapshot, ScheduleInput } from '../queue/queue'
+import type { UniqueHold } from '../queue/unique'
 
 /**
  * The seam between the job service (policy: limits, receivers, runner lanes, replies) and where
@@ -80,6 +81,16 @@ export interface JobStore {
 
   /** Queues `inputs` in order, with consecutive job numbers. */
   schedule(inputs: readonly ScheduleInput[]): Maybe<Job[]>
+  /**
+   * As `schedule`, for inputs that may carry a unique key (`input.unique`), as one atomic change:
+   * an input whose key is held on its lane is not queued, and its place in the answer holds the
+   * hold instead (the job that has the key: queued, leased, running or delayed, or finished less
+   * than its `unique.forMs` ago), an earlier input of the same call included. A key is held from
+   * schedule until the job is taken for good, acked, succeeded or dead, then for `forMs` more;
+   * deleting the job frees it. Holds survive restarts. (Over Redis: a hash per lane and key, set
+   * with the job in one script, given a TTL when the job finishes.)
+   */
+  scheduleUnique(inputs: readonly ScheduleInput[]): Maybe<(Job | UniqueHold)[]>
   /** Takes the lane's next ready job, for good or under a lease of `leaseMs`; undefined when none is ready. */
   take(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined>
   /** A job whose hand-over failed goes back, if that hand-over is still its latest (see Queue). */
@@ -101,6 +112,8 @@ export interface JobStore {
   counts(): LaneCounts
   laneNames(): string[]
   leasedJobs(): number
+  /** Unique keys held now, by jobs here and by finished ones. */
+  uniqueKeysHeld(): number
   finishedForgotten(): number
 
   /** The earliest lease or delay deadline (ms since the epoch), if any. */

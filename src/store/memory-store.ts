@@ -7,6 +7,7 @@ import type { Held } from '../queue/held'
 import type { HistoryLimits } from '../queue/history'
 import type { Job, RunReport } from '../queue/job'
 import { type JobState, type LaneSnapshot, Queue, type ScheduleInput } from '../queue/queue'
+import type { UniqueHold } from '../queue/unique'
 import type { BackgroundTasks, Task } from '../service/tasks'
 import type { Expired, JobStore, LaneCounts, Taken, Usage } from './job-store'
 
@@ -143,6 +144,10 @@ export class MemoryStore implements JobStore {
     return this.queue.scheduleMany(inputs)
   }
 
+  scheduleUnique(inputs: readonly ScheduleInput[]): (Job | UniqueHold)[] {
+    return this.queue.scheduleUnique(inputs)
+  }
+
   take(lane: string, leaseMs: number | undefined): Taken | undefined {
     if (leaseMs === undefined) {
       const job = this.queue.receive(lane)
@@ -210,6 +215,10 @@ export class MemoryStore implements JobStore {
 
   leasedJobs(): number {
     return this.queue.leasedJobs
+  }
+
+  uniqueKeysHeld(): number {
+    return this.queue.uniqueKeysHeld
   }
 
   finishedForgotten(): number {
