@@ -4,6 +4,8 @@ import type { QueueLimits } from './service/limits'
 import { type DispatchConfig, LaneConfigError, type RunnerLane, parseDispatch, parseLanes } from './runners/lanes'
 import { closest, unknownKey } from './suggest'
 import { type LaneSettingsByName, LaneSettingsError, parseLaneSettings } from './service/lane-settings'
+import { type CronEntry, CronEntryError } from './service/cron-entry'
+import { parseCronList } from './service/cron-config'
 
 /**
  * Every setting, in one table: its config-file key, flag, environment variable, type and default.
@@ -41,6 +43,8 @@ export interface Config {
   max_finished_bytes: number
   /** Runner lanes, from the config file only (parsed by runners/lanes.ts). */
   lanes: RunnerLane[]
+  /** Cron entries from the config file only (service/cron-config.ts). */
+  cron: CronEntry[]
   /** Every lane block's scheduling settings (service/lane-settings.ts), runner lanes' included. */
   lane_settings: LaneSettingsByName
   /** Dispatch Jobs from git, from the config file only (runners/lanes.ts); undefined when off. */
@@ -251,7 +255,7 @@ function readFileValues(sources: ConfigSources): Record<string, unknown> | undef
     throw new ConfigError(`${name}: expected a JSON object of settings`)
   }
   // A typo must not leave a setting at its default unnoticed: "adress" would listen on every interface.
-  const problem = unknownKey(values, [...SETTINGS.map((s) => s.key), 'lanes', 'dispatch'], '')
+  const problem = unknownKey(values, [...SETTINGS.map((s) => s.key), 'lanes', 'dispatch', 'cron'], '')
   if (problem !== undefined) throw new ConfigError(`${name}: ${problem}`)
   return values
 }
@@ -262,7 +266,7 @@ export function allRunnerLanes(config: Pick<Config, 'lanes' | 'dispatch'>): Runn
 }
 
 /** The file's runner lanes and Dispatch Jobs, checked whole; problems name the file. */
-function readRunnerLanes(name: string | undefined, values: Record<string, unknown> | undefined): Pick<Config, 'lanes' | 'dispatch' | 'lane_settings'> {
+function readRunnerLanes(name: string | undefined, values: Record<string, unknown> | undefined): Pick<Config, 'lanes' | 'dispatch' | 'lane_settings' | 'cron'> {
   try {
     const lanes = parseLanes(values?.lanes)
     const laneSettings = parseLaneSettings(values?.lanes)
@@ -270,9 +274,9 @@ function readRunnerLanes(name: string | undefined, values: Record<string, unknow
     if (dispatch !== undefined && lanes.some(({ lane }) => lane === dispatch.lane.lane)) {
       throw new LaneConfigError(`lane ${JSON.stringify(dispatch.lane.lane)} is declared in "lanes" and is also the "dispatch" lane`)
     }
-    return { lanes, dispatch, lane_settings: laneSettings }
+    return { lanes, dispatch, lane_settings: laneSettings, cron: parseCronList(values?.cron, lanes, dispatch) }
   } catch (err) {
-    if (err instanceof LaneConfigError || err instanceof LaneSettingsError) throw new ConfigError(`${name}: ${err.message}`)
+    if (err instanceof LaneConfigError || err instanceof LaneSettingsError || err instanceof CronEntryError) throw new ConfigError(`${name}: ${err.message}`)
     throw err
   }
 }

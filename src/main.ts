@@ -12,6 +12,7 @@ import { type DataDirLock, lockDataDir } from './persist/lock'
 import { removeStaleTemporaries } from './persist/atomic'
 import { SNAPSHOT_FILES } from './persist/store'
 import { JobService } from './service/job-service'
+import { CronScheduler } from './service/cron'
 import { jobLog } from './service/job-log'
 import { MemoryStore } from './store/memory-store'
 import { Dispatcher } from './runners/dispatcher'
@@ -72,6 +73,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     const dispatcher = new Dispatcher(runnerLanes, service, logger)
     service.setLanePolicy(dispatcher)
     store.start(service.tasks, config.persist_queue ? config.persist_interval * 1000 : 0)
+    const cron = new CronScheduler(service, store, logger)
+    await cron.start(config.cron)
     const routes = new Routes({
       service,
       logger,
@@ -79,6 +82,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       throttleReceive: config.throttle_receive,
       throttleSchedule: config.throttle_schedule,
       journaled: store.defersReplies,
+      cron,
       dispatch: repos === undefined ? undefined : dispatchIntake(repos, dispatch!.lane.lane),
       statusExtras: () => ({
         server: {
@@ -88,6 +92,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           memory: memoryUsage(),
         },
         runners: dispatcher.counters(),
+        cron: cron.status(),
         ...service.status(),
       }),
     })
@@ -107,8 +112,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     const live: Live = { config, stopping: false }
     return {
       port: http.port,
-      reload: (next) => reload(live, next, { logger, service, dispatcher, routes, http, host }),
-      shutdown: makeShutdown({ live, logger, service, store, dispatcher, routes, http, lock }),
+      reload: (next) => reload(live, next, { logger, service, dispatcher, routes, http, host, cron }),
+      shutdown: makeShutdown({ live, logger, service, store, dispatcher, routes, http, lock, cron }),
     }
   } catch (err) {
     releasePidFile(config.pid_file)
@@ -138,15 +143,17 @@ interface Parts {
   routes: Routes
   http: HttpServer
   lock: DataDirLock
+  cron: CronScheduler
 }
 
-function makeShutdown({ live, logger, service, store, dispatcher, routes, http, lock }: Parts): Daemon['shutdown'] {
+function makeShutdown({ live, logger, service, store, dispatcher, routes, http, lock, cron }: Parts): Daemon['shutdown'] {
   let done: Promise<number> | undefined
   const run = async (reason: string): Promise<number> => {
     live.stopping = true
     const { config } = live
     logger.info({ reason }, 'shutting down')
     http.stopAccepting()
+    cron.stop()
     routes.beginShutdown()
     // Running jobs get shutdown_grace to finish; then they are stopped and put back in their lanes.
     await dispatcher.stop(config.shutdown_grace * 1000)

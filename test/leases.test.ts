@@ -22,6 +22,7 @@ function recordingLog(into: string[]): ChangeLog {
     buried: (j) => into.push(`buried:${j.jobNum}`),
     deleted: (j) => into.push(`deleted:${j.jobNum}`),
     uniqueHeld: (h) => into.push(`unique:${h.jobNum}:${h.key}`),
+    cronChanged: (name) => into.push(`cron:${name}`),
   }
 }
 

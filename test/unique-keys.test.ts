@@ -19,6 +19,7 @@ function setup(): { q: Queue; clock: { ms: number }; log: string[] } {
       buried: () => undefined,
       deleted: () => undefined,
       uniqueHeld: (h) => log.push(`${h.key}:${h.jobNum}:${h.until - clock.ms}`),
+      cronChanged: () => undefined,
     },
   })
   return { q, clock, log }

@@ -10,6 +10,8 @@ import { then, when } from '../store/job-store'
 import { answer, fail } from './answer'
 import type { Exchange } from './exchange'
 import { type JobOperations, jobOperations } from './job-operations'
+import { type CronOperations, cronOperations } from './cron-operations'
+import type { CronScheduler } from '../service/cron'
 import type { Operation } from './operation'
 import { Pacer } from './pacer'
 import { Outbox, ParkedReceive } from './parked'
@@ -40,6 +42,8 @@ export interface RoutesOptions {
   journaled: boolean
   /** Dispatch Jobs from git, when an operator turned them on. */
   dispatch?: DispatchIntake
+  /** Cron entries at run time. */
+  cron: CronScheduler
   /** Extra status fields (server, snapshot) supplied by whoever wires the daemon. */
   statusExtras: () => Record<string, unknown>
 }
@@ -73,6 +77,7 @@ export class Routes {
   private readonly receiveBlockOp: Operation<BlockingReceive>
   /** Leases and inspection: ack, release, touch, retry, delete, job, failed. */
   private readonly jobOps: JobOperations
+  private readonly cronOps: CronOperations
   /** Without a journal: replies to parked receivers, sent once the current handler has returned. */
   private readonly outbox: Outbox | undefined
   /** Dispatch Jobs being checked (their fetches), stopped at shutdown. */
@@ -148,6 +153,7 @@ export class Routes {
       },
     }
     this.jobOps = jobOperations(service)
+    this.cronOps = cronOperations(options.cron)
     this.setThrottles(options.throttleReceive, options.throttleSchedule)
   }
 
@@ -293,6 +299,11 @@ export class Routes {
   /** `GET /failed?lane=...&offset=...&limit=...` (or those in a JSON body). */
   failed(ex: Exchange, query: string, body: Buffer): void {
     this.handle(ex, body, this.jobOps.failed, query)
+  }
+
+  /** `/cron`, `/cron/add`, `/cron/pause`, `/cron/resume`, `/cron/delete`. */
+  cron(ex: Exchange, action: keyof CronOperations, body: Buffer): void {
+    this.handle(ex, body, this.cronOps[action] as Operation<unknown>)
   }
 
   private handle<Input>(ex: Exchange, body: Buffer, op: Operation<Input>, query = ''): void {

@@ -72,6 +72,8 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   on('/delete', withBody((ex, body) => routes.delete(ex, body)))
   on('/job', withQuery((ex, query, body) => routes.job(ex, query, body)))
   on('/failed', withQuery((ex, query, body) => routes.failed(ex, query, body)))
+  on('/cron', withBody((ex, body) => routes.cron(ex, 'list', body)))
+  for (const action of ['add', 'pause', 'resume', 'delete'] as const) on(`/cron/${action}`, withBody((ex, body) => routes.cron(ex, action, body)))
   on('/*', (ex) => routes.notFound(ex, ex.url))
 
   // The typings lack the (host, port, options, callback) form and the flag's runtime export; without

@@ -7,6 +7,8 @@ import { ByteWriter } from '../queue/bytes'
 import type { ChangeLog, ReturnReason } from '../queue/changes'
 import { type Job, writeJobMembers, writeReportMembers } from '../queue/job'
 import type { SavedHold } from '../queue/unique'
+import type { CronRecord } from '../queue/cron-table'
+import { encodeCronRecord } from './cron-records'
 
 export type FsyncMode = (typeof FSYNC_MODES)[number]
 
@@ -193,6 +195,10 @@ export class Journal implements ChangeLog {
 
   uniqueHeld({ lane, key, hash, jobNum, until }: SavedHold): void {
     this.fieldsRecord('unique', { lane, key, hash, job_num: jobNum, until })
+  }
+
+  cronChanged(name: string, record: CronRecord | undefined): void {
+    this.fieldsRecord('cron', { name, record: record === undefined ? null : encodeCronRecord(record) })
   }
 
   /** Runs `callback` once everything appended so far is written (and synced, per the mode). */

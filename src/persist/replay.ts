@@ -7,6 +7,8 @@ import { readLines } from './lines'
 import type { RunReport } from '../queue/job'
 import { decodeHold, decodeJob, decodeReport } from './snapshot'
 import type { SavedHold } from '../queue/unique'
+import type { CronRecord } from '../queue/cron-table'
+import { decodeCronRecord } from './cron-records'
 
 export interface DeadJob {
   dead: RestoredJob
@@ -32,6 +34,8 @@ export class JournalState {
   highestJobNum = 0
   /** Unique keys held by finished jobs (or freed: `until` 0), by lane and key; the last record wins. */
   readonly uniqueHolds = new Map<string, SavedHold>()
+  /** Cron records by name (undefined: deleted); the last record wins. */
+  readonly cron = new Map<string, CronRecord | undefined>()
 
   /**
    * Tells the journal what a snapshot file holds of a job. Returns true when the journal mentions
@@ -46,6 +50,13 @@ export class JournalState {
   }
 
   apply(op: string, fields: Record<string, unknown>, where: string): void {
+    if (op === 'cron') {
+      const { name, record } = fields
+      if (typeof name !== 'string') throw new Error(`${where}: a cron record needs a "name"`)
+      this.cron.set(name, record === null ? undefined : decodeCronRecord(record, where))
+      this.records++
+      return
+    }
     const jobNum = fields.job_num
     if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) throw new Error(`${where}: "job_num" must be a positive integer`)
     switch (op) {

@@ -9,6 +9,8 @@ import type { RestoredJob } from '../queue/queue'
 import type { DeadJob, JournalState } from './replay'
 import { decodeHold, decodeReport, readSnapshotFile } from './snapshot'
 import type { SavedHold } from '../queue/unique'
+import type { CronRecord } from '../queue/cron-table'
+import { decodeCronRecord, encodeCronRecord } from './cron-records'
 
 /** The journal as a snapshot sees it: started anew when a snapshot is captured, trimmed once it is written. */
 export interface Compactable {
@@ -83,7 +85,7 @@ export class SnapshotStore {
    * too (marked "retried"), so a crash between the two renames neither loses nor doubles a job.
    */
   load(queue: Queue, journal?: JournalState): number {
-    const holds = this.loadState(queue)
+    const { holds, cron } = this.loadState(queue)
     const dead = this.readDead()
     let restored = 0
     const restore = (job: RestoredJob): void => {
@@ -119,6 +121,8 @@ export class SnapshotStore {
     // The journal's records are newer than state.json's list (see save), so they go last.
     for (const hold of holds) queue.restoreUniqueHold(hold)
     for (const hold of journal?.uniqueHolds.values() ?? []) queue.restoreUniqueHold(hold)
+    for (const record of cron) queue.cron.restore(record.name, record)
+    for (const [name, record] of journal?.cron ?? []) queue.cron.restore(name, record)
     // What dead.json holds as dead, and what it carries as retried that queue.json lacks (dead.json
     // was renamed without queue.json): the next dead.json must carry those too, until a queue.json
     // holding them is in place.
@@ -127,11 +131,14 @@ export class SnapshotStore {
     return restored
   }
 
-  /** state.json: the next job number, and the unique keys finished jobs hold (returned, to restore after the jobs). */
-  private loadState(queue: Queue): SavedHold[] {
+  /**
+   * state.json: the next job number; and, returned to be restored after the jobs, the unique keys
+   * finished jobs hold and the cron entries' records.
+   */
+  private loadState(queue: Queue): { holds: SavedHold[]; cron: CronRecord[] } {
     const stateText = readIfExists(this.stateFile)
-    if (stateText === undefined || stateText.trim() === '') return []
-    let state: { next_job_num?: unknown; unique_holds?: unknown }
+    if (stateText === undefined || stateText.trim() === '') return { holds: [], cron: [] }
+    let state: { next_job_num?: unknown; unique_holds?: unknown; cron?: unknown }
     try {
       state = JSON.parse(stateText) as typeof state
     } catch (err) {
@@ -142,10 +149,10 @@ export class SnapshotStore {
       throw new UnreadableSnapshotError(`${this.stateFile}: "next_job_num" must be a positive integer`)
     }
     queue.reserveJobNumsBelow(next)
-    const holds = state.unique_holds ?? []
-    if (!Array.isArray(holds)) throw new UnreadableSnapshotError(`${this.stateFile}: "unique_holds" must be a list`)
+    const { unique_holds: holds = [], cron = [] } = state
+    if (!Array.isArray(holds) || !Array.isArray(cron)) throw new UnreadableSnapshotError(`${this.stateFile}: "unique_holds" and "cron" must be lists`)
     try {
-      return holds.map((raw, i) => decodeHold(raw, `unique_holds[${i}]`))
+      return { holds: holds.map((raw, i) => decodeHold(raw, `unique_holds[${i}]`)), cron: cron.map((raw, i) => decodeCronRecord(raw, `cron[${i}]`)) }
     } catch (err) {
       throw new UnreadableSnapshotError(`${this.stateFile}: ${(err as Error).message}`)
     }
@@ -178,6 +185,7 @@ export class SnapshotStore {
       const started = performance.now()
       const lanes = queue.snapshot()
       const holds = queue.finishedUniqueHolds()
+      const cron = queue.cron.all()
       const dead = queue.allDead()
       const retried = this.retriedSinceDeadFile(queue, dead)
       // From here on the journal's new generation holds exactly what this snapshot lacks.
@@ -188,7 +196,7 @@ export class SnapshotStore {
       try {
         // State first: a crash between the two writes leaves a next_job_num that is only too high.
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
-        await writeFileAtomically(this.stateFile, encodeState(queue.nextJobNum, holds), this.fs)
+        await writeFileAtomically(this.stateFile, encodeState(queue.nextJobNum, holds, cron), this.fs)
         const files = [{ file: this.queueFile, pieces: counted(encodeJobsByLane(lanes), size) }]
         // dead.json goes with queue.json, renamed first (see load): a job moves between the two
         // when it dies or is retried.
@@ -233,9 +241,10 @@ export class SnapshotStore {
   }
 }
 
-/** state.json: `{"next_job_num": N, "unique_holds": [...]}`, a hold per line, in pieces of about 256 KiB. */
-function* encodeState(nextJobNum: number, holds: SavedHold[]): Generator<Buffer> {
+/** state.json: `{"next_job_num": N, "cron": [...], "unique_holds": [...]}`, a hold per line, in pieces of about 256 KiB. */
+function* encodeState(nextJobNum: number, holds: SavedHold[], cron: CronRecord[]): Generator<Buffer> {
   let text = `{"next_job_num":${nextJobNum}`
+  if (cron.length > 0) text += `,"cron":[${cron.map((record) => `\n${JSON.stringify(encodeCronRecord(record))}`).join(',')}\n]`
   if (holds.length > 0) {
     text += ',"unique_holds":['
     for (let i = 0; i < holds.length; i++) {

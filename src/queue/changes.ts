@@ -1,4 +1,5 @@
 import type { Job } from './job'
+import type { CronRecord } from './cron-table'
 import type { SavedHold } from './unique'
 
 /**
@@ -28,6 +29,8 @@ export interface ChangeLog {
    * still here are restored with those jobs.
    */
   uniqueHeld(hold: SavedHold): void
+  /** A cron entry's record was added or changed (fired, paused), or deleted (undefined). */
+  cronChanged(name: string, record: CronRecord | undefined): void
 }
 
 export type ReturnReason = 'released' | 'lease expired' | 'not delivered' | 'retried'
@@ -41,4 +44,5 @@ export const NO_CHANGE_LOG: ChangeLog = {
   buried() {},
   deleted() {},
   uniqueHeld() {},
+  cronChanged() {},
 }

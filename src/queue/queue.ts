@@ -5,6 +5,7 @@ import { type Held, HeldJobs } from './held'
 import { type HistoryLimits, JobHistory } from './history'
 import { DEFAULT_LANE, Job, type RunReport, compareJobs } from './job'
 import { Lane } from './lane'
+import { CronTable } from './cron-table'
 import type { QueueTotals } from './ready'
 import { type SavedHold, UniqueHold, UniqueKeys, type UniqueSpec } from './unique'
 
@@ -90,6 +91,8 @@ export class Queue {
   private readonly queuedByHash = new Map<string, Job>()
   /** Unique keys held by jobs queued, out, or finished a short while ago. */
   private readonly uniqueKeys = new UniqueKeys()
+  /** Cron entries' records (kept with the jobs, so snapshots and the journal carry both). */
+  readonly cron: CronTable
 
   constructor(options: QueueOptions = {}) {
     this.clock = options.clock ?? Date.now
@@ -97,6 +100,7 @@ export class Queue {
     this.changes = options.changes ?? NO_CHANGE_LOG
     this.held = new HeldJobs(options.onDeadline ?? (() => undefined), options.leaseTokenPrefix ?? `${randomBytes(4).toString('hex')}-`)
     this.history = new JobHistory(options.history ?? { keepFinishedMs: () => 0, maxFinished: 0 })
+    this.cron = new CronTable(this.changes)
     this.declareLane(DEFAULT_LANE)
   }
 

@@ -1,4 +1,4 @@
-import { DeadlineTimer } from '../deadlines'
+import type { DeadlineTimer } from '../deadlines'
 import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import type { Held } from '../queue/held'
@@ -10,7 +10,7 @@ import { journalFailed } from './commit'
 import { EventStream } from './events'
 import { type QueueLimits, admit } from './limits'
 import type { Receiver } from './receiver'
-import { BackgroundTasks, type Task } from './tasks'
+import { BackgroundTasks } from './tasks'
 import { DEFAULT_LANE_SETTINGS, type LaneSettings, type LaneSettingsByName } from './lane-settings'
 
 /** A schedule's input whose unique key may leave its `forMs` to the lane's `unique_for`. */
@@ -66,7 +66,6 @@ export class JobService {
   private parkedCount = 0
   private readonly clock: () => number
   private readonly deadlines: DeadlineTimer
-  private readonly reaper: Task
 
   constructor(options: JobServiceOptions) {
     this.store = options.store
@@ -74,12 +73,7 @@ export class JobService {
     this.limits = options.limits
     this.clock = options.clock ?? Date.now
     this.tasks = new BackgroundTasks(options.logger)
-    this.reaper = this.tasks.add('lease and delay reaper', () => this.reap())
-    this.deadlines = new DeadlineTimer(() => {
-      // The reaper's work is synchronous with the in-memory store: done before this returns.
-      this.reaper.trigger()
-      return this.store.nextDeadline()
-    }, this.clock)
+    this.deadlines = this.tasks.onDeadlines('lease and delay reaper', () => this.reap(), () => this.store.nextDeadline(), this.clock)
     this.store.onDeadline((at) => this.deadlines.arm(at))
     const next = this.store.nextDeadline()
     if (next !== undefined) this.deadlines.arm(next)
@@ -327,8 +321,16 @@ export class JobService {
     return { ...this.store.status(), tasks: this.tasks.status() }
   }
 
+  /**
+   * Throws ApiError when `message` cannot be scheduled on `lane` (its runner's arguments, a Dispatch
+   * lane): for what schedules jobs later (cron entries), checked when it is set up.
+   */
+  checkMessage(lane: string, message: string): void {
+    this.lanes?.checkMessage(lane, message)
+  }
+
   /** The one commit path: `value` once the change just made is durable; a journal failure rejects with `failure()`. */
-  private durable<T>(value: T, failure: () => string): Maybe<T> {
+  durable<T>(value: T, failure: () => string): Maybe<T> {
     if (!this.store.defersReplies) return value
     return new Promise((resolve, reject) => {
       this.store.whenDurable((err) => (err === undefined ? resolve(value) : reject(journalFailed(err, failure()))))

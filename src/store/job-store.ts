@@ -2,6 +2,7 @@ import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
 import type { JobState, LaneSnapshot, ScheduleInput } from '../queue/queue'
 import type { UniqueHold } from '../queue/unique'
+import type { CronRecord } from '../queue/cron-table'
 
 /**
  * The seam between the job service (policy: limits, receivers, runner lanes, replies) and where
@@ -115,6 +116,15 @@ export interface JobStore {
   /** Unique keys held now, by jobs here and by finished ones. */
   uniqueKeysHeld(): number
   finishedForgotten(): number
+
+  /**
+   * Cron entries' records (src/service/cron.ts decides when they fire): kept, snapshotted and
+   * journaled with the jobs, so a firing's job and the record of its slot are one change together.
+   */
+  cronRecords(): Maybe<CronRecord[]>
+  /** Adds or replaces a cron entry's record. */
+  saveCron(record: CronRecord): Maybe<void>
+  deleteCron(name: string): Maybe<void>
 
   /** The earliest lease or delay deadline (ms since the epoch), if any. */
   nextDeadline(): number | undefined

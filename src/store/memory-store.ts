@@ -8,6 +8,7 @@ import type { HistoryLimits } from '../queue/history'
 import type { Job, RunReport } from '../queue/job'
 import { type JobState, type LaneSnapshot, Queue, type ScheduleInput } from '../queue/queue'
 import type { UniqueHold } from '../queue/unique'
+import type { CronRecord } from '../queue/cron-table'
 import type { BackgroundTasks, Task } from '../service/tasks'
 import type { Expired, JobStore, LaneCounts, Taken, Usage } from './job-store'
 
@@ -223,6 +224,18 @@ export class MemoryStore implements JobStore {
 
   finishedForgotten(): number {
     return this.queue.finishedForgotten
+  }
+
+  cronRecords(): CronRecord[] {
+    return this.queue.cron.all()
+  }
+
+  saveCron(record: CronRecord): void {
+    this.queue.cron.save(record)
+  }
+
+  deleteCron(name: string): void {
+    this.queue.cron.delete(name)
   }
 
   nextDeadline(): number | undefined {
