@@ -41,6 +41,7 @@ export interface Config {
   shutdown_grace: number
   max_finished_jobs: number
   max_finished_bytes: number
+  max_result_bytes: number
   /** Runner lanes, from the config file only (parsed by runners/lanes.ts). */
   lanes: RunnerLane[]
   /** Cron entries from the config file only (service/cron-config.ts). */
@@ -96,6 +97,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'shutdown_grace', arg: 'seconds', flag: 'shutdown-grace', kind: { type: 'integer', min: 0, max: 3600 }, help: 'at shutdown, how long running jobs may finish before they are stopped and put back' },
   { key: 'max_finished_jobs', arg: 'n', flag: 'max-finished-jobs', kind: { type: 'integer', min: 0, max: 10_000_000 }, help: 'succeeded jobs of runner lanes kept for GET /job at most (each lane keeps them keep_finished seconds)' },
   { key: 'max_finished_bytes', arg: 'bytes', flag: 'max-finished-bytes', kind: { type: 'integer', min: 0, max: 2 ** 40 }, help: 'bytes of messages of succeeded jobs kept for GET /job at most, the oldest forgotten first (0: no bound but max_finished_jobs)' },
+  { key: 'max_result_bytes', arg: 'bytes', flag: 'max-result-bytes', kind: { type: 'integer', min: 0, max: 512 * 1024 * 1024 }, help: 'largest result (JSON) an ack or a run may leave for GET /job (0: only max_body_bytes limits it)' },
   { key: 'auth_token', arg: 'token', flag: 'auth-token', kind: { type: 'secret' }, help: 'when set, every endpoint but GET / requires "Authorization: Bearer TOKEN" (prefer the environment variable)' },
 ]
 
@@ -125,6 +127,7 @@ export const DEFAULTS = {
   shutdown_grace: 30,
   max_finished_jobs: 10_000,
   max_finished_bytes: 64 * 1024 * 1024,
+  max_result_bytes: 64 * 1024,
 } as const
 
 /** The limits the queue enforces. */
@@ -135,6 +138,7 @@ export function queueLimits(config: Config): QueueLimits {
     maxMessageBytes: config.max_message_bytes,
     maxLanes: config.max_lanes,
     maxParkedReceivers: config.max_parked_receivers,
+    maxResultBytes: config.max_result_bytes,
   }
 }
 

@@ -13,6 +13,7 @@ import { removeStaleTemporaries } from './persist/atomic'
 import { SNAPSHOT_FILES } from './persist/store'
 import { JobService } from './service/job-service'
 import { CronScheduler } from './service/cron'
+import { DEFAULT_KEEP_FINISHED_MS } from './service/lane-settings'
 import { jobLog } from './service/job-log'
 import { MemoryStore } from './store/memory-store'
 import { Dispatcher } from './runners/dispatcher'
@@ -49,6 +50,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   const repos = dispatch === undefined ? undefined : new DispatchRepos({ dir: path.join(config.data_dir, 'dispatch'), allowedRepos: dispatch.allowedRepos, logger })
   const runnerLanes = allRunnerLanes(config).map((spec) => ({ spec, runner: createRunner(spec, config.root, logger, repos) }))
   const keepFinished = new Map(runnerLanes.map(({ spec }) => [spec.lane, spec.keepFinishedMs]))
+  let consumerKeep = (_lane: string): number => DEFAULT_KEEP_FINISHED_MS
   mkdirSync(config.data_dir, { recursive: true })
   const lock = await lockDataDir(config.data_dir, config.pid_file)
   try {
@@ -59,7 +61,9 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     const store = new MemoryStore({
       logger,
       runnerLanes: runnerLanes.map(({ spec }) => spec.lane),
-      history: { keepFinishedMs: (lane) => keepFinished.get(lane) ?? 0, maxFinished: config.max_finished_jobs, maxFinishedBytes: config.max_finished_bytes },
+      // Runner lanes keep succeeded jobs for their keep_finished; other lanes keep jobs acked with a
+      // result for their lane settings' (read when a job finishes: a reload changes them).
+      history: { keepFinishedMs: (lane) => keepFinished.get(lane) ?? consumerKeep(lane), maxFinished: config.max_finished_jobs, maxFinishedBytes: config.max_finished_bytes },
       persistence: !config.persist_queue
         ? undefined
         : {
@@ -69,6 +73,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     })
     const service = new JobService({ store, logger, limits: queueLimits(config) })
     service.setLaneSettings(config.lane_settings)
+    consumerKeep = (lane) => service.keepFinishedMs(lane)
     service.events.subscribe(jobLog(logger))
     const dispatcher = new Dispatcher(runnerLanes, service, logger)
     service.setLanePolicy(dispatcher)

@@ -68,6 +68,7 @@ export const RELOADABLE: ReadonlySet<keyof Config> = new Set<keyof Config>([
   'max_message_bytes',
   'max_lanes',
   'max_parked_receivers',
+  'max_result_bytes',
   'throttle_receive',
   'throttle_schedule',
   'shutdown_grace',

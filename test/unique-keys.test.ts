@@ -18,6 +18,7 @@ function setup(): { q: Queue; clock: { ms: number }; log: string[] } {
       returned: () => undefined,
       buried: () => undefined,
       deleted: () => undefined,
+      finished: () => undefined,
       uniqueHeld: (h) => log.push(`${h.key}:${h.jobNum}:${h.until - clock.ms}`),
       cronChanged: () => undefined,
     },

@@ -23,7 +23,7 @@ export function jobOperations(service: JobService): JobOperations {
       parse: parseAck,
       pacer: undefined,
       changes: true,
-      run: (ex, { hash, token }) => answer(ex, service.ack(hash, token), (job) => leaseReply(job)),
+      run: (ex, { hash, token, result }) => answer(ex, service.ack(hash, token, result), (job) => leaseReply(job)),
     },
     release: {
       parse: parseRelease,

@@ -1,9 +1,10 @@
 import { ApiError, CODES } from '../errors'
 import { ByteWriter } from '../queue/bytes'
 import type { Held } from '../queue/held'
-import { type Job, writeJobMembers, writeReportMembers } from '../queue/job'
+import { type Job, writeJobMembers, writeReportMembers, writeResultMember } from '../queue/job'
 import type { JobState } from '../queue/queue'
 import type { UniqueHold } from '../queue/unique'
+import type { FinishedState } from '../service/waiters'
 
 /** Reply bodies shared by several endpoints. */
 
@@ -57,7 +58,7 @@ export function journalFailed(err: Error, outcome: string): ApiError {
 }
 
 /** `GET /job`: the job's fields, its state and attempts, and its last run's report if it has one. */
-export function jobStateReply(job: Job, state: JobState): string {
+export function jobStateReply(job: Job, state: JobState | FinishedState): string {
   const out = new ByteWriter(1024)
   out.ascii(`${JOB_REPLY_START}"state":"${state}",`)
   writeJobMembers(job, out)
@@ -69,6 +70,7 @@ export function jobStateReply(job: Job, state: JobState): string {
     out.buf[start] = 0x20 // the report's members start with a comma
     out.ascii('}')
   }
+  writeResultMember(job, out)
   out.ascii('}')
   return out.buf.toString('utf8', 0, out.pos)
 }

@@ -84,14 +84,15 @@ function uniqueForField(value: unknown): number {
  * `/schedule` takes one job (`{message, lane?, priority?}`) or a batch (`{"jobs": [...]}`);
  * `unique` is set when a job carries a unique key (such a schedule may queue less than it was given).
  */
-export type ScheduleRequest = ({ batch: false; job: UniqueScheduleInput } | { batch: true; jobs: UniqueScheduleInput[] }) & { unique: boolean }
+export type ScheduleRequest = ({ batch: false; job: UniqueScheduleInput; waitMs: number | undefined } | { batch: true; jobs: UniqueScheduleInput[] }) & { unique: boolean }
 
 export function parseSchedule(fields: Fields): ScheduleRequest {
   const jobs = fields.jobs
   if (jobs === undefined || jobs === null) {
     const job = parseJob(fields)
-    return { batch: false, job, unique: job.unique !== undefined }
+    return { batch: false, job, unique: job.unique !== undefined, waitMs: secondsField(fields, 'wait', true) }
   }
+  if (fields.wait !== undefined && fields.wait !== null) throw invalid('"wait" is for one job, not a batch')
   if (fields.message !== undefined && fields.message !== null) throw invalid('give either "message" or "jobs", not both')
   if (!Array.isArray(jobs) || jobs.length === 0) throw invalid('"jobs" must be a non-empty array of jobs')
   const parsed = jobs.map((entry: unknown, i) => {
@@ -143,6 +144,8 @@ export interface LeaseCommand {
   token: string
   /** release: put the job back after this long; touch: the lease's new length. */
   ms: number | undefined
+  /** ack: what the consumer returns (JSON text), shown by GET /job while the job is kept. */
+  result?: string
 }
 
 function tokenField(fields: Fields): string {
@@ -160,7 +163,8 @@ function hashField(fields: Fields): string {
 }
 
 export function parseAck(fields: Fields): LeaseCommand {
-  return { hash: hashField(fields), token: tokenField(fields), ms: undefined }
+  const result = fields.result
+  return { hash: hashField(fields), token: tokenField(fields), ms: undefined, result: result === undefined || result === null ? undefined : JSON.stringify(result) }
 }
 
 export function parseRelease(fields: Fields): LeaseCommand {

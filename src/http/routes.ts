@@ -11,6 +11,7 @@ import { answer, fail } from './answer'
 import type { Exchange } from './exchange'
 import { type JobOperations, jobOperations } from './job-operations'
 import { type CronOperations, cronOperations } from './cron-operations'
+import { WaitedSchedule } from './waited-schedule'
 import type { CronScheduler } from '../service/cron'
 import type { Operation } from './operation'
 import { Pacer } from './pacer'
@@ -82,16 +83,23 @@ export class Routes {
   private readonly outbox: Outbox | undefined
   /** Dispatch Jobs being checked (their fetches), stopped at shutdown. */
   private readonly intakes = new Set<AbortController>()
+  /** Schedules waiting for their jobs to finish (`wait`), answered at shutdown. */
+  private readonly waits = new Set<WaitedSchedule>()
 
   constructor(private readonly options: RoutesOptions) {
     const { service } = options
     const outbox = options.journaled ? undefined : new Outbox(service)
     this.outbox = outbox
+    const waits = this.waits
     this.scheduleOp = {
       parse: parseSchedule,
       pacer: undefined,
       changes: true,
       run(ex, request) {
+        if (!request.batch && request.waitMs !== undefined) {
+          new WaitedSchedule(ex, service, request.waitMs, waits).start(request.job)
+          return
+        }
         if (request.unique) {
           const outcomes = service.scheduleUnique(request.batch ? request.jobs : [request.job], request.batch)
           if (!request.batch) answer(ex, outcomes, ([o]) => (o instanceof Job ? `{"status":"ok","code":0,"job_num":${o.jobNum},"hash":"${o.hash}"}` : duplicateReply(o!)))
@@ -180,6 +188,7 @@ export class Routes {
     }
     this.waitingForSlot.clear()
     for (const intake of this.intakes) intake.abort('shutting down')
+    for (const wait of [...this.waits]) wait.giveUp()
   }
 
   /**

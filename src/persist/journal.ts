@@ -5,7 +5,7 @@ import type { FSYNC_MODES } from '../config'
 import type { Logger } from '../log'
 import { ByteWriter } from '../queue/bytes'
 import type { ChangeLog, ReturnReason } from '../queue/changes'
-import { type Job, writeJobMembers, writeReportMembers } from '../queue/job'
+import { type Job, writeFinishedMembers, writeJobMembers, writeReportMembers } from '../queue/job'
 import type { SavedHold } from '../queue/unique'
 import type { CronRecord } from '../queue/cron-table'
 import { encodeCronRecord } from './cron-records'
@@ -189,6 +189,13 @@ export class Journal implements ChangeLog {
     this.jobRecord('bury', job)
   }
 
+  finished(job: Job, until: number): void {
+    const out = this.open.out
+    const start = this.startRecord(out, 'finish')
+    writeFinishedMembers(job, until, out)
+    this.endRecord(out, start)
+  }
+
   deleted(job: Job): void {
     this.numberRecord('delete', job)
   }
@@ -308,7 +315,7 @@ export class Journal implements ChangeLog {
     out.pos += 9 // "xxxxxxxx "
     const start = out.pos
     out.ascii(`{"op":"${op}"`)
-    if (op === 'schedule' || op === 'return' || op === 'bury') out.ascii(',')
+    if (op === 'schedule' || op === 'return' || op === 'bury' || op === 'finish') out.ascii(',')
     return start
   }
 

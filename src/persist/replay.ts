@@ -15,6 +15,26 @@ export interface DeadJob {
   report: RunReport
 }
 
+/** A succeeded job kept for `GET /job` until `until` (ms since the epoch), with its report (runner lanes) and result. */
+export interface FinishedJob {
+  finished: RestoredJob
+  report: RunReport | undefined
+  result: string | undefined
+  until: number
+}
+
+/** A succeeded job's line in dead.json or its journal record; throws SnapshotFormatError. */
+export function decodeFinished(raw: Record<string, unknown>, laneKey: string, where: string): FinishedJob {
+  const until = typeof raw.kept_until === 'string' ? Date.parse(raw.kept_until) : NaN
+  if (Number.isNaN(until)) throw new Error(`${where}: "kept_until" must be an RFC 3339 time`)
+  return {
+    finished: decodeJob(raw, laneKey, where),
+    report: raw.started_at === undefined ? undefined : decodeReport(raw, where),
+    result: raw.result === undefined ? undefined : JSON.stringify(raw.result),
+    until,
+  }
+}
+
 /**
  * What the journal says about each job it mentions: its last record decides. `schedule` and
  * `return` (which carry the whole job) and `lease` mean the job is there; `take` and `ack` mean it
@@ -29,7 +49,7 @@ export class JournalState {
    * job_num → the job (queued), null when it is gone, 'present' when it is there with its content
    * in the snapshot, or a dead job with its report.
    */
-  readonly jobs = new Map<number, RestoredJob | null | 'present' | DeadJob>()
+  readonly jobs = new Map<number, RestoredJob | null | 'present' | DeadJob | FinishedJob>()
   records = 0
   highestJobNum = 0
   /** Unique keys held by finished jobs (or freed: `until` 0), by lane and key; the last record wins. */
@@ -70,6 +90,9 @@ export class JournalState {
         break
       case 'bury':
         this.jobs.set(jobNum, { dead: decodeJob(fields, 'main', where), report: decodeReport(fields, where) })
+        break
+      case 'finish':
+        this.jobs.set(jobNum, decodeFinished(fields, 'main', where))
         break
       case 'take':
       case 'ack':

@@ -90,7 +90,7 @@ export function decodeReport(raw: Record<string, unknown>, where: string): RunRe
     return value as string | number
   }
   return {
-    state: 'dead',
+    state: raw.state === 'succeeded' || raw.state === 'failed' ? raw.state : 'dead',
     startedAt: time(startedAt, 'started_at'),
     finishedAt: time(finishedAt, 'finished_at'),
     durationMs: typeof durationMs === 'number' && durationMs >= 0 ? durationMs : 0,

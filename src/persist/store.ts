@@ -6,7 +6,7 @@ import type { Queue } from '../queue/queue'
 import type { Job } from '../queue/job'
 import { type WriteFs, realFs, writeFileAtomically, writeFilesAtomically } from './atomic'
 import type { RestoredJob } from '../queue/queue'
-import type { DeadJob, JournalState } from './replay'
+import { type DeadJob, type FinishedJob, type JournalState, decodeFinished } from './replay'
 import { decodeHold, decodeReport, readSnapshotFile } from './snapshot'
 import type { SavedHold } from '../queue/unique'
 import type { CronRecord } from '../queue/cron-table'
@@ -98,7 +98,8 @@ export class SnapshotStore {
       const fromQueueFile = (job: RestoredJob): void => {
         dead.retried.delete(job.jobNum) // queue.json has it: dead.json's copy is not needed
         if (journalSays(job)) return
-        if (!dead.dead.has(job.jobNum)) restore(job) // otherwise it died since (dead.json is newer)
+        // Otherwise it died or succeeded since (dead.json is newer).
+        if (!dead.dead.has(job.jobNum) && !dead.finished.has(job.jobNum)) restore(job)
       }
       try {
         readSnapshotFile(this.queueFile, { lane: (name) => queue.declareLane(name), job: fromQueueFile })
@@ -108,17 +109,21 @@ export class SnapshotStore {
     }
     for (const { dead: job, report } of dead.dead.values()) if (!journalSays(job)) queue.restoreDead(job, report)
     for (const job of dead.retried.values()) if (!journalSays(job)) restore(job)
+    const finished = [...dead.finished.values()].filter(({ finished: job }) => !journalSays(job))
     if (journal !== undefined) {
       for (const [jobNum, said] of journal.jobs) {
         if (said === null) continue
         if (said === 'present') this.logger.warn({ job_num: jobNum }, 'journal: a leased job is neither in the snapshot nor in the journal; skipped')
         else if ('dead' in said) queue.restoreDead(said.dead, said.report)
+        else if ('finished' in said) finished.push(said)
         else restore(said)
       }
       queue.reserveJobNumsBelow(journal.highestJobNum + 1)
     }
     // After the jobs, which hold their own keys: a finished hold never takes a key from a job here.
     // The journal's records are newer than state.json's list (see save), so they go last.
+    // Succeeded jobs oldest first, as they are kept (the oldest are forgotten first).
+    for (const job of finished.sort((a, b) => a.until - b.until)) queue.restoreFinished(job.finished, job.report, job.result, job.until)
     for (const hold of holds) queue.restoreUniqueHold(hold)
     for (const hold of journal?.uniqueHolds.values() ?? []) queue.restoreUniqueHold(hold)
     for (const record of cron) queue.cron.restore(record.name, record)
@@ -158,14 +163,19 @@ export class SnapshotStore {
     }
   }
 
-  /** dead.json: dead jobs with their reports, and jobs retried since the dead.json before it. */
-  private readDead(): { dead: Map<number, DeadJob>; retried: Map<number, RestoredJob> } {
+  /**
+   * dead.json: dead jobs with their reports, jobs retried since the dead.json before it, and
+   * succeeded jobs kept for GET /job (with `kept_until`).
+   */
+  private readDead(): { dead: Map<number, DeadJob>; retried: Map<number, RestoredJob>; finished: Map<number, FinishedJob> } {
     const dead = new Map<number, DeadJob>()
     const retried = new Map<number, RestoredJob>()
-    if (!existsSync(this.deadFile)) return { dead, retried }
+    const finished = new Map<number, FinishedJob>()
+    if (!existsSync(this.deadFile)) return { dead, retried, finished }
     this.deadFileExists = true
     const job = (restored: RestoredJob, raw: Record<string, unknown>): void => {
       if (raw.retried === true) retried.set(restored.jobNum, restored)
+      else if (raw.kept_until !== undefined) finished.set(restored.jobNum, decodeFinished(raw, restored.lane, `${this.deadFile}: job ${restored.jobNum}`))
       else dead.set(restored.jobNum, { dead: restored, report: decodeReport(raw, `${this.deadFile}: job ${restored.jobNum}`) })
     }
     try {
@@ -173,7 +183,7 @@ export class SnapshotStore {
     } catch (err) {
       throw new UnreadableSnapshotError(`${this.deadFile}: ${(err as Error).message}`)
     }
-    return { dead, retried }
+    return { dead, retried, finished }
   }
 
   /**
@@ -187,6 +197,7 @@ export class SnapshotStore {
       const holds = queue.finishedUniqueHolds()
       const cron = queue.cron.all()
       const dead = queue.allDead()
+      const finished = queue.allFinished()
       const retried = this.retriedSinceDeadFile(queue, dead)
       // From here on the journal's new generation holds exactly what this snapshot lacks.
       const generation = journal?.rotate()
@@ -200,7 +211,7 @@ export class SnapshotStore {
         const files = [{ file: this.queueFile, pieces: counted(encodeJobsByLane(lanes), size) }]
         // dead.json goes with queue.json, renamed first (see load): a job moves between the two
         // when it dies or is retried.
-        if (dead.size > 0 || retried.length > 0 || this.deadFileExists) files.unshift({ file: this.deadFile, pieces: encodeDeadJobs(dead, retried) })
+        if (dead.size > 0 || retried.length > 0 || finished.length > 0 || this.deadFileExists) files.unshift({ file: this.deadFile, pieces: encodeDeadJobs(dead, retried, finished) })
         await writeFilesAtomically(files, this.fs)
         this.deadFileExists = files.length > 1
         this.onDiskDead = deadNow

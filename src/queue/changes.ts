@@ -22,6 +22,8 @@ export interface ChangeLog {
   returned(job: Job, reason: ReturnReason): void
   /** A run failed with no retries left: the job is dead, kept with its report until retried or deleted. */
   buried(job: Job): void
+  /** Done and kept a while for `GET /job` (until `until`), with its result and report: the record carries it whole. */
+  finished(job: Job, until: number): void
   /** Gone for good at an operator's request. */
   deleted(job: Job): void
   /**
@@ -43,6 +45,7 @@ export const NO_CHANGE_LOG: ChangeLog = {
   returned() {},
   buried() {},
   deleted() {},
+  finished() {},
   uniqueHeld() {},
   cronChanged() {},
 }

@@ -55,6 +55,15 @@ export class Job implements HeapItem {
     if (at !== 0 || this.extra !== undefined) this.more().notBefore = at
   }
 
+  /** What its consumer (ack) or runner returned when it succeeded, as JSON text. */
+  get result(): string | undefined {
+    return this.extra?.result
+  }
+
+  set result(json: string | undefined) {
+    if (json !== undefined || this.extra !== undefined) this.more().result = json
+  }
+
   /** The unique key it holds on its lane, if it was scheduled with one. */
   get unique(): UniqueSpec | undefined {
     return this.extra?.unique
@@ -65,7 +74,7 @@ export class Job implements HeapItem {
   }
 
   private more(): JobExtra {
-    return (this.extra ??= { attempts: 0, report: undefined, notBefore: 0, unique: undefined })
+    return (this.extra ??= { attempts: 0, report: undefined, notBefore: 0, unique: undefined, result: undefined })
   }
 
   get hash(): string {
@@ -90,6 +99,7 @@ interface JobExtra {
   report: RunReport | undefined
   notBefore: number
   unique: UniqueSpec | undefined
+  result: string | undefined
 }
 
 /** How a run of a job ended, as shown by `GET /job` and `GET /failed`. */
@@ -168,6 +178,27 @@ export function writeReportMembers(report: RunReport, out: ByteWriter): void {
   else out.jsonString(report.reason)
   out.ascii(`,"exit_code":${wholeOrNull(report.exitCode)},"http_status":${wholeOrNull(report.httpStatus)},"output":`)
   out.jsonString(report.output)
+}
+
+/**
+ * A succeeded job kept for `GET /job` (in dead.json and the journal's `finish` record): its last
+ * run's report if it ran on a runner lane, its result, and until when it is kept.
+ */
+export function writeFinishedMembers(job: Job, until: number, out: ByteWriter): void {
+  writeJobMembers(job, out)
+  if (job.report !== undefined) writeReportMembers(job.report, out)
+  writeResultMember(job, out)
+  out.reserve(48)
+  out.ascii(`,"kept_until":"${new Date(until).toISOString()}"`)
+}
+
+/** `,"result":…` when the job left a result (JSON text already, checked when it was given). */
+export function writeResultMember(job: Job, out: ByteWriter): void {
+  if (job.result === undefined) return
+  const result = Buffer.from(job.result)
+  out.reserve(result.length + 12)
+  out.ascii(',"result":')
+  out.bytes(result)
 }
 
 /** A whole number as JSON, or null (NaN or a fraction would make the line unreadable). */

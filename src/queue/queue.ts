@@ -181,6 +181,19 @@ export class Queue {
     return this.uniqueKeys.size
   }
 
+  /** A succeeded job loaded from a snapshot or the journal, kept until `until` (restore them oldest first). */
+  restoreFinished(input: RestoredJob, report: RunReport | undefined, result: string | undefined, until: number): void {
+    const job = this.rebuild(input)
+    job.report = report
+    job.result = result
+    this.history.restoreSucceeded(job, until, this.clock())
+  }
+
+  /** Succeeded jobs kept for GET /job, oldest first (for snapshots). */
+  allFinished(): { job: Job; until: number }[] {
+    return this.history.allFinished(this.clock())
+  }
+
   /** Puts back a dead job loaded from a snapshot, with its report. */
   restoreDead(input: RestoredJob, report: RunReport): Job {
     const job = this.rebuild(input)
@@ -250,16 +263,20 @@ export class Queue {
    * A consumer is done with the job it leased under `token`: it is gone for good. Throws ApiError
    * if that lease is not in force (code 9), or the job is a runner's (409).
    */
-  ack(hash: string, token: string): Job {
-    return this.finish(this.consumerLease(hash, token))
+  ack(hash: string, token: string, result?: string): Job {
+    const held = this.consumerLease(hash, token)
+    // Only a job acked with a result is kept (for GET /job); others are gone, as in the original.
+    if (result === undefined) return this.finish(held, false)
+    held.job.result = result
+    return this.finish(held, true)
   }
 
   /** A runner finished the job it holds under `lease`: gone from the queue, kept a while for inspection. */
-  complete(lease: Held, report: RunReport): Job {
-    const job = this.finish(this.current(lease))
-    job.report = report
-    this.history.succeeded(job, this.clock())
-    return job
+  complete(lease: Held, report: RunReport, result?: string): Job {
+    const held = this.current(lease)
+    held.job.report = report
+    held.job.result = result
+    return this.finish(held, true)
   }
 
   /** A run failed with no retries left: the job is dead, kept with its report. */
@@ -279,11 +296,14 @@ export class Queue {
     return this.releaseHold(this.current(lease), delayMs)
   }
 
-  private finish(held: Held): Job {
+  /** The job is done; `keep`: kept a while as succeeded (its lane's keep_finished), recorded whole. */
+  private finish(held: Held, keep: boolean): Job {
     const { job } = held
     this.held.remove(held)
     this.queuedByHash.delete(job.hash)
-    this.changes.acked(job)
+    const until = keep ? this.history.succeeded(job, this.clock()) : undefined
+    if (until === undefined) this.changes.acked(job)
+    else this.changes.finished(job, until)
     if (job.unique !== undefined) this.finishUnique(job, job.unique)
     return job
   }

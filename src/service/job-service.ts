@@ -11,6 +11,7 @@ import { EventStream } from './events'
 import { type QueueLimits, admit } from './limits'
 import type { Receiver } from './receiver'
 import { BackgroundTasks } from './tasks'
+import { type FinishWaiter, FinishWaiters } from './waiters'
 import { DEFAULT_LANE_SETTINGS, type LaneSettings, type LaneSettingsByName } from './lane-settings'
 
 /** A schedule's input whose unique key may leave its `forMs` to the lane's `unique_for`. */
@@ -54,6 +55,7 @@ export interface JobServiceOptions {
  */
 export class JobService {
   readonly events = new EventStream()
+  private readonly waiters = new FinishWaiters(this.events)
   readonly tasks: BackgroundTasks
   private readonly store: JobStore
   private readonly logger: Logger
@@ -121,7 +123,7 @@ export class JobService {
    * queued, and its place in the answer is the hold (see JobStore.scheduleUnique). A key given
    * without `forMs` is held for the lane's `unique_for`.
    */
-  scheduleUnique(requested: readonly UniqueScheduleInput[], batch: boolean, options: { checked?: boolean } = {}): Maybe<Scheduled[]> {
+  scheduleUnique(requested: readonly UniqueScheduleInput[], batch: boolean, options: { checked?: boolean; beforeDrain?: (outcomes: Scheduled[]) => void } = {}): Maybe<Scheduled[]> {
     const inputs = requested.map((input): ScheduleInput => {
       const { unique } = input
       if (unique === undefined || unique.forMs !== undefined) return input as ScheduleInput
@@ -129,14 +131,36 @@ export class JobService {
     })
     this.admit(inputs, batch, options)
     return then(this.store.scheduleUnique(inputs), (outcomes) => {
+      options.beforeDrain?.(outcomes)
       const jobs = outcomes.filter((outcome): outcome is Job => outcome instanceof Job)
       return jobs.length === 0 ? outcomes : then(this.scheduled(jobs, batch), () => outcomes)
     })
   }
 
+  /**
+   * Schedules one job (its unique key held or not) and calls `waiter` once it finishes: the waiter
+   * is in place before any receiver can take the job. A key held by a job still queued or out
+   * waits for that job. Resolves, once durable, to the job or the hold; `stopWaiting` undoes it.
+   */
+  scheduleAndWait(input: UniqueScheduleInput, waiter: FinishWaiter): Maybe<Scheduled> {
+    const watch = ([outcome]: Scheduled[]): void => {
+      if (outcome instanceof Job || outcome!.active) this.waiters.add(outcome!.jobNum, outcome!.hash, waiter)
+    }
+    return then(this.scheduleUnique([input], false, { beforeDrain: watch }), ([outcome]) => outcome!)
+  }
+
+  stopWaiting(jobNum: number, waiter: FinishWaiter): void {
+    this.waiters.remove(jobNum, waiter)
+  }
+
   /** Lane settings from the config file (at start and on a reload). */
   setLaneSettings(settings: LaneSettingsByName): void {
     this.laneSettings = settings
+  }
+
+  /** How long a consumer lane keeps a job acked with a result. */
+  keepFinishedMs(lane: string): number {
+    return this.settingsOf(lane).keepFinishedMs
   }
 
   private settingsOf(lane: string): LaneSettings {
@@ -222,9 +246,13 @@ export class JobService {
     return this.parkedCount
   }
 
-  /** A consumer is done with the job it leased under `token`: gone for good once durable. */
-  ack(hash: string, token: string): Maybe<Job> {
-    return then(this.store.ack(hash, token), (job) => {
+  /**
+   * A consumer is done with the job it leased under `token`: gone for good once durable, or, with
+   * a `result` (JSON text), kept as succeeded with it for the lane's keep_finished.
+   */
+  ack(hash: string, token: string, result?: string): Maybe<Job> {
+    if (result !== undefined) this.checkResultSize(result, '"result"')
+    return then(this.store.ack(hash, token, result), (job) => {
       this.events.emit('acked', job)
       return this.durable(job, () => `job ${job.jobNum} is acked in memory only, until the next snapshot`)
     })
@@ -259,9 +287,27 @@ export class JobService {
     })
   }
 
-  /** Runner lanes: the run under `lease` succeeded. */
-  complete(lease: Held, report: RunReport): Maybe<Job> {
-    return this.store.complete(lease, report)
+  /** Runner lanes: the run under `lease` succeeded, returning `result` (any JSON value) if anything. */
+  complete(lease: Held, report: RunReport, result?: unknown): Maybe<Job> {
+    let json: string | undefined
+    try {
+      json = result === undefined ? undefined : JSON.stringify(result)
+      if (json !== undefined) this.checkResultSize(json, 'the run\'s result')
+    } catch (err) {
+      // The run succeeded all the same: its result is dropped, and its report says why.
+      report = { ...report, output: `${report.output}\n[dispenserd: result dropped: ${(err as Error).message}]`.slice(-4096) }
+      json = undefined
+    }
+    return then(this.store.complete(lease, report, json), (job) => {
+      this.events.emit('succeeded', job)
+      return job
+    })
+  }
+
+  private checkResultSize(json: string, what: string): void {
+    const max = this.limits.maxResultBytes
+    const bytes = Buffer.byteLength(json)
+    if (max > 0 && bytes > max) throw new ApiError('invalid_data', `${what} is ${bytes} bytes of JSON, over max_result_bytes (${max})`)
   }
 
   /** Runner lanes: the run under `lease` failed with no retries left. */
@@ -302,7 +348,7 @@ export class JobService {
   }
 
   /** Totals for `GET /`'s server block. */
-  totals(): { next_job_num: number; queued_jobs_total: number; queued_bytes: number; parked_receivers: number; leased_jobs_total: number; unique_keys_held: number; dead_jobs_total: number; finished_jobs_forgotten: number } {
+  totals(): { next_job_num: number; queued_jobs_total: number; queued_bytes: number; parked_receivers: number; leased_jobs_total: number; unique_keys_held: number; waited_jobs: number; dead_jobs_total: number; finished_jobs_forgotten: number } {
     const usage = this.store.usage()
     return {
       next_job_num: this.store.nextJobNum,
@@ -311,6 +357,7 @@ export class JobService {
       parked_receivers: this.parkedCount,
       leased_jobs_total: this.store.leasedJobs(),
       unique_keys_held: this.store.uniqueKeysHeld(),
+      waited_jobs: this.waiters.size,
       dead_jobs_total: usage.dead,
       finished_jobs_forgotten: this.store.finishedForgotten(),
     }

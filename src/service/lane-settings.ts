@@ -9,7 +9,12 @@ import { unknownKey } from '../suggest'
 export interface LaneSettings {
   /** How long a finished job keeps its unique key when a schedule gives `unique_key` without `unique_for` (ms). */
   uniqueForMs: number
+  /** Consumer lanes: how long a job acked with a result stays visible to `GET /job` (ms; runner lanes have their own). */
+  keepFinishedMs: number
 }
+
+/** How long a job acked with a result is kept by default: an hour, as runner lanes keep theirs. */
+export const DEFAULT_KEEP_FINISHED_MS = 3_600_000
 
 /** The longest `unique_for`, in seconds: a year. */
 export const MAX_UNIQUE_FOR_SECONDS = 31_536_000
@@ -17,7 +22,10 @@ export const MAX_UNIQUE_FOR_SECONDS = 31_536_000
 /** Keys every lane block takes for its scheduling settings (runner lanes beside their own). */
 export const SCHEDULING_KEYS = ['unique_for'] as const
 
-export const DEFAULT_LANE_SETTINGS: LaneSettings = { uniqueForMs: 0 }
+/** A consumer lane's block takes these; a runner lane's has its own `keep_finished`. */
+const CONSUMER_KEYS = [...SCHEDULING_KEYS, 'keep_finished']
+
+export const DEFAULT_LANE_SETTINGS: LaneSettings = { uniqueForMs: 0, keepFinishedMs: DEFAULT_KEEP_FINISHED_MS }
 
 export class LaneSettingsError extends Error {}
 
@@ -36,7 +44,7 @@ export function parseLaneSettings(raw: unknown): LaneSettingsByName {
   for (const [lane, block] of Object.entries(raw)) {
     if (!isJsonObject(block)) continue
     if (isConsumerLaneBlock(block)) {
-      const problem = unknownKey(block, SCHEDULING_KEYS, `lanes.${lane}`, 'a lane served by a runner names it in "runner"')
+      const problem = unknownKey(block, CONSUMER_KEYS, `lanes.${lane}`, 'a lane served by a runner names it in "runner"')
       if (problem !== undefined) throw new LaneSettingsError(problem)
     }
     out[lane] = parseBlock(lane, block)
@@ -45,9 +53,13 @@ export function parseLaneSettings(raw: unknown): LaneSettingsByName {
 }
 
 function parseBlock(lane: string, block: Record<string, unknown>): LaneSettings {
-  const uniqueFor = block.unique_for
-  if (uniqueFor !== undefined && (typeof uniqueFor !== 'number' || !(uniqueFor >= 0 && uniqueFor <= MAX_UNIQUE_FOR_SECONDS))) {
-    throw new LaneSettingsError(`lane ${JSON.stringify(lane)}: "unique_for" must be a number of seconds from 0 to ${MAX_UNIQUE_FOR_SECONDS}`)
+  const seconds = (key: string, fallbackMs: number, max: number): number => {
+    const value = block[key]
+    if (value === undefined) return fallbackMs
+    if (typeof value !== 'number' || !(value >= 0 && value <= max)) throw new LaneSettingsError(`lane ${JSON.stringify(lane)}: "${key}" must be a number of seconds from 0 to ${max}`)
+    return Math.round(value * 1000)
   }
-  return { uniqueForMs: Math.round(((uniqueFor as number | undefined) ?? 0) * 1000) }
+  // A runner lane's keep_finished is its runner's (runners/lanes.ts) and is checked there.
+  const keepFinishedMs = isConsumerLaneBlock(block) ? seconds('keep_finished', DEFAULT_KEEP_FINISHED_MS, 2147483) : DEFAULT_KEEP_FINISHED_MS
+  return { uniqueForMs: seconds('unique_for', 0, MAX_UNIQUE_FOR_SECONDS), keepFinishedMs }
 }

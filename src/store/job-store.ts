@@ -96,11 +96,12 @@ export interface JobStore {
   take(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined>
   /** A job whose hand-over failed goes back, if that hand-over is still its latest (see Queue). */
   returnUndelivered(taken: Taken): Maybe<boolean>
-  ack(hash: string, token: string): Maybe<Job>
+  /** `result` (JSON text): the job is kept as succeeded, with it, for its lane's keep_finished; without, it is gone. */
+  ack(hash: string, token: string, result?: string): Maybe<Job>
   release(hash: string, token: string, delayMs: number): Maybe<Job>
   touch(hash: string, token: string, leaseMs: number | undefined): Maybe<Held>
   /** Runner lanes: the run under `lease` succeeded, failed for good, or is to be tried again. */
-  complete(lease: Held, report: RunReport): Maybe<Job>
+  complete(lease: Held, report: RunReport, result?: string): Maybe<Job>
   bury(lease: Held, report: RunReport): Maybe<Job>
   retryLater(lease: Held, delayMs: number): Maybe<Job>
   retryDead(hash: string): Maybe<Job>

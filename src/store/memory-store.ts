@@ -162,8 +162,8 @@ export class MemoryStore implements JobStore {
     return this.queue.returnUndelivered(job, lease)
   }
 
-  ack(hash: string, token: string): Job {
-    return this.queue.ack(hash, token)
+  ack(hash: string, token: string, result?: string): Job {
+    return this.queue.ack(hash, token, result)
   }
 
   release(hash: string, token: string, delayMs: number): Job {
@@ -174,8 +174,8 @@ export class MemoryStore implements JobStore {
     return this.queue.touch(hash, token, leaseMs)
   }
 
-  complete(lease: Held, report: RunReport): Job {
-    return this.queue.complete(lease, report)
+  complete(lease: Held, report: RunReport, result?: string): Job {
+    return this.queue.complete(lease, report, result)
   }
 
   bury(lease: Held, report: RunReport): Job {
