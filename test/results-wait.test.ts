@@ -129,3 +129,14 @@ t.test('a runner lane: the http runner\'s JSON answer is the result; waits see s
   t.match(dead.body, { state: 'dead', last_run: { state: 'dead', reason: 'HTTP 400', http_status: 400 } })
   t.notOk('result' in dead.body)
 })
+
+t.test('a batch of acks carries a result per lease', async (t) => {
+  const d = await daemonForTest(t)
+  await call(`${d.url}/schedule`, { jobs: [{ message: 'a' }, { message: 'b' }] })
+  const a = await lease(d)
+  const b = await lease(d)
+  const acked = await call(`${d.url}/ack`, { leases: [{ ...a, result: 1 }, b] })
+  t.equal(acked.body.code, 0)
+  t.match((await call(`${d.url}/job?hash=${a.hash}`)).body, { state: 'succeeded', result: 1 })
+  t.equal((await call(`${d.url}/job?hash=${b.hash}`)).status, 404)
+})

@@ -94,6 +94,10 @@ export interface JobStore {
   scheduleUnique(inputs: readonly ScheduleInput[]): Maybe<(Job | UniqueHold)[]>
   /** Takes the lane's next ready job, for good or under a lease of `leaseMs`; undefined when none is ready. */
   take(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined>
+  /** Takes up to `count` of the lane's ready jobs in serving order (each under its own lease). */
+  takeMany(lane: string, leaseMs: number | undefined, count: number): Maybe<Taken[]>
+  /** How many jobs of `lane` are ready now (a store over the network may answer from a recent count). */
+  readyCount(lane: string): number
   /** A job whose hand-over failed goes back, if that hand-over is still its latest (see Queue). */
   returnUndelivered(taken: Taken): Maybe<boolean>
   /** `result` (JSON text): the job is kept as succeeded, with it, for its lane's keep_finished; without, it is gone. */
