@@ -12,7 +12,7 @@ function config(lanes: unknown): ReturnType<typeof resolveConfig>['config'] {
 t.test('a block without a runner is a consumer lane with scheduling settings only', (t) => {
   const c = config({ emails: { unique_for: 1.5 }, thumbs: { runner: 'exec', command: ['/bin/true'], unique_for: 60 } })
   t.same(c.lanes.map((l) => l.lane), ['thumbs'], 'only runner lanes get runners')
-  t.same({ ...c.lane_settings }, { emails: { uniqueForMs: 1500 }, thumbs: { uniqueForMs: 60_000 } })
+  t.match({ ...c.lane_settings }, { emails: { uniqueForMs: 1500, keepFinishedMs: 3_600_000 }, thumbs: { uniqueForMs: 60_000 } })
   t.end()
 })
 
@@ -20,6 +20,7 @@ t.test('a consumer lane block refuses other keys, suggesting the near ones', (t)
   t.throws(() => config({ emails: { unique_fro: 5 } }), { message: 'config.json: unknown setting "lanes.emails.unique_fro" (did you mean "unique_for"?)' })
   t.throws(() => config({ emails: { concurrency: 2 } }), { message: /lanes.emails.concurrency" \(a lane served by a runner names it in "runner"\)/ })
   t.throws(() => config({ emails: { unique_for: -1 } }), { message: 'config.json: lane "emails": "unique_for" must be a number of seconds from 0 to 31536000' })
+  t.throws(() => config({ emails: { group_weights: { a: 0 } } }), { message: /"group_weights" must be an object of group names and whole weights from 1 to 1000, such as \{"big-customer": 3\}; "a" has 0/ })
   t.end()
 })
 

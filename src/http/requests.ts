@@ -59,6 +59,13 @@ function parseJob(fields: Fields): UniqueScheduleInput {
   if (delayMs !== undefined && delayMs > 0) job.delayMs = delayMs
   const unique = uniqueFields(fields)
   if (unique !== undefined) job.unique = unique
+  const group = fields.group
+  if (group !== undefined && group !== null) {
+    if (typeof group !== 'string' || group === '' || group.length > MAX_LANE_LENGTH || CONTROL_CHARACTER.test(group)) {
+      throw invalid(`"group" must be a string of 1 to ${MAX_LANE_LENGTH} characters, with no control characters`)
+    }
+    job.group = group
+  }
   return job
 }
 

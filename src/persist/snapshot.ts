@@ -38,7 +38,7 @@ function parseTime(text: string): number | undefined {
 /** One job object of a snapshot (or a journal record), checked; throws SnapshotFormatError. */
 export function decodeJob(raw: unknown, laneKey: string, where: Where): RestoredJob {
   if (!isJsonObject(raw)) fail(where, 'expected a job object')
-  const { job_num: jobNum, hash, timestamp, lane, priority, message, attempts, not_before: notBefore, unique_key: uniqueKey, unique_for: uniqueFor } = raw
+  const { job_num: jobNum, hash, timestamp, lane, priority, message, attempts, not_before: notBefore, unique_key: uniqueKey, unique_for: uniqueFor, group } = raw
   if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) fail(where, '"job_num" must be a positive integer')
   if (typeof message !== 'string') fail(where, '"message" must be a string')
   if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY)) {
@@ -50,6 +50,7 @@ export function decodeJob(raw: unknown, laneKey: string, where: Where): Restored
   const readyAt = notBefore === undefined ? undefined : typeof notBefore === 'string' ? Date.parse(notBefore) : NaN
   if (readyAt !== undefined && Number.isNaN(readyAt)) fail(where, '"not_before" must be an RFC 3339 time')
   if (uniqueKey !== undefined && typeof uniqueKey !== 'string') fail(where, '"unique_key" must be a string')
+  if (group !== undefined && typeof group !== 'string') fail(where, '"group" must be a string')
   if (uniqueKey !== undefined && (typeof uniqueFor !== 'number' || !(uniqueFor >= 0))) fail(where, '"unique_for" must be a number of seconds')
   let created: number | undefined
   if (timestamp !== undefined) {
@@ -66,6 +67,7 @@ export function decodeJob(raw: unknown, laneKey: string, where: Where): Restored
     attempts: attempts as number | undefined,
     notBefore: readyAt,
     unique: uniqueKey === undefined ? undefined : { key: uniqueKey, forMs: Math.round((uniqueFor as number) * 1000) },
+    group: group as string | undefined,
   }
 }
 

@@ -64,6 +64,15 @@ export class Job implements HeapItem {
     if (json !== undefined || this.extra !== undefined) this.more().result = json
   }
 
+  /** The group (a tenant, a customer) it is served fairly among, within its priority; none: not grouped. */
+  get group(): string | undefined {
+    return this.extra?.group
+  }
+
+  set group(group: string | undefined) {
+    if (group !== undefined || this.extra !== undefined) this.more().group = group
+  }
+
   /** The unique key it holds on its lane, if it was scheduled with one. */
   get unique(): UniqueSpec | undefined {
     return this.extra?.unique
@@ -74,7 +83,7 @@ export class Job implements HeapItem {
   }
 
   private more(): JobExtra {
-    return (this.extra ??= { attempts: 0, report: undefined, notBefore: 0, unique: undefined, result: undefined })
+    return (this.extra ??= { attempts: 0, report: undefined, notBefore: 0, unique: undefined, result: undefined, group: undefined })
   }
 
   get hash(): string {
@@ -100,6 +109,7 @@ interface JobExtra {
   notBefore: number
   unique: UniqueSpec | undefined
   result: string | undefined
+  group: string | undefined
 }
 
 /** How a run of a job ended, as shown by `GET /job` and `GET /failed`. */
@@ -156,6 +166,12 @@ export function writeJobMembers(job: Job, out: ByteWriter): void {
     out.uint(job.attempts)
   }
   if (job.notBefore > 0) out.ascii(`,"not_before":"${new Date(job.notBefore).toISOString()}"`)
+  const group = job.group
+  if (group !== undefined) {
+    out.reserve(jsonStringBound(group) + 12)
+    out.ascii(',"group":')
+    out.jsonString(group)
+  }
   const unique = job.unique
   if (unique !== undefined) {
     out.reserve(jsonStringBound(unique.key) + 40)

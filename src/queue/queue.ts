@@ -19,6 +19,8 @@ export interface ScheduleInput {
   unique?: UniqueSpec
   /** The job's hash, when its scheduler derives one (cron: from the entry and the fire time). */
   hash?: string
+  /** Served in turn with the lane's other groups, within its priority. */
+  group?: string
 }
 
 /** A job as read back from a snapshot. A missing hash or time is made up on restore. */
@@ -91,6 +93,8 @@ export class Queue {
   private readonly queuedByHash = new Map<string, Job>()
   /** Unique keys held by jobs queued, out, or finished a short while ago. */
   private readonly uniqueKeys = new UniqueKeys()
+  /** Each lane's group weights (lanes' `group_weights`); a group not named weighs 1. */
+  private readonly groupWeights = new Map<string, Readonly<Record<string, number>>>()
   /** Cron entries' records (kept with the jobs, so snapshots and the journal carry both). */
   readonly cron: CronTable
 
@@ -141,6 +145,7 @@ export class Queue {
     const lane = this.lane(input.lane)
     const jobNum = this.nextNum++
     const job = new Job(jobNum, Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? this.makeHash?.(jobNum) ?? null)
+    if (input.group !== undefined) job.group = input.group
     if (input.unique !== undefined) {
       job.unique = input.unique
       this.uniqueKeys.hold(job, input.unique)
@@ -210,7 +215,14 @@ export class Queue {
     this.reserveJobNumsBelow(job.jobNum + 1)
     job.attempts = input.attempts ?? 0
     job.unique = input.unique
+    job.group = input.group
     return job
+  }
+
+  /** How a lane's groups share its priorities (weighted round-robin); read at each turn, so it applies at once. */
+  setGroupWeights(lane: string, weights: Readonly<Record<string, number>> | undefined): void {
+    if (weights === undefined) this.groupWeights.delete(lane)
+    else this.groupWeights.set(lane, weights)
   }
 
   /** Makes a lane's jobs findable by hash in every state (runner lanes). Call before jobs arrive. */
@@ -534,7 +546,7 @@ export class Queue {
   private lane(name: string): Lane {
     let lane = this.lanes.get(name)
     if (lane === undefined) {
-      lane = new Lane(name, this.totals)
+      lane = new Lane(name, this.totals, (group) => this.groupWeights.get(name)?.[group] ?? 1)
       this.lanes.set(name, lane)
     }
     return lane

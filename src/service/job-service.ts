@@ -165,6 +165,8 @@ export class JobService {
 
   /** Lane settings from the config file (at start and on a reload). */
   setLaneSettings(settings: LaneSettingsByName): void {
+    for (const lane of Object.keys(this.laneSettings)) if (settings[lane]?.groupWeights === undefined) this.store.setGroupWeights(lane, undefined)
+    for (const [lane, { groupWeights }] of Object.entries(settings)) if (groupWeights !== undefined) this.store.setGroupWeights(lane, groupWeights)
     this.laneSettings = settings
   }
 

@@ -11,7 +11,12 @@ export interface LaneSettings {
   uniqueForMs: number
   /** Consumer lanes: how long a job acked with a result stays visible to `GET /job` (ms; runner lanes have their own). */
   keepFinishedMs: number
+  /** How the lane's groups share a priority (weighted round-robin); undefined: every group weighs 1. */
+  groupWeights: Readonly<Record<string, number>> | undefined
 }
+
+/** The largest weight of a group. */
+export const MAX_GROUP_WEIGHT = 1000
 
 /** How long a job acked with a result is kept by default: an hour, as runner lanes keep theirs. */
 export const DEFAULT_KEEP_FINISHED_MS = 3_600_000
@@ -20,12 +25,12 @@ export const DEFAULT_KEEP_FINISHED_MS = 3_600_000
 export const MAX_UNIQUE_FOR_SECONDS = 31_536_000
 
 /** Keys every lane block takes for its scheduling settings (runner lanes beside their own). */
-export const SCHEDULING_KEYS = ['unique_for'] as const
+export const SCHEDULING_KEYS = ['unique_for', 'group_weights'] as const
 
 /** A consumer lane's block takes these; a runner lane's has its own `keep_finished`. */
 const CONSUMER_KEYS = [...SCHEDULING_KEYS, 'keep_finished']
 
-export const DEFAULT_LANE_SETTINGS: LaneSettings = { uniqueForMs: 0, keepFinishedMs: DEFAULT_KEEP_FINISHED_MS }
+export const DEFAULT_LANE_SETTINGS: LaneSettings = { uniqueForMs: 0, keepFinishedMs: DEFAULT_KEEP_FINISHED_MS, groupWeights: undefined }
 
 export class LaneSettingsError extends Error {}
 
@@ -61,5 +66,17 @@ function parseBlock(lane: string, block: Record<string, unknown>): LaneSettings 
   }
   // A runner lane's keep_finished is its runner's (runners/lanes.ts) and is checked there.
   const keepFinishedMs = isConsumerLaneBlock(block) ? seconds('keep_finished', DEFAULT_KEEP_FINISHED_MS, 2147483) : DEFAULT_KEEP_FINISHED_MS
-  return { uniqueForMs: seconds('unique_for', 0, MAX_UNIQUE_FOR_SECONDS), keepFinishedMs }
+  return { uniqueForMs: seconds('unique_for', 0, MAX_UNIQUE_FOR_SECONDS), keepFinishedMs, groupWeights: parseWeights(lane, block.group_weights) }
+}
+
+function parseWeights(lane: string, raw: unknown): Record<string, number> | undefined {
+  if (raw === undefined) return undefined
+  const problem = `lane ${JSON.stringify(lane)}: "group_weights" must be an object of group names and whole weights from 1 to ${MAX_GROUP_WEIGHT}, such as {"big-customer": 3}`
+  if (!isJsonObject(raw)) throw new LaneSettingsError(problem)
+  const weights = Object.create(null) as Record<string, number>
+  for (const [group, weight] of Object.entries(raw)) {
+    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_GROUP_WEIGHT) throw new LaneSettingsError(`${problem}; ${JSON.stringify(group)} has ${JSON.stringify(weight)}`)
+    weights[group] = weight
+  }
+  return weights
 }

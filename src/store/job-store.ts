@@ -75,6 +75,12 @@ export interface JobStore {
   hasLane(lane: string): boolean
   /** Whether `lane` may have a job ready now (a store over the network may say yes and be wrong). */
   hasReady(lane: string): boolean
+  /**
+   * How the groups of a lane share each priority: weighted round-robin, a group's turn giving up to
+   * its weight in jobs (unnamed groups, and jobs without a group, weigh 1). The service sets it from
+   * the lanes' `group_weights`; undefined: every group weighs 1. Applies from the next take.
+   */
+  setGroupWeights(lane: string, weights: Readonly<Record<string, number>> | undefined): void
   /** Makes a lane known; runner lanes' jobs are also found by hash in every state. */
   declareLane(lane: string, runner: boolean): void
   usage(): Usage

@@ -132,6 +132,10 @@ export class MemoryStore implements JobStore {
     return this.queue.hasReady(lane)
   }
 
+  setGroupWeights(lane: string, weights: Readonly<Record<string, number>> | undefined): void {
+    this.queue.setGroupWeights(lane, weights)
+  }
+
   declareLane(lane: string, runner: boolean): void {
     if (runner) this.queue.indexLane(lane)
     else this.queue.declareLane(lane)
