@@ -12,6 +12,7 @@ import { type QueueLimits, admit } from './limits'
 import type { Receiver } from './receiver'
 import { BackgroundTasks } from './tasks'
 import { type FinishWaiter, FinishWaiters } from './waiters'
+import { RateLimits } from './rate-limits'
 import { DEFAULT_LANE_SETTINGS, type LaneSettings, type LaneSettingsByName } from './lane-settings'
 
 /** A schedule's input whose unique key may leave its `forMs` to the lane's `unique_for`. */
@@ -66,6 +67,9 @@ export interface JobServiceOptions {
 export class JobService {
   readonly events = new EventStream()
   private readonly waiters = new FinishWaiters(this.events)
+  /** Lanes' rate limits; `drainLater` holds a timer per lane out of tokens with receivers waiting. */
+  private readonly rates = new RateLimits()
+  private readonly drainLater = new Map<string, NodeJS.Timeout>()
   readonly tasks: BackgroundTasks
   private readonly store: JobStore
   private readonly logger: Logger
@@ -108,6 +112,7 @@ export class JobService {
 
   /** Stops the timers and tasks (shutdown). */
   stop(): void {
+    for (const timer of this.drainLater.values()) clearTimeout(timer)
     this.deadlines.stop()
     this.tasks.stopAll()
   }
@@ -165,6 +170,7 @@ export class JobService {
 
   /** Lane settings from the config file (at start and on a reload). */
   setLaneSettings(settings: LaneSettingsByName): void {
+    this.rates.configure(settings, this.clock())
     for (const lane of Object.keys(this.laneSettings)) if (settings[lane]?.groupWeights === undefined) this.store.setGroupWeights(lane, undefined)
     for (const [lane, { groupWeights }] of Object.entries(settings)) if (groupWeights !== undefined) this.store.setGroupWeights(lane, groupWeights)
     this.laneSettings = settings
@@ -205,6 +211,8 @@ export class JobService {
    */
   receive(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined> {
     this.refuseRunnerLane(lane)
+    // Out of tokens: nothing to take now (a blocking receive waits for the next token).
+    if (this.rates.active && this.store.hasReady(lane) && this.rates.grant(lane, 1, this.clock()) === 0) return undefined
     return then(this.store.take(lane, leaseMs), (taken) => (taken === undefined ? undefined : this.handOver(taken)))
   }
 
@@ -214,6 +222,8 @@ export class JobService {
    */
   receiveMany(lane: string, leaseMs: number | undefined, count: number): Maybe<Taken[]> {
     this.refuseRunnerLane(lane)
+    if (this.rates.active) count = this.rates.grant(lane, Math.min(count, this.store.readyCount(lane)), this.clock())
+    if (count === 0) return []
     return then(this.store.takeMany(lane, leaseMs, count), (taken) => {
       for (const t of taken) this.events.emit('taken', t.job, t.lease)
       if (taken.length === 0 || !this.store.defersReplies) return taken
@@ -471,13 +481,17 @@ export class JobService {
     const waiting = this.receivers.get(lane)
     while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
       const receiver = waiting.values().next().value as Receiver
+      if (this.rates.active && !this.rates.has(lane, receiver.min ?? 1, this.clock())) return this.waitForTokens(lane, receiver.min ?? 1)
       if (receiver.count !== undefined) {
         // A batch receiver waits for `min` jobs (the receivers behind it wait their turn).
-        if (this.store.readyCount(lane) < (receiver.min ?? 1)) return
+        const ready = this.store.readyCount(lane)
+        if (ready < (receiver.min ?? 1)) return
         this.unpark(lane, waiting, receiver)
-        when(this.store.takeMany(lane, receiver.leaseMs, receiver.count), (taken) => this.handManyTo(receiver, lane, taken), (err) => this.repark(receiver, lane, err))
+        const count = this.rates.active ? this.rates.grant(lane, Math.min(receiver.count, ready), this.clock()) : receiver.count
+        when(this.store.takeMany(lane, receiver.leaseMs, count), (taken) => this.handManyTo(receiver, lane, taken), (err) => this.repark(receiver, lane, err))
         continue
       }
+      if (this.rates.active) this.rates.grant(lane, 1, this.clock())
       this.unpark(lane, waiting, receiver)
       const taken = this.store.take(lane, receiver.leaseMs)
       if (isPromise(taken)) {
@@ -487,6 +501,17 @@ export class JobService {
       }
       this.handTo(receiver, lane, taken)
     }
+  }
+
+  /** A rate-limited lane with receivers waiting: drained again once `tokens` tokens are due. */
+  private waitForTokens(lane: string, tokens: number): void {
+    if (this.drainLater.has(lane)) return
+    const timer = setTimeout(() => {
+      this.drainLater.delete(lane)
+      this.drain(lane)
+    }, this.rates.msUntil(lane, tokens, this.clock()))
+    timer.unref()
+    this.drainLater.set(lane, timer)
   }
 
   private handTo(receiver: Receiver, lane: string, taken: Taken | undefined): void {

@@ -1,5 +1,6 @@
 import { isJsonObject } from '../json'
 import { unknownKey } from '../suggest'
+import type { RateSpec } from './rate-limits'
 
 /**
  * What the job service decides per lane beyond the runner (scheduling policy), from the config
@@ -13,6 +14,8 @@ export interface LaneSettings {
   keepFinishedMs: number
   /** How the lane's groups share a priority (weighted round-robin); undefined: every group weighs 1. */
   groupWeights: Readonly<Record<string, number>> | undefined
+  /** How fast the lane's jobs may be taken (a token bucket); undefined: as fast as receivers take them. */
+  rate: RateSpec | undefined
 }
 
 /** The largest weight of a group. */
@@ -25,12 +28,12 @@ export const DEFAULT_KEEP_FINISHED_MS = 3_600_000
 export const MAX_UNIQUE_FOR_SECONDS = 31_536_000
 
 /** Keys every lane block takes for its scheduling settings (runner lanes beside their own). */
-export const SCHEDULING_KEYS = ['unique_for', 'group_weights'] as const
+export const SCHEDULING_KEYS = ['unique_for', 'group_weights', 'rate'] as const
 
 /** A consumer lane's block takes these; a runner lane's has its own `keep_finished`. */
 const CONSUMER_KEYS = [...SCHEDULING_KEYS, 'keep_finished']
 
-export const DEFAULT_LANE_SETTINGS: LaneSettings = { uniqueForMs: 0, keepFinishedMs: DEFAULT_KEEP_FINISHED_MS, groupWeights: undefined }
+export const DEFAULT_LANE_SETTINGS: LaneSettings = { uniqueForMs: 0, keepFinishedMs: DEFAULT_KEEP_FINISHED_MS, groupWeights: undefined, rate: undefined }
 
 export class LaneSettingsError extends Error {}
 
@@ -66,7 +69,23 @@ function parseBlock(lane: string, block: Record<string, unknown>): LaneSettings 
   }
   // A runner lane's keep_finished is its runner's (runners/lanes.ts) and is checked there.
   const keepFinishedMs = isConsumerLaneBlock(block) ? seconds('keep_finished', DEFAULT_KEEP_FINISHED_MS, 2147483) : DEFAULT_KEEP_FINISHED_MS
-  return { uniqueForMs: seconds('unique_for', 0, MAX_UNIQUE_FOR_SECONDS), keepFinishedMs, groupWeights: parseWeights(lane, block.group_weights) }
+  return { uniqueForMs: seconds('unique_for', 0, MAX_UNIQUE_FOR_SECONDS), keepFinishedMs, groupWeights: parseWeights(lane, block.group_weights), rate: parseRate(lane, block.rate) }
+}
+
+/** `{"jobs": N, "per": seconds, "burst": M}`: N jobs every `per` seconds (default 1), at most M at once (default 1). */
+function parseRate(lane: string, raw: unknown): RateSpec | undefined {
+  if (raw === undefined) return undefined
+  const fail = (what: string): never => {
+    throw new LaneSettingsError(`lane ${JSON.stringify(lane)}: "rate" ${what}`)
+  }
+  if (!isJsonObject(raw)) return fail('must be an object such as {"jobs": 10, "per": 1, "burst": 5}')
+  const problem = unknownKey(raw, ['jobs', 'per', 'burst'], `lanes.${lane}.rate`)
+  if (problem !== undefined) throw new LaneSettingsError(problem)
+  const { jobs, per = 1, burst = 1 } = raw
+  if (typeof jobs !== 'number' || !Number.isInteger(jobs) || jobs < 1 || jobs > 1e9) fail('"jobs" must be a whole number from 1 to 1000000000')
+  if (typeof per !== 'number' || !(per >= 0.001 && per <= 86_400)) fail('"per" must be a number of seconds from 0.001 to 86400')
+  if (typeof burst !== 'number' || !Number.isInteger(burst) || burst < 1 || burst > 1e9) fail('"burst" must be a whole number from 1 to 1000000000')
+  return { jobs: jobs as number, perMs: (per as number) * 1000, burst: burst as number }
 }
 
 function parseWeights(lane: string, raw: unknown): Record<string, number> | undefined {
