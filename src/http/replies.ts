@@ -18,7 +18,18 @@ const JOB_REPLY_START = `{"status":"ok","code":${CODES.ok.code},`
 
 /** `,"lease_expires":"…","lease_token":"…"`: a lease's deadline and identity. */
 function leaseMembers(lease: Held): string {
-  return `,"lease_expires":"${new Date(lease.at).toISOString()}","lease_token":"${lease.token}"`
+  return `,"lease_expires":"${isoTime(lease.at)}","lease_token":"${lease.token}"`
+}
+
+/** The jobs of one batch share their deadline: its text is made once, not for each of a thousand jobs. */
+const lastIso = { at: NaN, text: '' }
+
+function isoTime(at: number): string {
+  if (at !== lastIso.at) {
+    lastIso.at = at
+    lastIso.text = new Date(at).toISOString()
+  }
+  return lastIso.text
 }
 
 /**
