@@ -51,12 +51,10 @@ function priorityField(fields: Fields): number {
 }
 
 function parseJob(fields: Fields): UniqueScheduleInput {
-  const message = fields.message
-  if (message === undefined || message === null) throw invalid('missing message')
-  if (typeof message !== 'string') throw invalid('"message" must be a string')
   const delayMs = secondsField(fields, 'delay', false)
-  const job: UniqueScheduleInput = { message, lane: laneField(fields), priority: priorityField(fields) }
+  const job: UniqueScheduleInput = { message: messageField(fields), lane: laneField(fields), priority: priorityField(fields) }
   if (delayMs !== undefined && delayMs > 0) job.delayMs = delayMs
+  if (fields.arguments !== undefined && fields.arguments !== null) job.fromArguments = true
   const unique = uniqueFields(fields)
   if (unique !== undefined) job.unique = unique
   const group = fields.group
@@ -67,6 +65,24 @@ function parseJob(fields: Fields): UniqueScheduleInput {
     job.group = group
   }
   return job
+}
+
+/**
+ * The message: `message`, or for runner lanes `arguments` (and `target`) at the top level, which
+ * become the message runner lanes take as a string: `{"arguments": {...}, "target": "..."}`.
+ */
+function messageField(fields: Fields): string {
+  const { message, arguments: args, target } = fields
+  if (args !== undefined && args !== null) {
+    if (message !== undefined && message !== null) throw invalid('give either "message" or "arguments", not both')
+    if (!isJsonObject(args)) throw invalid('"arguments" must be a JSON object of the job\'s arguments')
+    if (target !== undefined && target !== null && typeof target !== 'string') throw invalid('"target" must be a string')
+    return JSON.stringify(target === undefined || target === null ? { arguments: args } : { arguments: args, target })
+  }
+  if (target !== undefined && target !== null) throw invalid('"target" goes with "arguments" (runner lanes)')
+  if (message === undefined || message === null) throw invalid('missing message')
+  if (typeof message !== 'string') throw invalid('"message" must be a string')
+  return message
 }
 
 export const MAX_UNIQUE_KEY_LENGTH = 1024

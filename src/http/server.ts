@@ -4,6 +4,8 @@ import { ApiError } from '../errors'
 import { bearerCheck } from './auth'
 import { type BodyHandler, readBody } from './body'
 import type { Exchange } from './exchange'
+import { OPENAPI_JSON } from './openapi'
+import type { TlsFiles } from './tls'
 import { type RouteHandler, uwsHandler } from './route'
 import type { Routes } from './routes'
 import { uWS } from './uws'
@@ -17,6 +19,8 @@ export interface HttpServerOptions {
   maxBodyBytes: number
   routes: Routes
   logger: Logger
+  /** HTTPS with these files (checked beforehand: see tls.ts); plain HTTP without. */
+  tls?: TlsFiles
 }
 
 export interface HttpServer {
@@ -39,7 +43,7 @@ export const HTTP_ENGINE =
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { routes } = options
   let maxBodyBytes = options.maxBodyBytes
-  const app = uWS.App()
+  const app = options.tls === undefined ? uWS.App() : uWS.SSLApp({ cert_file_name: options.tls.cert, key_file_name: options.tls.key })
 
   let authorized = bearerCheck(options.authToken)
   /** Authorized requests go on to `handler`; the others are answered 401 without reading their body. */
@@ -73,7 +77,12 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   on('/job', withQuery((ex, query, body) => routes.job(ex, query, body)))
   on('/failed', withQuery((ex, query, body) => routes.failed(ex, query, body)))
   on('/cron', withBody((ex, body) => routes.cron(ex, 'list', body)))
-  for (const action of ['add', 'pause', 'resume', 'delete'] as const) on(`/cron/${action}`, withBody((ex, body) => routes.cron(ex, action, body)))
+  on('/cron/add', withBody((ex, body) => routes.cron(ex, 'add', body)))
+  on('/cron/pause', withBody((ex, body) => routes.cron(ex, 'pause', body)))
+  on('/cron/resume', withBody((ex, body) => routes.cron(ex, 'resume', body)))
+  on('/cron/delete', withBody((ex, body) => routes.cron(ex, 'delete', body)))
+  // The API's description: the same for every daemon, so open like the status.
+  on('/openapi.json', (ex) => ex.send(200, OPENAPI_JSON), false)
   on('/*', (ex) => routes.notFound(ex, ex.url))
 
   // The typings lack the (host, port, options, callback) form and the flag's runtime export; without

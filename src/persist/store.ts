@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import type { Logger } from '../log'
 import { encodeDeadJobs, encodeJobsByLane } from '../queue/listing'
@@ -11,6 +11,7 @@ import { decodeHold, decodeReport, readSnapshotFile } from './snapshot'
 import type { SavedHold } from '../queue/unique'
 import type { CronRecord } from '../queue/cron-table'
 import { decodeCronRecord, encodeCronRecord } from './cron-records'
+import { Progress } from './progress'
 
 /** The journal as a snapshot sees it: started anew when a snapshot is captured, trimmed once it is written. */
 export interface Compactable {
@@ -95,7 +96,10 @@ export class SnapshotStore {
     /** A job the journal mentions is restored from the journal, with this content if it has none. */
     const journalSays = (job: RestoredJob): boolean => journal?.provide(job) === true
     if (existsSync(this.queueFile)) {
+      this.logger.info({ file: this.queueFile, bytes: statSync(this.queueFile).size }, 'loading queue')
+      const progress = new Progress(this.logger, 'still loading', 'jobs', { file: this.queueFile })
       const fromQueueFile = (job: RestoredJob): void => {
+        progress.tick()
         dead.retried.delete(job.jobNum) // queue.json has it: dead.json's copy is not needed
         if (journalSays(job)) return
         // Otherwise it died or succeeded since (dead.json is newer).

@@ -16,7 +16,7 @@ import { RateLimits } from './rate-limits'
 import { DEFAULT_LANE_SETTINGS, type LaneSettings, type LaneSettingsByName } from './lane-settings'
 
 /** A schedule's input whose unique key may leave its `forMs` to the lane's `unique_for`. */
-export type UniqueScheduleInput = Omit<ScheduleInput, 'unique'> & { unique?: { key: string; forMs: number | undefined } }
+export type UniqueScheduleInput = Omit<NewJob, 'unique'> & { unique?: { key: string; forMs: number | undefined } }
 
 /** What a schedule with unique keys did with each input: queued it, or found its key held. */
 export type Scheduled = Job | UniqueHold
@@ -24,8 +24,16 @@ export type Scheduled = Job | UniqueHold
 /** What the service needs to know of runner lanes (the dispatcher answers). */
 export interface LanePolicy {
   runnerOf(lane: string): string | undefined
-  /** Throws ApiError when `message` does not fit the lane's runner and arguments. */
-  checkMessage(lane: string, message: string): void
+  /**
+   * Throws ApiError when `message` does not fit the lane's runner and arguments, or came as
+   * top-level `arguments` (`fromArguments`) to a lane without a runner.
+   */
+  checkMessage(lane: string, message: string, fromArguments: boolean): void
+}
+
+/** A job to schedule; `fromArguments` when the client sent top-level `arguments` (runner lanes only). */
+export interface NewJob extends ScheduleInput {
+  fromArguments?: true
 }
 
 /** `/ack`, `/release` and `/touch` name a lease by its job's hash and the token it was given with. */
@@ -128,7 +136,7 @@ export class JobService {
    * resolves to them once they are durable. Parked receivers of their lanes get them at once.
    * `checked`: the messages were checked by their own intake (Dispatch Jobs), not the lane's rules.
    */
-  schedule(inputs: readonly ScheduleInput[], batch: boolean, options: { checked?: boolean } = {}): Maybe<Job[]> {
+  schedule(inputs: readonly NewJob[], batch: boolean, options: { checked?: boolean } = {}): Maybe<Job[]> {
     this.admit(inputs, batch, options)
     return then(this.store.schedule(inputs), (jobs) => this.scheduled(jobs, batch))
   }
@@ -139,9 +147,9 @@ export class JobService {
    * without `forMs` is held for the lane's `unique_for`.
    */
   scheduleUnique(requested: readonly UniqueScheduleInput[], batch: boolean, options: { checked?: boolean; beforeDrain?: (outcomes: Scheduled[]) => void } = {}): Maybe<Scheduled[]> {
-    const inputs = requested.map((input): ScheduleInput => {
+    const inputs = requested.map((input): NewJob => {
       const { unique } = input
-      if (unique === undefined || unique.forMs !== undefined) return input as ScheduleInput
+      if (unique === undefined || unique.forMs !== undefined) return input as NewJob
       return { ...input, unique: { key: unique.key, forMs: this.settingsOf(input.lane).uniqueForMs } }
     })
     this.admit(inputs, batch, options)
@@ -186,8 +194,10 @@ export class JobService {
   }
 
   /** Checks messages against their lanes' runners, then the limits; throws ApiError. */
-  private admit(inputs: readonly ScheduleInput[], batch: boolean, options: { checked?: boolean }): void {
-    if (this.lanes !== undefined && options.checked !== true) inputs.forEach((input, i) => checkedAt(batch ? i : undefined, () => this.lanes!.checkMessage(input.lane, input.message)))
+  private admit(inputs: readonly NewJob[], batch: boolean, options: { checked?: boolean }): void {
+    if (this.lanes !== undefined && options.checked !== true) {
+      inputs.forEach((input, i) => checkedAt(batch ? i : undefined, () => this.lanes!.checkMessage(input.lane, input.message, input.fromArguments === true)))
+    }
     admit(inputs, batch, this.limits, this.store.usage(), (lane) => this.store.hasLane(lane))
   }
 
@@ -449,7 +459,7 @@ export class JobService {
    * lane): for what schedules jobs later (cron entries), checked when it is set up.
    */
   checkMessage(lane: string, message: string): void {
-    this.lanes?.checkMessage(lane, message)
+    this.lanes?.checkMessage(lane, message, false)
   }
 
   /** The one commit path: `value` once the change just made is durable; a journal failure rejects with `failure()`. */
