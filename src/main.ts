@@ -16,7 +16,7 @@ import { JobService } from './service/job-service'
 import { CronScheduler } from './service/cron'
 import { DEFAULT_KEEP_FINISHED_MS } from './service/lane-settings'
 import { jobLog } from './service/job-log'
-import { MemoryStore } from './store/memory-store'
+import { type OpenStore, openStore } from './store/open'
 import { Dispatcher } from './runners/dispatcher'
 import { DispatchRepos, validateDispatchArguments } from './runners/dispatch'
 import type { DispatchIntake } from './http/routes'
@@ -61,26 +61,20 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     for (const { file, bytes } of removeStaleTemporaries(config.data_dir, SNAPSHOT_FILES)) {
       logger.warn({ file, bytes }, 'removed a temporary file left by a snapshot that was cut short')
     }
-    const store = new MemoryStore({
-      logger,
-      runnerLanes: runnerLanes.map(({ spec }) => spec.lane),
-      // Runner lanes keep succeeded jobs for their keep_finished; other lanes keep jobs acked with a
-      // result for their lane settings' (read when a job finishes: a reload changes them).
-      history: { keepFinishedMs: (lane) => keepFinished.get(lane) ?? consumerKeep(lane), maxFinished: config.max_finished_jobs, maxFinishedBytes: config.max_finished_bytes },
-      persistence: !config.persist_queue
-        ? undefined
-        : {
-            dataDir: config.data_dir,
-            journal: config.persistence === 'journal' ? { fsync: config.journal_fsync, fsyncMs: config.journal_fsync_ms, maxBytes: config.journal_max_bytes } : undefined,
-          },
-    })
+    const live: Live = { config, stopping: false }
+    // Runner lanes keep succeeded jobs for their keep_finished; other lanes keep jobs acked with a
+    // result for their lane settings' (read when a job finishes: a reload changes them).
+    const history = { keepFinishedMs: (lane: string) => keepFinished.get(lane) ?? consumerKeep(lane), maxFinished: config.max_finished_jobs, maxFinishedBytes: config.max_finished_bytes }
+    const concurrency = (lane: string): number => allRunnerLanes(live.config).find((spec) => spec.lane === lane)?.concurrency ?? 1
+    const opened = openStore(config, logger, runnerLanes.map(({ spec }) => spec.lane), history, concurrency)
+    const { store } = opened
     const service = new JobService({ store, logger, limits: queueLimits(config) })
     service.setLaneSettings(config.lane_settings)
     consumerKeep = (lane) => service.keepFinishedMs(lane)
     service.events.subscribe(jobLog(logger))
     const dispatcher = new Dispatcher(runnerLanes, service, logger)
     service.setLanePolicy(dispatcher)
-    store.start(service.tasks, config.persist_queue ? config.persist_interval * 1000 : 0)
+    opened.start(service.tasks)
     const cron = new CronScheduler(service, store, logger)
     await cron.start(config.cron)
     const routes = new Routes({
@@ -115,13 +109,12 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     }
     if (HTTP_ENGINE.includes('fallback')) logger.warn('the native uWebSockets.js build did not load; serving with its slow fallback')
     warnIfOpen(config.auth_token, host, config.address, logger, tls !== undefined)
-    logger.info({ address: `${host}:${http.port}`, https: tls !== undefined, engine: HTTP_ENGINE, data_dir: config.data_dir, version }, 'listening')
+    logger.info({ address: `${host}:${http.port}`, https: tls !== undefined, engine: HTTP_ENGINE, data_dir: config.data_dir, store: config.store, version }, 'listening')
 
-    const live: Live = { config, stopping: false }
     return {
       port: http.port,
       reload: (next) => reload(live, next, { logger, service, dispatcher, routes, http, host, cron }),
-      shutdown: makeShutdown({ live, logger, service, store, dispatcher, routes, http, lock, cron }),
+      shutdown: makeShutdown({ live, logger, service, store: opened, dispatcher, routes, http, lock, cron }),
     }
   } catch (err) {
     releasePidFile(config.pid_file)
@@ -146,7 +139,7 @@ interface Parts {
   live: Live
   logger: Logger
   service: JobService
-  store: MemoryStore
+  store: OpenStore
   dispatcher: Dispatcher
   routes: Routes
   http: HttpServer

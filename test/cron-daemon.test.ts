@@ -111,7 +111,7 @@ t.test('bad entries are refused with the key and the reason', async (t) => {
   t.equal((await call(`${d.url}/cron/add`, { name: 'a', every: 5, lane: 'thumbs', arguments: { SRC: 'x.png' } })).body.code, 0)
   const again = await call(`${d.url}/cron/add`, { name: 'a', every: 5, message: 'm' })
   t.equal(again.status, 409)
-  t.equal((await call(`${d.url}/cron/pause`, { name: 'nope' })).body.code, 15)
+  t.equal((await call(`${d.url}/cron/pause`, { name: 'nope' })).body.code, 17)
   t.equal((await call(`${d.url}/cron/pause`, {})).status, 400)
   t.same(((await call(`${d.url}/cron`)).body.entries as { name: string }[]).map((e) => e.name), ['a'], 'only the good entry was added')
 })

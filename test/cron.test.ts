@@ -43,7 +43,7 @@ function setup(): { clock: { ms: number }; store: MemoryStore; service: JobServi
       sync(scheduler.start(entries.map((raw, i) => parseCronEntry(raw, `cron[${i}]`))))
       return scheduler
     },
-    jobs: () => service.readyJobs().flatMap((lane) => lane.parts.flat()),
+    jobs: () => sync(service.readyJobs()).flatMap((lane) => lane.parts.flat()),
   }
 }
 

@@ -165,7 +165,7 @@ t.test('runner lanes: job, failed, retry, delete, and a running job', async (t) 
 t.test('unique keys, waits, results and cron entries', async (t) => {
   await api(t, '/schedule', { message: 'u', unique_key: 'k', unique_for: 60 })
   const duplicate = await api(t, '/schedule', { message: 'u', unique_key: 'k' })
-  t.equal(duplicate.code, 14)
+  t.equal(duplicate.code, 16)
   await api(t, '/schedule', { jobs: [{ message: 'u', unique_key: 'k' }, { message: 'v', unique_key: 'k2', group: 'g' }] })
   await api(t, '/schedule', { jobs: [{ message: 'u', unique_key: 'k' }] })
   const ranOut = await api(t, '/schedule', { message: 'w', wait: 0.05 })

@@ -98,7 +98,7 @@ t.test('a waited schedule whose key is held waits for the holder', async (t) => 
   await call(`${d.url}/ack`, { ...held, result: 'done' })
   t.match((await waited).body, { state: 'succeeded', hash: first.body.hash, result: 'done' })
   const after = await call(`${d.url}/schedule`, { message: 'once', unique_key: 'k', wait: 30 })
-  t.equal(after.body.code, 14, 'held by a finished job: answered at once')
+  t.equal(after.body.code, 16, 'held by a finished job: answered at once')
 })
 
 t.test('a runner lane: the http runner\'s JSON answer is the result; waits see success and death', async (t) => {

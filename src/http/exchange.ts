@@ -70,7 +70,7 @@ export class Exchange {
   }
 
   /** Answers with a JSON body. Returns false when the client was already gone. */
-  send(httpStatus: HttpStatus, json: string | Uint8Array, closeConnection = false): boolean {
+  send(httpStatus: HttpStatus, json: string | Uint8Array, closeConnection = false, retryAfterSeconds = 0): boolean {
     if (!this.open) return false
     this.answered = true
     this.abortHandler = undefined
@@ -79,6 +79,7 @@ export class Exchange {
         if (this.readingHeld) this.res.resume()
         this.res.writeStatus(statusLine(httpStatus))
         this.res.writeHeader('Content-Type', 'application/json')
+        if (retryAfterSeconds > 0) this.res.writeHeader('Retry-After', String(retryAfterSeconds))
         this.res.end(json, closeConnection)
       })
       return true
@@ -89,7 +90,8 @@ export class Exchange {
   }
 
   sendError(err: ApiError, closeConnection = false): boolean {
-    return this.send(err.httpStatus, errorBody(err.code, err.message), closeConnection)
+    // The job store being unreachable is brief by nature (it reconnects by itself): say when to try again.
+    return this.send(err.httpStatus, errorBody(err.code, err.message), closeConnection, err.codeName === 'store_unavailable' ? 1 : 0)
   }
 
   /**

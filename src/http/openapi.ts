@@ -46,7 +46,7 @@ function errors(...names: ErrorName[]): Record<string, Schema> {
 }
 
 /** Errors any endpoint that reads a body may answer. */
-const BODY_ERRORS: ErrorName[] = ['invalid_data', 'unauthorized', 'body_too_large', 'shutting_down', 'internal']
+const BODY_ERRORS: ErrorName[] = ['invalid_data', 'unauthorized', 'body_too_large', 'shutting_down', 'internal', 'store_unavailable']
 /** And those that change the queue. */
 const CHANGE_ERRORS: ErrorName[] = [...BODY_ERRORS, 'journal_failed']
 
@@ -94,7 +94,7 @@ const newJobFields = {
   lane,
   priority: { ...integer(0, MAX_PRIORITY), description: 'lower is served first; default 512' },
   delay: seconds('hold the job back this long'),
-  unique_key: { type: 'string', minLength: 1, maxLength: MAX_UNIQUE_KEY_LENGTH, description: 'not queued while a job with this key is queued, out, or finished less than unique_for ago (then code 14)' },
+  unique_key: { type: 'string', minLength: 1, maxLength: MAX_UNIQUE_KEY_LENGTH, description: 'not queued while a job with this key is queued, out, or finished less than unique_for ago (then code 16)' },
   unique_for: { type: 'number', minimum: 0, maximum: MAX_UNIQUE_FOR_SECONDS, description: "seconds the key stays held once the job is finished; default the lane's unique_for" },
   group: { type: 'string', minLength: 1, maxLength: MAX_LANE_LENGTH, description: "served in turn with the lane's other groups, within its priority" },
 }
@@ -176,6 +176,23 @@ const schemas: Record<string, Schema> = {
     }),
     runners: { type: 'object', additionalProperties: ref('RunnerCounters') },
     cron: { type: 'object', description: 'cron entries by name', additionalProperties: object({ next_fire_at: nullableTime, last_fired_at: nullableTime, paused: { type: 'boolean' } }) },
+    store: {
+      description: 'where jobs are kept; for Redis, the connection: state, last error, counts age',
+      oneOf: [
+        object({ type: { const: 'memory' } }),
+        object({
+          type: { const: 'redis' },
+          mode: { enum: ['standalone', 'cluster'] },
+          servers: { type: 'array', items: { type: 'string' } },
+          prefix: { type: 'string' },
+          state: { enum: ['connecting', 'up', 'down'] },
+          error: nullable('string'),
+          since: RFC3339,
+          frontend: { type: 'string' },
+          counts_age_ms: nullable('integer'),
+        }),
+      ],
+    },
     snapshot: {
       oneOf: [
         object({ enabled: { const: false } }),
@@ -202,7 +219,7 @@ const cronName = object({ name: { type: 'string' } }, ['name'])
 
 const paths: Record<string, Schema> = {
   '/': get('Status: lanes, counters, persistence (open without the token; the detail only with it when auth_token is set)', { 200: json(ref('Status'), 'status') }),
-  '/jobs': get('Every lane with its ready jobs, in serving order', { 200: json({ type: 'object', additionalProperties: { type: 'array', items: ref('Job') } }, 'jobs by lane'), ...errors('unauthorized') }),
+  '/jobs': get('Every lane with its ready jobs, in serving order', { 200: json({ type: 'object', additionalProperties: { type: 'array', items: ref('Job') } }, 'jobs by lane'), ...errors('unauthorized', 'store_unavailable') }),
   '/schedule': post(
     'Queue a job, or a batch of jobs (all or none)',
     {
@@ -228,7 +245,7 @@ const paths: Record<string, Schema> = {
         },
         'queued',
       ),
-      ...errors(...CHANGE_ERRORS, 'limit_reached', 'conflict'),
+      ...errors(...CHANGE_ERRORS, 'limit_reached', 'conflict', 'not_supported'),
     },
   ),
   '/receive_noblock': post('Take (or lease) the next job of a lane, or hear that there is none', object({ lane, lease: seconds('lease the job this long instead of taking it', true), count }, []), {
@@ -263,11 +280,11 @@ const paths: Record<string, Schema> = {
   '/cron/add': post(
     'Add a cron entry (kept across restarts)',
     { type: 'object', required: ['name'], description: 'name, schedule (a cron pattern) or every (seconds), timezone, lane, priority, message or arguments, missed (skip or once), paused' },
-    { 200: json(cronReply, 'added'), ...errors(...CHANGE_ERRORS, 'conflict') },
+    { 200: json(cronReply, 'added'), ...errors(...CHANGE_ERRORS, 'conflict', 'not_supported') },
   ),
-  '/cron/pause': post('Pause a cron entry: its slots are skipped until it is resumed', cronName, { 200: json(cronReply, 'paused'), ...errors(...CHANGE_ERRORS, 'cron_not_found') }),
-  '/cron/resume': post('Resume a paused cron entry', cronName, { 200: json(cronReply, 'resumed'), ...errors(...CHANGE_ERRORS, 'cron_not_found') }),
-  '/cron/delete': post('Delete a cron entry added at run time', cronName, { 200: json(cronReply, 'deleted'), ...errors(...CHANGE_ERRORS, 'cron_not_found', 'conflict') }),
+  '/cron/pause': post('Pause a cron entry: its slots are skipped until it is resumed', cronName, { 200: json(cronReply, 'paused'), ...errors(...CHANGE_ERRORS, 'cron_not_found', 'not_supported') }),
+  '/cron/resume': post('Resume a paused cron entry', cronName, { 200: json(cronReply, 'resumed'), ...errors(...CHANGE_ERRORS, 'cron_not_found', 'not_supported') }),
+  '/cron/delete': post('Delete a cron entry added at run time', cronName, { 200: json(cronReply, 'deleted'), ...errors(...CHANGE_ERRORS, 'cron_not_found', 'conflict', 'not_supported') }),
   '/openapi.json': get('This document', { 200: { description: 'the OpenAPI 3.1 description of the API', content: { 'application/json': { schema: { type: 'object', required: ['openapi', 'paths'] } } } } }),
 }
 

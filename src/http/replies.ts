@@ -150,7 +150,7 @@ export function duplicateReply(hold: UniqueHold): string {
 
 /**
  * A batch with unique keys: the jobs queued (consecutive numbers, in the order given) and, for each
- * entry not queued, its index and the job holding its key. Code 14 when nothing was queued.
+ * entry not queued, its index and the job holding its key. Code 16 when nothing was queued.
  */
 export function uniqueBatchReply(outcomes: readonly (Job | UniqueHold)[]): string {
   const queued = outcomes.filter((o): o is Job => !('key' in o))

@@ -156,8 +156,11 @@ export class Routes {
         service.refuseRunnerLane(lane)
         // Jobs ready now are answered within this request, as receive_noblock answers: only a
         // reply that waits makes uWS close a connection that pipelines another request behind it.
-        if (count === undefined && service.hasReady(lane) && takeReady(ex, lane, leaseMs)) return
-        if (count !== undefined && service.readyCount(lane) >= min) return takeBatch(ex, lane, leaseMs, count)
+        // (A store over the network answers later anyway: the receiver parks, and its take decides.)
+        if (service.answersAtOnce) {
+          if (count === undefined && service.hasReady(lane) && takeReady(ex, lane, leaseMs)) return
+          if (count !== undefined && service.readyCount(lane) >= min) return takeBatch(ex, lane, leaseMs, count)
+        }
         const receiver = new ParkedReceive(ex, outbox, leaseMs, count, min)
         ex.onAbort(() => {
           service.cancel(lane, receiver)
@@ -170,7 +173,10 @@ export class Routes {
         // `min` jobs takes what there is by then.
         receiver.timer = setTimeout(() => {
           if (!service.cancel(lane, receiver)) return
-          if (count === undefined) ex.send(200, EMPTY_QUEUE_BODY)
+          // An outage is not an empty lane: a consumer must not take one for the other.
+          const unavailable = service.unavailable
+          if (unavailable !== undefined) ex.sendError(unavailable)
+          else if (count === undefined) ex.send(200, EMPTY_QUEUE_BODY)
           else takeBatch(ex, lane, leaseMs, count)
         }, timeoutMs)
       },
@@ -234,7 +240,11 @@ export class Routes {
 
   /** Streamed from a snapshot of the lanes (arrays of pointers), encoded a piece at a time as the client reads. */
   jobs(ex: Exchange): void {
-    ex.stream(encodeJobsByLane(this.options.service.readyJobs(), { reusePieces: true }))
+    when(
+      this.options.service.readyJobs(),
+      (lanes) => ex.stream(encodeJobsByLane(lanes, { reusePieces: true })),
+      (err) => fail(ex, err),
+    )
   }
 
   /** `POST /v0/jobs/queue`: checks the job against its repository's Dispatchfile, then queues it. */

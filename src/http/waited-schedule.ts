@@ -7,6 +7,9 @@ import { fail } from './answer'
 import type { Exchange } from './exchange'
 import { duplicateReply, jobStateReply } from './replies'
 
+/** A watch outlives the wait by this much, so a finish just at its end is still found. */
+const WATCH_MARGIN_MS = 10_000
+
 /**
  * `/schedule` with `"wait"`: an HTTP request served as a job (desaster's HTTP module). The reply
  * comes when the job finishes, as `GET /job` shows it (state, result, last run), or when the wait
@@ -29,7 +32,8 @@ export class WaitedSchedule implements FinishWaiter {
   ) {}
 
   start(input: UniqueScheduleInput): void {
-    const scheduled = this.service.scheduleAndWait(input, this)
+    // watchMs: a store shared by several frontends keeps the job's end for this one to read.
+    const scheduled = this.service.scheduleAndWait({ ...input, watchMs: this.waitMs + WATCH_MARGIN_MS }, this)
     this.waits.add(this)
     this.ex.onAbort(() => this.end())
     when(

@@ -21,6 +21,11 @@ export interface ScheduleInput {
   hash?: string
   /** Served in turn with the lane's other groups, within its priority. */
   group?: string
+  /**
+   * A schedule that waits for its job this long (ms): a store shared by several processes keeps
+   * the job's end for this process to read (JobStore.waitedEnd). The in-memory store ignores it.
+   */
+  watchMs?: number
 }
 
 /** A job as read back from a snapshot. A missing hash or time is made up on restore. */

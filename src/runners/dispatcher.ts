@@ -93,6 +93,7 @@ class LaneWorker {
   }
 
   start(): void {
+    this.runner.start?.()
     this.resize()
   }
 
@@ -122,6 +123,15 @@ class LaneWorker {
 
   private park(slot: Slot): void {
     if (this.stopping) return
+    const unavailable = this.runner.availability?.()
+    if (unavailable !== undefined) {
+      // The runner cannot start anything (its engine is down): the slot takes no job until it can.
+      unavailable.until.then(
+        () => this.reuse(slot),
+        (err: unknown) => this.logger.error({ lane: this.spec.lane, err }, 'a runner slot stopped waiting for its runner; the lane runs with one slot fewer'),
+      )
+      return
+    }
     slot.parked = true
     try {
       this.service.awaitJob(this.spec.lane, slot)
@@ -139,6 +149,12 @@ class LaneWorker {
     this.park(slot)
   }
 
+  /** A slot whose run ended (or whose wait for the runner did): parked again, or let go if there are too many. */
+  private reuse(slot: Slot): void {
+    if (this.slots.size > this.concurrency) this.slots.delete(slot)
+    else this.park(slot)
+  }
+
   /** Runs a job and parks its slot again, whatever happens in between. */
   async run(job: Job, lease: Held, slot: Slot): Promise<void> {
     job.attempts++
@@ -153,7 +169,9 @@ class LaneWorker {
     this.service.events.emit('runStarted', job)
     try {
       log.debug('job started')
-      const result = await this.runOnce(job, controller.signal, log)
+      const ran = await this.runOnce(job, controller.signal, log)
+      // Killed by an operator: the job fails for good, whatever the runner made of the stop.
+      const result: RunResult = controller.signal.reason === 'killed' && ran.status === 'failed' ? { ...ran, retry: false } : ran
       const durationMs = Date.now() - started
       c.duration_ms_total += durationMs
       c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
@@ -163,8 +181,7 @@ class LaneWorker {
       this.running.delete(job)
       c.running--
       if (this.running.size === 0) this.idle?.()
-      if (this.slots.size > this.concurrency) this.slots.delete(slot)
-      else this.park(slot)
+      this.reuse(slot)
     }
   }
 
@@ -179,7 +196,8 @@ class LaneWorker {
       // Checked when scheduled; checked again for jobs restored from an older configuration.
       // (A Dispatch Job's message is the dispatch runner's to read.)
       const { arguments: args, target } = this.spec.runner === 'dispatch' ? { arguments: {}, target: undefined } : parseRunnerMessage(this.spec, job.message)
-      const runnerJob = { lane: job.lane, jobNum: job.jobNum, hash: job.hash, attempt: job.attempts, message: job.message, arguments: args, target }
+      this.runner.checkArguments?.(args)
+      const runnerJob = { lane: job.lane, jobNum: job.jobNum, hash: job.hash, attempt: job.attempts, priority: job.priority, message: job.message, arguments: args, target }
       return checkResult(await this.runner.run(runnerJob, { signal, logger }))
     } catch (err) {
       if (err instanceof ApiError) return { status: 'failed', reason: `invalid message: ${err.message}`, retry: false }
@@ -207,6 +225,13 @@ class LaneWorker {
       job.attempts--
       recorded = this.service.retryLater(lease, 0)
       done = () => log.warn({ reason: 'shutdown' }, 'job interrupted; put back in its lane')
+    } else if (result.status === 'failed' && result.requeue === true) {
+      // It did not get to run (the runner's engine is unreachable): back to its lane, not counted.
+      job.attempts--
+      c.started--
+      job.report = report
+      recorded = this.service.retryLater(lease, 0)
+      done = () => log.warn({ reason: report.reason }, 'job did not run; put back in its lane')
     } else if (result.status === 'succeeded') {
       recorded = this.service.complete(lease, report, result.result)
       done = () => {
@@ -235,6 +260,23 @@ class LaneWorker {
       if (err instanceof ApiError && err.codeName === 'not_leased') log.warn({ reason: 'lease expired during the run' }, 'run result discarded; the job had already been put back')
       else log.error({ err }, 'the run\'s result could not be recorded; the job goes back to its lane when its lease ends')
     })
+  }
+
+  checkArguments(args: Readonly<Record<string, unknown>>): void {
+    this.runner.checkArguments?.(args)
+  }
+
+  runnerStats(): Record<string, unknown> {
+    return this.runner.stats?.() ?? {}
+  }
+
+  kill(hash: string): boolean {
+    for (const [job, controller] of this.running) {
+      if (job.hash !== hash) continue
+      controller.abort('killed')
+      return true
+    }
+    return false
   }
 
   /** Starts nothing more; waits up to `graceMs` for runs, then aborts them and waits for them to end. */
@@ -287,11 +329,21 @@ export class Dispatcher {
       return
     }
     if (worker.spec.runner === 'dispatch') throw new ApiError('conflict', `lane ${JSON.stringify(lane)} runs Dispatch Jobs: queue them with POST /v0/jobs/queue`)
-    parseRunnerMessage(worker.spec, message)
+    worker.checkArguments(parseRunnerMessage(worker.spec, message).arguments)
   }
 
-  counters(): Record<string, LaneCounters> {
-    return Object.fromEntries([...this.workers].map(([lane, worker]) => [lane, { ...worker.counters }]))
+  /**
+   * Stops a running job (an operator's kill; the HTTP route is yet to come): its run is aborted with
+   * reason "killed" (an exec job's process group is signalled, a container is killed) and the job
+   * fails for good. Whether such a job was running.
+   */
+  kill(hash: string): boolean {
+    return [...this.workers.values()].some((worker) => worker.kill(hash))
+  }
+
+  /** Each runner lane's counters, with its runner's own (a container lane's engine and jobs_total). */
+  counters(): Record<string, LaneCounters & Record<string, unknown>> {
+    return Object.fromEntries([...this.workers].map(([lane, worker]) => [lane, { ...worker.counters, ...worker.runnerStats() }]))
   }
 
   async stop(graceMs: number): Promise<void> {

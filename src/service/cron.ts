@@ -4,7 +4,7 @@ import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import type { CronRecord } from '../queue/cron-table'
 import { Job } from '../queue/job'
-import { type JobStore, type Maybe, then, when } from '../store/job-store'
+import { type JobStore, type Maybe, notOffered, then, when } from '../store/job-store'
 import { type CronEntry, CronEntryError, parseCronEntry } from './cron-entry'
 import type { JobService, Scheduled } from './job-service'
 
@@ -127,6 +127,7 @@ export class CronScheduler {
 
   /** `POST /cron/add`: a run-time entry, kept by the store; answered once durable. */
   add(raw: unknown): Maybe<CronView> {
+    this.runTimeChanges('/cron/add')
     let entry: CronEntry
     try {
       entry = parseCronEntry(raw, 'the entry')
@@ -148,6 +149,7 @@ export class CronScheduler {
 
   /** Pauses or resumes an entry; slots that pass while it is paused are skipped. */
   setPaused(name: string, paused: boolean): Maybe<CronView> {
+    this.runTimeChanges(paused ? '/cron/pause' : '/cron/resume')
     const live = this.find(name)
     const record: CronRecord = { ...live.record, paused, handledUntil: paused ? live.record.handledUntil : Math.max(live.record.handledUntil, this.clock()) }
     return then(this.store.saveCron(record), () => {
@@ -160,6 +162,7 @@ export class CronScheduler {
 
   /** Deletes a run-time entry (the config file's are removed from the file). */
   delete(name: string): Maybe<CronView> {
+    this.runTimeChanges('/cron/delete')
     const live = this.find(name)
     if (live.record.source === 'config') throw new ApiError('conflict', `the cron entry ${JSON.stringify(name)} comes from the config file: remove it there (and reload), or pause it`)
     return then(this.store.deleteCron(name), () => {
@@ -167,6 +170,14 @@ export class CronScheduler {
       this.logger.info({ cron: name }, 'cron entry deleted')
       return this.service.durable(this.view(live), () => `the cron entry ${JSON.stringify(name)} is deleted in memory only, until the next snapshot`)
     })
+  }
+
+  /**
+   * Run-time changes are kept with the jobs by the in-memory store only: over Redis each frontend
+   * runs the config file's entries, and a change made through one would not reach the others.
+   */
+  private runTimeChanges(endpoint: string): void {
+    if (this.store.kind !== 'memory') throw notOffered(`${endpoint} (run-time cron changes; the config file's "cron" entries do run)`, this.store.kind)
   }
 
   list(): CronView[] {

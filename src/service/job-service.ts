@@ -74,7 +74,7 @@ export interface JobServiceOptions {
  */
 export class JobService {
   readonly events = new EventStream()
-  private readonly waiters = new FinishWaiters(this.events)
+  private readonly waiters: FinishWaiters
   /** Lanes' rate limits; `drainLater` holds a timer per lane out of tokens with receivers waiting. */
   private readonly rates = new RateLimits()
   private readonly drainLater = new Map<string, NodeJS.Timeout>()
@@ -90,6 +90,9 @@ export class JobService {
   private parkedCount = 0
   private readonly clock: () => number
   private readonly deadlines: DeadlineTimer
+  /** A store over the network: receivers whose take is under way (not parked meanwhile), by lane. */
+  private readonly serving = new Map<Receiver, { lane: string; cancelled: boolean }>()
+  private readonly takesByLane = new Map<string, number>()
 
   constructor(options: JobServiceOptions) {
     this.store = options.store
@@ -97,10 +100,28 @@ export class JobService {
     this.limits = options.limits
     this.clock = options.clock ?? Date.now
     this.tasks = new BackgroundTasks(options.logger)
+    this.waiters = new FinishWaiters(this.events, (hash) => this.store.unwatch?.(hash))
+    // A store shared by several processes: a waited job may finish in another one.
+    if (this.store.waitedEnd !== undefined) this.tasks.add('waited jobs', () => this.pollWaited()).every(WAITED_POLL_MS)
     this.deadlines = this.tasks.onDeadlines('lease and delay reaper', () => this.reap(), () => this.store.nextDeadline(), this.clock)
     this.store.onDeadline((at) => this.deadlines.arm(at))
     const next = this.store.nextDeadline()
     if (next !== undefined) this.deadlines.arm(next)
+    // A store shared with other processes tells of work they made (and of deadlines it keeps).
+    this.store.onWork?.((lane) => {
+      this.drain(lane)
+      return this.receivers.has(lane) || this.takesByLane.has(lane)
+    })
+  }
+
+  /** Whether receives learn at once if a job is ready (the in-memory store). */
+  get answersAtOnce(): boolean {
+    return this.store.answersAtOnce
+  }
+
+  /** Set while a store over the network is unreachable: what a parked receiver whose wait ends is answered. */
+  get unavailable(): ApiError | undefined {
+    return this.store.unavailable
   }
 
   /** Which lanes runners serve (the dispatcher, made after the service). */
@@ -174,6 +195,14 @@ export class JobService {
 
   stopWaiting(jobNum: number, waiter: FinishWaiter): void {
     this.waiters.remove(jobNum, waiter)
+  }
+
+  /** Asks the shared store how each waited job ended (those finished here were told by events). */
+  private async pollWaited(): Promise<void> {
+    const watched = this.waiters.watched()
+    if (watched.length === 0) return
+    const ends = await Promise.all(watched.map(([, hash]) => this.store.waitedEnd!(hash).catch(() => undefined)))
+    for (const end of ends) if (end !== undefined) this.waiters.finish(end.job, end.state)
   }
 
   /** Lane settings from the config file (at start and on a reload). */
@@ -282,6 +311,13 @@ export class JobService {
 
   /** Removes a parked receiver (its client went away, its timeout passed). Returns whether it was parked. */
   cancel(lane: string, receiver: Receiver): boolean {
+    const serving = this.serving.get(receiver)
+    if (serving !== undefined) {
+      // Its take is under way: whatever it brings goes back; the receiver gets nothing.
+      if (serving.cancelled) return false
+      serving.cancelled = true
+      return true
+    }
     const waiting = this.receivers.get(lane)
     if (waiting === undefined || !waiting.has(receiver)) return false
     this.unpark(lane, waiting, receiver)
@@ -290,6 +326,11 @@ export class JobService {
 
   /** Removes every parked receiver and dismisses it; for shutdown. */
   dismissAll(): void {
+    for (const [receiver, serving] of this.serving) {
+      if (serving.cancelled) continue
+      serving.cancelled = true
+      receiver.dismiss()
+    }
     for (const [lane, waiting] of [...this.receivers]) {
       for (const receiver of [...waiting]) {
         this.unpark(lane, waiting, receiver)
@@ -420,7 +461,7 @@ export class JobService {
     return this.store.deadJobs(lane, offset, limit)
   }
 
-  readyJobs(): LaneSnapshot[] {
+  readyJobs(): Maybe<LaneSnapshot[]> {
     return this.store.readyJobs()
   }
 
@@ -490,26 +531,26 @@ export class JobService {
   private drain(lane: string): void {
     const waiting = this.receivers.get(lane)
     while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
+      if (this.takesByLane.size > 0 && (this.takesByLane.get(lane) ?? 0) >= MAX_TAKES_IN_FLIGHT) return
       const receiver = waiting.values().next().value as Receiver
       if (this.rates.active && !this.rates.has(lane, receiver.min ?? 1, this.clock())) return this.waitForTokens(lane, receiver.min ?? 1)
       if (receiver.count !== undefined) {
-        // A batch receiver waits for `min` jobs (the receivers behind it wait their turn).
-        const ready = this.store.readyCount(lane)
-        if (ready < (receiver.min ?? 1)) return
+        // A batch receiver waits for `min` jobs (the receivers behind it wait their turn). A
+        // store over the network checks `min` in the take itself (its counts are a second old).
+        if (this.store.answersAtOnce && this.store.readyCount(lane) < (receiver.min ?? 1)) return
         this.unpark(lane, waiting, receiver)
-        const count = this.rates.active ? this.rates.grant(lane, Math.min(receiver.count, ready), this.clock()) : receiver.count
-        when(this.store.takeMany(lane, receiver.leaseMs, count), (taken) => this.handManyTo(receiver, lane, taken), (err) => this.repark(receiver, lane, err))
+        // Rate limits are the in-memory store's (the Redis store refuses them), whose count is exact.
+        const count = this.rates.active ? this.rates.grant(lane, Math.min(receiver.count, this.store.readyCount(lane)), this.clock()) : receiver.count
+        const taken = this.store.takeMany(lane, receiver.leaseMs, count, receiver.min ?? 1, waiting.size)
+        if (isPromise(taken)) this.takeFor(receiver, lane, taken)
+        else this.handManyTo(receiver, lane, taken)
         continue
       }
       if (this.rates.active) this.rates.grant(lane, 1, this.clock())
       this.unpark(lane, waiting, receiver)
-      const taken = this.store.take(lane, receiver.leaseMs)
-      if (isPromise(taken)) {
-        // A store over the network: one take at a time; the next drain follows its answer.
-        when(taken, (t) => this.handTo(receiver, lane, t), (err) => this.repark(receiver, lane, err))
-        return
-      }
-      this.handTo(receiver, lane, taken)
+      const taken = this.store.take(lane, receiver.leaseMs, waiting.size)
+      if (isPromise(taken)) this.takeFor(receiver, lane, taken)
+      else this.handTo(receiver, lane, taken)
     }
   }
 
@@ -522,6 +563,38 @@ export class JobService {
     }, this.rates.msUntil(lane, tokens, this.clock()))
     timer.unref()
     this.drainLater.set(lane, timer)
+  }
+
+  /**
+   * A store over the network: a take for a receiver, answered later. Meanwhile the receiver is
+   * not parked; if it is cancelled (its client left, its timeout passed) what the take brings goes
+   * back. A take that finds nothing parks it again (the store then wakes the lane when a job comes).
+   */
+  private takeFor(receiver: Receiver, lane: string, taken: Promise<Taken | Taken[] | undefined>): void {
+    const serving = { lane, cancelled: false }
+    this.serving.set(receiver, serving)
+    this.takesByLane.set(lane, (this.takesByLane.get(lane) ?? 0) + 1)
+    const settled = (): void => {
+      this.serving.delete(receiver)
+      const left = this.takesByLane.get(lane)! - 1
+      if (left === 0) this.takesByLane.delete(lane)
+      else this.takesByLane.set(lane, left)
+    }
+    taken.then(
+      (t) => {
+        settled()
+        if (serving.cancelled) {
+          for (const one of t === undefined ? [] : Array.isArray(t) ? t : [t]) this.putBack(one, 'receiver left while its job was taken')
+        } else if (Array.isArray(t)) this.handManyTo(receiver, lane, t)
+        else this.handTo(receiver, lane, t)
+        this.drain(lane)
+      },
+      (err: unknown) => {
+        settled()
+        // Redis unavailable: the receiver waits on (the store polls the lane again in a second).
+        if (!serving.cancelled) this.repark(receiver, lane, err instanceof ApiError ? undefined : err)
+      },
+    )
   }
 
   private handTo(receiver: Receiver, lane: string, taken: Taken | undefined): void {
@@ -603,6 +676,11 @@ export class JobService {
     )
   }
 }
+
+/** A store over the network: takes under way at once for one lane's parked receivers. */
+const MAX_TAKES_IN_FLIGHT = 8
+/** How often a shared store is asked whether waited jobs finished in another process. */
+const WAITED_POLL_MS = 200
 
 /** An ApiError as a batch item's answer; anything else is a fault of the whole request. */
 function apiErrorOrThrow(err: unknown): ApiError {

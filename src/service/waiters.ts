@@ -18,9 +18,20 @@ export interface FinishWaiter {
  */
 export class FinishWaiters implements JobEventListener {
   private readonly byJob = new Map<number, Set<FinishWaiter>>()
+  /** Each waited job's hash, to ask a shared store how it ended. */
+  private readonly hashes = new Map<number, string>()
   private unsubscribe: (() => void) | undefined
 
-  constructor(private readonly events: EventStream) {}
+  /** `unwatched(hash)`: nobody waits for that job any more (a shared store may forget its end). */
+  constructor(
+    private readonly events: EventStream,
+    private readonly unwatched: (hash: string) => void = () => undefined,
+  ) {}
+
+  /** The jobs waited for, by number and hash. */
+  watched(): [number, string][] {
+    return [...this.hashes]
+  }
 
   /** Jobs someone waits for. */
   get size(): number {
@@ -29,6 +40,7 @@ export class FinishWaiters implements JobEventListener {
 
   add(jobNum: number, hash: string, waiter: FinishWaiter): void {
     waiter.watching(jobNum, hash)
+    this.hashes.set(jobNum, hash)
     let waiting = this.byJob.get(jobNum)
     if (waiting === undefined) this.byJob.set(jobNum, (waiting = new Set()))
     waiting.add(waiter)
@@ -38,7 +50,12 @@ export class FinishWaiters implements JobEventListener {
   remove(jobNum: number, waiter: FinishWaiter): void {
     const waiting = this.byJob.get(jobNum)
     if (waiting === undefined || !waiting.delete(waiter)) return
-    if (waiting.size === 0) this.byJob.delete(jobNum)
+    if (waiting.size === 0) {
+      this.byJob.delete(jobNum)
+      const hash = this.hashes.get(jobNum)!
+      this.hashes.delete(jobNum)
+      this.unwatched(hash)
+    }
     if (this.byJob.size > 0) return
     this.unsubscribe?.()
     this.unsubscribe = undefined
@@ -65,7 +82,8 @@ export class FinishWaiters implements JobEventListener {
     this.finish(job, 'deleted')
   }
 
-  private finish(job: Job, state: FinishedState): void {
+  /** A job finished, as told by a store shared with other processes (finished in one of them). */
+  finish(job: Job, state: FinishedState): void {
     const waiting = this.byJob.get(job.jobNum)
     if (waiting === undefined) return
     for (const waiter of [...waiting]) {

@@ -1,3 +1,4 @@
+import { ApiError } from '../errors'
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
 import type { JobState, LaneSnapshot, ScheduleInput } from '../queue/queue'
@@ -71,9 +72,20 @@ export interface LaneCounts {
  * those are the service's.
  */
 export interface JobStore {
+  /** Which store this is: what a request it does not offer names (code 15). */
+  readonly kind: 'memory' | 'redis'
+  /**
+   * True for a store whose calls return plain values (in memory): a receive finds out at once
+   * whether a job is ready. False for a store over the network: its calls return promises, and
+   * `hasReady` is only a hint.
+   */
+  readonly answersAtOnce: boolean
   /** Whether `lane` exists (a job was scheduled to it, or it was declared or restored). */
   hasLane(lane: string): boolean
-  /** Whether `lane` may have a job ready now (a store over the network may say yes and be wrong). */
+  /**
+   * Whether `lane` may have a job ready now. Exact in memory; over the network a hint (what this
+   * process last saw, and wake-ups since): it may say yes and be wrong, and `take` is the authority.
+   */
   hasReady(lane: string): boolean
   /**
    * How the groups of a lane share each priority: weighted round-robin, a group's turn giving up to
@@ -98,11 +110,22 @@ export interface JobStore {
    * with the job in one script, given a TTL when the job finishes.)
    */
   scheduleUnique(inputs: readonly ScheduleInput[]): Maybe<(Job | UniqueHold)[]>
-  /** Takes the lane's next ready job, for good or under a lease of `leaseMs`; undefined when none is ready. */
-  take(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined>
-  /** Takes up to `count` of the lane's ready jobs in serving order (each under its own lease). */
-  takeMany(lane: string, leaseMs: number | undefined, count: number): Maybe<Taken[]>
-  /** How many jobs of `lane` are ready now (a store over the network may answer from a recent count). */
+  /**
+   * Takes the lane's next ready job, for good or under a lease of `leaseMs`; undefined when none is
+   * ready. `waiting` is set when the take is for a parked receiver: how many more receivers of this
+   * process still wait on the lane. A store shared by several processes then registers this one as
+   * waiting when the lane is empty (in the same step, so no wake-up is lost) and calls the
+   * `onWork` listener when a job arrives. The in-memory store ignores it.
+   */
+  take(lane: string, leaseMs: number | undefined, waiting?: number): Maybe<Taken | undefined>
+  /**
+   * Takes up to `count` of the lane's ready jobs in serving order (each under its own lease). For
+   * a parked batch receiver (`waiting` set, as for `take`), a store over the network takes
+   * nothing unless at least `min` are ready, and registers this process as waiting then; the
+   * in-memory store ignores both (the service checks `readyCount` first).
+   */
+  takeMany(lane: string, leaseMs: number | undefined, count: number, min?: number, waiting?: number): Maybe<Taken[]>
+  /** How many jobs of `lane` are ready now (a store over the network answers from a count up to a second old). */
   readyCount(lane: string): number
   /** A job whose hand-over failed goes back, if that hand-over is still its latest (see Queue). */
   returnUndelivered(taken: Taken): Maybe<boolean>
@@ -120,7 +143,8 @@ export interface JobStore {
   find(hash: string): Maybe<{ job: Job; state: JobState } | undefined>
   deadJobs(lane: string, offset: number, limit: number): Maybe<{ total: number; jobs: Job[] }>
   /** Every lane with its ready jobs in serving order, as of now (GET /jobs streams it). */
-  readyJobs(): LaneSnapshot[]
+  readyJobs(): Maybe<LaneSnapshot[]>
+  /** Counts by lane: exact in memory; from a store over the network, as of at most a second ago. */
   counts(): LaneCounts
   laneNames(): string[]
   leasedJobs(): number
@@ -149,6 +173,29 @@ export interface JobStore {
   readonly broken: Error | undefined
   /** Whether replies to changes must wait for `whenDurable` (a journal). */
   readonly defersReplies: boolean
-  /** What `GET /` shows of the store (snapshot, journal). */
+  /** What `GET /` shows of the store (snapshot, journal; a network store's connection). */
   status(): Record<string, unknown>
+
+  /**
+   * A store shared by several processes: `listener(lane)` is called when the lane may have work
+   * this process was not told of by its own calls (another process scheduled, a deadline passed,
+   * the periodic re-poll). It drains the lane and returns whether receivers still wait on it here.
+   */
+  onWork?(listener: (lane: string) => boolean): void
+  /** Set while a store over the network cannot be reached: the error a parked receiver's timeout answers. */
+  readonly unavailable?: ApiError | undefined
+
+  /**
+   * A store shared by several processes: how the job a schedule with `watchMs` was told to watch
+   * ended, when it was finished by any process (undefined: not yet). A process sees its own
+   * finishes as events; this is how it learns of the others'.
+   */
+  waitedEnd?(hash: string): Promise<{ job: Job; state: 'succeeded' | 'dead' | 'taken' | 'deleted' } | undefined>
+  /** Nobody here waits for that job any more. */
+  unwatch?(hash: string): void
+}
+
+/** The answer to a request `store` does not offer (code 15, HTTP 501): names what and where it is offered. */
+export function notOffered(what: string, store: JobStore['kind']): ApiError {
+  return new ApiError('not_supported', `${what} is not offered by store "${store}"; store "memory" offers it`)
 }

@@ -37,6 +37,8 @@ const REPAIR_EVERY_MS = 5000
  * them across restarts: snapshots of queue.json and the journal. Every call answers at once.
  */
 export class MemoryStore implements JobStore {
+  readonly answersAtOnce = true
+  readonly kind = 'memory'
   private readonly queue: Queue
   private readonly snapshots: SnapshotStore | undefined
   private readonly journal: Journal | undefined
@@ -272,6 +274,7 @@ export class MemoryStore implements JobStore {
   status(): Record<string, unknown> {
     const { snapshots, journal, options } = this
     return {
+      store: { type: 'memory' },
       snapshot: snapshots === undefined ? { enabled: false } : { enabled: true, file: snapshots.queueFile, ...snapshots.status },
       journal:
         journal === undefined
