@@ -135,6 +135,21 @@ t.test('two frontends over one redis-server', async (t) => {
     t.equal(reply.hash, listed[0]!.hash)
   })
 
+  t.test('a wait on B for a key held by a queued job ends when A acks that job', async (t) => {
+    const holder = body(await call(`${a.url}/schedule`, { lane: 'waited4', message: 'first', unique_key: 'w' }))
+    const started = Date.now()
+    const waiting = call(`${b.url}/schedule`, { lane: 'waited4', message: 'second', unique_key: 'w', wait: 20 })
+    await until(async () => ((await call(`${b.url}/`)).body.payload as { server: { waited_jobs: number } }).server.waited_jobs === 1, 'B to wait')
+    const leased = body(await call(`${a.url}/receive_noblock`, { lane: 'waited4', lease: 30 }))
+    t.equal(leased.hash, holder.hash)
+    await call(`${a.url}/ack`, { hash: leased.hash, lease_token: leased.lease_token, result: [1] })
+    const reply = body(await waiting)
+    t.equal(reply.state, 'succeeded')
+    t.equal(reply.hash, holder.hash, 'the holder is what B waited for')
+    t.same(reply.result, [1])
+    t.ok(Date.now() - started < 10_000, `answered in ${Date.now() - started} ms, not at the end of the 20 s wait`)
+  })
+
   t.test('a schedule with "group" answers code 15 naming group and the memory store', async (t) => {
     const reply = await call(`${a.url}/schedule`, { lane: 'g', message: 'x', group: 'tenant-1' })
     t.equal(reply.status, 501)
