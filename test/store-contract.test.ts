@@ -304,6 +304,17 @@ function contract(name: string, open: () => Promise<Backend>): void {
       t.equal((acked as UniqueHold).hash, relet.job.hash)
     })
 
+    t.test('a job taken for good whose hand-over failed comes back holding its key', async (t) => {
+      const [job] = await store.scheduleUnique([{ lane: 'uniq3', priority: 1, message: 'x', unique: { key: 'r', forMs: 0 } }])
+      const taken = await take(store, 'uniq3')
+      t.ok((await store.scheduleUnique([{ lane: 'uniq3', priority: 1, message: 'y', unique: { key: 'r', forMs: 0 } }]))[0] instanceof Job, 'taken (forMs 0): the key is free')
+      t.equal((await take(store, 'uniq3')).job.message, 'y', 'y is taken too: the key is free again')
+      t.ok(await store.returnUndelivered(taken), 'put back')
+      const [again] = await store.scheduleUnique([{ lane: 'uniq3', priority: 1, message: 'z', unique: { key: 'r', forMs: 0 } }])
+      t.notOk(again instanceof Job, 'back in its lane, it holds its key again')
+      t.equal((again as UniqueHold).hash, job!.hash)
+    })
+
     t.test('a job acked with a result is kept as succeeded, with it, for its lane\'s keep time', async (t) => {
       const [job] = await store.schedule([{ lane: 'results', priority: 1, message: 'r' }])
       const leased = await take(store, 'results', 30_000)

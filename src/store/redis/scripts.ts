@@ -17,11 +17,11 @@
  * any key of another slot; `allow-oom` lets the scripts that take, end or free work past maxmemory.
  */
 
-export const LANE_KEY_SUFFIXES = ['r', 'j', 'm', 'l', 'x', 'd', 'dead', 'done', 'rep', 'w', 'u', 'uk', 'ue', 'res', 'wt', 'we'] as const
+export const LANE_KEY_SUFFIXES = ['r', 'j', 'm', 'l', 'x', 'd', 'dead', 'done', 'rep', 'w', 'u', 'uk', 'ue', 'res', 'wt', 'we', 'ug'] as const
 
 const PRELUDE = `
 local R, J, M, L, X, D, DEAD, DONE, REP, W = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local U, UK, UE, RES, WT, WE = KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
+local U, UK, UE, RES, WT, WE, UG = KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16], KEYS[17]
 local CHAN, FE = ARGV[1], ARGV[2]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -122,16 +122,26 @@ local function ended(m, state, rec, res)
   redis.call('HSET', WE, m, state, m .. ':rec', rec)
   if res and res ~= '' then redis.call('HSET', WE, m .. ':res', res) end
 end
+-- job m (record rec) is queued again: it holds its key again, unless another job took it meanwhile
+local function rehold(m, rec)
+  local uk = redis.call('HGET', UK, m)
+  if not uk then return end
+  local forMs, key = string.match(uk, '^(%d+)|(.*)$')
+  local hm = holdOf(key)
+  if not hm or hm == m then hold(m, string.match(rec, '^([^|]*)|'), forMs, key) end
+end
 local function unwatch(m)
   redis.call('ZREM', WT, m)
   redis.call('HDEL', WE, m, m .. ':rec', m .. ':res')
 end
--- job m (record rec) is taken by a plain receive: gone from the store, its key held its unique_for
+-- job m (record rec) is taken by a plain receive: gone from the store, its key held its unique_for.
+-- Its key's record (UK) stays a minute (UG), so a hand-over that fails puts the job back with its key.
 local function takenForGood(m, rec)
   redis.call('HDEL', J, m)
   redis.call('HINCRBY', M, 'jobs', -1)
   redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
-  unhold(m, false, true)
+  unhold(m, false, false)
+  if redis.call('HEXISTS', UK, m) == 1 then redis.call('ZADD', UG, now + 60000, m) end
   ended(m, 'taken', rec, '')
 end
 local function forgetDone(ms)
@@ -309,6 +319,9 @@ if ARGV[4] == '' then
   redis.call('ZADD', R, prio(rec), m)
   redis.call('HINCRBY', M, 'jobs', 1)
   redis.call('HINCRBY', M, 'bytes', msgBytes(rec))
+  -- back in its lane: it holds its key again, unless another job took the key meanwhile
+  redis.call('ZREM', UG, m)
+  rehold(m, rec)
 else
   local x = redis.call('HGET', X, m)
   local rec = redis.call('HGET', J, m)
@@ -424,12 +437,7 @@ local rec = withAttempts(redis.call('HGET', J, m), 0)
 redis.call('HSET', J, m, rec)
 redis.call('ZADD', R, prio(rec), m)
 -- queued again: it holds its key again, unless another job took the key meanwhile
-local uk = redis.call('HGET', UK, m)
-if uk then
-  local forMs, key = string.match(uk, '^(%d+)|(.*)$')
-  local hm = holdOf(key)
-  if not hm or hm == m then hold(m, string.match(rec, '^([^|]*)|'), forMs, key) end
-end
+rehold(m, rec)
 wake(1)
 return {1, rec}
 `),
@@ -524,6 +532,10 @@ for _, key in ipairs(redis.call('ZRANGE', UE, '-inf', now, 'BYSCORE', 'LIMIT', 0
   if h and not string.match(h, '|$') and tonumber(string.match(h, '|([^|]*)$')) <= now then redis.call('HDEL', U, key) end
 end
 for _, m in ipairs(redis.call('ZRANGE', WT, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)) do unwatch(m) end
+for _, m in ipairs(redis.call('ZRANGE', UG, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)) do
+  redis.call('ZREM', UG, m)
+  if redis.call('HEXISTS', J, m) == 0 then redis.call('HDEL', UK, m) end
+end
 if moved > 0 then wake(moved) end
 local out = {moved}
 for _, e in ipairs(expired) do out[#out + 1] = e end
