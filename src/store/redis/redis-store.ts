@@ -4,13 +4,14 @@ import { ApiError } from '../../errors'
 import type { Logger } from '../../log'
 import { Held } from '../../queue/held'
 import type { HistoryLimits } from '../../queue/history'
-import type { Job, RunReport } from '../../queue/job'
+import { Job, type RunReport } from '../../queue/job'
 import type { JobState, LaneSnapshot, ScheduleInput } from '../../queue/queue'
 import type { BackgroundTasks } from '../../service/tasks'
 import type { CronRecord } from '../../queue/cron-table'
 import { UniqueHold } from '../../queue/unique'
 import { type Expired, type JobStore, type LaneCounts, type Taken, type Usage, notOffered } from '../job-store'
 import { type Client, ConnectionState, type Outcome, type RedisTarget, Script, connect, storeError } from './connection'
+import { Coalescer } from './coalesce'
 import { CountsCache } from './counts'
 import { HashCodec, decodeRecord, encodeRecord, metaKey } from './keys'
 import { LaneDirectory } from './lane-directory'
@@ -76,6 +77,10 @@ export class RedisStore implements JobStore {
    * entries, and a slot's unique key (held in Redis) lets only one of them queue the slot's job.
    */
   private readonly cron = new Map<string, CronRecord>()
+  /** Schedules, receives and acks of one lane in one turn: one script each (coalesce.ts). */
+  private readonly scheduling = new Coalescer((lane, groups: { input: ScheduleInput; jobNum: number }[][]) => this.scheduleGroups(lane, groups), ownError)
+  private readonly taking = new Coalescer((_, takes: { lane: string; leaseMs: number | undefined }[]) => this.takeEach(takes), ownError)
+  private readonly acking = new Coalescer((lane, acks: AckArgs[]) => this.ackEach(lane, acks), ownError)
 
   constructor(private readonly options: RedisStoreOptions) {
     const { logger, prefix } = options
@@ -182,9 +187,12 @@ export class RedisStore implements JobStore {
     }
   }
 
-  /** A job from a record of `lane` with id `laneId`, remembering its member. */
-  private job(record: string, lane: string, laneId: string, member: string): Job {
-    const job = decodeRecord(record, lane, () => this.hashes().encode(laneId, member))
+  /**
+   * A job from a record of `lane` with id `laneId`, remembering its member. `hash`: the job's hash
+   * when the caller named the job by it (no need to compute it again).
+   */
+  private job(record: string, lane: string, laneId: string, member: string, hash?: string): Job {
+    const job = decodeRecord(record, lane, () => hash ?? this.hashes().encode(laneId, member))
     this.members.set(job, member)
     return job
   }
@@ -240,7 +248,11 @@ export class RedisStore implements JobStore {
     this.wakeups.onWork(listener)
   }
 
-  /** Schedules by lane, one script per lane (atomic per lane); job numbers from this frontend's block. */
+  /**
+   * Schedules by lane, one script per lane (atomic per lane); job numbers from this frontend's
+   * block. Schedules of one lane made in the same turn share that script (coalesce.ts), each
+   * keeping its jobs together and in the order of their numbers.
+   */
   async schedule(inputs: readonly ScheduleInput[]): Promise<Job[]> {
     refuseGroups(inputs)
     this.hashes()
@@ -249,17 +261,13 @@ export class RedisStore implements JobStore {
     const jobs: Job[] = new Array<Job>(inputs.length)
     await Promise.all(
       [...byLane].map(async ([lane, indexes]) => {
-        const laneId = await this.call(() => this.lanes.ensure(this.client, lane), 'change')
-        const args: (string | number)[] = [indexes.length]
-        for (const i of indexes) {
-          const input = inputs[i]!
-          args.push(input.priority, first + i, input.delayMs ?? 0, input.message)
-        }
-        const [seq, now] = (await this.laneCall(lane, 'schedule', args, 'change')) as [number, number]
+        const group = indexes.map((i) => ({ input: inputs[i]!, jobNum: first + i }))
+        const { laneId, seq, now } = await this.scheduling.add(lane, group, group.length)
         indexes.forEach((i, k) => {
           const input = inputs[i]!
           const member = (seq + k).toString(16).padStart(12, '0')
-          const job = this.job(encodeRecord({ jobNum: first + i, created: Math.floor(now / 1000), priority: input.priority, attempts: 0, hash: '' }, input.message), lane, laneId, member)
+          const job = new Job(first + i, Math.floor(now / 1000), lane, input.priority, input.message, this.hashes().encode(laneId, member))
+          this.members.set(job, member)
           if ((input.delayMs ?? 0) > 0) job.notBefore = now + input.delayMs!
           jobs[i] = job
         })
@@ -268,6 +276,21 @@ export class RedisStore implements JobStore {
       }),
     )
     return jobs
+  }
+
+  /** One schedule script for the groups of jobs (one per caller) of one lane; each group's first lane sequence. */
+  private async scheduleGroups(lane: string, groups: { input: ScheduleInput; jobNum: number }[][]): Promise<{ laneId: string; seq: number; now: number }[]> {
+    const laneId = await this.call(() => this.lanes.ensure(this.client, lane), 'change')
+    const args: (string | number)[] = [0]
+    for (const group of groups) for (const { input, jobNum } of group) args.push(input.priority, jobNum, input.delayMs ?? 0, input.message)
+    args[0] = (args.length - 1) / 4
+    const [seq, now] = (await this.laneCall(lane, 'schedule', args, 'change')) as [number, number]
+    let offset = 0
+    return groups.map((group) => {
+      const start = seq + offset
+      offset += group.length
+      return { laneId, seq: start, now }
+    })
   }
 
   /**
@@ -339,6 +362,8 @@ export class RedisStore implements JobStore {
    */
   async take(lane: string, leaseMs: number | undefined, waiting?: number): Promise<Taken | undefined> {
     try {
+      // Receives that do not wait, of a lane without a runner's bound: those of one turn share a script.
+      if (waiting === undefined && this.options.runnerLanes?.has(lane) !== true) return await this.taking.add(`${leaseMs ?? ''}:${lane}`, { lane, leaseMs })
       return await this.takeFrom(lane, leaseMs, waiting)
     } catch (err) {
       // Polled again within a second (and at once when Redis is back), not retried in a loop.
@@ -369,6 +394,15 @@ export class RedisStore implements JobStore {
     const job = this.job(record, lane, laneId!, member)
     if (leaseMs === undefined) return { job, lease: undefined }
     return { job, lease: new Held(job, at, leaseMs, Buffer.byteLength(job.message), token) }
+  }
+
+  /** The next jobs for `takes` receives (one lane, one lease length): one each, in order, while there are. */
+  private async takeEach(takes: { lane: string; leaseMs: number | undefined }[]): Promise<(Taken | undefined)[]> {
+    const { lane, leaseMs } = takes[0]!
+    if (takes.length === 1) return [await this.takeFrom(lane, leaseMs, undefined)]
+    const taken: (Taken | undefined)[] = await this.takeMany(lane, leaseMs, takes.length)
+    while (taken.length < takes.length) taken.push(undefined)
+    return taken
   }
 
   /**
@@ -431,15 +465,22 @@ export class RedisStore implements JobStore {
   private async onLease(name: 'ack' | 'release' | 'touch', hash: string, token: string, extra: (lane: string) => (string | number)[]): Promise<{ job: Job; reply: Reply }> {
     const place = await this.locate(hash)
     if (place === undefined) throw notLeased(hash)
-    const reply = await this.laneCall(place.lane, name, [place.member, token, ...extra(place.lane)], 'change')
+    const args: (string | number)[] = [place.member, token, ...extra(place.lane)]
+    const reply = name === 'ack' ? await this.acking.add(place.lane, args as AckArgs, ackSize(args as AckArgs)) : await this.laneCall(place.lane, name, args, 'change')
     const record = reply[1] as string | null
-    if (reply[0] === 1) return { job: this.job(record!, place.lane, place.laneId, place.member), reply }
+    if (reply[0] === 1) return { job: this.job(record!, place.lane, place.laneId, place.member, hash), reply }
     if (reply[0] === 0 || record === null) throw notLeased(hash)
     const job = this.job(record, place.lane, place.laneId, place.member)
     if (this.options.runnerLanes?.has(place.lane)) {
       throw new ApiError('conflict', `job ${job.jobNum} is running on lane ${JSON.stringify(place.lane)}; its runner acks or releases it, not a consumer`)
     }
     throw new ApiError('not_leased', `job ${job.jobNum} is not leased under lease_token ${JSON.stringify(token)}: that lease ended (it expired or was released) and the job was leased again`)
+  }
+
+  /** Acks of one lane: one script (several when coalesced); each ack's reply as a lone ack would get it. */
+  private async ackEach(lane: string, acks: AckArgs[]): Promise<Reply[]> {
+    const reply = await this.laneCall(lane, 'ack', [acks.length, ...acks.flat()], 'change')
+    return acks.map((_, i) => reply.slice(2 * i, 2 * i + 2))
   }
 
   /** `result`: the job is kept as succeeded, with it, for its lane's keep_finished (readable from every frontend). */
@@ -725,6 +766,11 @@ function indexesByLane(inputs: readonly ScheduleInput[]): Map<string, number[]> 
   return byLane
 }
 
+/** Each caller of a coalesced call that failed gets an error of its own (the same code and message). */
+function ownError(err: unknown): unknown {
+  return err instanceof ApiError ? new ApiError(err.codeName, err.message) : err
+}
+
 function notLeased(hash: string): ApiError {
   return new ApiError('not_leased', `no leased job has hash ${JSON.stringify(hash)} (never leased, already acked or released, or its lease expired)`)
 }
@@ -738,4 +784,12 @@ export function redactUrl(url: string): string {
   } catch {
     return 'redis://…'
   }
+}
+
+/** One ack's arguments to the ack script: member, token, result ('' for none), keep ms, succeeded jobs kept at most. */
+type AckArgs = [string, string, string, number, number]
+
+/** What an ack weighs in a coalesced call: one, and one more per KiB of its result (a call's size stays bounded). */
+function ackSize(args: AckArgs): number {
+  return 1 + Math.floor(args[2].length / 1024)
 }

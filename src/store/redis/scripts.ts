@@ -34,6 +34,15 @@ local function withAttempts(rec, n)
   local a, b, c, _, e = string.match(rec, HEAD)
   return a .. '|' .. b .. '|' .. c .. '|' .. n .. '|' .. e .. '|' .. string.sub(rec, headLen(rec) + 1)
 end
+-- one command over many arguments (fields, score-member pairs): in slices, as unpack is bounded
+local function many(cmd, key, args)
+  local out = {}
+  for i = 1, #args, 1000 do
+    local r = redis.call(cmd, key, unpack(args, i, math.min(i + 999, #args)))
+    if type(r) == 'table' then for k = 1, #r do out[#out + 1] = r[k] end end
+  end
+  return out
+end
 local function attemptsOf(rec) local _, _, _, d = string.match(rec, HEAD) return tonumber(d) end
 local function tokenOf(x) return string.match(x, '^%d+|(.*)$') end
 -- names up to n waiting frontends (longest waiting first); each comes back by its next take
@@ -183,17 +192,28 @@ export const LANE_SCRIPTS = {
   schedule: script('', `
 local n = tonumber(ARGV[3])
 local first = redis.call('HINCRBY', M, 'seq', n) - n + 1
-local ready, bytes = 0, 0
+local recs, ready, delayed, bytes = {}, {}, {}, 0
 for i = 0, n - 1 do
   local p, num, delay, msg = ARGV[4 + 4 * i], ARGV[5 + 4 * i], tonumber(ARGV[6 + 4 * i]), ARGV[7 + 4 * i]
   local m = string.format('%012x', first + i)
-  redis.call('HSET', J, m, num .. '|' .. clock[1] .. '|' .. p .. '|0||' .. msg)
+  recs[#recs + 1] = m
+  recs[#recs + 1] = num .. '|' .. clock[1] .. '|' .. p .. '|0||' .. msg
   bytes = bytes + #msg
-  if delay > 0 then redis.call('ZADD', D, now + delay, m) else redis.call('ZADD', R, p, m); ready = ready + 1 end
+  if delay > 0 then
+    delayed[#delayed + 1] = now + delay
+    delayed[#delayed + 1] = m
+  else
+    ready[#ready + 1] = p
+    ready[#ready + 1] = m
+  end
 end
+-- one HSET and one ZADD for all the jobs: Redis's cost is mostly per command, not per member
+many('HSET', J, recs)
+many('ZADD', R, ready)
+many('ZADD', D, delayed)
 redis.call('HINCRBY', M, 'jobs', n)
 redis.call('HINCRBY', M, 'bytes', bytes)
-wake(ready)
+wake(#ready / 2)
 return {first, now}
 `),
 
@@ -246,39 +266,62 @@ else
   if ARGV[8] == 'add' then redis.call('ZADD', W, 'NX', now, FE) elseif ARGV[8] == 'drop' then redis.call('ZREM', W, FE) end
   local top = redis.call('ZPOPMIN', R, tonumber(ARGV[5]))
   out = {1, now, #top / 2, -1}
-  for i = 1, #top, 2 do
-    local m = top[i]
-    local rec = redis.call('HGET', J, m)
-    if lease > 0 then
-      redis.call('ZADD', L, now + lease, m)
-      redis.call('HSET', X, m, ARGV[3] .. '|' .. ARGV[4] .. '.' .. ((i + 1) / 2))
-    else
-      takenForGood(m, rec)
+  local ms = {}
+  for i = 1, #top, 2 do ms[#ms + 1] = top[i] end
+  local recs = many('HMGET', J, ms)
+  if lease > 0 then
+    local deadlines, holders = {}, {}
+    for k, m in ipairs(ms) do
+      deadlines[#deadlines + 1] = now + lease
+      deadlines[#deadlines + 1] = m
+      holders[#holders + 1] = m
+      holders[#holders + 1] = ARGV[3] .. '|' .. ARGV[4] .. '.' .. k
     end
+    many('ZADD', L, deadlines)
+    many('HSET', X, holders)
+  else
+    -- each job taken for good keeps its unique key its unique_for and ends a wait on it
+    for k, m in ipairs(ms) do takenForGood(m, recs[k]) end
+  end
+  for k, m in ipairs(ms) do
     out[#out + 1] = m
-    out[#out + 1] = rec
+    out[#out + 1] = recs[k]
   end
 end
 for _, e in ipairs(expired) do out[#out + 1] = e end
 return out
 `),
 
-  // ARGV[3] member, [4] token, [5] result (JSON text, or '': none), [6] keep ms (a job acked with a
-  // result is kept as succeeded this long), [7] succeeded jobs kept per lane at most.
-  // Returns {1, record} or {0 (no lease in force) | -1 (another lease), record or false}.
+  // One or more acks of one lane (several when coalesce.ts gathered them): ARGV[3] n, then per
+  // ack: member, token, result (JSON text, or '': none), keep ms (a job acked with a result is kept
+  // as succeeded this long), succeeded jobs kept per lane at most. Returns per ack two items:
+  // {1 | 0 (no lease in force) | -1 (another lease), record or false}. Each ack sees the ones
+  // before it in the call as a next ack script would (a job acked twice in one call is gone).
   ack: script('allow-oom', `
-local m, res = ARGV[3], ARGV[5]
-local state, rec = leaseOf(m, ARGV[4])
-if state == 'gone' then return {0, rec} elseif state == 'other' then return {-1, rec} end
-redis.call('ZREM', L, m)
-redis.call('HDEL', X, m)
-redis.call('HINCRBY', M, 'jobs', -1)
-redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
-local kept = res ~= '' and keepDone(m, rec, res, tonumber(ARGV[6]), tonumber(ARGV[7]))
-if kept then trimDone(tonumber(ARGV[7])) else redis.call('HDEL', J, m) end
-unhold(m, false, not kept)
-ended(m, 'succeeded', rec, res)
-return {1, rec}
+local out = {}
+for i = 0, tonumber(ARGV[3]) - 1 do
+  local b = 4 + 5 * i
+  local m, res = ARGV[b], ARGV[b + 2]
+  local state, rec = leaseOf(m, ARGV[b + 1])
+  if state == 'gone' then
+    out[#out + 1] = 0
+  elseif state == 'other' then
+    out[#out + 1] = -1
+  else
+    redis.call('ZREM', L, m)
+    redis.call('HDEL', X, m)
+    redis.call('HINCRBY', M, 'jobs', -1)
+    redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
+    local maxF = tonumber(ARGV[b + 4])
+    local kept = res ~= '' and keepDone(m, rec, res, tonumber(ARGV[b + 3]), maxF)
+    if kept then trimDone(maxF) else redis.call('HDEL', J, m) end
+    unhold(m, false, not kept)
+    ended(m, 'succeeded', rec, res)
+    out[#out + 1] = 1
+  end
+  out[#out + 1] = rec
+end
+return out
 `),
 
   // ARGV[3] member, [4] token, [5] delay ms. Returns as ack, then the ready-at time.
