@@ -174,7 +174,7 @@ export class Routes {
         receiver.timer = setTimeout(() => {
           if (!service.cancel(lane, receiver)) return
           // An outage is not an empty lane: a consumer must not take one for the other.
-          const unavailable = service.unavailable
+          const unavailable = service.unavailable(lane)
           if (unavailable !== undefined) ex.sendError(unavailable)
           else if (count === undefined) ex.send(200, EMPTY_QUEUE_BODY)
           else takeBatch(ex, lane, leaseMs, count)
