@@ -2,9 +2,9 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import Ajv2020 from 'ajv/dist/2020'
 import { Redis } from 'ioredis'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { type Reply, type Running, call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
-import { type RedisCluster, startCluster, startRedis } from './helpers/redis'
+import { type RedisCluster, startCluster, startFrontend as frontend, startRedis, storeState } from './helpers/redis'
 
 /**
  * Several daemons ("frontends", the real bin/dispenserd) sharing one Redis store: what one does the
@@ -12,21 +12,6 @@ import { type RedisCluster, startCluster, startRedis } from './helpers/redis'
  * and Redis hanging or down is answered 503 code 14 (never a hung request), reported in GET /, and
  * recovered from by itself.
  */
-
-async function frontend(t: Test, args: string[]): Promise<Running> {
-  const d = await startDaemon({ args: ['--store', 'redis', ...args] })
-  t.teardown(async () => {
-    await d.stop('SIGKILL')
-    removeDir(d.dataDir)
-  })
-  await until(async () => (await storeState(d)) === 'up', 'the frontend to connect to Redis', 15_000)
-  return d
-}
-
-async function storeState(d: Running): Promise<string> {
-  const { body } = await call(`${d.url}/`)
-  return ((body.payload as Record<string, unknown>).store as { state: string }).state
-}
 
 async function parked(d: Running): Promise<number> {
   const { body } = await call(`${d.url}/`)

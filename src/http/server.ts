@@ -76,6 +76,11 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   on('/delete', withBody((ex, body) => routes.delete(ex, body)))
   on('/job', withQuery((ex, query, body) => routes.job(ex, query, body)))
   on('/failed', withQuery((ex, query, body) => routes.failed(ex, query, body)))
+  on('/cron', withBody((ex, body) => routes.cron(ex, 'list', body)))
+  on('/cron/add', withBody((ex, body) => routes.cron(ex, 'add', body)))
+  on('/cron/pause', withBody((ex, body) => routes.cron(ex, 'pause', body)))
+  on('/cron/resume', withBody((ex, body) => routes.cron(ex, 'resume', body)))
+  on('/cron/delete', withBody((ex, body) => routes.cron(ex, 'delete', body)))
   // The API's description: the same for every daemon, so open like the status.
   on('/openapi.json', (ex) => ex.send(200, OPENAPI_JSON), false)
   on('/*', (ex) => routes.notFound(ex, ex.url))

@@ -11,6 +11,7 @@ interface Counts {
   jobs: number
   bytes: number
   forgotten: number
+  uniqueHeld: number
 }
 
 /**
@@ -21,7 +22,7 @@ interface Counts {
  */
 export class CountsCache {
   private byLaneCounts = new Map<string, Counts>()
-  private totals = { jobs: 0, bytes: 0, dead: 0, leased: 0, forgotten: 0 }
+  private totals = { jobs: 0, bytes: 0, dead: 0, leased: 0, forgotten: 0, uniqueHeld: 0 }
   /** Added by this frontend since the last read. */
   private local = { jobs: 0, bytes: 0 }
   /** Being queued by this frontend: admitted, their script not answered yet (no read has them for sure). */
@@ -39,16 +40,17 @@ export class CountsCache {
       }),
     )
     const next = new Map<string, Counts>()
-    const totals = { jobs: 0, bytes: 0, dead: 0, leased: 0, forgotten: 0 }
+    const totals = { jobs: 0, bytes: 0, dead: 0, leased: 0, forgotten: 0, uniqueHeld: 0 }
     names.forEach((lane, i) => {
-      const [ready, leased, leasesOver, delayed, delaysOver, dead, jobs, bytes, forgotten] = replies[i]! as [number, number, number, number, number, number, number, number, number]
-      const counts = { queued: ready + leasesOver + delaysOver, leased: leased - leasesOver, delayed: delayed - delaysOver, dead, jobs, bytes, forgotten }
+      const [ready, leased, leasesOver, delayed, delaysOver, dead, jobs, bytes, forgotten, uniqueHeld] = replies[i]! as [number, number, number, number, number, number, number, number, number, number]
+      const counts = { queued: ready + leasesOver + delaysOver, leased: leased - leasesOver, delayed: delayed - delaysOver, dead, jobs, bytes, forgotten, uniqueHeld }
       next.set(lane, counts)
       totals.jobs += jobs
       totals.bytes += bytes
       totals.dead += dead
       totals.leased += counts.leased
       totals.forgotten += forgotten
+      totals.uniqueHeld += uniqueHeld
     })
     this.byLaneCounts = next
     this.totals = totals
@@ -72,6 +74,12 @@ export class CountsCache {
     }
   }
 
+  /** Jobs queued by a call not counted beforehand (unique schedules: their script decides how many). */
+  added(jobs: number, bytes: number): void {
+    this.local.jobs += jobs
+    this.local.bytes += bytes
+  }
+
   removed(jobs: number, bytes: number): void {
     this.local.jobs -= jobs
     this.local.bytes -= bytes
@@ -85,6 +93,10 @@ export class CountsCache {
 
   get leased(): number {
     return this.totals.leased
+  }
+
+  get uniqueHeld(): number {
+    return this.totals.uniqueHeld
   }
 
   get forgotten(): number {

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
-import { ApiError } from '../../errors'
+import { ApiError, OutcomeUnknown } from '../../errors'
 import type { Logger } from '../../log'
 import { Held } from '../../queue/held'
 import type { HistoryLimits } from '../../queue/history'
 import { Job, type RunReport } from '../../queue/job'
 import type { JobState, LaneSnapshot, ScheduleInput } from '../../queue/queue'
 import type { BackgroundTasks } from '../../service/tasks'
-import type { Expired, JobStore, LaneCounts, Taken, Usage } from '../job-store'
+import type { CronRecord } from '../../queue/cron-table'
+import { UniqueHold } from '../../queue/unique'
+import { type Expired, type JobStore, type LaneCounts, type Taken, type Usage, notOffered } from '../job-store'
 import { COMMAND_TIMEOUT_MS, type Client, ConnectionState, type Outcome, type RedisTarget, Script, connect, storeError } from './connection'
 import { Coalescer } from './coalesce'
 import { CountsCache } from './counts'
@@ -50,6 +52,7 @@ type Reply = (string | number | null)[]
 export class RedisStore implements JobStore {
   readonly defersReplies = true
   readonly answersAtOnce = false
+  readonly kind = 'redis'
   readonly broken = undefined
   private readonly client: Client
   private readonly subscriber: Redis | Cluster
@@ -69,11 +72,18 @@ export class RedisStore implements JobStore {
   /** Leases found expired by takes, reported by the next sweep (the job log's "job put back"). */
   private expiredByTakes: Job[] = []
   private readonly declared = new Set<string>()
+  /** Lanes whose last script failed for want of Redis (on a cluster, one shard can be down alone). */
+  private readonly failing = new Set<string>()
   private readonly sweepToken = randomBytes(8).toString('hex')
+  /**
+   * Cron entries' records, kept by this frontend only: each frontend runs the config file's
+   * entries, and a slot's unique key (held in Redis) lets only one of them queue the slot's job.
+   */
+  private readonly cron = new Map<string, CronRecord>()
   /** Schedules, receives and acks of one lane in one turn: one script each (coalesce.ts). */
   private readonly scheduling = new Coalescer((lane, groups: { input: ScheduleInput; jobNum: number }[][]) => this.scheduleGroups(lane, groups), ownError)
   private readonly taking = new Coalescer((_, takes: { lane: string; leaseMs: number | undefined }[]) => this.takeEach(takes), ownError)
-  private readonly acking = new Coalescer((lane, acks: [string, string][]) => this.ackEach(lane, acks), ownError)
+  private readonly acking = new Coalescer((lane, acks: AckArgs[]) => this.ackEach(lane, acks), ownError)
   /** Calls to Redis under way: close() waits for them. */
   private readonly underWay = new CallsUnderWay()
 
@@ -126,6 +136,11 @@ export class RedisStore implements JobStore {
   }
 
   private whenReady(): void {
+    // The server may have come back without its data (no persistence, a lost last second): lane ids
+    // then start again, and one cached from before could name another lane now. Ids and the hash
+    // secret are read afresh before anything is served again.
+    this.codec = undefined
+    this.lanes.forget()
     // ready() catches its own failures (and tries again); nothing is left to reject.
     this.ready().catch(() => undefined)
   }
@@ -141,6 +156,7 @@ export class RedisStore implements JobStore {
       await this.client.set(metaKey(prefix, 'secret'), randomBytes(32).toString('hex'), 'NX')
       const secret = await this.client.get(metaKey(prefix, 'secret'))
       this.codec = new HashCodec(Buffer.from(secret!, 'hex'))
+      await this.numbers.reconnected(this.client)
       await this.lanes.refresh(this.client)
       for (const lane of [...this.declared, ...(this.options.runnerLanes?.keys() ?? [])]) await this.lanes.ensure(this.client, lane)
       await this.refresh()
@@ -195,10 +211,15 @@ export class RedisStore implements JobStore {
     this.hashes()
     const keys = this.lanes.keys(lane)
     try {
-      return (await this.underWay.run(() => this.scripts[name].run(this.client, keys.keys, [keys.channel, this.frontend, ...args]))) as Reply
+      const reply = (await this.underWay.run(() => this.scripts[name].run(this.client, keys.keys, [keys.channel, this.frontend, ...args]))) as Reply
+      this.failing.delete(lane)
+      return reply
     } catch (err) {
       const failure = storeError(err, outcome)
-      if (failure instanceof ApiError && failure.codeName === 'store_unavailable') this.connection.set('down', (err as Error).message)
+      if (failure instanceof ApiError && failure.codeName === 'store_unavailable') {
+        this.connection.set('down', (err as Error).message)
+        this.failing.add(lane)
+      }
       throw failure
     }
   }
@@ -270,14 +291,9 @@ export class RedisStore implements JobStore {
    * keeping its jobs together and in the order of their numbers.
    */
   async schedule(inputs: readonly ScheduleInput[]): Promise<Job[]> {
+    refuseGroups(inputs)
     this.hashes()
-    const byLane = new Map<string, number[]>()
-    inputs.forEach((input, i) => {
-      const indexes = byLane.get(input.lane)
-      if (indexes === undefined) byLane.set(input.lane, [i])
-      else indexes.push(i)
-    })
-    const lanes = [...byLane].map(([lane, indexes]) => ({ lane, indexes, bytes: indexes.reduce((n, i) => n + Buffer.byteLength(inputs[i]!.message), 0) }))
+    const lanes = [...indexesByLane(inputs)].map(([lane, indexes]) => ({ lane, indexes, bytes: indexes.reduce((n, i) => n + Buffer.byteLength(inputs[i]!.message), 0) }))
     // The limits count these jobs at once: the next request may be admitted before they are queued.
     for (const { indexes, bytes } of lanes) this.tally.queued(indexes.length, bytes)
     let first: number
@@ -288,7 +304,7 @@ export class RedisStore implements JobStore {
       throw err
     }
     const jobs: Job[] = new Array<Job>(inputs.length)
-    await Promise.all(
+    const outcomes = await Promise.allSettled(
       lanes.map(async ({ lane, indexes, bytes }) => {
         const group = indexes.map((i) => ({ input: inputs[i]!, jobNum: first + i }))
         const placed = this.scheduling.add(lane, group, group.length, bytes)
@@ -308,7 +324,14 @@ export class RedisStore implements JobStore {
         this.wakeups.work(lane)
       }),
     )
-    return jobs
+    const failed = outcomes.find((o) => o.status === 'rejected')
+    if (failed === undefined) return jobs
+    const made = lanes.filter((_, k) => outcomes[k]!.status === 'fulfilled').flatMap(({ indexes }) => indexes)
+    if (made.length === 0) throw failed.reason
+    // A batch is atomic per lane only: the client must learn which jobs are queued, or a resend queues them twice.
+    const err = storeError(failed.reason, 'change')
+    const queued = made.sort((x, y) => x - y).map((i) => `jobs[${i}]`).join(', ')
+    throw new ApiError(err instanceof ApiError ? err.codeName : 'internal', `${queued} of the batch ${made.length === 1 ? 'is' : 'are'} queued (a batch over several lanes is atomic per lane only); for the others: ${err.message}`)
   }
 
   /** One schedule script for the groups of jobs (one per caller) of one lane; each group's first lane sequence. */
@@ -324,6 +347,68 @@ export class RedisStore implements JobStore {
       offset += group.length
       return { laneId, seq: start, now }
     })
+  }
+
+  /**
+   * As `schedule`, with unique keys: one script per lane checks and takes each key with its job
+   * (so two frontends scheduling one key at once queue it once). An input with `watchMs` has its
+   * job (or the job holding its key) watched: its end is kept for `waitedEnd`.
+   */
+  async scheduleUnique(inputs: readonly ScheduleInput[]): Promise<(Job | UniqueHold)[]> {
+    refuseGroups(inputs)
+    this.hashes()
+    const first = await this.call(() => this.numbers.take(this.client, inputs.length), 'change')
+    const outcomes = new Array<Job | UniqueHold>(inputs.length)
+    await Promise.all(
+      [...indexesByLane(inputs)].map(async ([lane, indexes]) => {
+        const laneId = await this.call(() => this.lanes.ensure(this.client, lane), 'change')
+        const args: (string | number)[] = [indexes.length]
+        for (const i of indexes) {
+          const { priority, delayMs, message, unique, watchMs } = inputs[i]!
+          args.push(priority, first + i, delayMs ?? 0, message, unique?.key ?? '', Math.round(unique?.forMs ?? 0), Math.round(watchMs ?? 0))
+        }
+        const reply = await this.laneCall(lane, 'scheduleUnique', args, 'change')
+        const now = reply[0] as number
+        let queued = 0
+        let bytes = 0
+        indexes.forEach((i, k) => {
+          const input = inputs[i]!
+          const [kind, member, jobNum, until] = reply.slice(1 + 4 * k, 5 + 4 * k) as [number, string, string, string]
+          if (kind === 0) {
+            outcomes[i] = new UniqueHold(lane, input.unique!.key, this.hashes().encode(laneId, member), Number(jobNum), until === '' ? Infinity : Number(until), undefined)
+            return
+          }
+          const job = this.job(encodeRecord({ jobNum: first + i, created: Math.floor(now / 1000), priority: input.priority, attempts: 0, hash: '' }, input.message), lane, laneId, member)
+          if ((input.delayMs ?? 0) > 0) job.notBefore = now + input.delayMs!
+          outcomes[i] = job
+          queued++
+          bytes += Buffer.byteLength(input.message)
+        })
+        if (queued === 0) return
+        this.tally.added(queued, bytes)
+        this.wakeups.work(lane)
+      }),
+    )
+    return outcomes
+  }
+
+  /** How a watched job ended, if it did (on any frontend). */
+  async waitedEnd(hash: string): Promise<{ job: Job; state: 'succeeded' | 'dead' | 'taken' | 'deleted' } | undefined> {
+    const place = await this.locate(hash)
+    if (place === undefined) return undefined
+    const reply = await this.laneCall(place.lane, 'ended', [place.member], 'read')
+    if (reply[0] !== 1) return undefined
+    const [, state, record, result] = reply as [number, 'succeeded' | 'dead' | 'taken' | 'deleted', string, string | null]
+    const job = this.job(record, place.lane, place.laneId, place.member)
+    if (result !== null) job.result = result
+    return { job, state }
+  }
+
+  unwatch(hash: string): void {
+    // Best effort: a watch nobody ends here is dropped by the sweep when its wait is over.
+    void this.locate(hash)
+      .then((place) => (place === undefined ? undefined : this.laneCall(place.lane, 'unwatch', [place.member], 'change')))
+      .catch(() => undefined)
   }
 
   /**
@@ -351,8 +436,9 @@ export class RedisStore implements JobStore {
     const concurrency = this.options.runnerLanes?.get(lane)
     const token = leaseMs === undefined ? '' : `${this.tokenPrefix}${(++this.tokens).toString(36)}`
     const after = waiting === undefined ? 'keep' : waiting > 0 ? 'add' : 'drop'
+    const knownId = await this.laneIdBeforeTake(lane)
     const reply = await this.laneCall(lane, 'take', [leaseMs ?? 0, token, waiting === undefined ? '0' : '1', concurrency?.() ?? 0, concurrency === undefined ? '0' : '1', after], 'change')
-    const laneId = reply[0] === 1 || reply.length > 3 ? await this.call(() => this.lanes.idOf(this.client, lane), 'read') : undefined
+    const laneId = knownId ?? (reply[0] === 1 || reply.length > 3 ? await this.laneIdAfterTake(lane) : undefined)
     if (reply[0] === 0) {
       this.noteExpired(reply, 3, lane, laneId)
       const [, deadline, now] = reply as [number, number, number]
@@ -389,9 +475,10 @@ export class RedisStore implements JobStore {
       const epoch = this.wakeups.epoch(lane)
       const tokens = `${this.tokenPrefix}${(++this.tokens).toString(36)}`
       const after = waiting === undefined ? 'keep' : waiting > 0 ? 'add' : 'drop'
+      const knownId = await this.laneIdBeforeTake(lane)
       const reply = await this.laneCall(lane, 'takeMany', [leaseMs ?? 0, tokens, count, waiting === undefined ? 1 : min, waiting === undefined ? '0' : '1', after], 'change')
       const n = reply[2] as number
-      const laneId = reply.length > 4 ? await this.call(() => this.lanes.idOf(this.client, lane), 'read') : undefined
+      const laneId = knownId ?? (reply.length > 4 ? await this.laneIdAfterTake(lane) : undefined)
       this.noteExpired(reply, 4 + 2 * n, lane, laneId)
       const now = reply[1] as number
       if (reply[0] === 0) {
@@ -410,6 +497,23 @@ export class RedisStore implements JobStore {
     } catch (err) {
       this.wakeups.failed(lane)
       throw err
+    }
+  }
+
+  /**
+   * A take needs its lane's id for the hashes of what it takes: read before the take (undefined:
+   * the lane has no job yet), since once the take has run a failure to read it loses the jobs.
+   */
+  private laneIdBeforeTake(lane: string): Promise<string | undefined> {
+    return this.call(() => this.lanes.idOf(this.client, lane), 'read')
+  }
+
+  /** The id of a lane made while a take ran (rare); a failure now is a take made whose jobs are lost to this reply. */
+  private async laneIdAfterTake(lane: string): Promise<string> {
+    try {
+      return (await this.lanes.idOf(this.client, lane))!
+    } catch (err) {
+      throw new OutcomeUnknown(`the job store (Redis) is unavailable (${(err as Error).message}); jobs were taken but could not be answered (leased ones come back when their leases end)`)
     }
   }
 
@@ -433,10 +537,11 @@ export class RedisStore implements JobStore {
   }
 
   /** Runs a lease script (ack, release, touch) on the job `hash` names; ApiError when no such lease is in force. */
-  private async onLease(name: 'ack' | 'release' | 'touch', hash: string, token: string, extra: (string | number)[]): Promise<{ job: Job; reply: Reply }> {
+  private async onLease(name: 'ack' | 'release' | 'touch', hash: string, token: string, extra: (lane: string) => (string | number)[]): Promise<{ job: Job; reply: Reply }> {
     const place = await this.locate(hash)
     if (place === undefined) throw notLeased(hash)
-    const reply = name === 'ack' ? await this.acking.add(place.lane, [place.member, token]) : await this.laneCall(place.lane, name, [place.member, token, ...extra], 'change')
+    const args: (string | number)[] = [place.member, token, ...extra(place.lane)]
+    const reply = name === 'ack' ? await this.acking.add(place.lane, args as AckArgs, ackSize(args as AckArgs)) : await this.laneCall(place.lane, name, args, 'change')
     const record = reply[1] as string | null
     if (reply[0] === 1) return { job: this.job(record!, place.lane, place.laneId, place.member, hash), reply }
     if (reply[0] === 0 || record === null) throw notLeased(hash)
@@ -447,40 +552,44 @@ export class RedisStore implements JobStore {
     throw new ApiError('not_leased', `job ${job.jobNum} is not leased under lease_token ${JSON.stringify(token)}: that lease ended (it expired or was released) and the job was leased again`)
   }
 
-  /** Acks of one lane (member, token): one script; each ack's reply as the ack script gives it. */
-  private async ackEach(lane: string, acks: [string, string][]): Promise<Reply[]> {
-    if (acks.length === 1) return [await this.laneCall(lane, 'ack', acks[0]!, 'change')]
-    const reply = await this.laneCall(lane, 'ackMany', [acks.length, ...acks.flat()], 'change')
+  /** Acks of one lane: one script (several when coalesced); each ack's reply as a lone ack would get it. */
+  private async ackEach(lane: string, acks: AckArgs[]): Promise<Reply[]> {
+    const reply = await this.laneCall(lane, 'ack', [acks.length, ...acks.flat()], 'change')
     return acks.map((_, i) => reply.slice(2 * i, 2 * i + 2))
   }
 
-  async ack(hash: string, token: string): Promise<Job> {
-    const { job } = await this.onLease('ack', hash, token, [])
+  /** `result`: the job is kept as succeeded, with it, for its lane's keep_finished (readable from every frontend). */
+  async ack(hash: string, token: string, result?: string): Promise<Job> {
+    const history = this.options.history
+    const keep = (lane: string): number => (result === undefined ? 0 : (history?.keepFinishedMs(lane) ?? 0))
+    const { job } = await this.onLease('ack', hash, token, (lane) => [result ?? '', keep(lane), history?.maxFinished ?? 0])
+    if (result !== undefined) job.result = result
     this.tally.removed(1, Buffer.byteLength(job.message))
     return job
   }
 
   async release(hash: string, token: string, delayMs: number): Promise<Job> {
-    const { job, reply } = await this.onLease('release', hash, token, [delayMs])
+    const { job, reply } = await this.onLease('release', hash, token, () => [delayMs])
     if (delayMs > 0) job.notBefore = reply[2] as number
     else this.wakeups.work(job.lane)
     return job
   }
 
   async touch(hash: string, token: string, leaseMs: number | undefined): Promise<Held> {
-    const { job, reply } = await this.onLease('touch', hash, token, [leaseMs ?? ''])
+    const { job, reply } = await this.onLease('touch', hash, token, () => [leaseMs ?? ''])
     return new Held(job, reply[2] as number, reply[3] as number, Buffer.byteLength(job.message), token)
   }
 
   /** A run's end: its lease must still be the job's, or ApiError not_leased. */
-  private async finish(lease: Held, kind: 'ok' | 'dead' | 'retry', report: RunReport | undefined, delayMs: number): Promise<Job> {
+  private async finish(lease: Held, kind: 'ok' | 'dead' | 'retry', report: RunReport | undefined, delayMs: number, result?: string): Promise<Job> {
     const { job } = lease
     const history = this.options.history
     const keepMs = kind === 'ok' ? (history?.keepFinishedMs(job.lane) ?? 0) : 0
-    const args = [this.memberOf(job), lease.token, kind, job.attempts, report === undefined ? '' : JSON.stringify(report), keepMs, history?.maxFinished ?? 0, delayMs]
+    const args = [this.memberOf(job), lease.token, kind, job.attempts, report === undefined ? '' : JSON.stringify(report), keepMs, history?.maxFinished ?? 0, delayMs, result ?? '']
     const reply = await this.laneCall(job.lane, 'finish', args, 'change')
     if (reply[0] !== 1) throw new ApiError('not_leased', `the lease on job ${job.jobNum} ended before its run did`)
     job.report = report
+    if (result !== undefined) job.result = result
     if (kind === 'retry') {
       if (delayMs > 0) job.notBefore = (reply[2] as number) + delayMs
       else this.wakeups.work(job.lane)
@@ -488,8 +597,8 @@ export class RedisStore implements JobStore {
     return job
   }
 
-  complete(lease: Held, report: RunReport): Promise<Job> {
-    return this.finish(lease, 'ok', report, 0)
+  complete(lease: Held, report: RunReport, result?: string): Promise<Job> {
+    return this.finish(lease, 'ok', report, 0, result)
   }
 
   bury(lease: Held, report: RunReport): Promise<Job> {
@@ -523,9 +632,10 @@ export class RedisStore implements JobStore {
     if (place === undefined) return undefined
     const reply = await this.laneCall(place.lane, 'find', [place.member], 'read')
     if (reply[0] === 0) return undefined
-    const [state, record, deadline, report] = reply as [string, string, string, string | null]
+    const [state, record, deadline, report, result] = reply as [string, string, string, string | null, string | null | undefined]
     const job = this.job(record, place.lane, place.laneId, place.member)
     if (report !== null) job.report = JSON.parse(report) as RunReport
+    if (typeof result === 'string') job.result = result
     if (state === 'delayed') job.notBefore = Number(deadline)
     const running = state === 'leased' && this.options.runnerLanes?.has(place.lane) === true
     return { job, state: running ? 'running' : (state as JobState) }
@@ -580,6 +690,27 @@ export class RedisStore implements JobStore {
 
   finishedForgotten(): number {
     return this.tally.forgotten
+  }
+
+  uniqueKeysHeld(): number {
+    return this.tally.uniqueHeld
+  }
+
+  setGroupWeights(lane: string, weights: Readonly<Record<string, number>> | undefined): void {
+    // The config refuses group_weights with this store; nothing else sets them.
+    if (weights !== undefined) throw notOffered(`"group_weights" (lane ${JSON.stringify(lane)})`, this.kind)
+  }
+
+  cronRecords(): CronRecord[] {
+    return [...this.cron.values()]
+  }
+
+  saveCron(record: CronRecord): void {
+    this.cron.set(record.name, record)
+  }
+
+  deleteCron(name: string): void {
+    this.cron.delete(name)
   }
 
   /** The sweeper runs every second (on whichever frontend takes the turn). */
@@ -667,9 +798,15 @@ export class RedisStore implements JobStore {
     callback(undefined)
   }
 
-  /** Set while Redis is unavailable: what a receiver whose wait ends meanwhile is answered. */
-  get unavailable(): ApiError | undefined {
-    return this.connection.state === 'up' ? undefined : this.notConnected()
+  /**
+   * Set while Redis cannot serve `lane`: what a receiver whose wait there ends meanwhile is
+   * answered. A cluster with one shard down still serves the other shards' lanes: there it is the
+   * lane's own last call that tells.
+   */
+  unavailable(lane: string): ApiError | undefined {
+    const down = this.codec === undefined || this.connection.state !== 'up'
+    if (!down || ('cluster' in this.options.target && this.codec !== undefined && !this.failing.has(lane))) return undefined
+    return this.notConnected()
   }
 
   status(): Record<string, unknown> {
@@ -694,6 +831,22 @@ export class RedisStore implements JobStore {
   }
 }
 
+/** Fair groups keep their turns in one process: over Redis a schedule with "group" is refused (code 15). */
+function refuseGroups(inputs: readonly ScheduleInput[]): void {
+  if (inputs.some((input) => input.group !== undefined)) throw notOffered('"group" (fair groups within a lane)', 'redis')
+}
+
+/** The inputs' indexes by lane, in order: one script per lane. */
+function indexesByLane(inputs: readonly ScheduleInput[]): Map<string, number[]> {
+  const byLane = new Map<string, number[]>()
+  inputs.forEach((input, i) => {
+    const indexes = byLane.get(input.lane)
+    if (indexes === undefined) byLane.set(input.lane, [i])
+    else indexes.push(i)
+  })
+  return byLane
+}
+
 /** Each caller of a coalesced call that failed gets an error of its own (the same code and message). */
 function ownError(err: unknown): unknown {
   return err instanceof ApiError ? new ApiError(err.codeName, err.message) : err
@@ -712,4 +865,12 @@ export function redactUrl(url: string): string {
   } catch {
     return 'redis://…'
   }
+}
+
+/** One ack's arguments to the ack script: member, token, result ('' for none), keep ms, succeeded jobs kept at most. */
+type AckArgs = [string, string, string, number, number]
+
+/** What an ack weighs in a coalesced call: one, and one more per KiB of its result (a call's size stays bounded). */
+function ackSize(args: AckArgs): number {
+  return 1 + Math.floor(args[2].length / 1024)
 }
