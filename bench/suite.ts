@@ -19,6 +19,7 @@ import { ROOT } from './lib/procs'
 import { type Check, type Row, type Section, checks, table } from './lib/report'
 import { SNAPSHOT_MODE, journal } from './workloads/journal'
 import { memory } from './workloads/memory'
+import { pages } from './workloads/pages'
 import { roundTrip } from './workloads/roundtrip'
 import { runners } from './workloads/runners'
 import { snapshot, startup } from './workloads/snapshot'
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
   const args = new Command('bench')
     .option('--rounds <n>', 'interleaved rounds per comparison; the median is reported', '3')
     .option('--seconds <n>', 'seconds per measurement', '5')
-    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,memory,snapshot,scale,startup,journal,runners,soak')
+    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,memory,snapshot,scale,startup,journal,runners,pages,soak')
     .option('--with-10m', 'also snapshot and scale at 10M queued jobs')
     .option('--soak <minutes>', 'also run a mixed load for this long, sampling RSS')
     .option('--smoke', 'one tiny workload against dispenserd and the ceiling; writes nothing')
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
     startup: () => startup(5),
     journal: () => journal({ rounds, seconds }),
     runners: () => runners({ rounds, jobs: 2000, concurrency: [1, 4] }),
+    pages: () => pages(1_000_000, seconds * 2),
     soak: () => soak(Number(args.soak ?? 10)),
   }
   const everyDefault = Object.keys(workloads).filter((name) => name !== 'soak' || args.soak !== undefined)

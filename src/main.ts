@@ -13,6 +13,11 @@ import { removeStaleTemporaries } from './persist/atomic'
 import { SNAPSHOT_FILES } from './persist/store'
 import { JobService } from './service/job-service'
 import { jobLog } from './service/job-log'
+import { Exposition, type MetricSources } from './metrics/exposition'
+import { overview } from './metrics/overview'
+import { RATE_SAMPLE_MS } from './service/rates'
+import { loadUiFiles } from './http/ui-assets'
+import { JobMetrics } from './metrics/job-metrics'
 import { MemoryStore } from './store/memory-store'
 import { Dispatcher } from './runners/dispatcher'
 import { DispatchRepos, validateDispatchArguments } from './runners/dispatch'
@@ -68,8 +73,20 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     })
     const service = new JobService({ store, logger, limits: queueLimits(config) })
     service.events.subscribe(jobLog(logger))
+    const jobMetrics = new JobMetrics()
+    service.events.subscribe(jobMetrics)
     const dispatcher = new Dispatcher(runnerLanes, service, logger)
     service.setLanePolicy(dispatcher)
+    service.tasks.add('drain rates', () => service.rates.sample()).every(RATE_SAMPLE_MS)
+    const sources: MetricSources = {
+      laneStats: () => service.laneStats(),
+      totals: () => service.totals(),
+      pausedLanes: () => service.pausedLanes(),
+      tasks: () => service.tasks.status(),
+      store: () => service.storeStats(),
+      runners: () => dispatcher.counters(),
+      jobs: jobMetrics,
+    }
     store.start(service.tasks, config.persist_queue ? config.persist_interval * 1000 : 0)
     const routes = new Routes({
       service,
@@ -86,12 +103,17 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           ...service.totals(),
           memory: memoryUsage(),
         },
+        limits: service.limitsInForce(),
+        paused_lanes: [...service.pausedLanes()],
         runners: dispatcher.counters(),
         ...service.status(),
       }),
+      metrics: new Exposition(sources),
+      overview: () => overview(sources, (lane) => service.rates.rate(lane)),
     })
     const { host, port } = parseAddress(config.address)!
-    const http = await startHttpServer({ host, port, authToken: config.auth_token, maxBodyBytes: config.max_body_bytes, routes, logger })
+    const dashboard = { update: () => JSON.stringify(overview(sources, (lane) => service.rates.rate(lane))), intervalMs: 1000 }
+    const http = await startHttpServer({ host, port, authToken: config.auth_token, maxBodyBytes: config.max_body_bytes, routes, logger, live: dashboard, ui: loadUiFiles() })
     try {
       // Runner slots before the first log line that says the daemon is up.
       dispatcher.start()

@@ -67,6 +67,15 @@ export class Exchange {
 
   /** Answers with a JSON body. Returns false when the client was already gone. */
   send(httpStatus: HttpStatus, json: string | Uint8Array, closeConnection = false): boolean {
+    return this.reply(httpStatus, 'application/json', json, undefined, closeConnection)
+  }
+
+  /** Answers with a body of another type than JSON (metrics, the dashboard's files). */
+  sendBody(httpStatus: HttpStatus, contentType: string, body: string | Uint8Array, headers?: Record<string, string>): boolean {
+    return this.reply(httpStatus, contentType, body, headers, false)
+  }
+
+  private reply(httpStatus: HttpStatus, contentType: string, body: string | Uint8Array, headers: Record<string, string> | undefined, closeConnection: boolean): boolean {
     if (!this.open) return false
     this.answered = true
     this.abortHandler = undefined
@@ -74,8 +83,9 @@ export class Exchange {
       this.res.cork(() => {
         if (this.readingHeld) this.res.resume()
         this.res.writeStatus(statusLine(httpStatus))
-        this.res.writeHeader('Content-Type', 'application/json')
-        this.res.end(json, closeConnection)
+        this.res.writeHeader('Content-Type', contentType)
+        if (headers !== undefined) for (const name in headers) this.res.writeHeader(name, headers[name]!)
+        this.res.end(body, closeConnection)
       })
       return true
     } catch {

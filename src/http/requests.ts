@@ -9,7 +9,7 @@ import type { ScheduleInput } from '../queue/queue'
  */
 type Fields = Record<string, unknown>
 
-function invalid(message: string): ApiError {
+export function invalid(message: string): ApiError {
   return new ApiError('invalid_data', message)
 }
 
@@ -39,7 +39,7 @@ export function laneField(fields: Fields): string {
   return lane
 }
 
-function priorityField(fields: Fields): number {
+export function priorityField(fields: Fields): number {
   const priority = fields.priority
   if (priority === undefined || priority === null) return DEFAULT_PRIORITY
   if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
@@ -126,7 +126,7 @@ function tokenField(fields: Fields): string {
   return token
 }
 
-function hashField(fields: Fields): string {
+export function hashField(fields: Fields): string {
   const hash = fields.hash
   if (hash === undefined || hash === null || hash === '') throw invalid('missing hash')
   if (typeof hash !== 'string' || hash.length > 128) throw invalid('"hash" must be a string of at most 128 characters')
@@ -157,7 +157,7 @@ export interface FailedQuery {
 }
 
 /** A whole number from a JSON number or, from a query string, its decimal text. */
-function countField(fields: Fields, name: string, fallback: number, min: number, max: number): number {
+export function countField(fields: Fields, name: string, fallback: number, min: number, max: number): number {
   const raw = fields[name]
   if (raw === undefined || raw === null || raw === '') return fallback
   const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw

@@ -15,7 +15,8 @@ export interface DeadJob {
 /**
  * What the journal says about each job it mentions: its last record decides. `schedule` and
  * `return` (which carry the whole job) and `lease` mean the job is there; `take` and `ack` mean it
- * is gone. Jobs the journal does not mention are as the snapshot has them.
+ * is gone. Jobs the journal does not mention are as the snapshot has them. `pause` and `resume`
+ * name a lane instead of a job; the last of them for a lane decides whether it is paused.
  *
  * Because only the last record counts, replaying records the snapshot already reflects does no
  * harm: a crash at any point of a compaction (snapshot written, old generations not yet deleted)
@@ -29,6 +30,8 @@ export class JournalState {
   readonly jobs = new Map<number, RestoredJob | null | 'present' | DeadJob>()
   records = 0
   highestJobNum = 0
+  /** Lanes paused or resumed by the records: the last record of each lane decides. */
+  readonly paused = new Map<string, boolean>()
 
   /**
    * Tells the journal what a snapshot file holds of a job. Returns true when the journal mentions
@@ -43,6 +46,12 @@ export class JournalState {
   }
 
   apply(op: string, fields: Record<string, unknown>, where: string): void {
+    if (op === 'pause' || op === 'resume') {
+      if (typeof fields.lane !== 'string') throw new Error(`${where}: "lane" must be a string`)
+      this.paused.set(fields.lane, op === 'pause')
+      this.records++
+      return
+    }
     const jobNum = fields.job_num
     if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) throw new Error(`${where}: "job_num" must be a positive integer`)
     switch (op) {

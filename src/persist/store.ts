@@ -34,7 +34,11 @@ export interface SnapshotStatus {
   last_saved_at: string | null
   last_duration_ms: number | null
   last_jobs: number | null
+  /** Bytes of the last queue.json written. */
+  last_bytes: number | null
   last_error: string | null
+  /** Snapshots that failed since start. */
+  errors: number
 }
 
 function readIfExists(file: string): string | undefined {
@@ -59,7 +63,7 @@ export class SnapshotStore {
   private deadFileExists = false
   /** Dead jobs of the dead.json on disk (job number → hash); see retriedSinceDeadFile. */
   private onDiskDead = new Map<number, string>()
-  readonly status: SnapshotStatus = { last_saved_at: null, last_duration_ms: null, last_jobs: null, last_error: null }
+  readonly status: SnapshotStatus = { last_saved_at: null, last_duration_ms: null, last_jobs: null, last_bytes: null, last_error: null, errors: 0 }
   private pending: Promise<void> = Promise.resolve()
 
   constructor(
@@ -113,6 +117,7 @@ export class SnapshotStore {
         else restore(said)
       }
       queue.reserveJobNumsBelow(journal.highestJobNum + 1)
+      for (const [lane, paused] of journal.paused) queue.restorePaused(lane, paused)
     }
     // What dead.json holds as dead, and what it carries as retried that queue.json lacks (dead.json
     // was renamed without queue.json): the next dead.json must carry those too, until a queue.json
@@ -125,16 +130,22 @@ export class SnapshotStore {
   private loadState(queue: Queue): void {
     const stateText = readIfExists(this.stateFile)
     if (stateText === undefined || stateText.trim() === '') return
-    let next: unknown
+    let state: { next_job_num?: unknown; paused_lanes?: unknown }
     try {
-      next = (JSON.parse(stateText) as { next_job_num?: unknown }).next_job_num
+      state = JSON.parse(stateText) as typeof state
     } catch (err) {
       throw new UnreadableSnapshotError(`${this.stateFile}: not valid JSON: ${(err as Error).message}`)
     }
+    const next = state.next_job_num
     if (typeof next !== 'number' || !Number.isSafeInteger(next) || next < 1) {
       throw new UnreadableSnapshotError(`${this.stateFile}: "next_job_num" must be a positive integer`)
     }
     queue.reserveJobNumsBelow(next)
+    const paused = state.paused_lanes ?? []
+    if (!Array.isArray(paused) || !paused.every((lane) => typeof lane === 'string')) {
+      throw new UnreadableSnapshotError(`${this.stateFile}: "paused_lanes" must be an array of lane names`)
+    }
+    for (const lane of paused) queue.restorePaused(lane, true)
   }
 
   /** dead.json: dead jobs with their reports, and jobs retried since the dead.json before it. */
@@ -163,6 +174,7 @@ export class SnapshotStore {
     const run = async (): Promise<void> => {
       const started = performance.now()
       const lanes = queue.snapshot()
+      const paused = queue.pausedLanes()
       const dead = queue.allDead()
       const retried = this.retriedSinceDeadFile(queue, dead)
       // From here on the journal's new generation holds exactly what this snapshot lacks.
@@ -172,7 +184,8 @@ export class SnapshotStore {
       const deadNow = new Map([...dead.values()].flat().map((job) => [job.jobNum, job.hash]))
       try {
         // State first: a crash between the two writes leaves a next_job_num that is only too high.
-        const stateText = `${JSON.stringify({ next_job_num: queue.nextJobNum })}\n`
+        // Paused lanes are kept here (queue.json has no room for them), captured with the jobs.
+        const stateText = `${JSON.stringify({ next_job_num: queue.nextJobNum, paused_lanes: paused })}\n`
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
         await writeFileAtomically(this.stateFile, [Buffer.from(stateText)], this.fs)
         const files = [{ file: this.queueFile, pieces: counted(encodeJobsByLane(lanes), size) }]
@@ -186,6 +199,7 @@ export class SnapshotStore {
         // dead.json may have been replaced without queue.json: remember both sets of dead jobs.
         for (const [jobNum, hash] of deadNow) this.onDiskDead.set(jobNum, hash)
         this.status.last_error = `${new Date().toISOString()}: ${(err as Error).message}`
+        this.status.errors++
         this.logger.error({ err, file: this.queueFile, reason }, 'snapshot failed; the previous queue.json is intact')
         throw err
       }
@@ -194,7 +208,7 @@ export class SnapshotStore {
         journal!.compactAfter(size.bytes)
       }
       const duration = Math.round(performance.now() - started)
-      Object.assign(this.status, { last_saved_at: new Date().toISOString(), last_duration_ms: duration, last_jobs: jobs, last_error: null })
+      Object.assign(this.status, { last_saved_at: new Date().toISOString(), last_duration_ms: duration, last_jobs: jobs, last_bytes: size.bytes, last_error: null })
       this.logger.info({ file: this.queueFile, jobs, duration_ms: duration, reason }, 'snapshot written')
     }
     const next = this.pending.then(run, run)

@@ -5,7 +5,8 @@ import type { Job } from './job'
  * journal implements this). What a restart needs is only whether each job is still there:
  * `scheduled` and `returned` say it is (and carry it whole), `taken` and `acked` say it is gone,
  * `leased` says it is out with a consumer (back in its lane after a restart), `buried` that it is
- * dead (kept, with its report, outside its lane), `deleted` that it is gone.
+ * dead (kept, with its report, outside its lane), `deleted` that it is gone. `returned` also
+ * carries a job moved to another lane or priority (its record holds the new ones).
  */
 export interface ChangeLog {
   scheduled(job: Job): void
@@ -22,9 +23,11 @@ export interface ChangeLog {
   buried(job: Job): void
   /** Gone for good at an operator's request. */
   deleted(job: Job): void
+  /** An operator paused or resumed a lane (not about a job: kept across restarts all the same). */
+  lanePaused(lane: string, paused: boolean): void
 }
 
-export type ReturnReason = 'released' | 'lease expired' | 'not delivered' | 'retried'
+export type ReturnReason = 'released' | 'lease expired' | 'not delivered' | 'retried' | 'moved'
 
 export const NO_CHANGE_LOG: ChangeLog = {
   scheduled() {},
@@ -34,4 +37,5 @@ export const NO_CHANGE_LOG: ChangeLog = {
   returned() {},
   buried() {},
   deleted() {},
+  lanePaused() {},
 }

@@ -35,6 +35,23 @@ export class HashScheme {
     out.hex32(this.right)
   }
 
+  /**
+   * The job number whose hash this is, if it is one of this scheme's (the permutation run
+   * backwards): so a job can be found by its hash without an index of every hash.
+   */
+  jobNumOf(hash: string): number | undefined {
+    if (hash.length !== 40 || !hash.startsWith(this.prefix) || !/^[0-9a-f]{16}$/.test(hash.slice(24))) return undefined
+    let left = Number.parseInt(hash.slice(24, 32), 16)
+    let right = Number.parseInt(hash.slice(32, 40), 16)
+    for (let round = 3; round >= 0; round--) {
+      const previousRight = left
+      left = (right ^ mix(left ^ this.keys[round]!)) >>> 0
+      right = previousRight
+    }
+    const jobNum = left * 0x100000000 + right
+    return jobNum >= 1 && Number.isSafeInteger(jobNum) ? jobNum : undefined
+  }
+
   private permute(jobNum: number): void {
     let left = Math.floor(jobNum / 0x100000000) >>> 0
     let right = jobNum >>> 0

@@ -61,6 +61,12 @@ export class HeldJobs {
     return this.byHash.get(hash)
   }
 
+  /** The held job numbered `jobNum`: O(held jobs), for jobs whose hash is not derived from their number. */
+  findNumber(jobNum: number): Job | undefined {
+    for (const held of this.byHash.values()) if (held.job.jobNum === jobNum) return held.job
+    return undefined
+  }
+
   nextDeadline(): number | undefined {
     return this.byDeadline.peek()?.at
   }

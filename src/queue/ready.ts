@@ -70,6 +70,77 @@ class Bucket implements HeapItem {
     return next!
   }
 
+  /** The bucket's oldest job (the next it serves); the bucket must not be empty. */
+  oldest(): Job {
+    const next = this.fifo[this.head]
+    const back = this.putBack?.peek()
+    return back !== undefined && (next === undefined || back.jobNum < next.jobNum) ? back : next!
+  }
+
+  /** The first index of the FIFO at or after `head` whose job number is above `jobNum` (they grow along it). */
+  private after(jobNum: number): number {
+    let lo = this.head
+    let hi = this.fifo.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.fifo[mid]!.jobNum <= jobNum) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  /** The job numbered `jobNum` if it waits here: a binary search of the FIFO, a look through the put-back heap. */
+  find(jobNum: number): Job | undefined {
+    const i = this.after(jobNum) - 1
+    const job = i >= this.head ? this.fifo[i] : undefined
+    if (job !== undefined && job.jobNum === jobNum && job.heapIndex !== REMOVED) return job
+    return this.putBack?.copy().find((j) => j.jobNum === jobNum)
+  }
+
+  /**
+   * How many jobs here are served before the one numbered `jobNum`: O(log n), or O(its place) while
+   * jobs removed from the middle wait ahead of it to be skipped.
+   */
+  before(jobNum: number): number {
+    const end = this.after(jobNum - 1)
+    let count = end - this.head
+    if (this.removed > 0) for (let i = this.head; i < end; i++) if (this.fifo[i]!.heapIndex === REMOVED) count--
+    if (this.putBack !== undefined) for (const job of this.putBack.copy()) if (job.jobNum < jobNum) count++
+    return count
+  }
+
+  /**
+   * This bucket's jobs with numbers above `jobNum` in ascending order, or below it in descending
+   * order, read lazily (a page reads only what it shows).
+   */
+  *from(jobNum: number, ascending: boolean): Generator<Job> {
+    const putBack = this.putBack === undefined || this.putBack.size === 0 ? [] : this.putBack.copy().sort((a, b) => (ascending ? a.jobNum - b.jobNum : b.jobNum - a.jobNum))
+    let p = 0
+    const step = ascending ? 1 : -1
+    const first = ascending ? this.after(jobNum) : this.after(jobNum - 1) - 1
+    const inRange = (i: number): boolean => (ascending ? i < this.fifo.length : i >= this.head)
+    for (let i = first; inRange(i); i += step) {
+      const job = this.fifo[i]!
+      if (job.heapIndex === REMOVED) continue
+      while (p < putBack.length && (ascending ? putBack[p]!.jobNum < job.jobNum : putBack[p]!.jobNum > job.jobNum)) {
+        if (ascending ? putBack[p]!.jobNum > jobNum : putBack[p]!.jobNum < jobNum) yield putBack[p]!
+        p++
+      }
+      yield job
+    }
+    for (; p < putBack.length; p++) if (ascending ? putBack[p]!.jobNum > jobNum : putBack[p]!.jobNum < jobNum) yield putBack[p]!
+  }
+
+  /** Whether the FIFO can be indexed directly (nothing removed from the middle, nothing put back). */
+  get plain(): boolean {
+    return this.removed === 0 && (this.putBack?.size ?? 0) === 0
+  }
+
+  /** The `i`-th job in order; only when `plain`. */
+  at(i: number): Job {
+    return this.fifo[this.head + i]!
+  }
+
   /** This bucket's jobs, oldest first (a copy; the bucket is untouched). */
   inOrder(): Job[] {
     let fifo = this.fifo.slice(this.head) as Job[]
@@ -149,6 +220,83 @@ export class ReadyJobs {
       this.buckets.delete(bucket.priority)
     }
     return job
+  }
+
+  /** The ready job scheduled first (lowest job number), whatever its priority: O(priorities). */
+  oldest(): Job | undefined {
+    let oldest: Job | undefined
+    for (const bucket of this.buckets.values()) {
+      const job = bucket.oldest()
+      if (oldest === undefined || job.jobNum < oldest.jobNum) oldest = job
+    }
+    return oldest
+  }
+
+  /** The job numbered `jobNum` if it is ready here: O(priorities × log n). */
+  find(jobNum: number): Job | undefined {
+    for (const bucket of this.buckets.values()) {
+      const job = bucket.find(jobNum)
+      if (job !== undefined) return job
+    }
+    return undefined
+  }
+
+  /** How many ready jobs are served before `job` (which waits here). */
+  positionOf(job: Job): number {
+    let position = 0
+    for (const bucket of this.buckets.values()) {
+      if (bucket.priority < job.priority) position += bucket.size
+      else if (bucket.priority === job.priority) position += bucket.before(job.jobNum)
+    }
+    return position
+  }
+
+  /** The buckets that have jobs, in serving order (lowest priority number first). */
+  private inPriorityOrder(): Bucket[] {
+    return this.nonEmpty.copy().sort((a, b) => a.priority - b.priority)
+  }
+
+  /**
+   * The jobs in serving order from `after` on (exclusive; from the start without it), skipping the
+   * first `skip`: whole priorities are skipped by their size, and within one, by index when
+   * nothing was removed from its middle. Read lazily.
+   */
+  *inOrderFrom(after: { priority: number; jobNum: number } | undefined, skip = 0): Generator<Job> {
+    for (const bucket of this.inPriorityOrder()) {
+      if (after !== undefined && bucket.priority < after.priority) continue
+      const from = after !== undefined && bucket.priority === after.priority ? after.jobNum : 0
+      if (from === 0 && skip >= bucket.size) {
+        skip -= bucket.size
+        continue
+      }
+      if (from === 0 && skip > 0 && bucket.plain) {
+        for (let i = skip; i < bucket.size; i++) yield bucket.at(i)
+        skip = 0
+        continue
+      }
+      for (const job of bucket.from(from, true)) {
+        if (skip > 0) skip--
+        else yield job
+      }
+    }
+  }
+
+  /** The jobs by job number (oldest first, or newest first), from `after` on (exclusive): a merge of the priorities. */
+  *byAge(newestFirst: boolean, after: number | undefined): Generator<Job> {
+    const start = after ?? (newestFirst ? Number.MAX_SAFE_INTEGER : 0)
+    const heads = this.inPriorityOrder().map((bucket) => {
+      const it = bucket.from(start, !newestFirst)
+      return { it, job: it.next().value as Job | undefined }
+    })
+    for (;;) {
+      let best: (typeof heads)[number] | undefined
+      for (const head of heads) {
+        if (head.job !== undefined && (best === undefined || (newestFirst ? head.job.jobNum > best.job!.jobNum : head.job.jobNum < best.job!.jobNum))) best = head
+      }
+      if (best === undefined) return
+      yield best.job!
+      best.job = best.it.next().value as Job | undefined
+    }
   }
 
   /**

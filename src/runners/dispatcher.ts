@@ -153,7 +153,9 @@ class LaneWorker {
     this.service.events.emit('runStarted', job)
     try {
       log.debug('job started')
-      const result = await this.runOnce(job, controller.signal, log)
+      const ran = await this.runOnce(job, controller.signal, log)
+      // Killed by an operator: the job fails for good, whatever the runner made of the stop.
+      const result: RunResult = controller.signal.reason === 'killed' && ran.status === 'failed' ? { ...ran, retry: false } : ran
       const durationMs = Date.now() - started
       c.duration_ms_total += durationMs
       c.duration_ms_max = Math.max(c.duration_ms_max, durationMs)
@@ -237,6 +239,16 @@ class LaneWorker {
     })
   }
 
+  /** An operator's kill: the run of the job with this hash is aborted (reason "killed"); whether it was running here. */
+  kill(hash: string): boolean {
+    for (const [job, controller] of this.running) {
+      if (job.hash !== hash) continue
+      controller.abort('killed')
+      return true
+    }
+    return false
+  }
+
   /** Starts nothing more; waits up to `graceMs` for runs, then aborts them and waits for them to end. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true
@@ -285,6 +297,14 @@ export class Dispatcher {
     if (worker === undefined) return
     if (worker.spec.runner === 'dispatch') throw new ApiError('conflict', `lane ${JSON.stringify(lane)} runs Dispatch Jobs: queue them with POST /v0/jobs/queue`)
     parseRunnerMessage(worker.spec, message)
+  }
+
+  /**
+   * Stops a running job for good (an operator's kill): its run is aborted with reason "killed" (an
+   * exec job's process group is signalled) and the job fails for good, dead. Whether it was running.
+   */
+  kill(hash: string): boolean {
+    return [...this.workers.values()].some((worker) => worker.kill(hash))
   }
 
   counters(): Record<string, LaneCounters> {

@@ -3,11 +3,13 @@ import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
-import { type JobState, type LaneSnapshot, type ScheduleInput, byLaneName } from '../queue/queue'
-import { type JobStore, type Maybe, type Taken, isPromise, then, when } from '../store/job-store'
+import { type LaneSnapshot, type ScheduleInput, byLaneName } from '../queue/queue'
+import { type JobStore, type LaneCounts, type Maybe, type StoreStats, type Taken, isPromise, then, when } from '../store/job-store'
 import { journalFailed } from './commit'
+import { JobAdmin } from './admin'
 import { EventStream } from './events'
 import { type QueueLimits, admit } from './limits'
+import { DrainRates } from './rates'
 import type { Receiver } from './receiver'
 import { BackgroundTasks, type Task } from './tasks'
 
@@ -16,14 +18,14 @@ export interface LanePolicy {
   runnerOf(lane: string): string | undefined
   /** Throws ApiError when `message` does not fit the lane's runner and arguments. */
   checkMessage(lane: string, message: string): void
+  /** Stops the running job with this hash for good (it fails and is dead); whether it was running. */
+  kill?(hash: string): boolean
 }
 
-/** Ready, parked, leased and delayed counts by lane (objects without a prototype). */
-export interface LaneStats {
-  queued: Record<string, number>
+/** Ready, parked, leased, delayed and dead counts by lane, and oldest ready jobs (objects without a prototype). */
+export interface LaneStats extends LaneCounts {
+  /** Receivers parked on each lane (idle runner slots too). */
   idle: Record<string, number>
-  leased: Record<string, number>
-  delayed: Record<string, number>
 }
 
 export interface JobServiceOptions {
@@ -47,6 +49,10 @@ export interface JobServiceOptions {
 export class JobService {
   readonly events = new EventStream()
   readonly tasks: BackgroundTasks
+  /** Each lane's recent drain rate, for ETAs (sampled by a task main.ts starts). */
+  readonly rates = new DrainRates()
+  /** What operators do to jobs and lanes beyond the original's API: find, page, move, pause, kill, bulk. */
+  readonly admin: JobAdmin
   private readonly store: JobStore
   private readonly logger: Logger
   private limits: QueueLimits
@@ -58,6 +64,8 @@ export class JobService {
   private readonly clock: () => number
   private readonly deadlines: DeadlineTimer
   private readonly reaper: Task
+  /** Lanes paused by an operator (kept by the store across restarts). */
+  private readonly paused = new Set<string>()
 
   constructor(options: JobServiceOptions) {
     this.store = options.store
@@ -74,6 +82,23 @@ export class JobService {
     this.store.onDeadline((at) => this.deadlines.arm(at))
     const next = this.store.nextDeadline()
     if (next !== undefined) this.deadlines.arm(next)
+    this.events.subscribe(this.rates)
+    when(
+      this.store.pausedLanes(),
+      (lanes) => lanes.forEach((lane) => this.paused.add(lane)),
+      (err: unknown) => this.logger.error({ err }, 'paused lanes could not be read'),
+    )
+    this.admin = new JobAdmin({
+      store: this.store,
+      events: this.events,
+      rates: this.rates,
+      paused: this.paused,
+      logger: this.logger,
+      lanes: () => this.lanes,
+      limits: () => this.limits,
+      drain: (lane) => this.drain(lane),
+      durable: (value, failure) => this.durable(value, failure),
+    })
   }
 
   /** Which lanes runners serve (the dispatcher, made after the service). */
@@ -131,12 +156,13 @@ export class JobService {
    */
   receive(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined> {
     this.refuseRunnerLane(lane)
+    if (this.paused.has(lane)) return undefined
     return then(this.store.take(lane, leaseMs), (taken) => (taken === undefined ? undefined : this.handOver(taken)))
   }
 
-  /** Whether the lane may have a job ready now. */
+  /** Whether the lane may have a job ready now (a paused lane has none to hand out). */
   hasReady(lane: string): boolean {
-    return this.store.hasReady(lane)
+    return !this.paused.has(lane) && this.store.hasReady(lane)
   }
 
   /** A job taken by `receive` whose reply could not be sent: it goes back, if that hand-over is still its latest. */
@@ -242,9 +268,6 @@ export class JobService {
     })
   }
 
-  find(hash: string): Maybe<{ job: Job; state: JobState } | undefined> {
-    return this.store.find(hash)
-  }
 
   deadJobs(lane: string, offset: number, limit: number): Maybe<{ total: number; jobs: Job[] }> {
     return this.store.deadJobs(lane, offset, limit)
@@ -256,11 +279,11 @@ export class JobService {
 
   /** Counts by lane for `GET /`: from counters, never by walking the jobs. */
   laneStats(): LaneStats {
-    const { queued, leased, delayed } = this.store.counts()
+    const counts = this.store.counts()
     const idle = byLaneName()
-    for (const lane of Object.keys(queued)) idle[lane] = 0
+    for (const lane of Object.keys(counts.queued)) idle[lane] = 0
     for (const [lane, waiting] of this.receivers) idle[lane] = waiting.size
-    return { queued, idle, leased, delayed }
+    return { ...counts, idle }
   }
 
   /** Totals for `GET /`'s server block. */
@@ -275,6 +298,22 @@ export class JobService {
       dead_jobs_total: usage.dead,
       finished_jobs_forgotten: this.store.finishedForgotten(),
     }
+  }
+
+  /** The limits in force (a reload changes them), as `GET /` shows them. */
+  limitsInForce(): Record<string, number> {
+    const l = this.limits
+    return { max_queued_jobs: l.maxQueuedJobs, max_queued_bytes: l.maxQueuedBytes, max_message_bytes: l.maxMessageBytes, max_lanes: l.maxLanes, max_parked_receivers: l.maxParkedReceivers }
+  }
+
+  /** What `GET /metrics` shows of the store. */
+  storeStats(): StoreStats {
+    return this.store.stats()
+  }
+
+  /** Lanes paused by an operator: they serve no receiver and start no run. */
+  pausedLanes(): ReadonlySet<string> {
+    return this.paused
   }
 
   /** What `GET /` shows of the store and the background tasks. */
@@ -308,6 +347,7 @@ export class JobService {
    * Each hand-over goes out once durable; a receiver that turns out to be gone gives its job back.
    */
   private drain(lane: string): void {
+    if (this.paused.has(lane)) return
     const waiting = this.receivers.get(lane)
     while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
       const receiver = waiting.values().next().value as Receiver

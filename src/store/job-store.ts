@@ -1,6 +1,8 @@
+import type { JournalStats } from '../persist/journal'
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
-import type { JobState, LaneSnapshot, ScheduleInput } from '../queue/queue'
+import type { JobPage, PageQuery } from '../queue/pages'
+import type { FoundJob, LaneCounts, LaneSnapshot, ScheduleInput } from '../queue/queue'
 
 /**
  * The seam between the job service (policy: limits, receivers, runner lanes, replies) and where
@@ -57,10 +59,21 @@ export interface Expired {
   lanes: Set<string>
 }
 
-export interface LaneCounts {
-  queued: Record<string, number>
-  leased: Record<string, number>
-  delayed: Record<string, number>
+export type { LaneCounts } from '../queue/queue'
+
+/** What `GET /metrics` shows of how the store keeps jobs; a store leaves out what it does not have. */
+export interface StoreStats {
+  /** Which store: "memory", "redis", … */
+  kind: string
+  snapshot?: {
+    /** Milliseconds since the epoch; null before the first. */
+    lastSavedAt: number | null
+    lastDurationMs: number | null
+    lastJobs: number | null
+    lastBytes: number | null
+    errors: number
+  }
+  journal?: JournalStats & { generation: number; broken: boolean }
 }
 
 /**
@@ -94,10 +107,22 @@ export interface JobStore {
   retryDead(hash: string): Maybe<Job>
   delete(hash: string): Maybe<Job>
 
-  find(hash: string): Maybe<{ job: Job; state: JobState } | undefined>
+  /** A job by hash, on any lane and in any state (a queued one with its position in its lane). */
+  find(hash: string): Maybe<FoundJob | undefined>
+  /** The same by job number. */
+  findByNumber(jobNum: number): Maybe<FoundJob | undefined>
+  /** A page of one lane's jobs in one state, searched and sorted (see queue/pages.ts); never O(all jobs) for ready ones. */
+  page(query: PageQuery): Maybe<JobPage>
+  /** Moves a ready or delayed job to `lane` at `priority`, keeping its number and hash (ApiError: leased, running, dead, unknown). Journaled. */
+  relocate(hash: string, lane: string, priority: number): Maybe<Job>
+  /** Pauses or resumes a lane; kept across restarts (journaled, and in the snapshot). */
+  setPaused(lane: string, paused: boolean): Maybe<void>
+  /** Lanes paused (the service reads them once at start and keeps its own copy). */
+  pausedLanes(): Maybe<string[]>
   deadJobs(lane: string, offset: number, limit: number): Maybe<{ total: number; jobs: Job[] }>
   /** Every lane with its ready jobs in serving order, as of now (GET /jobs streams it). */
   readyJobs(): LaneSnapshot[]
+  /** Per-lane counts (ready, leased, delayed, dead) and oldest ready job, from counters: O(lanes), never O(jobs). */
   counts(): LaneCounts
   laneNames(): string[]
   leasedJobs(): number
@@ -117,4 +142,6 @@ export interface JobStore {
   readonly defersReplies: boolean
   /** What `GET /` shows of the store (snapshot, journal). */
   status(): Record<string, unknown>
+  /** What `GET /metrics` shows of it: counters kept as it works, read at once. */
+  stats(): StoreStats
 }
