@@ -64,6 +64,16 @@ t.test('a search that matches little stops after SCAN_BUDGET jobs with a cursor 
   t.end()
 })
 
+t.test('an offset a page cannot reach within its budget is refused, not silently dropped', (t) => {
+  const queue = new Queue()
+  for (let i = 0; i < SCAN_BUDGET + 100; i++) queue.schedule({ lane: 'main', message: 'hay', priority: i % 2 })
+  t.throws(() => queue.page({ lane: 'main', state: 'ready', sort: 'oldest', offset: SCAN_BUDGET + 50, limit: 10 }), { message: /"offset" \d+ is past the 100000 jobs a page looks at in oldest order/ })
+  t.throws(() => queue.page({ lane: 'main', state: 'ready', sort: 'order', offset: SCAN_BUDGET + 50, limit: 10, q: 'hay' }), { message: /while searching/ })
+  const fast = queue.page({ lane: 'main', state: 'ready', sort: 'order', offset: SCAN_BUDGET + 50, limit: 10 })
+  t.equal(fast.jobs.length, 10, 'serving order without a search skips by size, however far')
+  t.end()
+})
+
 t.test('a derived hash leads back to its job number; anything else to none', (t) => {
   const scheme = new HashScheme()
   for (const n of [1, 2, 77, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3, Number.MAX_SAFE_INTEGER]) t.equal(scheme.jobNumOf(scheme.hashOf(n)), n)

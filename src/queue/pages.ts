@@ -59,6 +59,8 @@ function collect(jobs: Iterable<Job>, query: PageQuery, total: number, skipDone:
   let last: Job | undefined
   for (const job of jobs) {
     if (out.length === query.limit || scanned === SCAN_BUDGET) {
+      // A cursor here would drop what is left of the offset: say so instead.
+      if (skip > 0) throw new ApiError('invalid_data', `"offset" ${query.offset} is past the ${SCAN_BUDGET} jobs a page looks at${query.q === undefined ? ` in ${query.sort} order` : ' while searching'}: walk there with next_cursor (or use sort=order without q, which skips by size)`)
       // More remain: the next page starts after the last job looked at.
       return { jobs: out, total, nextCursor: cursorOf(last!, query.sort) }
     }

@@ -57,10 +57,11 @@ export class JobAdmin {
   page(query: PageQuery): Maybe<PageWithEtas> {
     return then(this.deps.store.page(query), (page) => {
       // Serving order: the first job's position gives the rest's (ready jobs only).
-      const first = query.state === 'ready' && page.jobs.length > 0 ? this.deps.store.find(page.jobs[0]!.hash) : undefined
+      const first = query.state === 'ready' && query.sort === 'order' && query.q === undefined && page.jobs.length > 0 ? this.deps.store.find(page.jobs[0]!.hash) : undefined
       return then(first ?? undefined, (found) => {
         const start = found?.position
-        const positions = page.jobs.map((_, i) => (start === undefined || query.sort !== 'order' ? null : start + i))
+        // Contiguous in serving order only without a search (with one, the jobs between were left out).
+        const positions = page.jobs.map((_, i) => (start === undefined || query.sort !== 'order' || query.q !== undefined ? null : start + i))
         const etas = positions.map((position) => (position === null ? null : this.deps.rates.eta(query.lane, position)))
         return { ...page, positions, etas }
       })

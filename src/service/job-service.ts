@@ -178,7 +178,7 @@ export class JobService {
     const counted = receiver.countsAsParked !== false
     if (counted) this.refuseRunnerLane(lane)
     const { maxParkedReceivers } = this.limits
-    if (counted && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers && !this.store.hasReady(lane)) {
+    if (counted && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers && !this.hasReady(lane)) {
       throw new ApiError('limit_reached', `${this.parkedCount} receivers are waiting; max_parked_receivers is ${maxParkedReceivers}`)
     }
     let waiting = this.receivers.get(lane)
