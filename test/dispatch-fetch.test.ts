@@ -88,6 +88,8 @@ t.test('a caller that leaves stops its fetch, unless another caller still waits 
   second.abort('the client left')
   await t.rejects(both[1]!, { message: 'the client left' })
   await until(() => processesMentioning(s.server.url).length === 0 && s.server.held === 0, 'git and its helper to be gone')
+  // The unfilled mirror is removed once the stopped fetch has ended (after its process exits).
+  await until(() => mirrors(s.cache).length === 0, 'the mirror no fetch filled to be removed')
   t.same(mirrors(s.cache), [])
 })
 

@@ -113,10 +113,11 @@ t.test('persist_interval writes snapshots while running', async (t) => {
   const d = await startDaemon({ dataDir: dir, args: ['--persist-interval', '1'] })
   await call(`${d.url}/schedule`, { message: 'periodic' })
   const file = path.join(dir, 'queue.json')
-  await until(() => existsSync(file) && readFileSync(file, 'utf8').includes('periodic'), 'a periodic snapshot', 10_000)
-  const status = (await call(`${d.url}/`)).body.payload as { snapshot: Record<string, unknown> }
-  t.equal(status.snapshot.last_jobs, 1)
-  t.equal(status.snapshot.last_error, null)
+  const snapshot = async (): Promise<Record<string, unknown>> => ((await call(`${d.url}/`)).body.payload as { snapshot: Record<string, unknown> }).snapshot
+  // The status is updated once the file is renamed and its directory synced: wait for that.
+  await until(async () => (await snapshot()).last_jobs === 1, 'a periodic snapshot holding the job', 20_000)
+  t.ok(readFileSync(file, 'utf8').includes('periodic'))
+  t.equal((await snapshot()).last_error, null)
   // A crash (SIGKILL) after a periodic snapshot keeps what that snapshot held.
   await d.stop('SIGKILL')
   const again = await startDaemon({ dataDir: dir })

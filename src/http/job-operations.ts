@@ -3,14 +3,14 @@ import type { JobService } from '../service/job-service'
 import { then } from '../store/job-store'
 import { answer } from './answer'
 import type { Operation } from './operation'
-import { deadJobsReply, jobStateReply, leaseReply } from './replies'
+import { batchReply, deadJobsReply, jobStateReply, leaseReply } from './replies'
 import { parseJobRef } from './admin-requests'
-import { type FailedQuery, type LeaseCommand, parseAck, parseFailed, parseHash, parseRelease, parseTouch } from './requests'
+import { type FailedQuery, type LeaseCommands, parseAck, parseFailed, parseHash, parseRelease, parseTouch } from './requests'
 
 export interface JobOperations {
-  ack: Operation<LeaseCommand>
-  release: Operation<LeaseCommand>
-  touch: Operation<LeaseCommand>
+  ack: Operation<LeaseCommands>
+  release: Operation<LeaseCommands>
+  touch: Operation<LeaseCommands>
   retry: Operation<string>
   delete: Operation<string>
   job: Operation<{ hash: string } | { jobNum: number }>
@@ -24,19 +24,28 @@ export function jobOperations(service: JobService): JobOperations {
       parse: parseAck,
       pacer: undefined,
       changes: true,
-      run: (ex, { hash, token }) => answer(ex, service.ack(hash, token), (job) => leaseReply(job)),
+      run(ex, request) {
+        if (!request.batch) answer(ex, service.ack(request.command.hash, request.command.token), (job) => leaseReply(job))
+        else answer(ex, service.ackMany(request.commands), (answers) => batchReply(answers, (job) => leaseReply(job)))
+      },
     },
     release: {
       parse: parseRelease,
       pacer: undefined,
       changes: true,
-      run: (ex, { hash, token, ms }) => answer(ex, service.release(hash, token, ms ?? 0), (job) => leaseReply(job)),
+      run(ex, request) {
+        if (!request.batch) answer(ex, service.release(request.command.hash, request.command.token, request.command.ms ?? 0), (job) => leaseReply(job))
+        else answer(ex, service.releaseMany(request.commands), (answers) => batchReply(answers, (job) => leaseReply(job)))
+      },
     },
     touch: {
       parse: parseTouch,
       pacer: undefined,
       changes: false,
-      run: (ex, { hash, token, ms }) => answer(ex, service.touch(hash, token, ms), (lease) => leaseReply(lease.job, lease)),
+      run(ex, request) {
+        if (!request.batch) answer(ex, service.touch(request.command.hash, request.command.token, request.command.ms), (lease) => leaseReply(lease.job, lease))
+        else answer(ex, service.touchMany(request.commands), (answers) => batchReply(answers, (lease) => leaseReply(lease.job, lease)))
+      },
     },
     retry: {
       parse: parseHash,

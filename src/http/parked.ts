@@ -4,7 +4,8 @@ import type { Job } from '../queue/job'
 import type { JobService } from '../service/job-service'
 import type { Receiver } from '../service/receiver'
 import { type Exchange, errorBody } from './exchange'
-import { SHUTTING_DOWN, jobReply } from './replies'
+import type { Taken } from '../store/job-store'
+import { SHUTTING_DOWN, jobReply, jobsReply } from './replies'
 
 /**
  * Without a journal: jobs handed to parked receivers, answered once the current request's handler
@@ -14,21 +15,21 @@ import { SHUTTING_DOWN, jobReply } from './replies'
  * journal, hand-overs reach receivers from the journal's callbacks, outside any handler.)
  */
 export class Outbox {
-  private pending: { receiver: ParkedReceive; job: Job; lease: Held | undefined }[] = []
+  private pending: { receiver: ParkedReceive; taken: Taken[]; batch: boolean }[] = []
 
   constructor(private readonly service: JobService) {}
 
-  add(receiver: ParkedReceive, job: Job, lease: Held | undefined): void {
-    if (this.pending.push({ receiver, job, lease }) === 1) setImmediate(() => this.flush())
+  add(receiver: ParkedReceive, taken: Taken[], batch: boolean): void {
+    if (this.pending.push({ receiver, taken, batch }) === 1) setImmediate(() => this.flush())
   }
 
   /** Sends every pending reply now (also at shutdown, before the final snapshot is taken). */
   flush(): void {
     const pending = this.pending
     this.pending = []
-    for (const { receiver, job, lease } of pending) {
-      // The client left between the hand-over and the reply: the job goes back to its place.
-      if (!receiver.ex.send(200, jobReply(job, lease))) this.service.undelivered({ job, lease })
+    for (const { receiver, taken, batch } of pending) {
+      // The client left between the hand-over and the reply: the jobs go back to their places.
+      if (!receiver.send(taken, batch)) for (const t of taken) this.service.undelivered(t)
     }
   }
 }
@@ -42,17 +43,32 @@ export class ParkedReceive implements Receiver {
     readonly ex: Exchange,
     private readonly outbox: Outbox | undefined,
     readonly leaseMs: number | undefined,
+    /** A batch receive: up to this many jobs, once `min` are ready. */
+    readonly count?: number,
+    readonly min?: number,
   ) {}
 
   deliver(job: Job, lease?: Held): boolean {
+    return this.hand([{ job, lease }], false)
+  }
+
+  deliverMany(taken: Taken[]): boolean {
+    return this.hand(taken, true)
+  }
+
+  send(taken: Taken[], batch: boolean): boolean {
+    return this.ex.send(200, batch ? jobsReply(taken) : jobReply(taken[0]!.job, taken[0]!.lease))
+  }
+
+  private hand(taken: Taken[], batch: boolean): boolean {
     if (!this.ex.open || this.handedJob) return false
     this.handedJob = true
     this.stopTimer()
     if (this.outbox !== undefined) {
-      this.outbox.add(this, job, lease)
+      this.outbox.add(this, taken, batch)
       return true
     }
-    return this.ex.send(200, jobReply(job, lease))
+    return this.send(taken, batch)
   }
 
   fail(err: ApiError): void {

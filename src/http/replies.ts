@@ -1,4 +1,5 @@
 import { ApiError, CODES } from '../errors'
+import type { Taken } from '../store/job-store'
 import { ByteWriter } from '../queue/bytes'
 import type { Held } from '../queue/held'
 import { type Job, writeJobMembers, writeReportMembers } from '../queue/job'
@@ -15,7 +16,18 @@ const JOB_REPLY_START = `{"status":"ok","code":${CODES.ok.code},`
 
 /** `,"lease_expires":"…","lease_token":"…"`: a lease's deadline and identity. */
 function leaseMembers(lease: Held): string {
-  return `,"lease_expires":"${new Date(lease.at).toISOString()}","lease_token":"${lease.token}"`
+  return `,"lease_expires":"${isoTime(lease.at)}","lease_token":"${lease.token}"`
+}
+
+/** The jobs of one batch share their deadline: its text is made once, not for each of a thousand jobs. */
+const lastIso = { at: NaN, text: '' }
+
+function isoTime(at: number): string {
+  if (at !== lastIso.at) {
+    lastIso.at = at
+    lastIso.text = new Date(at).toISOString()
+  }
+  return lastIso.text
 }
 
 /**
@@ -33,6 +45,37 @@ export function jobReply(job: Job, lease?: Held): Buffer {
   }
   replyWriter.ascii('}')
   return replyWriter.buf.subarray(0, replyWriter.pos)
+}
+
+/** A batch receive's answer: `{"status":"ok","code":0,"count":N,"jobs":[{...}, ...]}` (code 2 and no jobs when none was ready). */
+export function jobsReply(taken: readonly Taken[]): Buffer {
+  if (taken.length === 0) return Buffer.from(EMPTY_BATCH_BODY)
+  const out = new ByteWriter(256 * taken.length + 64)
+  out.ascii(`${JOB_REPLY_START}"count":${taken.length},"jobs":[`)
+  taken.forEach(({ job, lease }, i) => {
+    out.reserve(2)
+    out.ascii(i === 0 ? '{' : ',{')
+    writeJobMembers(job, out)
+    if (lease !== undefined) {
+      out.reserve(100 + lease.token.length)
+      out.ascii(leaseMembers(lease))
+    }
+    out.ascii('}')
+  })
+  out.reserve(3)
+  out.ascii(']}')
+  return out.buf.subarray(0, out.pos)
+}
+
+export const EMPTY_BATCH_BODY = JSON.stringify({ status: 'ok', code: CODES.empty_queue.code, message: 'empty queue', count: 0, jobs: [] })
+
+/**
+ * A batch ack, release or touch: each command's answer in order, as the single request would have
+ * answered it (`{"status":"ok",...}` or `{"status":"error","code":9,...}`).
+ */
+export function batchReply<T>(answers: readonly (T | ApiError)[], answer: (value: T) => string): string {
+  const items = answers.map((a) => (a instanceof ApiError ? JSON.stringify({ status: 'error', code: a.code, message: a.message }) : answer(a)))
+  return `{"status":"ok","code":0,"count":${answers.length},"results":[${items.join(',')}]}`
 }
 
 /** The answer to ack, release, touch, retry and delete: the job's number and hash (and touch's lease). */

@@ -2,6 +2,7 @@ import { ApiError } from '../errors'
 import { isJsonObject } from '../json'
 import { DEFAULT_LANE, DEFAULT_PRIORITY, MAX_PRIORITY } from '../queue/job'
 import type { ScheduleInput } from '../queue/queue'
+import type { LeaseCommand } from '../service/job-service'
 
 /**
  * Turns request bodies into validated commands. Every rejection is an `invalid_data` error whose
@@ -96,28 +97,39 @@ export interface Receive {
   lane: string
   /** Lease the job for this long instead of taking it for good. */
   leaseMs: number | undefined
+  /** Up to this many jobs in one reply (a batch reply); undefined: one job, the original's reply. */
+  count: number | undefined
+}
+
+/** The most jobs one receive may ask for, and one batch ack, release or touch may name. */
+export const MAX_BATCH = 1000
+
+/** A whole number from `min` to `max`, or undefined when absent. */
+function intField(fields: Fields, name: string, min: number, max: number): number | undefined {
+  const value = fields[name]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw invalid(`"${name}" must be an integer from ${min} to ${max}`)
+  return value
 }
 
 export function parseReceive(fields: Fields): Receive {
-  return { lane: laneField(fields), leaseMs: secondsField(fields, 'lease', true) }
+  return { lane: laneField(fields), leaseMs: secondsField(fields, 'lease', true), count: intField(fields, 'count', 1, MAX_BATCH) }
 }
 
 export interface BlockingReceive extends Receive {
   /** Answer "empty queue" after this long with no job; undefined waits for ever. */
   timeoutMs: number | undefined
+  /** With `count`: wait until this many jobs are ready (or the timeout passes); default 1. */
+  min: number
 }
 
 export function parseBlockingReceive(fields: Fields): BlockingReceive {
-  return { ...parseReceive(fields), timeoutMs: secondsField(fields, 'timeout', false) }
+  const receive = parseReceive(fields)
+  const min = intField(fields, 'min', 1, MAX_BATCH)
+  if (min !== undefined && (receive.count === undefined || min > receive.count)) throw invalid('"min" needs "count", and must not exceed it')
+  return { ...receive, timeoutMs: secondsField(fields, 'timeout', false), min: min ?? 1 }
 }
 
-/** `/ack`, `/release` and `/touch` name a lease by its job's hash and the token it was given with. */
-export interface LeaseCommand {
-  hash: string
-  token: string
-  /** release: put the job back after this long; touch: the lease's new length. */
-  ms: number | undefined
-}
 
 function tokenField(fields: Fields): string {
   const token = fields.lease_token
@@ -133,16 +145,41 @@ export function hashField(fields: Fields): string {
   return hash
 }
 
-export function parseAck(fields: Fields): LeaseCommand {
-  return { hash: hashField(fields), token: tokenField(fields), ms: undefined }
+/** One lease command, or a batch of them (`{"leases": [{"hash", "lease_token", ...}, ...]}`). */
+export type LeaseCommands = { batch: false; command: LeaseCommand } | { batch: true; commands: LeaseCommand[] }
+
+function leaseCommands(fields: Fields, one: (fields: Fields) => LeaseCommand): LeaseCommands {
+  const leases = fields.leases
+  if (leases === undefined || leases === null) return { batch: false, command: one(fields) }
+  if (fields.hash !== undefined && fields.hash !== null) throw invalid('give either "hash" or "leases", not both')
+  if (!Array.isArray(leases) || leases.length === 0 || leases.length > MAX_BATCH) throw invalid(`"leases" must be a list of 1 to ${MAX_BATCH} {"hash", "lease_token"} objects`)
+  return {
+    batch: true,
+    commands: leases.map((entry: unknown, i) => {
+      try {
+        if (!isJsonObject(entry)) throw invalid('must be a JSON object')
+        return one(entry)
+      } catch (err) {
+        throw invalid(`leases[${i}]: ${(err as Error).message}`)
+      }
+    }),
+  }
 }
 
-export function parseRelease(fields: Fields): LeaseCommand {
-  return { hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'delay', false) }
+const ack = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: undefined })
+const release = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'delay', false) })
+const touch = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'lease', true) })
+
+export function parseAck(fields: Fields): LeaseCommands {
+  return leaseCommands(fields, ack)
 }
 
-export function parseTouch(fields: Fields): LeaseCommand {
-  return { hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'lease', true) }
+export function parseRelease(fields: Fields): LeaseCommands {
+  return leaseCommands(fields, release)
+}
+
+export function parseTouch(fields: Fields): LeaseCommands {
+  return leaseCommands(fields, touch)
 }
 
 /** `/job`, `/retry`, `/delete`: a job named by its hash. */

@@ -14,7 +14,7 @@ import { type JobOperations, jobOperations } from './job-operations'
 import type { Operation } from './operation'
 import { Pacer } from './pacer'
 import { Outbox, ParkedReceive } from './parked'
-import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, jobReply } from './replies'
+import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, jobReply, jobsReply } from './replies'
 import {
   type BlockingReceive,
   type DispatchJobRequest,
@@ -118,13 +118,24 @@ export class Routes {
       )
       return true
     }
+    /** A batch receive: up to `count` jobs now, in one reply (an empty batch when none is ready). */
+    const takeBatch = (ex: Exchange, lane: string, leaseMs: number | undefined, count: number): void => {
+      when(
+        service.receiveMany(lane, leaseMs, count),
+        (taken) => {
+          if (!ex.send(200, jobsReply(taken))) for (const t of taken) service.undelivered(t)
+        },
+        (err) => fail(ex, err),
+      )
+    }
     this.receiveNoblockOp = {
       parse: parseReceive,
       pacer: undefined,
       changes: true,
       undoneIfUndelivered: true,
-      run(ex, { lane, leaseMs }) {
-        if (!takeReady(ex, lane, leaseMs)) ex.send(200, EMPTY_QUEUE_BODY)
+      run(ex, { lane, leaseMs, count }) {
+        if (count !== undefined) takeBatch(ex, lane, leaseMs, count)
+        else if (!takeReady(ex, lane, leaseMs)) ex.send(200, EMPTY_QUEUE_BODY)
       },
     }
     this.receiveBlockOp = {
@@ -132,12 +143,13 @@ export class Routes {
       pacer: undefined,
       changes: true,
       undoneIfUndelivered: true,
-      run(ex, { lane, timeoutMs, leaseMs }) {
+      run(ex, { lane, timeoutMs, leaseMs, count, min }) {
         service.refuseRunnerLane(lane)
-        // A job ready now is answered within this request, as receive_noblock answers: only a
+        // Jobs ready now are answered within this request, as receive_noblock answers: only a
         // reply that waits makes uWS close a connection that pipelines another request behind it.
-        if (service.hasReady(lane) && takeReady(ex, lane, leaseMs)) return
-        const receiver = new ParkedReceive(ex, outbox, leaseMs)
+        if (count === undefined && service.hasReady(lane) && takeReady(ex, lane, leaseMs)) return
+        if (count !== undefined && service.readyCount(lane) >= min) return takeBatch(ex, lane, leaseMs, count)
+        const receiver = new ParkedReceive(ex, outbox, leaseMs, count, min)
         ex.onAbort(() => {
           service.cancel(lane, receiver)
           receiver.stopTimer()
@@ -145,9 +157,12 @@ export class Routes {
         service.awaitJob(lane, receiver)
         if (timeoutMs === undefined || !ex.open || receiver.handedJob) return
         // Still parked: give up after the timeout. (uWS has no TCP keepalive, so a client that
-        // vanishes silently would otherwise stay parked until restart.)
+        // vanishes silently would otherwise stay parked until restart.) A batch that waited for
+        // `min` jobs takes what there is by then.
         receiver.timer = setTimeout(() => {
-          if (service.cancel(lane, receiver)) ex.send(200, EMPTY_QUEUE_BODY)
+          if (!service.cancel(lane, receiver)) return
+          if (count === undefined) ex.send(200, EMPTY_QUEUE_BODY)
+          else takeBatch(ex, lane, leaseMs, count)
         }, timeoutMs)
       },
     }

@@ -13,7 +13,7 @@ export interface DataDirLock {
 
 /**
  * The lock on a data directory, one daemon per directory: a Linux abstract unix socket bound under
- * a name made of the directory's device and inode numbers. Binding it is atomic, and the kernel
+ * a name made of the directory's device and inode numbers and its birth time. Binding it is atomic, and the kernel
  * frees it the moment its process dies, however it dies: no stale lock to read, judge and delete
  * (the pid file's old way, which could delete a newer daemon's file, and which a live unrelated
  * process reusing the pid blocked). Device and inode name the directory whatever path reaches it
@@ -21,8 +21,10 @@ export interface DataDirLock {
  * network namespaces (containers) sharing one directory do not see each other's lock.
  */
 export async function lockDataDir(dir: string, pidFile: string): Promise<DataDirLock> {
-  const { dev, ino } = statSync(dir, { bigint: true })
-  const name = `dispenserd/data-dir/${dev}/${ino}`
+  // The birth time tells this directory from a later one given the same inode after it was deleted
+  // (inode numbers are reused at once: seen here on ext4), which would otherwise share its lock.
+  const { dev, ino, birthtimeNs } = statSync(dir, { bigint: true })
+  const name = `dispenserd/data-dir/${dev}/${ino}/${birthtimeNs}`
   const server = createServer()
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {

@@ -14,8 +14,11 @@ import { readLines } from './lines'
  */
 export class SnapshotFormatError extends Error {}
 
-function fail(where: string, problem: string): never {
-  throw new SnapshotFormatError(`${where}: ${problem}`)
+/** Where a job was read, for messages; a function when building the text for every job would cost (a million lines). */
+type Where = string | (() => string)
+
+function fail(where: Where, problem: string): never {
+  throw new SnapshotFormatError(`${typeof where === 'string' ? where : where()}: ${problem}`)
 }
 
 let lastTimeText = ''
@@ -32,7 +35,7 @@ function parseTime(text: string): number | undefined {
 }
 
 /** One job object of a snapshot (or a journal record), checked; throws SnapshotFormatError. */
-export function decodeJob(raw: unknown, laneKey: string, where: string): RestoredJob {
+export function decodeJob(raw: unknown, laneKey: string, where: Where): RestoredJob {
   if (!isJsonObject(raw)) fail(where, 'expected a job object')
   const { job_num: jobNum, hash, timestamp, lane, priority, message, attempts, not_before: notBefore } = raw
   if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) fail(where, '"job_num" must be a positive integer')
@@ -130,10 +133,10 @@ function decodeLines(second: string, lines: Iterator<string>, sink: SnapshotSink
   let jobInLane = 0
   for (let line: string | undefined = second; line !== undefined; line = next()) {
     if (line === '}') return count
-    const where = `line ${lineNo}`
+    const where = lineNo
     if (lane === undefined) {
       const header = LANE_HEADER.exec(line)
-      if (header === null) fail(where, 'expected a lane such as "main": [')
+      if (header === null) fail(`line ${where}`, 'expected a lane such as "main": [')
       const name = JSON.parse(header[1]!) as string
       sink.lane(name || DEFAULT_LANE)
       if (header[2] === undefined) {
@@ -144,13 +147,16 @@ function decodeLines(second: string, lines: Iterator<string>, sink: SnapshotSink
       lane = undefined
     } else {
       const text = line.endsWith(',') ? line.slice(0, -1) : line
+      const inLane = lane
+      const job = jobInLane++
+      const place = (): string => `line ${where} (lane ${JSON.stringify(inLane)}, job ${job})`
       let raw: unknown
       try {
         raw = JSON.parse(text)
       } catch (err) {
-        fail(where, `not valid JSON: ${(err as Error).message}`)
+        fail(`line ${where}`, `not valid JSON: ${(err as Error).message}`)
       }
-      sink.job(decodeJob(raw, lane, `${where} (lane ${JSON.stringify(lane)}, job ${jobInLane++})`), raw as Record<string, unknown>)
+      sink.job(decodeJob(raw, lane, place), raw as Record<string, unknown>)
       count++
     }
   }

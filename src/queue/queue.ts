@@ -502,6 +502,11 @@ export class Queue {
     return this.lanes.has(name)
   }
 
+  /** How many jobs of the lane are ready now. */
+  readyCount(name: string): number {
+    return this.lanes.get(name)?.ready.size ?? 0
+  }
+
   /** Whether the lane has a job ready now. */
   hasReady(name: string): boolean {
     return (this.lanes.get(name)?.ready.size ?? 0) > 0

@@ -22,6 +22,14 @@ export interface LanePolicy {
   kill?(hash: string): boolean
 }
 
+/** `/ack`, `/release` and `/touch` name a lease by its job's hash and the token it was given with. */
+export interface LeaseCommand {
+  hash: string
+  token: string
+  /** release: put the job back after this long; touch: the lease's new length. */
+  ms: number | undefined
+}
+
 /** Ready, parked, leased, delayed and dead counts by lane, and oldest ready jobs (objects without a prototype). */
 export interface LaneStats extends LaneCounts {
   /** Receivers parked on each lane (idle runner slots too). */
@@ -160,6 +168,31 @@ export class JobService {
     return then(this.store.take(lane, leaseMs), (taken) => (taken === undefined ? undefined : this.handOver(taken)))
   }
 
+  /**
+   * Takes up to `count` of the lane's jobs in serving order, each for good or under its own lease;
+   * resolves once every take is durable (an empty list when none is ready, or the lane is paused).
+   */
+  receiveMany(lane: string, leaseMs: number | undefined, count: number): Maybe<Taken[]> {
+    this.refuseRunnerLane(lane)
+    if (this.paused.has(lane)) return []
+    return then(this.store.takeMany(lane, leaseMs, count), (taken) => {
+      for (const t of taken) this.events.emit('taken', t.job, t.lease)
+      if (taken.length === 0 || !this.store.defersReplies) return taken
+      return new Promise<Taken[]>((resolve, reject) => {
+        this.store.whenDurable((err) => {
+          if (err === undefined) return resolve(taken)
+          for (const t of taken) this.putBack(t, 'journal failed')
+          reject(journalFailed(err, 'the jobs stay queued'))
+        })
+      })
+    })
+  }
+
+  /** How many jobs of the lane are ready now (none to hand out while it is paused). */
+  readyCount(lane: string): number {
+    return this.paused.has(lane) ? 0 : this.store.readyCount(lane)
+  }
+
   /** Whether the lane may have a job ready now (a paused lane has none to hand out). */
   hasReady(lane: string): boolean {
     return !this.paused.has(lane) && this.store.hasReady(lane)
@@ -211,20 +244,50 @@ export class JobService {
   }
 
   /** A consumer is done with the job it leased under `token`: gone for good once durable. */
-  ack(hash: string, token: string): Maybe<Job> {
+  ack(hash: string, token: string, durable = true): Maybe<Job> {
     return then(this.store.ack(hash, token), (job) => {
       this.events.emit('acked', job)
-      return this.durable(job, () => `job ${job.jobNum} is acked in memory only, until the next snapshot`)
+      return durable ? this.durable(job, () => `job ${job.jobNum} is acked in memory only, until the next snapshot`) : job
     })
   }
 
   /** A consumer gives the job it leased back: to its place now, or after `delayMs`. */
-  release(hash: string, token: string, delayMs: number): Maybe<Job> {
+  release(hash: string, token: string, delayMs: number, durable = true): Maybe<Job> {
     return then(this.store.release(hash, token, delayMs), (job) => {
       this.events.emit('released', job, delayMs)
       if (delayMs <= 0) this.drain(job.lane)
-      return this.durable(job, () => `job ${job.jobNum} is released in memory only, until the next snapshot`)
+      return durable ? this.durable(job, () => `job ${job.jobNum} is released in memory only, until the next snapshot`) : job
     })
+  }
+
+  /**
+   * Batches of ack, release or touch: each command is answered on its own (the job, or the
+   * ApiError it met); the reply waits for the records of all of them.
+   */
+  ackMany(commands: readonly LeaseCommand[]): Maybe<(Job | ApiError)[]> {
+    return this.each(commands, (c) => this.ack(c.hash, c.token, false))
+  }
+
+  releaseMany(commands: readonly LeaseCommand[]): Maybe<(Job | ApiError)[]> {
+    return this.each(commands, (c) => this.release(c.hash, c.token, c.ms ?? 0, false))
+  }
+
+  touchMany(commands: readonly LeaseCommand[]): Maybe<(Held | ApiError)[]> {
+    return this.each(commands, (c) => this.touch(c.hash, c.token, c.ms))
+  }
+
+  /** Runs `one` for each command, keeping each ApiError as that command's answer; durable once for all. */
+  private each<T>(commands: readonly LeaseCommand[], one: (command: LeaseCommand) => Maybe<T>): Maybe<(T | ApiError)[]> {
+    const results: Maybe<T | ApiError>[] = commands.map((command) => {
+      try {
+        const result = one(command)
+        return isPromise(result) ? result.catch((err: unknown) => apiErrorOrThrow(err)) : result
+      } catch (err) {
+        return apiErrorOrThrow(err)
+      }
+    })
+    const all = results.some(isPromise) ? Promise.all(results) : (results as (T | ApiError)[])
+    return then(all, (answers) => this.durable(answers, () => `the changes of this batch are made in memory only, until the next snapshot`))
   }
 
   /** Extends a lease (not journaled: a restart ends every lease anyway). */
@@ -351,6 +414,13 @@ export class JobService {
     const waiting = this.receivers.get(lane)
     while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
       const receiver = waiting.values().next().value as Receiver
+      if (receiver.count !== undefined) {
+        // A batch receiver waits for `min` jobs (the receivers behind it wait their turn).
+        if (this.store.readyCount(lane) < (receiver.min ?? 1)) return
+        this.unpark(lane, waiting, receiver)
+        when(this.store.takeMany(lane, receiver.leaseMs, receiver.count), (taken) => this.handManyTo(receiver, lane, taken), (err) => this.repark(receiver, lane, err))
+        continue
+      }
       this.unpark(lane, waiting, receiver)
       const taken = this.store.take(lane, receiver.leaseMs)
       if (isPromise(taken)) {
@@ -374,6 +444,24 @@ export class JobService {
         receiver.fail(journalFailed(err, 'the job stays queued'))
       } else if (!receiver.deliver(taken.job, taken.lease)) {
         this.putBack(taken, 'receiver disconnected')
+      }
+    }
+    if (this.store.defersReplies) this.store.whenDurable(deliver)
+    else deliver(undefined)
+  }
+
+  private handManyTo(receiver: Receiver, lane: string, taken: Taken[]): void {
+    if (taken.length === 0) {
+      this.repark(receiver, lane, undefined)
+      return
+    }
+    for (const t of taken) this.events.emit('taken', t.job, t.lease)
+    const deliver = (err: Error | undefined): void => {
+      if (err !== undefined) {
+        for (const t of taken) this.putBack(t, 'journal failed')
+        receiver.fail(journalFailed(err, 'the jobs stay queued'))
+      } else if (!receiver.deliverMany!(taken)) {
+        for (const t of taken) this.putBack(t, 'receiver disconnected')
       }
     }
     if (this.store.defersReplies) this.store.whenDurable(deliver)
@@ -422,6 +510,12 @@ export class JobService {
       (err: unknown) => this.logger.error({ err }, 'expiring leases and delays failed'),
     )
   }
+}
+
+/** An ApiError as a batch item's answer; anything else is a fault of the whole request. */
+function apiErrorOrThrow(err: unknown): ApiError {
+  if (err instanceof ApiError) return err
+  throw err
 }
 
 /** Runs `check`, prefixing an ApiError's message with the batch entry it is about. */

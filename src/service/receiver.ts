@@ -1,6 +1,7 @@
 import type { ApiError } from '../errors'
 import type { Held } from '../queue/held'
 import type { Job } from '../queue/job'
+import type { Taken } from '../store/job-store'
 
 /** Someone waiting for a job: a parked `/receive_block`, or a runner slot. */
 export interface Receiver {
@@ -18,6 +19,13 @@ export interface Receiver {
    * puts the job back in its place, so no job is lost between schedule and a live receiver.
    */
   deliver(job: Job, lease?: Held): boolean
+  /**
+   * A batch receiver (`count` set) takes up to `count` jobs at once, once at least `min` are ready,
+   * and gets them here instead of `deliver`.
+   */
+  readonly count?: number
+  readonly min?: number
+  deliverMany?(taken: Taken[]): boolean
   /** The hand-over could not be made durable (the journal failed); the job went back. */
   fail(err: ApiError): void
   /** Tells a parked receiver it will get nothing (the daemon is shutting down). */

@@ -95,6 +95,10 @@ export interface JobStore {
   schedule(inputs: readonly ScheduleInput[]): Maybe<Job[]>
   /** Takes the lane's next ready job, for good or under a lease of `leaseMs`; undefined when none is ready. */
   take(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined>
+  /** Takes up to `count` of the lane's ready jobs in serving order (each under its own lease). */
+  takeMany(lane: string, leaseMs: number | undefined, count: number): Maybe<Taken[]>
+  /** How many jobs of `lane` are ready now (a store over the network may answer from a recent count). */
+  readyCount(lane: string): number
   /** A job whose hand-over failed goes back, if that hand-over is still its latest (see Queue). */
   returnUndelivered(taken: Taken): Maybe<boolean>
   ack(hash: string, token: string): Maybe<Job>

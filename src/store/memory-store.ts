@@ -153,6 +153,16 @@ export class MemoryStore implements JobStore {
     return lease === undefined ? undefined : { job: lease.job, lease }
   }
 
+  takeMany(lane: string, leaseMs: number | undefined, count: number): Taken[] {
+    const taken: Taken[] = []
+    for (let t = this.take(lane, leaseMs); t !== undefined; t = taken.length < count ? this.take(lane, leaseMs) : undefined) taken.push(t)
+    return taken
+  }
+
+  readyCount(lane: string): number {
+    return this.queue.readyCount(lane)
+  }
+
   returnUndelivered({ job, lease }: Taken): boolean {
     return this.queue.returnUndelivered(job, lease)
   }

@@ -184,8 +184,8 @@ export async function call(url: string, body?: unknown, init: RequestInit = {}):
   return { status: res.status, body: parsed, text, headers: res.headers }
 }
 
-/** Waits until `check` returns true, polling every 20 ms; fails after `timeoutMs`. */
-export async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 5000): Promise<void> {
+/** Waits until `check` returns true, polling every 20 ms; fails after `timeoutMs` (generous: a loaded machine is slow, a passing test never waits that long). */
+export async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
