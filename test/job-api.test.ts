@@ -128,6 +128,7 @@ t.test('a paused lane serves no receiver; resumed, the parked receiver gets the 
   await schedule('p', [{ message: 'one' }])
   t.match(await ok('/pause', { lane: 'p' }), { lane: 'p', paused: true })
   t.match(await ok('/receive_noblock', { lane: 'p' }), { code: 2 }, 'paused: empty')
+  t.match(await ok('/receive_noblock', { lane: 'p', count: 5 }), { code: 2 }, 'a batch too')
   const waiting = call(`${d.url}/receive_block`, { lane: 'p' })
   await until(async () => ((await ok('/')).payload as { idle_workers: Record<string, number> }).idle_workers.p === 1, 'the receiver to park')
   await ok('/resume', { lane: 'p' })
