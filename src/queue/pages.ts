@@ -51,29 +51,43 @@ function parseCursor(cursor: string, sort: PageSort): { priority: number; jobNum
   return { priority: Number(m[1] || 0), jobNum: Number(m[2]) }
 }
 
-/** Takes a page from jobs given lazily in the page's order (`total` known beforehand). */
-function collect(jobs: Iterable<Job>, query: PageQuery, total: number, skipDone: boolean): JobPage {
-  const out: Job[] = []
-  let skip = skipDone ? 0 : query.offset
-  let scanned = 0
-  let last: Job | undefined
-  for (const job of jobs) {
-    if (out.length === query.limit || scanned === SCAN_BUDGET) {
-      // A cursor here would drop what is left of the offset: say so instead.
-      if (skip > 0) throw new ApiError('invalid_data', `"offset" ${query.offset} is past the ${SCAN_BUDGET} jobs a page looks at${query.q === undefined ? ` in ${query.sort} order` : ' while searching'}: walk there with next_cursor (or use sort=order without q, which skips by size)`)
-      // More remain: the next page starts after the last job looked at.
-      return { jobs: out, total, nextCursor: cursorOf(last!, query.sort) }
-    }
-    scanned++
-    last = job
-    if (query.q !== undefined && !job.message.includes(query.q)) continue
-    if (skip > 0) {
-      skip--
-      continue
-    }
-    out.push(job)
+/** Takes a page from jobs given one at a time in the page's order (`total` known beforehand). */
+class Collector {
+  readonly jobs: Job[] = []
+  private skip: number
+  private scanned = 0
+  private last: Job | undefined
+  private more = false
+
+  constructor(
+    private readonly query: PageQuery,
+    private readonly total: number,
+    skipDone: boolean,
+  ) {
+    this.skip = skipDone ? 0 : query.offset
   }
-  return { jobs: out, total, nextCursor: null }
+
+  /** Takes or passes over `job`; false once the page is full or the scan budget is spent. */
+  readonly add = (job: Job): boolean => {
+    const { query } = this
+    if (this.jobs.length === query.limit || this.scanned === SCAN_BUDGET) {
+      // A cursor here would drop what is left of the offset: say so instead.
+      if (this.skip > 0) throw new ApiError('invalid_data', `"offset" ${query.offset} is past the ${SCAN_BUDGET} jobs a page looks at${query.q === undefined ? ` in ${query.sort} order` : ' while searching'}: walk there with next_cursor (or use sort=order without q, which skips by size)`)
+      this.more = true
+      return false
+    }
+    this.scanned++
+    this.last = job
+    if (query.q !== undefined && !job.message.includes(query.q)) return true
+    if (this.skip > 0) this.skip--
+    else this.jobs.push(job)
+    return true
+  }
+
+  /** The page; more remain when a job was refused: the next page starts after the last one looked at. */
+  page(): JobPage {
+    return { jobs: this.jobs, total: this.total, nextCursor: this.more ? cursorOf(this.last!, this.query.sort) : null }
+  }
 }
 
 /** A page of a lane's ready jobs, read from its priority buckets without copying the lane. */
@@ -82,9 +96,13 @@ export function readyPage(ready: ReadyJobs, query: PageQuery): JobPage {
   if (query.sort === 'order') {
     // Without a search, the offset is skipped by sizes, not job by job.
     const fastSkip = query.q === undefined ? query.offset : 0
-    return collect(ready.inOrderFrom(after, fastSkip), query, ready.size, fastSkip > 0 || query.offset === 0)
+    const collector = new Collector(query, ready.size, fastSkip > 0 || query.offset === 0)
+    ready.scanInOrder(after, fastSkip, collector.add)
+    return collector.page()
   }
-  return collect(ready.byAge(query.sort === 'newest', after?.jobNum), query, ready.size, false)
+  const collector = new Collector(query, ready.size, false)
+  for (const job of ready.byAge(query.sort === 'newest', after?.jobNum)) if (!collector.add(job)) break
+  return collector.page()
 }
 
 /** A page of jobs held elsewhere (leased, delayed, running, dead, succeeded): sorted here, so O(k log k) in their number. */
@@ -97,5 +115,7 @@ export function listPage(jobs: Job[], query: PageQuery): JobPage {
     const probe = { priority, jobNum } as Job
     while (start < jobs.length && order(jobs[start]!, probe) <= 0) start++
   }
-  return collect(jobs.slice(start), query, jobs.length, false)
+  const collector = new Collector(query, jobs.length, false)
+  for (let i = start; i < jobs.length; i++) if (!collector.add(jobs[i]!)) break
+  return collector.page()
 }

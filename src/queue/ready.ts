@@ -131,6 +131,23 @@ class Bucket implements HeapItem {
     for (; p < putBack.length; p++) if (ascending ? putBack[p]!.jobNum > jobNum : putBack[p]!.jobNum < jobNum) yield putBack[p]!
   }
 
+  /**
+   * Calls `visit` with this bucket's jobs numbered above `jobNum`, in order, until it returns false
+   * (then returns false): plain loops, no generator, for scans of many jobs (a search).
+   */
+  scan(jobNum: number, visit: (job: Job) => boolean): boolean {
+    if (this.putBack !== undefined && this.putBack.size > 0) {
+      for (const job of this.from(jobNum, true)) if (!visit(job)) return false
+      return true
+    }
+    const { fifo } = this
+    for (let i = this.after(jobNum); i < fifo.length; i++) {
+      const job = fifo[i]!
+      if (job.heapIndex !== REMOVED && !visit(job)) return false
+    }
+    return true
+  }
+
   /** Whether the FIFO can be indexed directly (nothing removed from the middle, nothing put back). */
   get plain(): boolean {
     return this.removed === 0 && (this.putBack?.size ?? 0) === 0
@@ -257,11 +274,11 @@ export class ReadyJobs {
   }
 
   /**
-   * The jobs in serving order from `after` on (exclusive; from the start without it), skipping the
-   * first `skip`: whole priorities are skipped by their size, and within one, by index when
-   * nothing was removed from its middle. Read lazily.
+   * Calls `visit` with the jobs in serving order from `after` on (exclusive; from the start without
+   * it), skipping the first `skip`, until it returns false: whole priorities are skipped by their
+   * size, and within one, by index when nothing was removed from its middle.
    */
-  *inOrderFrom(after: { priority: number; jobNum: number } | undefined, skip = 0): Generator<Job> {
+  scanInOrder(after: { priority: number; jobNum: number } | undefined, skip: number, visit: (job: Job) => boolean): void {
     for (const bucket of this.inPriorityOrder()) {
       if (after !== undefined && bucket.priority < after.priority) continue
       const from = after !== undefined && bucket.priority === after.priority ? after.jobNum : 0
@@ -270,14 +287,16 @@ export class ReadyJobs {
         continue
       }
       if (from === 0 && skip > 0 && bucket.plain) {
-        for (let i = skip; i < bucket.size; i++) yield bucket.at(i)
+        for (let i = skip; i < bucket.size; i++) if (!visit(bucket.at(i))) return
         skip = 0
         continue
       }
-      for (const job of bucket.from(from, true)) {
-        if (skip > 0) skip--
-        else yield job
-      }
+      const more = bucket.scan(from, (job) => {
+        if (skip === 0) return visit(job)
+        skip--
+        return true
+      })
+      if (!more) return
     }
   }
 
