@@ -1,22 +1,27 @@
 #!/usr/bin/env node
-import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs'
-import path from 'node:path'
 import { Command, Option } from 'commander'
-import { type Config, ConfigError, type ResolvedConfig, SETTINGS, envName, resolveConfig } from './config'
+import { type ResolvedConfig, SETTINGS, envName } from './config'
+import { type Flags, loadConfig } from './config-file'
 import { type Logger, createLogger } from './log'
-import { type Daemon, startDaemon, version } from './main'
+import type { Daemon } from './main'
+import { version } from '../package.json'
+import { EXIT, addClientCommands } from './client/commands'
+import { checkConfigFile } from './config-check'
 import { isAlive, readPid } from './persist/pidfile'
-import { singleExecutable } from './sea'
+import { daemonize } from './daemonize'
 
-/** The only reader of process.argv: turns flags, environment and config file into a Config. */
-
-type Flags = Record<string, string | boolean | undefined>
+/**
+ * The only reader of process.argv: turns flags, environment and config file into a Config and
+ * runs the daemon (or `-d`, `stop`); the other subcommands are the command-line client
+ * (client/commands.ts) and `config check`.
+ */
 
 function buildProgram(): Command {
   const program = new Command('dispenserd')
-    .description('an in-memory HTTP/JSON job queue daemon')
+    .description('an in-memory HTTP/JSON job queue daemon, and its command-line client')
     .version(version)
+    // A mistake on the command line exits 2, apart from the daemon's own failures (1).
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT.usage))
     .option('--config <file>', `config file (env DISPENSERD_CONFIG; default: ROOT/config/config.json if present)`)
     .option('-d, --daemon', 'start in the background; returns once the daemon answers')
     .addHelpText('after', `\nEvery setting can also be given as DISPENSERD_<KEY> (e.g. DISPENSERD_ADDRESS).\nPrecedence: flag > environment > config file > default. ROOT is $DISPENSERD_ROOT or the current directory.`)
@@ -36,6 +41,15 @@ function buildProgram(): Command {
     .action(async (opts: { timeout: string }, cmd: Command) => {
       process.exitCode = await stop(loadConfig(cmd.optsWithGlobals()), Number(opts.timeout))
     })
+  program
+    .command('config')
+    .description('configuration tools')
+    .command('check <file>')
+    .description('check a config file (and the DISPENSERD_* environment) as a start would, without starting')
+    .action((file: string) => {
+      process.exitCode = checkConfigFile(file, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`))
+    })
+  addClientCommands(program)
   program.action(async (flags: Flags) => {
     const resolved = loadConfig(flags)
     // A reload reads the same file; one that was there at start and is gone is an error, not defaults.
@@ -45,40 +59,9 @@ function buildProgram(): Command {
   return program
 }
 
-/** `file` is the config file read, if any. */
-function loadConfig(flags: Flags, fileRequired = false): ResolvedConfig & { file: string | undefined } {
-  const root = path.resolve(process.env.DISPENSERD_ROOT ?? process.cwd())
-  const explicit = (flags.config as string | undefined) ?? process.env.DISPENSERD_CONFIG
-  const file = explicit !== undefined && explicit !== '' ? path.resolve(explicit) : path.join(root, 'config', 'config.json')
-  let fileSource: { name: string; values: unknown } | undefined
-  if (existsSync(file) || explicit || fileRequired) {
-    let text: string
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch (err) {
-      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`)
-    }
-    try {
-      fileSource = { name: file, values: JSON.parse(text) }
-    } catch (err) {
-      throw new ConfigError(`${file}: not valid JSON: ${(err as Error).message}`)
-    }
-  }
-  const byKey: Partial<Record<keyof Config, string | boolean>> = {}
-  for (const setting of SETTINGS) {
-    const value = flags[camel(setting.flag)]
-    if (value !== undefined) byKey[setting.key] = value
-  }
-  return { ...resolveConfig({ flags: byKey, env: process.env, file: fileSource, root, cwd: process.cwd() }), file: fileSource?.name }
-}
-
-function camel(flag: string): string {
-  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
-}
-
 /** Runs the daemon until SIGTERM or SIGINT; SIGHUP reads the configuration again (`reread`). */
 async function runForeground({ config, warnings }: ResolvedConfig, reread: () => ResolvedConfig): Promise<number> {
-  const logger = createLogger(config.log_level)
+  const logger = createLogger(config.log_level, config.log_format)
   for (const warning of warnings) logger.warn(warning)
   // Installed first: SIGHUP's default is to end the process, and a start can take a while.
   let daemon: Daemon | undefined
@@ -91,6 +74,8 @@ async function runForeground({ config, warnings }: ResolvedConfig, reread: () =>
     }
     reload(daemon, reread, logger)
   })
+  // Loaded here, not at the top: the client commands need none of the server (nor its native addon).
+  const { startDaemon } = require('./main') as typeof import('./main')
   daemon = await startDaemon(config, logger)
   if (reloadWhenStarted) reload(daemon, reread, logger)
   // Tell a `-d` parent we are serving, then cut the channel so it can exit.
@@ -144,37 +129,6 @@ function reload(daemon: Daemon, reread: () => ResolvedConfig, logger: Logger): v
   }
 }
 
-/** Starts a detached copy of this command without -d, its output going to the log file. */
-async function daemonize(config: Config): Promise<number> {
-  const args = process.argv.slice(2).filter((arg) => arg !== '-d' && arg !== '--daemon')
-  const self = singleExecutable() !== undefined ? [] : [process.argv[1]!]
-  mkdirSync(path.dirname(config.log_file), { recursive: true })
-  const log = openSync(config.log_file, 'a')
-  let child: ChildProcess
-  try {
-    child = spawn(process.execPath, [...process.execArgv, ...self, ...args], { detached: true, stdio: ['ignore', log, log, 'ipc'] })
-  } finally {
-    closeSync(log)
-  }
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => fail('did not answer within 60 s'), 60_000)
-    const fail = (why: string): void => {
-      clearTimeout(timer)
-      process.stderr.write(`dispenserd failed to start: ${why}\n${tail(config.log_file)}`)
-      resolve(1)
-    }
-    child.once('message', (message: { port?: number }) => {
-      clearTimeout(timer)
-      child.removeAllListeners('exit')
-      child.unref()
-      child.disconnect?.()
-      process.stdout.write(`dispenserd started in the background (pid ${child.pid}, port ${message.port}); log: ${config.log_file}\n`)
-      resolve(0)
-    })
-    child.once('exit', (code) => fail(`exited with code ${code}`))
-  })
-}
-
 async function stop(resolved: ResolvedConfig, timeoutSeconds: number): Promise<number> {
   const pidFile = resolved.config.pid_file
   const pid = readPid(pidFile)
@@ -197,14 +151,6 @@ async function stop(resolved: ResolvedConfig, timeoutSeconds: number): Promise<n
   }
   process.stdout.write(`dispenserd (pid ${pid}) stopped\n`)
   return 0
-}
-
-function tail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-15).join('\n')
-  } catch {
-    return ''
-  }
 }
 
 buildProgram()

@@ -11,6 +11,8 @@ import { closest, unknownKey } from './suggest'
  */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
 export const PERSISTENCE_MODES = ['snapshot', 'journal'] as const
 export const FSYNC_MODES = ['always', 'interval', 'never'] as const
 
@@ -22,10 +24,14 @@ export interface Config {
   throttle_schedule: boolean
   max_body_bytes: number
   log_level: LogLevel
+  log_format: LogFormat
   data_dir: string
   pid_file: string
   log_file: string
   auth_token: string
+  /** HTTPS: the certificate and its key (PEM files); both or neither. */
+  tls_cert: string | undefined
+  tls_key: string | undefined
   max_queued_jobs: number
   max_queued_bytes: number
   max_message_bytes: number
@@ -74,9 +80,12 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'throttle_schedule', flag: 'throttle-schedule', kind: { type: 'boolean' }, help: 'accept at most one schedule every 25 ms' },
   { key: 'max_body_bytes', arg: 'bytes', flag: 'max-body-bytes', kind: { type: 'integer', min: 1, max: 512 * 1024 * 1024 }, help: 'largest request body accepted (413 above it)' },
   { key: 'log_level', arg: 'level', flag: 'log-level', kind: { type: 'choice', values: LOG_LEVELS }, help: `one of ${LOG_LEVELS.join(', ')}` },
+  { key: 'log_format', arg: 'format', flag: 'log-format', kind: { type: 'choice', values: LOG_FORMATS }, help: 'pretty (for people), json (for log shippers), or auto: pretty on a terminal, json otherwise' },
   { key: 'data_dir', arg: 'dir', flag: 'data-dir', kind: { type: 'path' }, help: 'directory for queue.json, the pid file and the log file' },
   { key: 'pid_file', arg: 'file', flag: 'pid-file', kind: { type: 'path' }, help: 'pid file, for `dispenserd stop` (default: DATA_DIR/dispenserd.pid)' },
   { key: 'log_file', arg: 'file', flag: 'log-file', kind: { type: 'path' }, help: 'where -d writes the log (default: DATA_DIR/dispenserd.log)' },
+  { key: 'tls_cert', arg: 'file', flag: 'tls-cert', kind: { type: 'path' }, help: 'serve HTTPS with this certificate (PEM; with --tls-key)' },
+  { key: 'tls_key', arg: 'file', flag: 'tls-key', kind: { type: 'path' }, help: "the certificate's private key (PEM)" },
   { key: 'max_queued_jobs', arg: 'n', flag: 'max-queued-jobs', kind: { type: 'integer', min: 0, max: 1e12 }, help: 'schedules past this many queued jobs answer 503 (0: no limit)' },
   { key: 'max_queued_bytes', arg: 'bytes', flag: 'max-queued-bytes', kind: { type: 'integer', min: 0, max: 2 ** 50 }, help: 'schedules past this many bytes of queued messages answer 503 (0: no limit)' },
   { key: 'max_message_bytes', arg: 'bytes', flag: 'max-message-bytes', kind: { type: 'integer', min: 0, max: 512 * 1024 * 1024 }, help: 'longest message accepted (0: only max_body_bytes limits it)' },
@@ -105,6 +114,7 @@ export const DEFAULTS = {
   throttle_schedule: false,
   max_body_bytes: 1024 * 1024,
   log_level: 'info',
+  log_format: 'auto',
   auth_token: '',
   max_queued_jobs: 10_000_000,
   max_queued_bytes: 1024 * 1024 * 1024,
@@ -234,6 +244,11 @@ export function resolveConfig(sources: ConfigSources): ResolvedConfig {
     root: sources.root,
     pid_file: (resolved.pid_file as string | undefined) ?? path.join(dataDir, 'dispenserd.pid'),
     log_file: (resolved.log_file as string | undefined) ?? path.join(dataDir, 'dispenserd.log'),
+    tls_cert: resolved.tls_cert as string | undefined,
+    tls_key: resolved.tls_key as string | undefined,
+  }
+  if ((config.tls_cert === undefined) !== (config.tls_key === undefined)) {
+    throw new ConfigError(`${config.tls_cert === undefined ? 'tls_key' : 'tls_cert'} is set without ${config.tls_cert === undefined ? 'tls_cert' : 'tls_key'}: HTTPS needs both the certificate and its key`)
   }
   if (config.persistence === 'journal' && !config.persist_queue) {
     throw new ConfigError('persistence "journal" needs persist_queue: turn persist_queue on, or use persistence "snapshot"')
@@ -275,9 +290,9 @@ function readRunnerLanes(name: string | undefined, values: Record<string, unknow
 
 /**
  * Variables named DISPENSERD_* that are ours but not settings: read at start (ROOT, CONFIG), by the
- * tests (TEST_BIN), by a command-line client (URL, TOKEN), or handed to runner jobs (the rest).
+ * tests (TEST_BIN), by a command-line client (URL, TOKEN, CA), or handed to runner jobs (the rest).
  */
-const OTHER_VARIABLES = ['DISPENSERD_ROOT', 'DISPENSERD_CONFIG', 'DISPENSERD_TEST_BIN', 'DISPENSERD_URL', 'DISPENSERD_TOKEN', 'DISPENSERD_LANE', 'DISPENSERD_JOB_NUM', 'DISPENSERD_JOB_HASH', 'DISPENSERD_ATTEMPT']
+const OTHER_VARIABLES = ['DISPENSERD_ROOT', 'DISPENSERD_CONFIG', 'DISPENSERD_TEST_BIN', 'DISPENSERD_URL', 'DISPENSERD_TOKEN', 'DISPENSERD_CA', 'DISPENSERD_LANE', 'DISPENSERD_JOB_NUM', 'DISPENSERD_JOB_HASH', 'DISPENSERD_ATTEMPT']
 
 /**
  * A DISPENSERD_* variable that names nothing of ours: a near miss of a known name (a typo such as

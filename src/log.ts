@@ -1,11 +1,19 @@
 import pino from 'pino'
-import type { LogLevel } from './config'
+import type { LogFormat, LogLevel } from './config'
+import { prettyDestination } from './log-pretty'
 
 export type Logger = pino.Logger
 
-/** JSON lines on stdout (the log file under `-d`), with ISO times, for operators and log shippers. */
-export function createLogger(level: LogLevel): Logger {
-  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime })
+/**
+ * Log lines on stdout (the log file under `-d`), with ISO times: JSON for log shippers, or pretty
+ * lines for a person (log-pretty.ts). `auto` is pretty when stdout is a terminal, JSON otherwise.
+ */
+export function createLogger(level: LogLevel, format: LogFormat = 'json'): Logger {
+  const options = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }
+  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true)
+  if (!pretty) return pino(options)
+  // Colours only on a terminal, and never when NO_COLOR is set (no-color.org).
+  return pino(options, prettyDestination(1, process.stdout.isTTY === true && !process.env.NO_COLOR))
 }
 
 /** Of two levels, the one that logs more ("silent" has no number: it logs nothing). */

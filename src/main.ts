@@ -1,14 +1,15 @@
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { version } from '../package.json'
 import type { Config } from './config'
 import { allRunnerLanes, parseAddress, queueLimits } from './config'
 import { warnIfOpen } from './http/auth'
+import { checkTlsFiles, tlsFiles } from './http/tls'
 import { HTTP_ENGINE, type HttpServer, startHttpServer } from './http/server'
 import { Routes } from './http/routes'
 import type { Logger } from './log'
 import { releasePidFile, writePidFile } from './persist/pidfile'
 import { type DataDirLock, lockDataDir } from './persist/lock'
+import { prepareDirectory } from './persist/data-dir'
 import { removeStaleTemporaries } from './persist/atomic'
 import { SNAPSHOT_FILES } from './persist/store'
 import { JobService } from './service/job-service'
@@ -48,12 +49,14 @@ function memoryUsage(): { rss: number; heap_used: number } {
  */
 export async function startDaemon(config: Config, logger: Logger): Promise<Daemon> {
   const startedAt = Date.now()
-  // Runners first: one that cannot be built stops the daemon before it touches the data directory.
+  // TLS files and runners first: what cannot be used stops the daemon before it touches the data directory.
+  const tls = tlsFiles(config)
+  if (tls !== undefined) checkTlsFiles(tls)
   const { dispatch } = config
   const repos = dispatch === undefined ? undefined : new DispatchRepos({ dir: path.join(config.data_dir, 'dispatch'), allowedRepos: dispatch.allowedRepos, logger })
   const runnerLanes = allRunnerLanes(config).map((spec) => ({ spec, runner: createRunner(spec, config.root, logger, repos) }))
   const keepFinished = new Map(runnerLanes.map(({ spec }) => [spec.lane, spec.keepFinishedMs]))
-  mkdirSync(config.data_dir, { recursive: true })
+  prepareDirectory(config.data_dir, 'data_dir')
   const lock = await lockDataDir(config.data_dir, config.pid_file)
   try {
     writePidFile(config.pid_file)
@@ -113,7 +116,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     })
     const { host, port } = parseAddress(config.address)!
     const dashboard = { update: () => JSON.stringify(overview(sources, (lane) => service.rates.rate(lane))), intervalMs: 1000 }
-    const http = await startHttpServer({ host, port, authToken: config.auth_token, maxBodyBytes: config.max_body_bytes, routes, logger, live: dashboard, ui: loadUiFiles() })
+    const http = await startHttpServer({ host, port, authToken: config.auth_token, maxBodyBytes: config.max_body_bytes, routes, logger, live: dashboard, ui: loadUiFiles(), tls })
     try {
       // Runner slots before the first log line that says the daemon is up.
       dispatcher.start()
@@ -122,8 +125,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       throw err
     }
     if (HTTP_ENGINE.includes('fallback')) logger.warn('the native uWebSockets.js build did not load; serving with its slow fallback')
-    warnIfOpen(config.auth_token, host, config.address, logger)
-    logger.info({ address: `${host}:${http.port}`, engine: HTTP_ENGINE, data_dir: config.data_dir, version }, 'listening')
+    warnIfOpen(config.auth_token, host, config.address, logger, tls !== undefined)
+    logger.info({ address: `${host}:${http.port}`, https: tls !== undefined, engine: HTTP_ENGINE, data_dir: config.data_dir, version }, 'listening')
 
     const live: Live = { config, stopping: false }
     return {

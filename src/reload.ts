@@ -49,7 +49,7 @@ export function reload(live: Live, next: Config, { logger, service, dispatcher, 
   if (needsRestart.length > 0) logger.warn({ needs_restart: needsRestart }, 'configuration reloaded, but these changes need a restart to take effect')
   logger.level = config.log_level
   live.config = config
-  if ('auth_token' in changed) warnIfOpen(config.auth_token, host, config.address, logger)
+  if ('auth_token' in changed) warnIfOpen(config.auth_token, host, config.address, logger, config.tls_cert !== undefined)
 }
 
 /** Settings a reload applies at once. */

@@ -75,7 +75,7 @@ t.test('an unknown key anywhere in the file refuses to start, naming its path an
     [{ lanes: { thumbs: { ...exec, backoff: { bse: 1 } } } }, 'config.json: unknown setting "lanes.thumbs.backoff.bse" (did you mean "base"?)'],
     [{ lanes: { thumbs: { ...exec, backoff: { min: 1 } } } }, 'config.json: unknown setting "lanes.thumbs.backoff.min" ("lanes.thumbs.backoff" takes: base, max)'],
     [{ lanes: { thumbs: { ...exec, arguments: [{ key: 'A' }, { key: 'B', tipe: 'integer' }] } } }, 'config.json: unknown setting "lanes.thumbs.arguments[1].tipe" (did you mean "type"?)'],
-    [{ lanes: { thumbs: { ...exec, target: 'http://x/' } } }, 'config.json: unknown setting "lanes.thumbs.target" ("lanes.thumbs" takes: runner, concurrency, timeout, retries, backoff, keep_finished, arguments, command, kill_grace, allowed_env)'],
+    [{ lanes: { thumbs: { ...exec, target: 'http://x/' } } }, 'config.json: unknown setting "lanes.thumbs.target" ("lanes.thumbs" takes: runner, concurrency, timeout, retries, backoff, keep_finished, arguments, command, kill_grace, allowed_env, cwd)'],
     [{ lanes: { hooks: { runner: 'http', target: 'http://x/', command: ['/bin/true'] } } }, 'config.json: unknown setting "lanes.hooks.command" ("lanes.hooks" takes: runner, concurrency, timeout, retries, backoff, keep_finished, arguments, target, allowed_targets, task_name)'],
     [{ lanes: { mod: { runner: './mine.js', greeting: 'hi' } } }, 'config.json: unknown setting "lanes.mod.greeting" (a runner module\'s own settings go under "options")'],
     [{ lanes: { mod: { runner: './mine.js', options: 'hi' } } }, 'config.json: lane "mod": "options" must be an object (the runner module\'s own settings)'],

@@ -65,8 +65,11 @@ function loggedFor(url: string): Record<string, unknown> | undefined {
 t.test('a throw in the handler is answered 500 with code 6 and logged with the URL', async (t) => {
   const r = await fetch(`http://127.0.0.1:${port}/handler`)
   t.equal(r.status, 500)
-  t.same(await r.json(), { status: 'error', code: 6, message: 'internal error' })
-  t.match(loggedFor('/handler'), { err: { message: 'Invalid array length' } })
+  const body = (await r.json()) as { status: string; code: number; message: string }
+  t.match(body, { status: 'error', code: 6, message: /^internal error; it is logged as request [0-9a-z]+-\d+$/ })
+  const line = loggedFor('/handler')
+  t.match(line, { err: { message: 'Invalid array length' } })
+  t.ok(body.message.endsWith(` ${String(line?.request_id)}`), 'the reply and the log line name the same request')
   t.ok(await stillServing())
 })
 

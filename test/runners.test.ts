@@ -159,6 +159,33 @@ t.test('bad messages for a runner lane are refused at schedule time, naming the 
   }
 })
 
+t.test('runner lanes take the arguments as a top-level object too, checked the same way', async (t) => {
+  const s = await withLane(t, {})
+  const r = await call(`${s.d.url}/schedule`, { lane: 'work', arguments: { SRC: 'top-level', LOG: s.log } })
+  t.same([r.status, r.body.code], [200, 0], r.text)
+  await until(async () => (await job(s, String(r.body.hash))).state === 'succeeded', 'the job to succeed')
+  const done = await job(s, String(r.body.hash))
+  t.same(JSON.parse(String(done.message)), { arguments: { SRC: 'top-level', LOG: s.log } }, 'the same message as the string form')
+  t.match(String((done.last_run as { output: string }).output), /working on top-level/)
+  const batch = await call(`${s.d.url}/schedule`, { jobs: [{ lane: 'work', arguments: { SRC: 'b1', LOG: s.log } }, { lane: 'work', message: JSON.stringify({ arguments: { SRC: 'b2', LOG: s.log } }) }] })
+  t.match(batch.body, { code: 0, count: 2 })
+  const refused: [Record<string, unknown>, RegExp][] = [
+    [{ lane: 'work', arguments: { SRC: 5, LOG: s.log } }, /argument "SRC" must be a string/],
+    [{ lane: 'work', arguments: { LOG: s.log } }, /argument "SRC" is required/],
+    [{ lane: 'work', arguments: ['SRC'] }, /"arguments" must be a JSON object/],
+    [{ lane: 'work', arguments: { SRC: 'a', LOG: s.log }, message: 'both' }, /either "message" or "arguments"/],
+    [{ lane: 'work', arguments: { SRC: 'a', LOG: s.log }, target: 7 }, /"target" must be a string/],
+    [{ lane: 'main', arguments: { SRC: 'a' } }, /lane "main" has no runner: "arguments" are for runner lanes/],
+    [{ jobs: [{ lane: 'work', arguments: { SRC: 'a', LOG: s.log } }, { lane: 'other', arguments: {} }] }, /^jobs\[1\]: lane "other" has no runner/],
+  ]
+  for (const [body, wanted] of refused) {
+    const reply = await call(`${s.d.url}/schedule`, body)
+    t.same([reply.status, reply.body.code], [400, 1], JSON.stringify(body))
+    t.match(String(reply.body.message), wanted)
+  }
+  t.same(Object.keys((await call(`${s.d.url}/jobs`)).body).sort(), ['main', 'work'], 'no lane was created by a refused job')
+})
+
 t.test('without an arguments spec, a job sets only the variables allowed_env admits, and by default none', async (t) => {
   const s = await withLane(t, { arguments: undefined, allowed_env: ['SRC', 'LOG', 'THUMB_*'] })
   // PYTHONWARNINGS and BROWSER together once ran a shell command through a Python job.

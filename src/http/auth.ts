@@ -28,8 +28,11 @@ export function isLoopback(host: string): boolean {
 }
 
 /** At start, and when a reload removes the token: nothing guards a daemon others can reach. */
-export function warnIfOpen(authToken: string, host: string, address: string, logger: Logger): void {
-  if (authToken === '' && !isLoopback(host)) {
+export function warnIfOpen(authToken: string, host: string, address: string, logger: Logger, https = false): void {
+  if (isLoopback(host)) return
+  if (authToken === '') {
     logger.warn({ address }, 'listening beyond this machine without auth_token: anyone who can reach it can read, schedule and take jobs')
+  } else if (!https) {
+    logger.warn({ address }, 'listening beyond this machine over plain HTTP: the auth_token crosses the network in clear text; serve HTTPS with tls_cert and tls_key')
   }
 }

@@ -22,6 +22,10 @@ export function statusLine(status: HttpStatus): string {
  * is attached at once, nothing touches the response after it was aborted or answered, writes
  * made outside the handler are corked, and no exception from our code reaches uWS (`fault`).
  */
+/** Request ids of faults: this process's start time in base 36, then a count. */
+const REQUEST_ID_PREFIX = Date.now().toString(36)
+let faults = 0
+
 export class Exchange {
   private aborted = false
   private answered = false
@@ -129,9 +133,11 @@ export class Exchange {
    * client waits; a streamed reply that had begun is cut off by closing the connection.
    */
   fault(err: unknown): void {
-    this.logger.error({ err, url: this.url }, 'request failed')
+    // A number to quote: the client's 500 and the operator's log line name the same request.
+    const requestId = `${REQUEST_ID_PREFIX}-${++faults}`
+    this.logger.error({ err, url: this.url, request_id: requestId }, 'request failed')
     if (this.open) {
-      this.sendError(new ApiError('internal', 'internal error'))
+      this.sendError(new ApiError('internal', `internal error; it is logged as request ${requestId}`))
       return
     }
     if (this.aborted) return

@@ -49,18 +49,39 @@ export function priorityField(fields: Fields): number {
   return priority
 }
 
-function parseJob(fields: Fields): ScheduleInput {
-  const message = fields.message
-  if (message === undefined || message === null) throw invalid('missing message')
-  if (typeof message !== 'string') throw invalid('"message" must be a string')
+/** A job to schedule; `fromArguments` when it came as top-level `arguments` (runner lanes only). */
+export interface ScheduleJob extends ScheduleInput {
+  fromArguments?: true
+}
+
+function parseJob(fields: Fields): ScheduleJob {
   const delayMs = secondsField(fields, 'delay', false)
-  const job: ScheduleInput = { message, lane: laneField(fields), priority: priorityField(fields) }
+  const job: ScheduleJob = { message: messageField(fields), lane: laneField(fields), priority: priorityField(fields) }
   if (delayMs !== undefined && delayMs > 0) job.delayMs = delayMs
+  if (fields.arguments !== undefined && fields.arguments !== null) job.fromArguments = true
   return job
 }
 
+/**
+ * The message: `message`, or for runner lanes `arguments` (and `target`) at the top level, which
+ * become the message runner lanes take as a string: `{"arguments": {...}, "target": "..."}`.
+ */
+function messageField(fields: Fields): string {
+  const { message, arguments: args, target } = fields
+  if (args !== undefined && args !== null) {
+    if (message !== undefined && message !== null) throw invalid('give either "message" or "arguments", not both')
+    if (!isJsonObject(args)) throw invalid('"arguments" must be a JSON object of the job\'s arguments')
+    if (target !== undefined && target !== null && typeof target !== 'string') throw invalid('"target" must be a string')
+    return JSON.stringify(target === undefined || target === null ? { arguments: args } : { arguments: args, target })
+  }
+  if (target !== undefined && target !== null) throw invalid('"target" goes with "arguments" (runner lanes)')
+  if (message === undefined || message === null) throw invalid('missing message')
+  if (typeof message !== 'string') throw invalid('"message" must be a string')
+  return message
+}
+
 /** `/schedule` takes one job (`{message, lane?, priority?}`) or a batch (`{"jobs": [...]}`). */
-export type ScheduleRequest = { batch: false; job: ScheduleInput } | { batch: true; jobs: ScheduleInput[] }
+export type ScheduleRequest = { batch: false; job: ScheduleJob } | { batch: true; jobs: ScheduleJob[] }
 
 export function parseSchedule(fields: Fields): ScheduleRequest {
   const jobs = fields.jobs

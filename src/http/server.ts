@@ -4,6 +4,8 @@ import { ApiError } from '../errors'
 import { bearerCheck } from './auth'
 import { type BodyHandler, readBody } from './body'
 import type { Exchange } from './exchange'
+import { OPENAPI_JSON } from './openapi'
+import type { TlsFiles } from './tls'
 import { type RouteHandler, uwsHandler } from './route'
 import type { Routes } from './routes'
 import { serveLive } from './live'
@@ -23,6 +25,8 @@ export interface HttpServerOptions {
   live?: { update(): string; intervalMs: number }
   /** The dashboard's files, served at /ui/ (see ui-assets.ts). */
   ui?: Map<string, Buffer>
+  /** HTTPS with these files (checked beforehand: see tls.ts); plain HTTP without. */
+  tls?: TlsFiles
 }
 
 export interface HttpServer {
@@ -63,7 +67,7 @@ function serveUiFile(ex: Exchange, files: Map<string, Buffer>, url: string): voi
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { routes } = options
   let maxBodyBytes = options.maxBodyBytes
-  const app = uWS.App()
+  const app = options.tls === undefined ? uWS.App() : uWS.SSLApp({ cert_file_name: options.tls.cert, key_file_name: options.tls.key })
 
   let authorized = bearerCheck(options.authToken)
   /** Authorized requests go on to `handler`; the others are answered 401 without reading their body. */
@@ -111,6 +115,8 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   on('/ui', (ex) => ex.sendBody(200, 'text/html; charset=utf-8', REDIRECT_TO_UI, { Refresh: '0; url=/ui/' }), false)
   on('/ui/*', (ex, _res, req) => serveUiFile(ex, ui, req.getUrl()), false)
   const live = options.live === undefined ? undefined : serveLive(app, { ...options.live, tokenCheck: () => authorized, logger: options.logger })
+  // The API's description: the same for every daemon, so open like the status.
+  on('/openapi.json', (ex) => ex.send(200, OPENAPI_JSON), false)
   on('/*', (ex) => routes.notFound(ex, ex.url))
 
   // The typings lack the (host, port, options, callback) form and the flag's runtime export; without

@@ -4,6 +4,7 @@ import type { Logger } from '../log'
 import type { RestoredJob } from '../queue/queue'
 import { journalFile, journalGenerations } from './journal'
 import { readLines } from './lines'
+import { Progress } from './progress'
 import type { RunReport } from '../queue/job'
 import { decodeJob, decodeReport } from './snapshot'
 
@@ -90,7 +91,11 @@ export class DamagedJournalError extends Error {}
 export function readJournal(dir: string, logger: Logger): { state: JournalState; generations: number[] } {
   const state = new JournalState()
   const generations = journalGenerations(dir)
-  for (const generation of generations) readGeneration(journalFile(dir, generation), state, logger)
+  if (generations.length === 0) return { state, generations }
+  const files = generations.map((generation) => journalFile(dir, generation))
+  logger.info({ files: files.length, bytes: files.reduce((sum, file) => sum + statSync(file).size, 0) }, 'replaying journal')
+  const progress = new Progress(logger, 'still replaying journal', 'records', { files: files.length })
+  for (const file of files) readGeneration(file, state, logger, progress)
   return { state, generations }
 }
 
@@ -100,12 +105,13 @@ export function readJournal(dir: string, logger: Logger): { state: JournalState;
  * disk, a stray write, a flipped bit), and replaying around it would silently drop acknowledged
  * changes, so it stops the start, naming the file and the byte offset.
  */
-function readGeneration(file: string, state: JournalState, logger: Logger): void {
+function readGeneration(file: string, state: JournalState, logger: Logger, progress: Progress): void {
   let lineNo = 0
   let offset = 0
   let bad: { line: number; offset: number; problem: string } | undefined
   for (const line of readLines(file)) {
     lineNo++
+    progress.tick()
     if (bad !== undefined) {
       throw new DamagedJournalError(
         `${file} is damaged at byte ${bad.offset} (line ${bad.line}: ${bad.problem}), and records follow it, so it is not a write cut short by a crash. ` +

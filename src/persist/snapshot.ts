@@ -3,7 +3,8 @@ import { isJsonObject } from '../json'
 import { DEFAULT_LANE, MAX_PRIORITY } from '../queue/job'
 import type { RunReport } from '../queue/job'
 import type { RestoredJob } from '../queue/queue'
-import { readLines } from './lines'
+import { parseJobLine } from './job-line'
+import { type LineSpan, readLineSpans } from './lines'
 
 /**
  * The `queue.json` format of the original dispenserd: an object mapping each lane to its jobs in
@@ -103,7 +104,7 @@ const MAX_WHOLE_FILE_BYTES = 256 * 1024 * 1024
 /** Reads a snapshot file into `sink`; returns the number of jobs. Throws SnapshotFormatError. */
 export function readSnapshotFile(file: string, sink: SnapshotSink): number {
   const size = statSync(file).size
-  const lines = readLines(file)
+  const lines = readLineSpans(file)
   const first = nextContentLine(lines)
   if (first === undefined) {
     sink.lane(DEFAULT_LANE) // an empty file, as the original's build creates
@@ -118,56 +119,93 @@ export function readSnapshotFile(file: string, sink: SnapshotSink): number {
   return decodeText(readFileSync(file, 'utf8'), sink)
 }
 
-function nextContentLine(lines: Iterator<string>): string | undefined {
-  for (let r = lines.next(); !r.done; r = lines.next()) if (r.value.trim() !== '') return r.value
+function text({ buf, start, end }: LineSpan): string {
+  return buf.toString('utf8', start, end)
+}
+
+function nextContentLine(lines: Iterator<LineSpan>): string | undefined {
+  for (let r = lines.next(); !r.done; r = lines.next()) {
+    const line = text(r.value)
+    if (line.trim() !== '') return line
+  }
   return undefined
 }
 
 /** `"lane": [`, or `"lane": []` with an optional comma for an empty lane. */
 const LANE_HEADER = /^("(?:[^"\\]|\\.)*"): \[(\])?,?$/
 
-function decodeLines(second: string, lines: Iterator<string>, sink: SnapshotSink): number {
+function decodeLines(second: string, lines: Iterator<LineSpan>, sink: SnapshotSink): number {
   let lineNo = 2
   let lane: string | undefined
   let count = 0
   let jobInLane = 0
-  for (let line: string | undefined = second; line !== undefined; line = next()) {
-    if (line === '}') return count
+  let span: LineSpan | undefined
+  for (let line: string | undefined = second; line !== undefined || span !== undefined; ) {
     const where = lineNo
-    if (lane === undefined) {
-      const header = LANE_HEADER.exec(line)
-      if (header === null) fail(`line ${where}`, 'expected a lane such as "main": [')
-      const name = JSON.parse(header[1]!) as string
-      sink.lane(name || DEFAULT_LANE)
-      if (header[2] === undefined) {
-        lane = name || DEFAULT_LANE
-        jobInLane = 0
-      }
-    } else if (line === ']' || line === '],') {
-      lane = undefined
-    } else {
-      const text = line.endsWith(',') ? line.slice(0, -1) : line
-      const inLane = lane
-      const job = jobInLane++
-      const place = (): string => `line ${where} (lane ${JSON.stringify(inLane)}, job ${job})`
-      let raw: unknown
-      try {
-        raw = JSON.parse(text)
-      } catch (err) {
-        fail(`line ${where}`, `not valid JSON: ${(err as Error).message}`)
-      }
-      sink.job(decodeJob(raw, lane, place), raw as Record<string, unknown>)
+    // A job line is read from its bytes when it is exactly as we write it.
+    const fast = line === undefined && lane !== undefined ? fastJob(span!, lane) : undefined
+    if (fast !== undefined) {
+      sink.job(fast, NO_EXTRA_MEMBERS)
       count++
+      jobInLane++
+    } else {
+      line ??= text(span!)
+      if (line === '}') return count
+      if (lane === undefined) {
+        const header = LANE_HEADER.exec(line)
+        if (header === null) fail(`line ${where}`, 'expected a lane such as "main": [')
+        const name = JSON.parse(header[1]!) as string
+        sink.lane(name || DEFAULT_LANE)
+        if (header[2] === undefined) {
+          lane = name || DEFAULT_LANE
+          jobInLane = 0
+        }
+      } else if (line === ']' || line === '],') {
+        lane = undefined
+      } else {
+        count += decodeJobLine(line, lane, where, jobInLane++, sink)
+      }
     }
+    next()
+    // Lane headers and ends are short: read as text. Job lines stay bytes until needed.
+    line = span === undefined ? undefined : lane === undefined || isLaneEnd(span) ? text(span) : undefined
   }
   fail(`line ${lineNo}`, 'the file ends before its closing }')
 
-  function next(): string | undefined {
+  function next(): void {
     lineNo++
     const r = lines.next()
-    return r.done ? undefined : r.value
+    span = r.done ? undefined : r.value
   }
 }
+
+/** A job line read the general way (JSON.parse), which also words every error. */
+function decodeJobLine(line: string, lane: string, where: number, jobInLane: number, sink: SnapshotSink): number {
+  const place = (): string => `line ${where} (lane ${JSON.stringify(lane)}, job ${jobInLane})`
+  let raw: unknown
+  try {
+    raw = JSON.parse(line.endsWith(',') ? line.slice(0, -1) : line)
+  } catch (err) {
+    fail(`line ${where}`, `not valid JSON: ${(err as Error).message}`)
+  }
+  sink.job(decodeJob(raw, lane, place), raw as Record<string, unknown>)
+  return 1
+}
+
+function fastJob(span: LineSpan, lane: string): RestoredJob | undefined {
+  const { buf, start } = span
+  const end = buf[span.end - 1] === 0x2c ? span.end - 1 : span.end
+  return buf[start] === 0x7b ? parseJobLine(buf, start, end, lane) : undefined
+}
+
+/** `]` or `],` (a lane's end), or `}` (the file's). */
+function isLaneEnd({ buf, start, end }: LineSpan): boolean {
+  const c = buf[start]
+  return (c === 0x5d || c === 0x7d) && end - start <= 2
+}
+
+/** What the fast path hands the sink for `raw`: its lines have no members beyond a job's own. */
+const NO_EXTRA_MEMBERS: Record<string, unknown> = Object.freeze({})
 
 /** Any JSON layout of the same shape, parsed whole (the original daemon indents its file). */
 function decodeText(text: string, sink: SnapshotSink): number {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import type { Logger } from '../log'
 import { encodeDeadJobs, encodeJobsByLane } from '../queue/listing'
@@ -7,6 +7,7 @@ import type { Job } from '../queue/job'
 import { type WriteFs, realFs, writeFileAtomically, writeFilesAtomically } from './atomic'
 import type { RestoredJob } from '../queue/queue'
 import type { DeadJob, JournalState } from './replay'
+import { Progress } from './progress'
 import { decodeReport, readSnapshotFile } from './snapshot'
 
 /** The journal as a snapshot sees it: started anew when a snapshot is captured, trimmed once it is written. */
@@ -96,7 +97,10 @@ export class SnapshotStore {
     /** A job the journal mentions is restored from the journal, with this content if it has none. */
     const journalSays = (job: RestoredJob): boolean => journal?.provide(job) === true
     if (existsSync(this.queueFile)) {
+      this.logger.info({ file: this.queueFile, bytes: statSync(this.queueFile).size }, 'loading queue')
+      const progress = new Progress(this.logger, 'still loading', 'jobs', { file: this.queueFile })
       const fromQueueFile = (job: RestoredJob): void => {
+        progress.tick()
         dead.retried.delete(job.jobNum) // queue.json has it: dead.json's copy is not needed
         if (journalSays(job)) return
         if (!dead.dead.has(job.jobNum)) restore(job) // otherwise it died since (dead.json is newer)

@@ -292,9 +292,12 @@ export class Dispatcher {
   }
 
   /** Validates a message scheduled on a runner lane (ApiError naming the problem). */
-  checkMessage(lane: string, message: string): void {
+  checkMessage(lane: string, message: string, fromArguments = false): void {
     const worker = this.workers.get(lane)
-    if (worker === undefined) return
+    if (worker === undefined) {
+      if (fromArguments) throw new ApiError('invalid_data', `lane ${JSON.stringify(lane)} has no runner: "arguments" are for runner lanes; send a "message"`)
+      return
+    }
     if (worker.spec.runner === 'dispatch') throw new ApiError('conflict', `lane ${JSON.stringify(lane)} runs Dispatch Jobs: queue them with POST /v0/jobs/queue`)
     parseRunnerMessage(worker.spec, message)
   }

@@ -17,6 +17,8 @@ const PASSED_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ']
 export interface ExecConfig {
   command: string[]
   killGraceMs: number
+  /** Where the program runs (`cwd`, relative to the root directory); the daemon's own when unset. */
+  cwd?: string
 }
 
 export function execConfig(options: RunnerOptions): ExecConfig {
@@ -34,7 +36,21 @@ export function execConfig(options: RunnerOptions): ExecConfig {
   } catch (err) {
     throw new Error(`"command": ${resolved} cannot be run (${(err as Error).message})`)
   }
-  return { command: [resolved, ...(command.slice(1) as string[])], killGraceMs: ((grace as number | undefined) ?? 5) * 1000 }
+  return { command: [resolved, ...(command.slice(1) as string[])], killGraceMs: ((grace as number | undefined) ?? 5) * 1000, cwd: workingDirectory(options) }
+}
+
+/** `cwd`: checked at start, so a lane whose directory is missing stops the daemon instead of failing every job. */
+function workingDirectory(options: RunnerOptions): string | undefined {
+  const { cwd } = options.config
+  if (cwd === undefined) return undefined
+  if (typeof cwd !== 'string' || cwd === '') throw new Error('"cwd" must be the path of a directory (relative paths are relative to the root directory)')
+  const dir = path.resolve(options.root, cwd)
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory')
+  } catch (err) {
+    throw new Error(`"cwd": ${dir} is not a directory the program can run in (${(err as Error).message})`)
+  }
+  return dir
 }
 
 function findOnPath(program: string): string | undefined {
@@ -71,7 +87,7 @@ export function createExecRunner(options: RunnerOptions): Runner {
         DISPENSERD_JOB_HASH: job.hash,
         DISPENSERD_ATTEMPT: String(job.attempt),
       })
-      return runProcess(config, env, context.signal)
+      return runProcess(config, env, context.signal, config.cwd)
     },
   }
 }

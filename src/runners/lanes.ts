@@ -45,7 +45,7 @@ const COMMON_KEYS = ['runner', 'concurrency', 'timeout', 'retries', 'backoff', '
  * `options` (it gets the whole block as `config`), which is the one place keys are not checked.
  */
 const RUNNER_KEYS = {
-  exec: ['command', 'kill_grace', 'allowed_env'],
+  exec: ['command', 'kill_grace', 'allowed_env', 'cwd'],
   http: ['target', 'allowed_targets', 'task_name'],
   module: ['options'],
   dispatch: [],

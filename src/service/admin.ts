@@ -139,7 +139,7 @@ export class JobAdmin {
   private move(hash: string, lane: string, priority: number, known?: Job): Maybe<Job> {
     const { store, lanes, limits, drain } = this.deps
     const check = (job: Job): void => {
-      if (job.lane !== lane) lanes()?.checkMessage(lane, job.message)
+      if (job.lane !== lane) lanes()?.checkMessage(lane, job.message, false)
       const { maxLanes } = limits()
       if (!store.hasLane(lane) && maxLanes > 0 && store.usage().lanes >= maxLanes) throw new ApiError('limit_reached', `there are ${store.usage().lanes} lanes; max_lanes is ${maxLanes}`)
     }

@@ -16,10 +16,18 @@ import { BackgroundTasks, type Task } from './tasks'
 /** What the service needs to know of runner lanes (the dispatcher answers). */
 export interface LanePolicy {
   runnerOf(lane: string): string | undefined
-  /** Throws ApiError when `message` does not fit the lane's runner and arguments. */
-  checkMessage(lane: string, message: string): void
+  /**
+   * Throws ApiError when `message` does not fit the lane's runner and arguments, or came as
+   * top-level `arguments` (`fromArguments`) to a lane without a runner.
+   */
+  checkMessage(lane: string, message: string, fromArguments: boolean): void
   /** Stops the running job with this hash for good (it fails and is dead); whether it was running. */
   kill?(hash: string): boolean
+}
+
+/** A job to schedule; `fromArguments` when the client sent top-level `arguments` (runner lanes only). */
+export interface NewJob extends ScheduleInput {
+  fromArguments?: true
 }
 
 /** `/ack`, `/release` and `/touch` name a lease by its job's hash and the token it was given with. */
@@ -141,8 +149,10 @@ export class JobService {
    * resolves to them once they are durable. Parked receivers of their lanes get them at once.
    * `checked`: the messages were checked by their own intake (Dispatch Jobs), not the lane's rules.
    */
-  schedule(inputs: readonly ScheduleInput[], batch: boolean, options: { checked?: boolean } = {}): Maybe<Job[]> {
-    if (this.lanes !== undefined && options.checked !== true) inputs.forEach((input, i) => checkedAt(batch ? i : undefined, () => this.lanes!.checkMessage(input.lane, input.message)))
+  schedule(inputs: readonly NewJob[], batch: boolean, options: { checked?: boolean } = {}): Maybe<Job[]> {
+    if (this.lanes !== undefined && options.checked !== true) {
+      inputs.forEach((input, i) => checkedAt(batch ? i : undefined, () => this.lanes!.checkMessage(input.lane, input.message, input.fromArguments === true)))
+    }
     admit(inputs, batch, this.limits, this.store.usage(), (lane) => this.store.hasLane(lane))
     return then(this.store.schedule(inputs), (jobs) => {
       for (const job of jobs) this.events.emit('scheduled', job)

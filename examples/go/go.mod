@@ -1,0 +1,3 @@
+module example.com/dispenserd-examples
+
+go 1.19

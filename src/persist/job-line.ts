@@ -1,0 +1,123 @@
+import { MAX_PRIORITY } from '../queue/job'
+import type { RestoredJob } from '../queue/queue'
+
+/**
+ * A job line exactly as dispenserd writes it (`{"job_num":N,"hash":"…","timestamp":"…","lane":"…",
+ * "priority":N,"message":"…"}`, nothing more), read from its bytes without JSON.parse: at a million
+ * lines, making a string of each, parsing it into an object and checking that was most of a
+ * snapshot's load time (measured: 1.3–1.7 s against 0.9–1.0 s for a million 64-byte jobs).
+ * Answers undefined for any other line (extra members, another order, escapes in a lane, a value
+ * out of range): the caller then reads it the general way, which also words any error.
+ */
+const JOB_NUM = Buffer.from('{"job_num":')
+const HASH = Buffer.from(',"hash":"')
+const TIMESTAMP = Buffer.from('","timestamp":"')
+const LANE = Buffer.from('","lane":"')
+const PRIORITY = Buffer.from('","priority":')
+const MESSAGE = Buffer.from(',"message":"')
+const QUOTE = 0x22
+
+/**
+ * Buffer's own slice decoders, which `toString(encoding, start, end)` reaches through a lookup of
+ * the encoding and argument checks: a fifth of the load time at a million lines. Node has had them
+ * on Buffer.prototype for years; the typings leave them out.
+ */
+interface Slicing {
+  latin1Slice(start: number, end: number): string
+  utf8Slice(start: number, end: number): string
+}
+
+function latin1(buf: Buffer, start: number, end: number): string {
+  return (buf as unknown as Slicing).latin1Slice(start, end)
+}
+
+function utf8(buf: Buffer, start: number, end: number): string {
+  return (buf as unknown as Slicing).utf8Slice(start, end)
+}
+const BACKSLASH = 0x5c
+
+/** Position after `literal` if the bytes at `at` are it, else -1. */
+function after(buf: Buffer, at: number, literal: Buffer): number {
+  if (at < 0) return -1
+  for (let i = 0; i < literal.length; i++) if (buf[at + i] !== literal[i]) return -1
+  return at + literal.length
+}
+
+/** The first `byte` in `buf[from..to)`, or -1. (Buffer.indexOf would search on to the block's end.) */
+function find(buf: Buffer, byte: number, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (buf[i] === byte) return i
+  return -1
+}
+
+/** The next quote from `at` on the line (not escaped: the caller refuses backslashes where they matter), or -1. */
+function quote(buf: Buffer, at: number, end: number): number {
+  return find(buf, QUOTE, at, end)
+}
+
+/** Decimal digits at `at` (1 to 16 of them); sets `parsed` to the value and returns the position after, or -1. */
+const parsed = { value: 0 }
+function digits(buf: Buffer, at: number, end: number): number {
+  if (at < 0) return -1
+  let value = 0
+  let i = at
+  for (; i < end && i - at < 16; i++) {
+    const c = buf[i]!
+    if (c < 0x30 || c > 0x39) break
+    value = value * 10 + (c - 0x30)
+  }
+  if (i === at) return -1
+  parsed.value = value
+  return i
+}
+
+/** Seconds since the epoch of the last timestamp text: consecutive jobs mostly share one. */
+const lastTime = { text: '', seconds: NaN }
+
+/** A string literal with escapes, read by JSON (undefined when it is not one string). */
+function escapedString(buf: Buffer, from: number, to: number): string | undefined {
+  try {
+    const value: unknown = JSON.parse(utf8(buf, from, to))
+    return typeof value === 'string' ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The bytes between two quotes, if no other quote is among them. */
+function plainString(buf: Buffer, from: number, to: number): string | undefined {
+  return find(buf, QUOTE, from, to) === -1 ? utf8(buf, from, to) : undefined
+}
+
+export function parseJobLine(buf: Buffer, start: number, end: number, laneKey: string): RestoredJob | undefined {
+  let at = digits(buf, after(buf, start, JOB_NUM), end)
+  const jobNum = parsed.value
+  at = after(buf, at, HASH)
+  const hashEnd = at < 0 ? -1 : quote(buf, at, end)
+  if (hashEnd < 0) return undefined
+  const hash = latin1(buf, at, hashEnd)
+  at = after(buf, hashEnd, TIMESTAMP)
+  const timeEnd = at < 0 ? -1 : quote(buf, at, end)
+  if (timeEnd < 0) return undefined
+  const time = latin1(buf, at, timeEnd)
+  at = after(buf, timeEnd, LANE)
+  const laneEnd = at < 0 ? -1 : quote(buf, at, end)
+  const laneEscape = laneEnd < 0 ? -1 : find(buf, BACKSLASH, at, laneEnd)
+  if (laneEnd < 0 || (laneEscape !== -1 && laneEscape < laneEnd)) return undefined
+  const lane = utf8(buf, at, laneEnd)
+  at = digits(buf, after(buf, laneEnd, PRIORITY), end)
+  const priority = parsed.value
+  at = after(buf, at, MESSAGE)
+  if (at < 0 || buf[end - 1] !== 0x7d || buf[end - 2] !== QUOTE) return undefined
+  const messageEnd = end - 2
+  // The message runs to the line's last quote; with escapes inside, JSON reads it.
+  const escape = find(buf, BACKSLASH, at, messageEnd)
+  const message = escape !== -1 ? escapedString(buf, at - 1, messageEnd + 1) : plainString(buf, at, messageEnd)
+  if (message === undefined) return undefined
+  if (jobNum < 1 || !Number.isSafeInteger(jobNum) || priority > MAX_PRIORITY) return undefined
+  if (time !== lastTime.text) {
+    lastTime.text = time
+    lastTime.seconds = Math.floor(Date.parse(time) / 1000)
+  }
+  if (Number.isNaN(lastTime.seconds)) return undefined
+  return { jobNum, hash: hash === '' ? undefined : hash, created: lastTime.seconds, lane: lane !== '' ? lane : laneKey, priority, message, attempts: undefined, notBefore: undefined }
+}

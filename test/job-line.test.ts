@@ -1,0 +1,57 @@
+import t from 'tap'
+import { parseJobLine } from '../src/persist/job-line'
+import { decodeJob } from '../src/persist/snapshot'
+import { ByteWriter } from '../src/queue/bytes'
+import { Job, writeJobMembers } from '../src/queue/job'
+
+/** The fast reader of job lines agrees with JSON.parse + decodeJob on every line it accepts, and declines the rest. */
+
+function lineOf(job: Job): Buffer {
+  const out = new ByteWriter(1024)
+  out.ascii('{')
+  writeJobMembers(job, out)
+  out.ascii('}')
+  return Buffer.from(out.buf.subarray(0, out.pos))
+}
+
+function both(line: Buffer): { fast: unknown; general: unknown } {
+  return { fast: parseJobLine(line, 0, line.length, 'main'), general: decodeJob(JSON.parse(line.toString('utf8')), 'main', 'test') }
+}
+
+t.test('lines as dispenserd writes them read the same both ways, escapes and non-ASCII included', (t) => {
+  const messages = ['plain', '', 'quote " and backslash \\ inside', 'line\nbreak\ttab', 'ünïcödé ✓ 🚀', '\u0000\u001f control', 'x'.repeat(5000), '{"json":"inside"}']
+  const lanes = ['main', 'video', 'ünï', '']
+  let n = 0
+  for (const message of messages) {
+    for (const lane of lanes) {
+      const job = new Job(++n * 7919, 1_700_000_000 + n, lane || 'main', n * 104729 % 4294967296, message)
+      const { fast, general } = both(lineOf(job))
+      t.same(fast, general, `job ${n}: ${JSON.stringify(message).slice(0, 30)} in ${JSON.stringify(lane)}`)
+    }
+  }
+  t.end()
+})
+
+t.test('anything else is declined, to be read the general way', (t) => {
+  const declined = [
+    '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"m","attempts":2}',
+    '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","message":"m","priority":1}',
+    '{"job_num":0,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"m"}',
+    '{"job_num":1,"hash":"h","timestamp":"yesterday","lane":"main","priority":1,"message":"m"}',
+    '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":4294967296,"message":"m"}',
+    '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"ma\\"in","priority":1,"message":"m"}',
+    '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"a"b"}',
+    '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"bad \\q escape"}',
+    '{"job_num": 1, "hash": "h"}',
+    '[1,2,3]',
+  ]
+  for (const text of declined) t.equal(parseJobLine(Buffer.from(text), 0, Buffer.byteLength(text), 'main'), undefined, text.slice(0, 80))
+  t.end()
+})
+
+t.test('a line is read within its bounds: what follows in the block is not looked at', (t) => {
+  const line = '{"job_num":5,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"m"}'
+  const block = Buffer.from(`xx${line},\n{"junk\\"}` + '"'.repeat(10))
+  t.match(parseJobLine(block, 2, 2 + line.length, 'main'), { jobNum: 5, message: 'm', lane: 'main', priority: 1 })
+  t.end()
+})
