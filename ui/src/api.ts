@@ -1,3 +1,5 @@
+import type { Job as BaseJob } from '../../src/client/job'
+
 /** Calls to the daemon's JSON API, each with the token the operator gave (kept for this tab only). */
 
 const TOKEN_KEY = 'dispenserd-token'
@@ -36,19 +38,11 @@ export function query(fields: Record<string, string | number | undefined>): stri
   return params.toString()
 }
 
-/** A job as the API shows it. */
-export interface Job {
-  job_num: number
-  hash: string
-  timestamp: string
-  lane: string
-  priority: number
-  message: string
+/** A job as GET /job and pages show it: the client's Job, with its state, position, ETA and last run. */
+export interface Job extends BaseJob {
   state?: string
-  attempts?: number
   position?: number
   eta_seconds?: number | null
-  not_before?: string
   last_run?: { state: string; started_at: string; finished_at: string; duration_ms: number; reason: string | null; exit_code: number | null; http_status: number | null; output: string }
 }
 
