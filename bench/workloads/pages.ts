@@ -18,29 +18,37 @@ async function get(conn: Connection, url: string): Promise<{ body: string; ms: n
  * Pages of `GET /jobs` at `count` queued jobs while wrk schedules as fast as it can: pages of 100
  * walked by cursor, pages at growing offsets, searches that match nothing (each looks at 100,000
  * jobs), and a health check every 2 ms meanwhile on a connection of its own. The longest health
- * wait is the longest the daemon stalled other requests (target ≤ 20 ms).
+ * wait is the longest the daemon stalled other requests (target ≤ 20 ms); the same load without
+ * pages first gives the wait the load alone causes (on a busy machine, the wait for a CPU).
  */
 export async function pages(count: number, seconds: number): Promise<Section> {
   const workload = `pages (${count / 1e6}M queued, under a schedule load)`
   const ours = await startDispenserd(['--persist-interval', '0'])
   const times = { cursor: [] as number[], offset: [] as number[], search: [] as number[] }
-  let stall = 0
-  let probes = 0
+  const control = { stall: 0, probes: 0 }
+  const paging = { stall: 0, probes: 0 }
   try {
     await fillDispenserd(ours.port, count)
     const pageConn = await Connection.open(ours.port, httpFrame)
     const probeConn = await Connection.open(ours.port, httpFrame)
-    let loading = true
-    const load = wrk(ours.port, '/schedule', SCHEDULE_LUA, seconds).finally(() => (loading = false))
-    const probe = (async () => {
-      while (loading) {
+    /** Health checks every 2 ms on a connection of their own while `loading()`; the longest wait. */
+    const probe = async (into: { stall: number; probes: number }, loading: () => boolean): Promise<void> => {
+      while (loading()) {
         const sent = performance.now()
         await probeConn.request(HEALTH)
-        stall = Math.max(stall, performance.now() - sent)
-        probes++
+        into.stall = Math.max(into.stall, performance.now() - sent)
+        into.probes++
         await new Promise((r) => setTimeout(r, 2))
       }
-    })()
+    }
+    // The same load without pages first: on a shared machine the probe waits for the CPU too.
+    let loading = true
+    const first = wrk(ours.port, '/schedule', SCHEDULE_LUA, seconds).finally(() => (loading = false))
+    await probe(control, () => loading)
+    await first
+    loading = true
+    const load = wrk(ours.port, '/schedule', SCHEDULE_LUA, seconds).finally(() => (loading = false))
+    const probing = probe(paging, () => loading)
     let cursor: string | null = null
     let offset = 0
     while (loading) {
@@ -52,7 +60,7 @@ export async function pages(count: number, seconds: number): Promise<Section> {
       times.search.push((await get(pageConn, '/jobs?lane=main&limit=100&q=nothing-matches-this')).ms)
     }
     await load
-    await probe
+    await probing
     pageConn.close()
     probeConn.close()
   } finally {
@@ -64,7 +72,8 @@ export async function pages(count: number, seconds: number): Promise<Section> {
     { workload, subject: `page by cursor, slowest of ${times.cursor.length}`, value: max(times.cursor), unit: 'ms' },
     { workload, subject: `page by offset, slowest of ${times.offset.length}`, value: max(times.offset), unit: 'ms' },
     { workload, subject: `search matching nothing (100,000 jobs looked at), slowest of ${times.search.length}`, value: max(times.search), unit: 'ms' },
-    { workload, subject: `longest health-check wait (stall), of ${probes}`, value: stall, unit: 'ms' },
+    { workload, subject: `longest health-check wait with pages (stall), of ${paging.probes}`, value: paging.stall, unit: 'ms' },
+    { workload, subject: `the same load without pages (control), of ${control.probes}`, value: control.stall, unit: 'ms' },
   ]
-  return { rows, checks: [{ target: `GET /jobs pages at ${count / 1e6}M queued under load: longest stall ≤ 20 ms`, measured: `${stall.toFixed(1)} ms`, met: stall <= 20 }] }
+  return { rows, checks: [{ target: `GET /jobs pages at ${count / 1e6}M queued under load: longest stall ≤ 20 ms`, measured: `${paging.stall.toFixed(1)} ms (without pages: ${control.stall.toFixed(1)} ms)`, met: paging.stall <= 20 }] }
 }
