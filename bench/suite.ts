@@ -18,6 +18,7 @@ import { Command } from 'commander'
 import { mergeDoc } from './lib/doc'
 import { ROOT } from './lib/procs'
 import { type Check, type Row, type Section, checks, table } from './lib/report'
+import { containers } from './workloads/containers'
 import { SNAPSHOT_MODE, journal } from './workloads/journal'
 import { memory } from './workloads/memory'
 import { pages } from './workloads/pages'
@@ -53,6 +54,8 @@ const RATIO_TARGETS: [string, string | undefined, string, number][] = [
   ['drain', undefined, 'redis ZPOPMIN (redis-benchmark)', 1.0],
   ['journal', 'journal, fsync always', SNAPSHOT_MODE, 0.5],
   ['journal', 'journal, fsync interval (50 ms)', SNAPSHOT_MODE, 0.9],
+  ['containers', undefined, 'bare loop: create, start, wait, remove (concurrency 1)', 0.95],
+  ['containers', undefined, 'bare loop: create, start, wait, remove (concurrency 4)', 0.95],
 ]
 
 /** The ratio targets, checked against the rows of the workloads that ran. */
@@ -70,7 +73,7 @@ async function main(): Promise<void> {
   const args = new Command('bench')
     .option('--rounds <n>', 'interleaved rounds per comparison; the median is reported', '3')
     .option('--seconds <n>', 'seconds per measurement', '5')
-    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,batchdrain,memory,snapshot,scale,startup,journal,runners,pages,soak')
+    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,batchdrain,memory,snapshot,scale,startup,journal,runners,containers,pages,soak')
     .option('--with-10m', 'also snapshot and scale at 10M queued jobs')
     .option('--soak <minutes>', 'also run a mixed load for this long, sampling RSS')
     .option('--smoke', 'one tiny workload against dispenserd and the ceiling; writes nothing')
@@ -102,6 +105,7 @@ async function main(): Promise<void> {
     startup: () => startup(5),
     journal: () => journal({ rounds, seconds }),
     runners: () => runners({ rounds, jobs: 2000, concurrency: [1, 4] }),
+    containers: () => containers({ rounds, jobs: 40, concurrency: [1, 4] }),
     pages: () => pages(1_000_000, seconds * 2),
     soak: () => soak(Number(args.soak ?? 10)),
   }

@@ -42,6 +42,15 @@ function buildProgram(): Command {
       process.exitCode = await stop(loadConfig(cmd.optsWithGlobals()), Number(opts.timeout))
     })
   program
+    .command('migrate')
+    .description('move the jobs of DATA_DIR (queue.json, dead.json, journal) into the Redis store given by --redis-url or --redis-cluster and --redis-prefix, keeping order, priorities, job numbers and hashes')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { config } = loadConfig(cmd.optsWithGlobals())
+      // Loaded here, as the server is: the client commands need none of it.
+      const { migrate } = require('./migrate') as typeof import('./migrate')
+      process.exitCode = await migrate(config, createLogger(config.log_level, config.log_format))
+    })
+  program
     .command('config')
     .description('configuration tools')
     .command('check <file>')

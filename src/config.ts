@@ -15,6 +15,7 @@ export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const
 export type LogFormat = (typeof LOG_FORMATS)[number]
 export const PERSISTENCE_MODES = ['snapshot', 'journal'] as const
 export const FSYNC_MODES = ['always', 'interval', 'never'] as const
+export const STORES = ['memory', 'redis'] as const
 
 export interface Config {
   address: string
@@ -44,6 +45,13 @@ export interface Config {
   shutdown_grace: number
   max_finished_jobs: number
   max_finished_bytes: number
+  /** Where jobs are kept: in this process (memory) or in Redis, shared by every daemon using it. */
+  store: (typeof STORES)[number]
+  /** The Redis store's server (redis:// or rediss:// URL), or the cluster's nodes; one of the two. */
+  redis_url: string
+  redis_cluster: string[]
+  /** Starts every Redis key of this installation. */
+  redis_prefix: string
   /** Runner lanes, from the config file only (parsed by runners/lanes.ts). */
   lanes: RunnerLane[]
   /** Dispatch Jobs from git, from the config file only (runners/lanes.ts); undefined when off. */
@@ -59,6 +67,8 @@ type Kind =
   | { type: 'choice'; values: readonly string[] }
   | { type: 'path' }
   | { type: 'secret' }
+  | { type: 'text'; pattern: RegExp; expected: string }
+  | { type: 'nodes' }
 
 export interface Setting {
   key: keyof Config
@@ -68,6 +78,8 @@ export interface Setting {
   arg?: string
   kind: Kind
   help: string
+  /** Where the config file holds it, when not at the top level under its key (e.g. `redis.url`). */
+  file?: { block: string; key: string }
 }
 
 const INT32_MAX = 2147483647
@@ -98,6 +110,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'shutdown_grace', arg: 'seconds', flag: 'shutdown-grace', kind: { type: 'integer', min: 0, max: 3600 }, help: 'at shutdown, how long running jobs may finish before they are stopped and put back' },
   { key: 'max_finished_jobs', arg: 'n', flag: 'max-finished-jobs', kind: { type: 'integer', min: 0, max: 10_000_000 }, help: 'succeeded jobs of runner lanes kept for GET /job at most (each lane keeps them keep_finished seconds)' },
   { key: 'max_finished_bytes', arg: 'bytes', flag: 'max-finished-bytes', kind: { type: 'integer', min: 0, max: 2 ** 40 }, help: 'bytes of messages of succeeded jobs kept for GET /job at most, the oldest forgotten first (0: no bound but max_finished_jobs)' },
+  { key: 'store', arg: 'store', flag: 'store', kind: { type: 'choice', values: STORES }, help: 'memory (jobs kept in this process) or redis (in Redis or a Redis/Valkey cluster, shared by every daemon using it)' },
+  { key: 'redis_url', arg: 'url', flag: 'redis-url', kind: { type: 'secret' }, file: { block: 'redis', key: 'url' }, help: 'with store redis: the server, redis://[user:password@]host:port[/db] (rediss:// for TLS)' },
+  { key: 'redis_cluster', arg: 'host:port,...', flag: 'redis-cluster', kind: { type: 'nodes' }, file: { block: 'redis', key: 'cluster' }, help: 'with store redis: some nodes of a Redis/Valkey cluster (instead of redis_url)' },
+  { key: 'redis_prefix', arg: 'prefix', flag: 'redis-prefix', kind: { type: 'text', pattern: /^[A-Za-z0-9_.:-]{1,64}$/, expected: 'letters, digits, _ . : - (1 to 64)' }, file: { block: 'redis', key: 'prefix' }, help: 'with store redis: the start of every key (installations sharing one Redis need different prefixes)' },
   { key: 'auth_token', arg: 'token', flag: 'auth-token', kind: { type: 'secret' }, help: 'when set, every endpoint but GET / requires "Authorization: Bearer TOKEN" (prefer the environment variable)' },
 ]
 
@@ -128,6 +144,10 @@ export const DEFAULTS = {
   shutdown_grace: 30,
   max_finished_jobs: 10_000,
   max_finished_bytes: 64 * 1024 * 1024,
+  store: 'memory',
+  redis_url: '',
+  redis_cluster: [] as string[],
+  redis_prefix: 'dispenserd',
 } as const
 
 /** The limits the queue enforces. */
@@ -176,7 +196,20 @@ function describe(kind: Kind): string {
     case 'choice': return `one of ${kind.values.join(', ')}`
     case 'path': return 'a non-empty path'
     case 'secret': return 'a string'
+    case 'text': return kind.expected
+    case 'nodes': return 'a list of host:port (an array in the file, comma-separated in a flag or the environment)'
   }
+}
+
+/** A list of host:port with a port from 1 to 65535. */
+function checkNodes(value: unknown): string[] | undefined {
+  if (!Array.isArray(value) || value.length === 0) return undefined
+  for (const node of value) {
+    if (typeof node !== 'string') return undefined
+    const parsed = parseAddress(node)
+    if (parsed === undefined || parsed.port === 0 || !node.includes(':') || node.startsWith(':')) return undefined
+  }
+  return value as string[]
 }
 
 /** Checks a value of its JSON type; returns undefined when it does not fit. */
@@ -189,6 +222,8 @@ function check(kind: Kind, value: unknown): Config[keyof Config] | undefined {
     case 'choice': return typeof value === 'string' && kind.values.includes(value) ? (value as Config[keyof Config]) : undefined
     case 'path': return typeof value === 'string' && value !== '' ? value : undefined
     case 'secret': return typeof value === 'string' ? value : undefined
+    case 'text': return typeof value === 'string' && kind.pattern.test(value) ? value : undefined
+    case 'nodes': return checkNodes(value)
   }
 }
 
@@ -202,6 +237,7 @@ function fromText(kind: Kind, text: string | boolean): Config[keyof Config] | un
       if (/^(false|0|no|off)$/i.test(trimmed)) return false
       return undefined
     case 'integer': return /^-?\d+$/.test(trimmed) ? check(kind, Number(trimmed)) : undefined
+    case 'nodes': return trimmed === '' ? undefined : check(kind, trimmed.split(',').map((node) => node.trim()))
     default: return check(kind, text)
   }
 }
@@ -226,10 +262,11 @@ export function resolveConfig(sources: ConfigSources): ResolvedConfig {
       value = fromText(kind, env)
       if (value === undefined) throw new ConfigError(`${envName(setting)}: expected ${describe(kind)}, got ${JSON.stringify(env)}`)
       base = sources.cwd
-    } else if (fileValues !== undefined && key in fileValues) {
-      value = check(kind, fileValues[key])
+    } else if (fileValues !== undefined && hasFileValue(fileValues, setting)) {
+      const [name, raw] = fileValue(fileValues, setting)
+      value = check(kind, raw)
       if (value === undefined) {
-        throw new ConfigError(`${sources.file!.name}: "${key}" must be ${describe(kind)}, got ${JSON.stringify(fileValues[key])}`)
+        throw new ConfigError(`${sources.file!.name}: "${name}" must be ${describe(kind)}, got ${JSON.stringify(raw)}`)
       }
     }
     resolved[key] = kind.type === 'path' && typeof value === 'string' ? path.resolve(base, value) : value
@@ -253,7 +290,33 @@ export function resolveConfig(sources: ConfigSources): ResolvedConfig {
   if (config.persistence === 'journal' && !config.persist_queue) {
     throw new ConfigError('persistence "journal" needs persist_queue: turn persist_queue on, or use persistence "snapshot"')
   }
+  checkStore(config)
   return { config, warnings }
+}
+
+/** The Redis store needs one place to connect to: a URL or cluster nodes. */
+function checkStore(config: Config): void {
+  const hasUrl = config.redis_url !== ''
+  const hasCluster = config.redis_cluster.length > 0
+  if (config.store !== 'redis') return
+  if (hasUrl === hasCluster) {
+    throw new ConfigError(`store "redis" needs ${hasUrl ? 'either' : 'one of'} redis.url (--redis-url, DISPENSERD_REDIS_URL) ${hasUrl ? 'or' : 'and'} redis.cluster (--redis-cluster, DISPENSERD_REDIS_CLUSTER)${hasUrl ? ', not both' : ''}`)
+  }
+  if (hasUrl && !/^rediss?:\/\/[^/\s]/.test(config.redis_url)) {
+    throw new ConfigError(`redis.url must be redis://host:port or rediss://host:port, got ${JSON.stringify(config.redis_url.replace(/\/\/[^@/]*@/, '//***@'))}`)
+  }
+}
+
+function hasFileValue(values: Record<string, unknown>, setting: Setting): boolean {
+  if (setting.file === undefined) return setting.key in values
+  const block = values[setting.file.block]
+  return isJsonObject(block) && setting.file.key in block
+}
+
+/** The setting's name in the file (`redis.url`) and its value there. */
+function fileValue(values: Record<string, unknown>, setting: Setting): [string, unknown] {
+  if (setting.file === undefined) return [setting.key, values[setting.key]]
+  return [`${setting.file.block}.${setting.file.key}`, (values[setting.file.block] as Record<string, unknown>)[setting.file.key]]
 }
 
 function readFileValues(sources: ConfigSources): Record<string, unknown> | undefined {
@@ -263,8 +326,17 @@ function readFileValues(sources: ConfigSources): Record<string, unknown> | undef
     throw new ConfigError(`${name}: expected a JSON object of settings`)
   }
   // A typo must not leave a setting at its default unnoticed: "adress" would listen on every interface.
-  const problem = unknownKey(values, [...SETTINGS.map((s) => s.key), 'lanes', 'dispatch'], '')
+  const topLevel = SETTINGS.filter((s) => s.file === undefined).map((s) => s.key)
+  const blocks = [...new Set(SETTINGS.flatMap((s) => (s.file === undefined ? [] : [s.file.block])))]
+  const problem = unknownKey(values, [...topLevel, ...blocks, 'lanes', 'dispatch'], '')
   if (problem !== undefined) throw new ConfigError(`${name}: ${problem}`)
+  for (const block of blocks) {
+    if (!(block in values)) continue
+    const inner = values[block]
+    if (!isJsonObject(inner)) throw new ConfigError(`${name}: "${block}" must be an object`)
+    const blockProblem = unknownKey(inner, SETTINGS.filter((s) => s.file?.block === block).map((s) => s.file!.key), block)
+    if (blockProblem !== undefined) throw new ConfigError(`${name}: ${blockProblem}`)
+  }
   return values
 }
 

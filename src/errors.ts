@@ -17,6 +17,8 @@ export const CODES = {
   job_not_found: { code: 11, http: 404, meaning: 'no job with that hash is known in a state the request can act on' },
   conflict: { code: 12, http: 409, meaning: 'the request does not fit the lane or job as it is now (a runner lane, a running job); the message says why' },
   forbidden: { code: 13, http: 403, meaning: 'Dispatch Jobs: the repository is not under dispatch.allowed_repos (the endpoint is off while that list is empty)' },
+  store_unavailable: { code: 14, http: 503, meaning: 'the job store (Redis) is unreachable or did not answer in time; the message says whether the change was made, was not made, or is unknown' },
+  not_supported: { code: 15, http: 501, meaning: 'the job store in use does not offer this request; the message names what and which store does' },
 } as const
 
 export type CodeName = keyof typeof CODES

@@ -19,7 +19,7 @@ import { overview } from './metrics/overview'
 import { RATE_SAMPLE_MS } from './service/rates'
 import { loadUiFiles } from './http/ui-assets'
 import { JobMetrics } from './metrics/job-metrics'
-import { MemoryStore } from './store/memory-store'
+import { type OpenStore, openStore } from './store/open'
 import { Dispatcher } from './runners/dispatcher'
 import { DispatchRepos, validateDispatchArguments } from './runners/dispatch'
 import type { DispatchIntake } from './http/routes'
@@ -63,17 +63,11 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     for (const { file, bytes } of removeStaleTemporaries(config.data_dir, SNAPSHOT_FILES)) {
       logger.warn({ file, bytes }, 'removed a temporary file left by a snapshot that was cut short')
     }
-    const store = new MemoryStore({
-      logger,
-      runnerLanes: runnerLanes.map(({ spec }) => spec.lane),
-      history: { keepFinishedMs: (lane) => keepFinished.get(lane) ?? 0, maxFinished: config.max_finished_jobs, maxFinishedBytes: config.max_finished_bytes },
-      persistence: !config.persist_queue
-        ? undefined
-        : {
-            dataDir: config.data_dir,
-            journal: config.persistence === 'journal' ? { fsync: config.journal_fsync, fsyncMs: config.journal_fsync_ms, maxBytes: config.journal_max_bytes } : undefined,
-          },
-    })
+    const live: Live = { config, stopping: false }
+    const history = { keepFinishedMs: (lane: string) => keepFinished.get(lane) ?? 0, maxFinished: config.max_finished_jobs, maxFinishedBytes: config.max_finished_bytes }
+    const concurrency = (lane: string): number => allRunnerLanes(live.config).find((spec) => spec.lane === lane)?.concurrency ?? 1
+    const opened = openStore(config, logger, runnerLanes.map(({ spec }) => spec.lane), history, concurrency)
+    const { store } = opened
     const service = new JobService({ store, logger, limits: queueLimits(config) })
     service.events.subscribe(jobLog(logger))
     const jobMetrics = new JobMetrics()
@@ -90,7 +84,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       runners: () => dispatcher.counters(),
       jobs: jobMetrics,
     }
-    store.start(service.tasks, config.persist_queue ? config.persist_interval * 1000 : 0)
+    opened.start(service.tasks)
     const routes = new Routes({
       service,
       logger,
@@ -126,13 +120,12 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     }
     if (HTTP_ENGINE.includes('fallback')) logger.warn('the native uWebSockets.js build did not load; serving with its slow fallback')
     warnIfOpen(config.auth_token, host, config.address, logger, tls !== undefined)
-    logger.info({ address: `${host}:${http.port}`, https: tls !== undefined, engine: HTTP_ENGINE, data_dir: config.data_dir, version }, 'listening')
+    logger.info({ address: `${host}:${http.port}`, https: tls !== undefined, engine: HTTP_ENGINE, data_dir: config.data_dir, store: config.store, version }, 'listening')
 
-    const live: Live = { config, stopping: false }
     return {
       port: http.port,
       reload: (next) => reload(live, next, { logger, service, dispatcher, routes, http, host }),
-      shutdown: makeShutdown({ live, logger, service, store, dispatcher, routes, http, lock }),
+      shutdown: makeShutdown({ live, logger, service, store: opened, dispatcher, routes, http, lock }),
     }
   } catch (err) {
     releasePidFile(config.pid_file)
@@ -157,7 +150,7 @@ interface Parts {
   live: Live
   logger: Logger
   service: JobService
-  store: MemoryStore
+  store: OpenStore
   dispatcher: Dispatcher
   routes: Routes
   http: HttpServer

@@ -80,7 +80,7 @@ export function planReload(current: Config, next: Config): ReloadPlan {
   const plan: ReloadPlan = { config: { ...current }, changed: {}, needsRestart: [] }
   for (const { key, kind } of SETTINGS) {
     const [before, after] = [current[key], next[key]]
-    if (before === after) continue
+    if (isDeepStrictEqual(before, after)) continue
     if (!RELOADABLE.has(key)) {
       plan.needsRestart.push(key)
       continue

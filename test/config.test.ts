@@ -184,3 +184,28 @@ t.test('--help lists every setting with its environment variable', async (t) => 
     t.match(r.stdout, flag)
   }
 })
+
+t.test('the Redis store: a "redis" block in the file, flags and environment; one of url and cluster', (t) => {
+  const file = (redis: unknown, store = 'redis'): Partial<ConfigSources> => ({ file: { name: 'config.json', values: { store, redis } } })
+  const fromFile = resolveConfig(sources(file({ url: 'redis://10.0.0.1:6379/2', prefix: 'jobs' }))).config
+  t.match(fromFile, { store: 'redis', redis_url: 'redis://10.0.0.1:6379/2', redis_prefix: 'jobs', redis_cluster: [] })
+  t.same(resolveConfig(sources(file({ cluster: ['10.0.0.1:7000', 'node-b:7001'] }))).config.redis_cluster, ['10.0.0.1:7000', 'node-b:7001'])
+  const fromEnv = resolveConfig(sources({ env: { DISPENSERD_STORE: 'redis', DISPENSERD_REDIS_CLUSTER: '10.0.0.1:7000, 10.0.0.2:7000' } })).config
+  t.same(fromEnv.redis_cluster, ['10.0.0.1:7000', '10.0.0.2:7000'])
+  t.equal(resolveConfig(sources({ flags: { store: 'redis', redis_url: 'rediss://h:1' } })).config.redis_url, 'rediss://h:1')
+  t.equal(resolveConfig(sources()).config.store, 'memory', 'memory by default')
+  const bad: [Partial<ConfigSources>, RegExp][] = [
+    [file({ url: 'redis://h:1', cluster: ['h:2'] }), /either redis\.url .* or redis\.cluster .*, not both/],
+    [file({}), /store "redis" needs one of redis\.url/],
+    [file({ url: 'http://h:1' }), /redis\.url must be redis:\/\/host:port/],
+    [file({ cluster: 'h:1' }), /"redis\.cluster" must be a list of host:port/],
+    [file({ cluster: ['h'] }), /"redis\.cluster" must be a list of host:port/],
+    [file({ prefix: 'a{b}' , url: 'redis://h:1' }), /"redis\.prefix" must be letters, digits/],
+    [file({ urll: 'redis://h:1' }), /unknown setting "redis\.urll" \(did you mean "url"\?\)/],
+    [file('redis://h:1'), /"redis" must be an object/],
+    [{ file: { name: 'config.json', values: { redis_url: 'redis://h:1' } } }, /unknown setting "redis_url"/],
+    [{ env: { DISPENSERD_STORE: 'postgres' } }, /DISPENSERD_STORE: expected one of memory, redis/],
+  ]
+  for (const [over, message] of bad) t.throws(() => resolveConfig(sources(over)), { message }, String(message))
+  t.end()
+})

@@ -68,7 +68,7 @@ function fixture(t: Test): Fixture {
 
 function run(f: Fixture, message: Record<string, unknown> | string, signal = new AbortController().signal, jobNum = 1): Promise<RunResult> {
   const text = typeof message === 'string' ? message : JSON.stringify({ repo_url: f.repo, ref: f.sha, ...message })
-  return f.runner.run({ lane: 'dispatch', jobNum, hash: 'a'.repeat(40), attempt: 1, message: text, arguments: {}, target: undefined }, { signal, logger })
+  return f.runner.run({ lane: 'dispatch', jobNum, hash: 'a'.repeat(40), attempt: 1, priority: 512, message: text, arguments: {}, target: undefined }, { signal, logger })
 }
 
 function buildCount(f: Fixture): number {
@@ -211,7 +211,7 @@ t.test('over HTTP, where git itself would fetch "<allowed>/../evil", the reposit
     await t.rejects(repos.dispatchfile(url, evilSha), { constructor: DispatchError, message: /path segment|is not under/ }, url)
   }
   const runner = createDispatchRunner(repos)
-  const result = await runner.run({ lane: 'dispatch', jobNum: 1, hash: 'a'.repeat(40), attempt: 1, message: JSON.stringify({ repo_url: escape, ref: evilSha, arguments: {} }), arguments: {}, target: undefined }, { signal: new AbortController().signal, logger })
+  const result = await runner.run({ lane: 'dispatch', jobNum: 1, hash: 'a'.repeat(40), attempt: 1, priority: 512, message: JSON.stringify({ repo_url: escape, ref: evilSha, arguments: {} }), arguments: {}, target: undefined }, { signal: new AbortController().signal, logger })
   t.match(result, { status: 'failed', retry: false, reason: /path segment/ })
   t.equal(server.requests.length, before, 'the server was never asked')
   t.notOk(existsSync(pwned), 'no build step of the outside repository ran')
@@ -246,7 +246,7 @@ t.test('a commit is built once and its program gets the job’s arguments as env
   t.same(second, { status: 'succeeded', exitCode: 0, output: 'echo: again x1 job=2 secret=none\n' })
   t.equal(buildCount(f), 1, 'two jobs at once shared one build')
   const restarted = createDispatchRunner(new DispatchRepos({ dir: path.join(f.dir, 'cache'), allowedRepos: [f.repo], logger }))
-  const later = await restarted.run({ lane: 'dispatch', jobNum: 3, hash: 'b'.repeat(40), attempt: 1, message: JSON.stringify({ repo_url: f.repo, ref: f.sha, arguments: { GOECHO: 'later' } }), arguments: {}, target: undefined }, { signal: new AbortController().signal, logger })
+  const later = await restarted.run({ lane: 'dispatch', jobNum: 3, hash: 'b'.repeat(40), attempt: 1, priority: 512, message: JSON.stringify({ repo_url: f.repo, ref: f.sha, arguments: { GOECHO: 'later' } }), arguments: {}, target: undefined }, { signal: new AbortController().signal, logger })
   t.match(later, { status: 'succeeded', output: 'echo: later x1 job=3 secret=none\n' })
   t.equal(buildCount(f), 1, 'a finished build survives a restart')
 })
@@ -333,6 +333,8 @@ t.test('the daemon queues Dispatch Jobs after checking them, and runs them', asy
   const job = async (): Promise<Record<string, unknown>> => (await call(`${d.url}/job?hash=${queued.body.hash}`)).body
   await until(async () => ['succeeded', 'dead'].includes(String((await job()).state)), 'the job to finish', 10_000)
   t.match(await job(), { state: 'succeeded', lane: 'dispatch', last_run: { exit_code: 0, output: /^echo: wheeeeeeee x3 / } })
+  const steps = d.logs.filter((l) => l.msg === 'dispatch: build step')
+  t.ok(steps.length > 0 && steps.every((l) => typeof l.step === 'number' && l.steps === steps.length && l.repo === f.repo), 'each build step is logged as it starts, with the repository and its place')
 })
 
 t.test('an allowed_repos prefix that does not parse stops the daemon at start, naming it', async (t) => {

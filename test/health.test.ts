@@ -14,7 +14,7 @@ t.test('healthz and readyz answer without the token, which everything else needs
     removeDir(d.dataDir)
   })
   const healthz = await call(`${d.url}/healthz`)
-  t.same([healthz.status, healthz.body], [200, { status: 'ok', code: 0, alive: true }])
+  t.same([healthz.status, healthz.body], [200, { status: 'ok', code: 0, alive: true, store: { type: 'memory', state: 'up' } }])
   const readyz = await call(`${d.url}/readyz`)
   t.same([readyz.status, readyz.body], [200, { status: 'ok', code: 0, ready: true }])
   t.equal((await call(`${d.url}/jobs`)).status, 401, 'other endpoints need the token')

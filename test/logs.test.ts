@@ -27,7 +27,7 @@ async function firstLines(args: string[], options: { terminal?: boolean; env?: N
 
 t.test('--log-format pretty writes one readable line per event, every field kept', async (t) => {
   const out = await firstLines(['--log-format', 'pretty'])
-  t.match(out, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}listening address=127\.0\.0\.1:\d+ https=false engine="uWebSockets\.js \(native\)" data_dir=\S+ version=\d/m)
+  t.match(out, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}listening address=127\.0\.0\.1:\d+ https=false engine="uWebSockets\.js \(native\)" data_dir=\S+ store=memory version=\d/m)
   t.notMatch(out, /\{"level"/, 'no JSON')
   t.notMatch(out, /\x1b\[/, 'no colours when stdout is not a terminal')
 })

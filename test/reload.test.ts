@@ -230,3 +230,12 @@ t.test('what a reload applies, and what it leaves for a restart', (t) => {
   t.same(planReload(plan.config, after).changed, {}, 'a second reload of the same file changes nothing more')
   t.end()
 })
+
+t.test('a reload of the same Redis cluster list changes nothing (lists compare by content)', (t) => {
+  const values = { store: 'redis', redis: { cluster: ['10.0.0.1:7000', '10.0.0.2:7000'] } }
+  const plan = planReload(config(values), config(values))
+  t.same(plan.needsRestart, [])
+  t.same(plan.changed, {})
+  t.same(planReload(config(values), config({ ...values, redis: { cluster: ['10.0.0.3:7000'] } })).needsRestart, ['redis_cluster'])
+  t.end()
+})

@@ -10,7 +10,9 @@ import { createExecRunner } from '../src/runners/exec'
 import { createHttpRunner } from '../src/runners/http'
 import { loadRunnerModule } from '../src/runners/module'
 import type { Runner, RunnerJob, RunResult } from '../src/runners/runner'
+import { createContainerRunner } from '../src/runners/container'
 import { call, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
+import { SUITE_LABELS, engineSkip, removeNamespace, testEngine, uniqueNamespace } from './helpers/engine'
 
 /**
  * One contract every runner keeps, whatever it is built on (hono's habit: one suite, every
@@ -21,7 +23,7 @@ import { call, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
 const logger = createLogger('silent')
 
 function job(mode: string, extra: Record<string, unknown> = {}, message = '{}'): RunnerJob {
-  return { lane: 'contract', jobNum: 7, hash: 'a'.repeat(40), attempt: 1, message, arguments: { MODE: mode, GREETING: 'hello-from-the-job', ...extra }, target: undefined }
+  return { lane: 'contract', jobNum: 7, hash: 'a'.repeat(40), attempt: 1, priority: 512, message, arguments: { MODE: mode, GREETING: 'hello-from-the-job', ...extra }, target: undefined }
 }
 
 /** A runner under test, and (for runners that read the job's message) how to say what to do in one. */
@@ -34,8 +36,9 @@ function run(runner: Runner, mode: string, signal = new AbortController().signal
   return runner.run(job(mode), { signal, logger })
 }
 
-function contract(name: string, make: (t: Test) => Promise<Runner | Subject>): void {
-  t.test(`${name} runner keeps the contract`, async (t) => {
+/** `promptMs`: how soon after the abort a hanging run must end (a container's kill and wait go through its engine). */
+function contract(name: string, make: (t: Test) => Promise<Runner | Subject>, skip: string | false = false, promptMs = 2000): void {
+  t.test(`${name} runner keeps the contract`, { skip }, async (t) => {
     const made = await make(t)
     const subject: Subject = 'run' in made ? { runner: made } : made
     const go = (mode: string, signal = new AbortController().signal): Promise<RunResult> =>
@@ -52,7 +55,7 @@ function contract(name: string, make: (t: Test) => Promise<Runner | Subject>): v
       controller.abort('timeout')
     }, 200)
     t.match(await go('hang', controller.signal), { status: 'failed', reason: 'timeout' }, 'a hanging run ends at its timeout')
-    t.ok(Date.now() - abortedAt < 2000, `promptly (${Date.now() - abortedAt} ms after the abort)`)
+    t.ok(Date.now() - abortedAt < promptMs, `promptly (${Date.now() - abortedAt} ms after the abort)`)
 
     const noisy = await go('noisy')
     t.ok(Buffer.byteLength(noisy.output ?? '') <= 4096, `output kept to 4 KiB (${Buffer.byteLength(noisy.output ?? '')} bytes)`)
@@ -155,6 +158,22 @@ contract('dispatch', async (t) => {
     message: (mode) => JSON.stringify({ repo_url: repo, ref, arguments: { MODE: mode, GREETING: 'hello-from-the-job' } }),
   }
 })
+
+contract(
+  'container',
+  async (t) => {
+    // The same script, as the command of a container of the test image; MODE arrives in its environment.
+    const namespace = uniqueNamespace()
+    t.teardown(() => removeNamespace(namespace))
+    const config = { engine: testEngine!.url, image: testEngine!.image, command: ['sh', '-c', SCRIPT], namespace, labels: SUITE_LABELS, keep_exited_for: 0, timeout: 30 }
+    const runner = createContainerRunner({ lane: 'contract', config, root: '/', logger })
+    t.teardown(() => runner.close?.())
+    return runner
+  },
+  engineSkip,
+  // podman's kill and wait take 0.2-1 s here, and several seconds on a loaded machine.
+  10_000,
+)
 
 t.test('http: 4xx is final, 5xx and unreachable targets are retried', async (t) => {
   const url = await taskServer(t)

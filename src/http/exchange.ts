@@ -70,8 +70,9 @@ export class Exchange {
   }
 
   /** Answers with a JSON body. Returns false when the client was already gone. */
-  send(httpStatus: HttpStatus, json: string | Uint8Array, closeConnection = false): boolean {
-    return this.reply(httpStatus, 'application/json', json, undefined, closeConnection)
+  send(httpStatus: HttpStatus, json: string | Uint8Array, closeConnection = false, retryAfterSeconds = 0): boolean {
+    const headers = retryAfterSeconds > 0 ? { 'Retry-After': String(retryAfterSeconds) } : undefined
+    return this.reply(httpStatus, 'application/json', json, headers, closeConnection)
   }
 
   /** Answers with a body of another type than JSON (metrics, the dashboard's files). */
@@ -99,7 +100,8 @@ export class Exchange {
   }
 
   sendError(err: ApiError, closeConnection = false): boolean {
-    return this.send(err.httpStatus, errorBody(err.code, err.message), closeConnection)
+    // The job store being unreachable is brief by nature (it reconnects by itself): say when to try again.
+    return this.send(err.httpStatus, errorBody(err.code, err.message), closeConnection, err.codeName === 'store_unavailable' ? 1 : 0)
   }
 
   /**

@@ -48,7 +48,7 @@ function errors(...names: ErrorName[]): Record<string, Schema> {
 }
 
 /** Errors any endpoint that reads a body may answer. */
-const BODY_ERRORS: ErrorName[] = ['invalid_data', 'unauthorized', 'body_too_large', 'shutting_down', 'internal']
+const BODY_ERRORS: ErrorName[] = ['invalid_data', 'unauthorized', 'body_too_large', 'shutting_down', 'internal', 'store_unavailable']
 /** And those that change the queue. */
 const CHANGE_ERRORS: ErrorName[] = [...BODY_ERRORS, 'journal_failed']
 
@@ -184,6 +184,23 @@ const schemas: Record<string, Schema> = {
       memory: object({ rss: integer(0), heap_used: integer(0) }),
     }),
     runners: { type: 'object', additionalProperties: ref('RunnerCounters') },
+    store: {
+      description: 'where jobs are kept; for Redis, the connection: state, last error, counts age',
+      oneOf: [
+        object({ type: { const: 'memory' } }),
+        object({
+          type: { const: 'redis' },
+          mode: { enum: ['standalone', 'cluster'] },
+          servers: { type: 'array', items: { type: 'string' } },
+          prefix: { type: 'string' },
+          state: { enum: ['connecting', 'up', 'down'] },
+          error: nullable('string'),
+          since: RFC3339,
+          frontend: { type: 'string' },
+          counts_age_ms: nullable('integer'),
+        }),
+      ],
+    },
     snapshot: {
       oneOf: [
         object({ enabled: { const: false } }),
@@ -211,7 +228,7 @@ const paths: Record<string, Schema> = {
   '/': get('Status: lanes, counters, persistence (open without the token; the detail only with it when auth_token is set)', { 200: json(ref('Status'), 'status') }),
   '/jobs': get(
     'Every lane with its ready jobs, in serving order; with a paging field (lane, state, q, sort, limit, offset, cursor), a page of one lane',
-    { 200: json({ oneOf: [ref('JobPage'), { type: 'object', not: { required: ['status'] }, additionalProperties: { type: 'array', items: ref('Job') } }] }, 'a page, or jobs by lane'), ...errors(...BODY_ERRORS) },
+    { 200: json({ oneOf: [ref('JobPage'), { type: 'object', not: { required: ['status'] }, additionalProperties: { type: 'array', items: ref('Job') } }] }, 'a page, or jobs by lane'), ...errors(...BODY_ERRORS, 'not_supported') },
     [query('lane', lane), query('state', { enum: [...PAGE_STATES] }), query('q', { type: 'string' }), query('sort', { enum: [...PAGE_SORTS] }), query('limit', integer(1, MAX_PAGE)), query('offset', integer(0)), query('cursor', { type: 'string' })],
   ),
   '/schedule': post(
@@ -257,11 +274,11 @@ const paths: Record<string, Schema> = {
   ),
   '/move': post('Move a queued or delayed job to another lane and/or priority', object({ hash: { type: 'string' }, lane, priority: integer(0, MAX_PRIORITY) }, ['hash']), {
     200: json(object({ ...ok, job_num: integer(1), hash: { type: 'string' }, lane: { type: 'string' }, priority: integer(0, MAX_PRIORITY) }), 'moved'),
-    ...errors(...CHANGE_ERRORS, 'job_not_found', 'conflict', 'limit_reached'),
+    ...errors(...CHANGE_ERRORS, 'job_not_found', 'conflict', 'limit_reached', 'not_supported'),
   }),
   '/pause': post('Pause a lane: it serves no receiver and starts no run (kept across restarts)', laneBody, { 200: pausedReply, ...errors(...CHANGE_ERRORS) }),
   '/resume': post('Resume a paused lane', laneBody, { 200: pausedReply, ...errors(...CHANGE_ERRORS) }),
-  '/kill': post('Stop a running job of a runner lane for good (it is dead, reason killed)', hashBody, { 200: json(jobRef, 'the run is being stopped'), ...errors(...CHANGE_ERRORS, 'job_not_found', 'conflict') }),
+  '/kill': post('Stop a running job of a runner lane for good (it is dead, reason killed)', hashBody, { 200: json(jobRef, 'the run is being stopped'), ...errors(...CHANGE_ERRORS, 'job_not_found', 'conflict', 'not_supported') }),
   '/bulk': post(
     'One action on many jobs: by hashes, or every job a filter matches',
     object({ action: { enum: [...BULK_ACTIONS] }, hashes: { type: 'array', minItems: 1, maxItems: MAX_BULK_HASHES, items: { type: 'string' } }, filter, lane, priority: integer(0, MAX_PRIORITY) }, ['action']),
@@ -275,8 +292,10 @@ const paths: Record<string, Schema> = {
     200: { description: 'the exposition', content: { 'text/plain; version=0.0.4': { schema: { type: 'string' } }, 'application/openmetrics-text; version=1.0.0': { schema: { type: 'string' } } } },
     ...errors('unauthorized'),
   }),
-  '/healthz': get('Alive (open without the token)', { 200: json(object({ ...ok, alive: { const: true } }), 'the daemon answers') }),
-  '/readyz': get('Ready for traffic (open without the token)', { 200: json(object({ ...ok, ready: { const: true } }), 'ready'), ...errors('journal_failed', 'shutting_down') }),
+  '/healthz': get('Alive (open without the token), with the job store\'s type and state', {
+    200: json(object({ ...ok, alive: { const: true }, store: object({ type: { type: 'string' }, state: { enum: ['up', 'down'] } }) }), 'the daemon answers'),
+  }),
+  '/readyz': get('Ready for traffic (open without the token)', { 200: json(object({ ...ok, ready: { const: true } }), 'ready'), ...errors('journal_failed', 'shutting_down', 'store_unavailable') }),
   '/ui': get('The dashboard (redirects to /ui/)', { 200: text('text/html', 'a page that goes on to /ui/') }),
   '/ui/*': get('The dashboard\'s page (/ui/) and files (app.js, app.css), open without the token: they hold no data', {
     200: { description: 'the page, its script or its style', content: Object.fromEntries(['text/html', 'text/javascript', 'text/css'].map((type) => [type, { schema: { type: 'string' } }])) },

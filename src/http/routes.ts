@@ -29,7 +29,6 @@ import {
   queryFields,
 } from './requests'
 
-const HEALTHY_BODY = '{"status":"ok","code":0,"alive":true}'
 const READY_BODY = '{"status":"ok","code":0,"ready":true}'
 
 /** The original's throttle: 25 ms between operations. */
@@ -147,8 +146,11 @@ export class Routes {
         service.refuseRunnerLane(lane)
         // Jobs ready now are answered within this request, as receive_noblock answers: only a
         // reply that waits makes uWS close a connection that pipelines another request behind it.
-        if (count === undefined && service.hasReady(lane) && takeReady(ex, lane, leaseMs)) return
-        if (count !== undefined && service.readyCount(lane) >= min) return takeBatch(ex, lane, leaseMs, count)
+        // (A store over the network answers later anyway: the receiver parks, and its take decides.)
+        if (service.answersAtOnce) {
+          if (count === undefined && service.hasReady(lane) && takeReady(ex, lane, leaseMs)) return
+          if (count !== undefined && service.readyCount(lane) >= min) return takeBatch(ex, lane, leaseMs, count)
+        }
         const receiver = new ParkedReceive(ex, outbox, leaseMs, count, min)
         ex.onAbort(() => {
           service.cancel(lane, receiver)
@@ -161,7 +163,10 @@ export class Routes {
         // `min` jobs takes what there is by then.
         receiver.timer = setTimeout(() => {
           if (!service.cancel(lane, receiver)) return
-          if (count === undefined) ex.send(200, EMPTY_QUEUE_BODY)
+          // An outage is not an empty lane: a consumer must not take one for the other.
+          const unavailable = service.unavailable
+          if (unavailable !== undefined) ex.sendError(unavailable)
+          else if (count === undefined) ex.send(200, EMPTY_QUEUE_BODY)
           else takeBatch(ex, lane, leaseMs, count)
         }, timeoutMs)
       },
@@ -222,18 +227,25 @@ export class Routes {
     ex.send(200, JSON.stringify(body, null, 2))
   }
 
-  /** `GET /healthz`: the process is alive and serving requests. Never behind auth; costs nothing. */
+  /**
+   * `GET /healthz`: the process is alive and serving requests (200 even while its store cannot be
+   * reached: a restart would not help), with the store's type and state. Never behind auth.
+   */
   healthz(ex: Exchange): void {
-    ex.send(200, HEALTHY_BODY)
+    const { service } = this.options
+    ex.send(200, JSON.stringify({ status: 'ok', code: 0, alive: true, store: { type: service.storeStats().kind, state: service.unavailable === undefined ? 'up' : 'down' } }))
   }
 
   /**
    * `GET /readyz`: whether the daemon should get traffic now: not while it shuts down, nor while
-   * changes cannot be made durable (the journal is broken). 503 with the reason otherwise. The
-   * daemon listens only once its store is loaded, so a daemon that answers has its jobs.
+   * changes cannot be made durable (the journal is broken), nor while its store (Redis) cannot be
+   * reached. 503 with the reason otherwise. The daemon listens only once its store is loaded, so a
+   * daemon that answers has its jobs.
    */
   readyz(ex: Exchange): void {
+    const unavailable = this.options.service.unavailable
     if (this.closing) ex.sendError(new ApiError('shutting_down', `not ready: ${SHUTTING_DOWN}`))
+    else if (unavailable !== undefined) ex.sendError(new ApiError('store_unavailable', `not ready: ${unavailable.message}`))
     else if (this.options.service.broken !== undefined) ex.sendError(journalFailed(this.options.service.broken, 'not ready: changes are refused until a snapshot succeeds'))
     else ex.send(200, READY_BODY)
   }
@@ -269,7 +281,11 @@ export class Routes {
       this.handle(ex, Buffer.alloc(0), this.adminOps.page, query)
       return
     }
-    ex.stream(encodeJobsByLane(this.options.service.readyJobs(), { reusePieces: true }))
+    when(
+      this.options.service.readyJobs(),
+      (lanes) => ex.stream(encodeJobsByLane(lanes, { reusePieces: true })),
+      (err) => fail(ex, err),
+    )
   }
 
   /** The operators' endpoints that take a body (and, for GET, a query string): move, pause, resume, kill, bulk. */

@@ -133,7 +133,7 @@ export class Exposition {
     gauge('dispenserd_next_job_number', 'The job number the next scheduled job gets.', [], (add) => add({}, sources.totals().next_job_num))
     counter('dispenserd_finished_jobs_forgotten_total', 'Succeeded jobs forgotten before keep_finished, to stay within max_finished_jobs and max_finished_bytes.', [], (add) => add({}, sources.totals().finished_jobs_forgotten))
     gauge('dispenserd_store_info', 'The job store in use (always 1).', ['store'], (add, { store }) => add({ store: store.kind }, 1))
-    gauge('dispenserd_store_writable', '1 while changes can be made durable; 0 while the journal is broken (changes are refused).', [], (add, { store }) => add({}, store.journal?.broken === true ? 0 : 1))
+    gauge('dispenserd_store_writable', '1 while changes can be made durable; 0 while the journal is broken or the Redis store cannot be reached (changes are refused).', [], (add, { store }) => add({}, store.journal?.broken === true || store.reachable === false ? 0 : 1))
     persistence(gauge, counter)
     gauge('dispenserd_task_last_duration_seconds', 'How long a background task\'s last run took.', ['task'], (add) => {
       for (const [task, s] of Object.entries(sources.tasks())) if (s.last_duration_ms !== null) add({ task }, s.last_duration_ms / 1000)

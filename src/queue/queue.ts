@@ -394,6 +394,11 @@ export class Queue {
     else this.paused.delete(lane)
   }
 
+  /** Lanes paused by an operator (the live set: read, never kept). */
+  get pausedSet(): ReadonlySet<string> {
+    return this.paused
+  }
+
   /** Lanes paused by an operator. */
   pausedLanes(): string[] {
     return [...this.paused]

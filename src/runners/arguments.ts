@@ -1,7 +1,7 @@
 import { ApiError } from '../errors'
 import { isJsonObject } from '../json'
 import { ENV_NAME, isAllowedName } from './environment'
-import type { ArgumentSpec, RunnerLane } from './lanes'
+import { type ArgumentSpec, ENVIRONMENT_RUNNERS, type RunnerLane } from './lanes'
 
 /**
  * Checks a job for a runner lane when it is scheduled (Dispatch: "if we make a malformed request,
@@ -16,8 +16,6 @@ export interface RunnerMessage {
   target: string | undefined
 }
 
-/** Runners that hand arguments to a program as environment variables (names and values must fit). */
-const ENVIRONMENT_RUNNERS = new Set(['exec'])
 
 /** Levels of nesting one argument may have (http and module lanes take any JSON): plenty for any task, and far from what breaks JSON.stringify. */
 export const MAX_ARGUMENT_DEPTH = 64
@@ -47,7 +45,7 @@ export function parseRunnerMessage(lane: RunnerLane, message: string): RunnerMes
   return { arguments: ENVIRONMENT_RUNNERS.has(lane.runner) ? checkAllowedEnv(lane, args) : args, target }
 }
 
-/** An exec lane without declared arguments: only names its `allowed_env` admits, scalar values. */
+/** An exec or container lane without declared arguments: only names its `allowed_env` admits, scalar values. */
 function checkAllowedEnv(lane: RunnerLane, args: Record<string, unknown>): Record<string, ArgumentValue> {
   const patterns = lane.allowedEnv ?? []
   for (const [key, value] of Object.entries(args)) {

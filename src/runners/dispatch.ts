@@ -271,7 +271,7 @@ export class DispatchRepos {
     mkdirSync(dir, { recursive: true })
     try {
       await extract(this.mirrors.gitDir(repoUrl), sha, dir)
-      await this.runSteps(file.build, dir, signal)
+      await this.runSteps(file.build, dir, signal, { repo: repoUrl, commit: sha })
       writeFileSync(mark, `${new Date().toISOString()}\n`)
     } catch (err) {
       this.remove(dir)
@@ -281,11 +281,13 @@ export class DispatchRepos {
     return dir
   }
 
-  private async runSteps(steps: string[], dir: string, signal: AbortSignal): Promise<void> {
+  private async runSteps(steps: string[], dir: string, signal: AbortSignal, build: { repo: string; commit: string }): Promise<void> {
     const log = new OutputTail()
     const env = baseEnvironment()
     for (const [i, step] of steps.entries()) {
       if (signal.aborted) throw new Error(`build stopped: ${String(signal.reason)}`)
+      // A build can take minutes: say which step it is on, so an operator is not left with silence.
+      this.options.logger.info({ ...build, step: i + 1, steps: steps.length, command: step }, 'dispatch: build step')
       log.push(Buffer.from(`$ ${step}\n`))
       const result = await runProcess({ command: ['/bin/sh', '-c', step], killGraceMs: this.killGraceMs }, env, signal, dir)
       log.push(Buffer.from(result.output ?? ''))

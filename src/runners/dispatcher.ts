@@ -93,6 +93,7 @@ class LaneWorker {
   }
 
   start(): void {
+    this.runner.start?.()
     this.resize()
   }
 
@@ -122,6 +123,15 @@ class LaneWorker {
 
   private park(slot: Slot): void {
     if (this.stopping) return
+    const unavailable = this.runner.availability?.()
+    if (unavailable !== undefined) {
+      // The runner cannot start anything (its engine is down): the slot takes no job until it can.
+      unavailable.until.then(
+        () => this.reuse(slot),
+        (err: unknown) => this.logger.error({ lane: this.spec.lane, err }, 'a runner slot stopped waiting for its runner; the lane runs with one slot fewer'),
+      )
+      return
+    }
     slot.parked = true
     try {
       this.service.awaitJob(this.spec.lane, slot)
@@ -137,6 +147,12 @@ class LaneWorker {
   repark(slot: Slot): void {
     slot.parked = false
     this.park(slot)
+  }
+
+  /** A slot whose run ended (or whose wait for the runner did): parked again, or let go if there are too many. */
+  private reuse(slot: Slot): void {
+    if (this.slots.size > this.concurrency) this.slots.delete(slot)
+    else this.park(slot)
   }
 
   /** Runs a job and parks its slot again, whatever happens in between. */
@@ -165,8 +181,7 @@ class LaneWorker {
       this.running.delete(job)
       c.running--
       if (this.running.size === 0) this.idle?.()
-      if (this.slots.size > this.concurrency) this.slots.delete(slot)
-      else this.park(slot)
+      this.reuse(slot)
     }
   }
 
@@ -181,7 +196,8 @@ class LaneWorker {
       // Checked when scheduled; checked again for jobs restored from an older configuration.
       // (A Dispatch Job's message is the dispatch runner's to read.)
       const { arguments: args, target } = this.spec.runner === 'dispatch' ? { arguments: {}, target: undefined } : parseRunnerMessage(this.spec, job.message)
-      const runnerJob = { lane: job.lane, jobNum: job.jobNum, hash: job.hash, attempt: job.attempts, message: job.message, arguments: args, target }
+      this.runner.checkArguments?.(args)
+      const runnerJob = { lane: job.lane, jobNum: job.jobNum, hash: job.hash, attempt: job.attempts, priority: job.priority, message: job.message, arguments: args, target }
       return checkResult(await this.runner.run(runnerJob, { signal, logger }))
     } catch (err) {
       if (err instanceof ApiError) return { status: 'failed', reason: `invalid message: ${err.message}`, retry: false }
@@ -209,6 +225,13 @@ class LaneWorker {
       job.attempts--
       recorded = this.service.retryLater(lease, 0)
       done = () => log.warn({ reason: 'shutdown' }, 'job interrupted; put back in its lane')
+    } else if (result.status === 'failed' && result.requeue === true) {
+      // It did not get to run (the runner's engine is unreachable): back to its lane, not counted.
+      job.attempts--
+      c.started--
+      job.report = report
+      recorded = this.service.retryLater(lease, 0)
+      done = () => log.warn({ reason: report.reason }, 'job did not run; put back in its lane')
     } else if (result.status === 'succeeded') {
       recorded = this.service.complete(lease, report)
       done = () => {
@@ -237,6 +260,14 @@ class LaneWorker {
       if (err instanceof ApiError && err.codeName === 'not_leased') log.warn({ reason: 'lease expired during the run' }, 'run result discarded; the job had already been put back')
       else log.error({ err }, 'the run\'s result could not be recorded; the job goes back to its lane when its lease ends')
     })
+  }
+
+  checkArguments(args: Readonly<Record<string, unknown>>): void {
+    this.runner.checkArguments?.(args)
+  }
+
+  runnerStats(): Record<string, unknown> {
+    return this.runner.stats?.() ?? {}
   }
 
   /** An operator's kill: the run of the job with this hash is aborted (reason "killed"); whether it was running here. */
@@ -299,19 +330,21 @@ export class Dispatcher {
       return
     }
     if (worker.spec.runner === 'dispatch') throw new ApiError('conflict', `lane ${JSON.stringify(lane)} runs Dispatch Jobs: queue them with POST /v0/jobs/queue`)
-    parseRunnerMessage(worker.spec, message)
+    worker.checkArguments(parseRunnerMessage(worker.spec, message).arguments)
   }
 
   /**
    * Stops a running job for good (an operator's kill): its run is aborted with reason "killed" (an
-   * exec job's process group is signalled) and the job fails for good, dead. Whether it was running.
+   * exec job's process group is signalled, a container is killed) and the job fails for good, dead.
+   * Whether it was running.
    */
   kill(hash: string): boolean {
     return [...this.workers.values()].some((worker) => worker.kill(hash))
   }
 
-  counters(): Record<string, LaneCounters> {
-    return Object.fromEntries([...this.workers].map(([lane, worker]) => [lane, { ...worker.counters }]))
+  /** Each runner lane's counters, with its runner's own (a container lane's engine and jobs_total). */
+  counters(): Record<string, LaneCounters & Record<string, unknown>> {
+    return Object.fromEntries([...this.workers].map(([lane, worker]) => [lane, { ...worker.counters, ...worker.runnerStats() }]))
   }
 
   async stop(graceMs: number): Promise<void> {

@@ -19,7 +19,7 @@ export interface ArgumentSpec {
 
 export interface RunnerLane {
   lane: string
-  /** "exec", "http", or the path of a module. */
+  /** "exec", "http", "container", or the path of a module. */
   runner: string
   /** Runs at once; 0 pauses the lane (jobs wait). */
   concurrency: number
@@ -29,7 +29,7 @@ export interface RunnerLane {
   keepFinishedMs: number
   /** The declared arguments; undefined when the lane declares none. */
   arguments: ArgumentSpec[] | undefined
-  /** Exec lanes without declared arguments: the variable names a job may set (none if undefined). */
+  /** Exec and container lanes without declared arguments: the variable names a job may set (none if undefined). */
   allowedEnv: EnvPattern[] | undefined
   /** The lane's block as written, runner-specific keys included. */
   config: Record<string, unknown>
@@ -47,6 +47,10 @@ const COMMON_KEYS = ['runner', 'concurrency', 'timeout', 'retries', 'backoff', '
 const RUNNER_KEYS = {
   exec: ['command', 'kill_grace', 'allowed_env', 'cwd'],
   http: ['target', 'allowed_targets', 'task_name'],
+  container: [
+    'image', 'command', 'env', 'memory', 'cpus', 'network', 'user', 'workdir', 'labels', 'pull', 'keep_exited_for', 'upkeep_interval',
+    'engine', 'engine_ca', 'engine_cert', 'engine_key', 'namespace', 'filter', 'filter_file', 'allowed_env',
+  ],
   module: ['options'],
   dispatch: [],
 } as const satisfies Record<string, readonly string[]>
@@ -58,7 +62,7 @@ export function isModulePath(runner: string): boolean {
 }
 
 function laneKind(runner: string): LaneKind | undefined {
-  if (runner === 'exec' || runner === 'http') return runner
+  if (runner === 'exec' || runner === 'http' || runner === 'container') return runner
   return isModulePath(runner) ? 'module' : undefined
 }
 
@@ -90,9 +94,9 @@ function parseLane(lane: string, block: unknown, at: string, fixedKind?: LaneKin
     return value
   }
   const runner = block.runner
-  if (typeof runner !== 'string' || runner === '') return fail('"runner" must be "exec", "http" or the path of a runner module')
+  if (typeof runner !== 'string' || runner === '') return fail('"runner" must be "exec", "http", "container" or the path of a runner module')
   const kind = fixedKind ?? laneKind(runner)
-  if (kind === undefined) return fail(`unknown runner ${JSON.stringify(runner)} (built in: exec, http; or the path of a module, such as "./runners/mine.js")`)
+  if (kind === undefined) return fail(`unknown runner ${JSON.stringify(runner)} (built in: exec, http, container; or the path of a module, such as "./runners/mine.js")`)
   checkKeys(block, [...COMMON_KEYS, ...RUNNER_KEYS[kind]], at, kind === 'module' ? 'a runner module\'s own settings go under "options"' : undefined)
   if (block.options !== undefined && !isJsonObject(block.options)) fail('"options" must be an object (the runner module\'s own settings)')
   const backoff = block.backoff ?? {}
@@ -119,11 +123,14 @@ function parseLane(lane: string, block: unknown, at: string, fixedKind?: LaneKin
   }
 }
 
-/** `allowed_env`, an exec lane's alternative to declaring its arguments one by one. */
+/** Runners whose jobs' arguments become environment variables, and so take `allowed_env`. */
+export const ENVIRONMENT_RUNNERS: ReadonlySet<string> = new Set(['exec', 'container'])
+
+/** `allowed_env`, an exec or container lane's alternative to declaring its arguments one by one. */
 function parseEnvAllowlist(block: Record<string, unknown>, runner: string, declared: boolean, fail: (problem: string) => never): EnvPattern[] | undefined {
   const raw = block.allowed_env
   if (raw === undefined) return undefined
-  if (runner !== 'exec') return fail('"allowed_env" is for exec lanes, whose arguments become environment variables')
+  if (!ENVIRONMENT_RUNNERS.has(runner)) return fail('"allowed_env" is for exec and container lanes, whose arguments become environment variables')
   if (declared) return fail('give "arguments" or "allowed_env", not both: declared arguments already say which names a job may set')
   const patterns = parseAllowedEnv(raw, 'allowed_env')
   return typeof patterns === 'string' ? fail(patterns) : patterns

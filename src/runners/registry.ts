@@ -1,5 +1,6 @@
 import type { Logger } from '../log'
 import { type DispatchRepos, createDispatchRunner } from './dispatch'
+import { createContainerRunner } from './container'
 import { createExecRunner } from './exec'
 import { createHttpRunner } from './http'
 import { loadRunnerModule } from './module'
@@ -10,6 +11,7 @@ import type { Runner, RunnerOptions } from './runner'
 const BUILT_IN: Record<string, (options: RunnerOptions) => Runner> = {
   exec: createExecRunner,
   http: createHttpRunner,
+  container: createContainerRunner,
 }
 
 /** Builds the runner of a lane; any problem stops the daemon with a message naming the lane. */

@@ -13,6 +13,8 @@ export interface RunnerJob {
   readonly hash: string
   /** 1 on the first run, 2 on the first retry, and so on. */
   readonly attempt: number
+  /** Lower runs first, as in the lane. */
+  readonly priority: number
   /** The job's message as scheduled: a JSON object on runner lanes. */
   readonly message: string
   /**
@@ -43,6 +45,11 @@ export type RunResult =
       readonly reason: string
       /** false: the failure is final (a 4xx, a bad request); retries are not tried. Default true. */
       readonly retry?: boolean
+      /**
+       * true: the job did not get to run (what it runs on is unreachable); it goes back to its lane
+       * and this try does not count. Meant with `availability`, so the lane waits instead of spinning.
+       */
+      readonly requeue?: boolean
       readonly output?: string
       readonly exitCode?: number
       readonly httpStatus?: number
@@ -50,8 +57,24 @@ export type RunResult =
 
 export interface Runner {
   run(job: RunnerJob, context: RunContext): Promise<RunResult>
+  /** Called once when its lane starts taking jobs (the daemon is listening): background work begins here. */
+  start?(): void
   /** Called once at shutdown, after the last run ended. */
   close?(): Promise<void> | void
+  /**
+   * Why no run can start now (its engine is unreachable), and when that may have changed: the lane
+   * starts nothing until `until` resolves. Undefined: runs can start.
+   */
+  availability?(): Unavailable | undefined
+  /** The runner's own counters, shown beside the lane's in `GET /` (payload.runners). */
+  stats?(): Record<string, unknown>
+  /** Checks a job's arguments against the runner's own rules when it is scheduled; throws ApiError. */
+  checkArguments?(args: Readonly<Record<string, unknown>>): void
+}
+
+export interface Unavailable {
+  readonly reason: string
+  readonly until: Promise<void>
 }
 
 /** What a runner is built from: its lane's configuration block and a logger. */

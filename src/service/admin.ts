@@ -15,8 +15,6 @@ export interface AdminDeps {
   store: JobStore
   events: EventStream
   rates: DrainRates
-  /** The service's own set: a lane in it hands out nothing. */
-  paused: Set<string>
   logger: Logger
   lanes(): LanePolicy | undefined
   limits(): QueueLimits
@@ -78,11 +76,7 @@ export class JobAdmin {
     const { store } = this.deps
     if (!store.hasLane(lane)) throw new ApiError('invalid_data', `no lane is named ${JSON.stringify(lane)}`)
     return then(store.setPaused(lane, paused), () => {
-      if (paused) this.deps.paused.add(lane)
-      else {
-        this.deps.paused.delete(lane)
-        this.deps.drain(lane)
-      }
+      if (!paused) this.deps.drain(lane)
       this.deps.logger.info({ lane, reason: 'by request' }, paused ? 'lane paused' : 'lane resumed')
       return this.deps.durable({ lane, paused }, () => `lane ${JSON.stringify(lane)} is ${paused ? 'paused' : 'resumed'} in memory only, until the next snapshot`)
     })
@@ -92,7 +86,12 @@ export class JobAdmin {
   kill(hash: string): Maybe<Job> {
     return then(this.deps.store.find(hash), (found) => {
       if (found === undefined) throw new ApiError('job_not_found', `no job has hash ${JSON.stringify(hash)}`)
-      if (found.state !== 'running' || this.deps.lanes()?.kill?.(hash) !== true) {
+      const killed = found.state === 'running' && this.deps.lanes()?.kill?.(hash) === true
+      if (!killed && found.state === 'running' && !this.deps.store.answersAtOnce) {
+        // Runs are this process's children: one running on another frontend is out of its reach.
+        throw new ApiError('not_supported', `job ${found.job.jobNum} is running on another frontend: with the Redis store, POST /kill stops only runs of the frontend that gets the request (send it to each frontend of lane ${JSON.stringify(found.job.lane)}; the memory store, one process, always reaches the run)`)
+      }
+      if (!killed) {
         throw new ApiError('conflict', `job ${found.job.jobNum} is ${found.state}, not running: only a running job can be killed`)
       }
       this.deps.logger.warn({ lane: found.job.lane, job_num: found.job.jobNum, hash, reason: 'killed by request' }, 'job killed')

@@ -80,8 +80,9 @@ export class JobService {
   private readonly clock: () => number
   private readonly deadlines: DeadlineTimer
   private readonly reaper: Task
-  /** Lanes paused by an operator (kept by the store across restarts). */
-  private readonly paused = new Set<string>()
+  /** A store over the network: receivers whose take is under way (not parked meanwhile), by lane. */
+  private readonly serving = new Map<Receiver, { lane: string; cancelled: boolean }>()
+  private readonly takesByLane = new Map<string, number>()
 
   constructor(options: JobServiceOptions) {
     this.store = options.store
@@ -99,22 +100,31 @@ export class JobService {
     const next = this.store.nextDeadline()
     if (next !== undefined) this.deadlines.arm(next)
     this.events.subscribe(this.rates)
-    when(
-      this.store.pausedLanes(),
-      (lanes) => lanes.forEach((lane) => this.paused.add(lane)),
-      (err: unknown) => this.logger.error({ err }, 'paused lanes could not be read'),
-    )
     this.admin = new JobAdmin({
       store: this.store,
       events: this.events,
       rates: this.rates,
-      paused: this.paused,
       logger: this.logger,
       lanes: () => this.lanes,
       limits: () => this.limits,
       drain: (lane) => this.drain(lane),
       durable: (value, failure) => this.durable(value, failure),
     })
+    // A store shared with other processes tells of work they made (and of deadlines it keeps).
+    this.store.onWork?.((lane) => {
+      this.drain(lane)
+      return this.receivers.has(lane) || this.takesByLane.has(lane)
+    })
+  }
+
+  /** Whether receives learn at once if a job is ready (the in-memory store). */
+  get answersAtOnce(): boolean {
+    return this.store.answersAtOnce
+  }
+
+  /** Set while a store over the network is unreachable: what a parked receiver whose wait ends is answered. */
+  get unavailable(): ApiError | undefined {
+    return this.store.unavailable
   }
 
   /** Which lanes runners serve (the dispatcher, made after the service). */
@@ -174,7 +184,7 @@ export class JobService {
    */
   receive(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined> {
     this.refuseRunnerLane(lane)
-    if (this.paused.has(lane)) return undefined
+    if (this.holdsBack(lane)) return undefined
     return then(this.store.take(lane, leaseMs), (taken) => (taken === undefined ? undefined : this.handOver(taken)))
   }
 
@@ -184,7 +194,7 @@ export class JobService {
    */
   receiveMany(lane: string, leaseMs: number | undefined, count: number): Maybe<Taken[]> {
     this.refuseRunnerLane(lane)
-    if (this.paused.has(lane)) return []
+    if (this.holdsBack(lane)) return []
     return then(this.store.takeMany(lane, leaseMs, count), (taken) => {
       for (const t of taken) this.events.emit('taken', t.job, t.lease)
       if (taken.length === 0 || !this.store.defersReplies) return taken
@@ -200,12 +210,12 @@ export class JobService {
 
   /** How many jobs of the lane are ready now (none to hand out while it is paused). */
   readyCount(lane: string): number {
-    return this.paused.has(lane) ? 0 : this.store.readyCount(lane)
+    return this.store.pausedLanes().has(lane) ? 0 : this.store.readyCount(lane)
   }
 
   /** Whether the lane may have a job ready now (a paused lane has none to hand out). */
   hasReady(lane: string): boolean {
-    return !this.paused.has(lane) && this.store.hasReady(lane)
+    return !this.holdsBack(lane) && this.store.hasReady(lane)
   }
 
   /** A job taken by `receive` whose reply could not be sent: it goes back, if that hand-over is still its latest. */
@@ -233,6 +243,13 @@ export class JobService {
 
   /** Removes a parked receiver (its client went away, its timeout passed). Returns whether it was parked. */
   cancel(lane: string, receiver: Receiver): boolean {
+    const serving = this.serving.get(receiver)
+    if (serving !== undefined) {
+      // Its take is under way: whatever it brings goes back; the receiver gets nothing.
+      if (serving.cancelled) return false
+      serving.cancelled = true
+      return true
+    }
     const waiting = this.receivers.get(lane)
     if (waiting === undefined || !waiting.has(receiver)) return false
     this.unpark(lane, waiting, receiver)
@@ -241,6 +258,11 @@ export class JobService {
 
   /** Removes every parked receiver and dismisses it; for shutdown. */
   dismissAll(): void {
+    for (const [receiver, serving] of this.serving) {
+      if (serving.cancelled) continue
+      serving.cancelled = true
+      receiver.dismiss()
+    }
     for (const [lane, waiting] of [...this.receivers]) {
       for (const receiver of [...waiting]) {
         this.unpark(lane, waiting, receiver)
@@ -346,7 +368,7 @@ export class JobService {
     return this.store.deadJobs(lane, offset, limit)
   }
 
-  readyJobs(): LaneSnapshot[] {
+  readyJobs(): Maybe<LaneSnapshot[]> {
     return this.store.readyJobs()
   }
 
@@ -386,7 +408,16 @@ export class JobService {
 
   /** Lanes paused by an operator: they serve no receiver and start no run. */
   pausedLanes(): ReadonlySet<string> {
-    return this.paused
+    return this.store.pausedLanes()
+  }
+
+  /**
+   * Whether the service holds the lane's jobs back itself: a paused lane in memory. A store shared
+   * by several processes keeps the pause with the lane and its takes honour it in the same step,
+   * so a pause or resume on any of them holds here at once, whatever this process last read.
+   */
+  private holdsBack(lane: string): boolean {
+    return this.store.answersAtOnce && this.store.pausedLanes().has(lane)
   }
 
   /** What `GET /` shows of the store and the background tasks. */
@@ -420,26 +451,58 @@ export class JobService {
    * Each hand-over goes out once durable; a receiver that turns out to be gone gives its job back.
    */
   private drain(lane: string): void {
-    if (this.paused.has(lane)) return
+    if (this.holdsBack(lane)) return
     const waiting = this.receivers.get(lane)
     while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
+      if (this.takesByLane.size > 0 && (this.takesByLane.get(lane) ?? 0) >= MAX_TAKES_IN_FLIGHT) return
       const receiver = waiting.values().next().value as Receiver
       if (receiver.count !== undefined) {
-        // A batch receiver waits for `min` jobs (the receivers behind it wait their turn).
-        if (this.store.readyCount(lane) < (receiver.min ?? 1)) return
+        // A batch receiver waits for `min` jobs (the receivers behind it wait their turn). A
+        // store over the network checks `min` in the take itself (its counts are a second old).
+        if (this.store.answersAtOnce && this.store.readyCount(lane) < (receiver.min ?? 1)) return
         this.unpark(lane, waiting, receiver)
-        when(this.store.takeMany(lane, receiver.leaseMs, receiver.count), (taken) => this.handManyTo(receiver, lane, taken), (err) => this.repark(receiver, lane, err))
+        const taken = this.store.takeMany(lane, receiver.leaseMs, receiver.count, receiver.min ?? 1, waiting.size)
+        if (isPromise(taken)) this.takeFor(receiver, lane, taken)
+        else this.handManyTo(receiver, lane, taken)
         continue
       }
       this.unpark(lane, waiting, receiver)
-      const taken = this.store.take(lane, receiver.leaseMs)
-      if (isPromise(taken)) {
-        // A store over the network: one take at a time; the next drain follows its answer.
-        when(taken, (t) => this.handTo(receiver, lane, t), (err) => this.repark(receiver, lane, err))
-        return
-      }
-      this.handTo(receiver, lane, taken)
+      const taken = this.store.take(lane, receiver.leaseMs, waiting.size)
+      if (isPromise(taken)) this.takeFor(receiver, lane, taken)
+      else this.handTo(receiver, lane, taken)
     }
+  }
+
+  /**
+   * A store over the network: a take for a receiver, answered later. Meanwhile the receiver is
+   * not parked; if it is cancelled (its client left, its timeout passed) what the take brings goes
+   * back. A take that finds nothing parks it again (the store then wakes the lane when a job comes).
+   */
+  private takeFor(receiver: Receiver, lane: string, taken: Promise<Taken | Taken[] | undefined>): void {
+    const serving = { lane, cancelled: false }
+    this.serving.set(receiver, serving)
+    this.takesByLane.set(lane, (this.takesByLane.get(lane) ?? 0) + 1)
+    const settled = (): void => {
+      this.serving.delete(receiver)
+      const left = this.takesByLane.get(lane)! - 1
+      if (left === 0) this.takesByLane.delete(lane)
+      else this.takesByLane.set(lane, left)
+    }
+    taken.then(
+      (t) => {
+        settled()
+        if (serving.cancelled) {
+          for (const one of t === undefined ? [] : Array.isArray(t) ? t : [t]) this.putBack(one, 'receiver left while its job was taken')
+        } else if (Array.isArray(t)) this.handManyTo(receiver, lane, t)
+        else this.handTo(receiver, lane, t)
+        this.drain(lane)
+      },
+      (err: unknown) => {
+        settled()
+        // Redis unavailable: the receiver waits on (the store polls the lane again in a second).
+        if (!serving.cancelled) this.repark(receiver, lane, err instanceof ApiError ? undefined : err)
+      },
+    )
   }
 
   private handTo(receiver: Receiver, lane: string, taken: Taken | undefined): void {
@@ -521,6 +584,9 @@ export class JobService {
     )
   }
 }
+
+/** A store over the network: takes under way at once for one lane's parked receivers. */
+const MAX_TAKES_IN_FLIGHT = 8
 
 /** An ApiError as a batch item's answer; anything else is a fault of the whole request. */
 function apiErrorOrThrow(err: unknown): ApiError {

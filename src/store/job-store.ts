@@ -1,3 +1,4 @@
+import type { ApiError } from '../errors'
 import type { JournalStats } from '../persist/journal'
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
@@ -65,6 +66,8 @@ export type { LaneCounts } from '../queue/queue'
 export interface StoreStats {
   /** Which store: "memory", "redis", … */
   kind: string
+  /** A store over the network: whether it can be reached now. */
+  reachable?: boolean
   snapshot?: {
     /** Milliseconds since the epoch; null before the first. */
     lastSavedAt: number | null
@@ -82,9 +85,18 @@ export interface StoreStats {
  * those are the service's.
  */
 export interface JobStore {
+  /**
+   * True for a store whose calls return plain values (in memory): a receive finds out at once
+   * whether a job is ready. False for a store over the network: its calls return promises, and
+   * `hasReady` is only a hint.
+   */
+  readonly answersAtOnce: boolean
   /** Whether `lane` exists (a job was scheduled to it, or it was declared or restored). */
   hasLane(lane: string): boolean
-  /** Whether `lane` may have a job ready now (a store over the network may say yes and be wrong). */
+  /**
+   * Whether `lane` may have a job ready now. Exact in memory; over the network a hint (what this
+   * process last saw, and wake-ups since): it may say yes and be wrong, and `take` is the authority.
+   */
   hasReady(lane: string): boolean
   /** Makes a lane known; runner lanes' jobs are also found by hash in every state. */
   declareLane(lane: string, runner: boolean): void
@@ -93,11 +105,22 @@ export interface JobStore {
 
   /** Queues `inputs` in order, with consecutive job numbers. */
   schedule(inputs: readonly ScheduleInput[]): Maybe<Job[]>
-  /** Takes the lane's next ready job, for good or under a lease of `leaseMs`; undefined when none is ready. */
-  take(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined>
-  /** Takes up to `count` of the lane's ready jobs in serving order (each under its own lease). */
-  takeMany(lane: string, leaseMs: number | undefined, count: number): Maybe<Taken[]>
-  /** How many jobs of `lane` are ready now (a store over the network may answer from a recent count). */
+  /**
+   * Takes the lane's next ready job, for good or under a lease of `leaseMs`; undefined when none is
+   * ready. `waiting` is set when the take is for a parked receiver: how many more receivers of this
+   * process still wait on the lane. A store shared by several processes then registers this one as
+   * waiting when the lane is empty (in the same step, so no wake-up is lost) and calls the
+   * `onWork` listener when a job arrives. The in-memory store ignores it.
+   */
+  take(lane: string, leaseMs: number | undefined, waiting?: number): Maybe<Taken | undefined>
+  /**
+   * Takes up to `count` of the lane's ready jobs in serving order (each under its own lease). For
+   * a parked batch receiver (`waiting` set, as for `take`), a store over the network takes
+   * nothing unless at least `min` are ready, and registers this process as waiting then; the
+   * in-memory store ignores both (the service checks `readyCount` first).
+   */
+  takeMany(lane: string, leaseMs: number | undefined, count: number, min?: number, waiting?: number): Maybe<Taken[]>
+  /** How many jobs of `lane` are ready now (a store over the network answers from a count up to a second old). */
   readyCount(lane: string): number
   /** A job whose hand-over failed goes back, if that hand-over is still its latest (see Queue). */
   returnUndelivered(taken: Taken): Maybe<boolean>
@@ -121,12 +144,19 @@ export interface JobStore {
   relocate(hash: string, lane: string, priority: number): Maybe<Job>
   /** Pauses or resumes a lane; kept across restarts (journaled, and in the snapshot). */
   setPaused(lane: string, paused: boolean): Maybe<void>
-  /** Lanes paused (the service reads them once at start and keeps its own copy). */
-  pausedLanes(): Maybe<string[]>
+  /**
+   * Lanes paused. Exact in memory, where the service holds their jobs back itself; a store shared by
+   * several processes keeps the flag with the lane and its takes honour it in the same step (so a
+   * pause holds on every process at once), and answers this from what it read at most a second ago.
+   */
+  pausedLanes(): ReadonlySet<string>
   deadJobs(lane: string, offset: number, limit: number): Maybe<{ total: number; jobs: Job[] }>
   /** Every lane with its ready jobs in serving order, as of now (GET /jobs streams it). */
-  readyJobs(): LaneSnapshot[]
-  /** Per-lane counts (ready, leased, delayed, dead) and oldest ready job, from counters: O(lanes), never O(jobs). */
+  readyJobs(): Maybe<LaneSnapshot[]>
+  /**
+   * Per-lane counts (ready, leased, delayed, dead) and oldest ready job, from counters: O(lanes),
+   * never O(jobs). Exact in memory; from a store over the network, as of at most a second ago.
+   */
   counts(): LaneCounts
   laneNames(): string[]
   leasedJobs(): number
@@ -144,8 +174,17 @@ export interface JobStore {
   readonly broken: Error | undefined
   /** Whether replies to changes must wait for `whenDurable` (a journal). */
   readonly defersReplies: boolean
-  /** What `GET /` shows of the store (snapshot, journal). */
+  /** What `GET /` shows of the store (snapshot, journal; a network store's connection). */
   status(): Record<string, unknown>
   /** What `GET /metrics` shows of it: counters kept as it works, read at once. */
   stats(): StoreStats
+
+  /**
+   * A store shared by several processes: `listener(lane)` is called when the lane may have work
+   * this process was not told of by its own calls (another process scheduled, a deadline passed,
+   * the periodic re-poll). It drains the lane and returns whether receivers still wait on it here.
+   */
+  onWork?(listener: (lane: string) => boolean): void
+  /** Set while a store over the network cannot be reached: the error a parked receiver's timeout answers. */
+  readonly unavailable?: ApiError | undefined
 }

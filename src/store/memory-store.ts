@@ -36,6 +36,7 @@ const REPAIR_EVERY_MS = 5000
  * them across restarts: snapshots of queue.json and the journal. Every call answers at once.
  */
 export class MemoryStore implements JobStore {
+  readonly answersAtOnce = true
   private readonly queue: Queue
   private readonly snapshots: SnapshotStore | undefined
   private readonly journal: Journal | undefined
@@ -219,8 +220,8 @@ export class MemoryStore implements JobStore {
     this.queue.setPaused(lane, paused)
   }
 
-  pausedLanes(): string[] {
-    return this.queue.pausedLanes()
+  pausedLanes(): ReadonlySet<string> {
+    return this.queue.pausedSet
   }
 
   deadJobs(lane: string, offset: number, limit: number): { total: number; jobs: Job[] } {
@@ -267,6 +268,7 @@ export class MemoryStore implements JobStore {
   status(): Record<string, unknown> {
     const { snapshots, journal, options } = this
     return {
+      store: { type: 'memory' },
       snapshot: snapshots === undefined ? { enabled: false } : { enabled: true, file: snapshots.queueFile, ...snapshots.status },
       journal:
         journal === undefined

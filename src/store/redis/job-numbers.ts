@@ -1,0 +1,47 @@
+import type { Client } from './connection'
+
+/** Job numbers a frontend takes from the shared counter at once. */
+const BLOCK = 1000
+
+/**
+ * Job numbers: one counter on the meta slot, handed to each frontend in blocks of 1000, so the
+ * meta slot is touched once per 1000 jobs, not once per schedule. Numbers are unique and grow
+ * forever, and each frontend's grow in the order it schedules; across frontends they are not a
+ * real-time order (serving order never depends on them: it is the lane's own sequence). A batch
+ * gets consecutive numbers (from a block of its own when it is larger than what is left).
+ */
+export class JobNumbers {
+  private nextNum = 0
+  private end = 0
+  private pending: Promise<void> | undefined
+
+  constructor(private readonly key: string) {}
+
+  /** The number the next job scheduled here will get, as far as this frontend knows. */
+  get next(): number {
+    return this.nextNum < this.end ? this.nextNum : this.end + 1
+  }
+
+  /** The first of `n` consecutive numbers. */
+  async take(client: Client, n: number): Promise<number> {
+    for (;;) {
+      if (this.end - this.nextNum >= n) {
+        const first = this.nextNum
+        this.nextNum += n
+        return first
+      }
+      if (n > BLOCK) {
+        const last = await client.incrby(this.key, n)
+        return last - n + 1
+      }
+      this.pending ??= client
+        .incrby(this.key, BLOCK)
+        .then((last) => {
+          this.nextNum = last - BLOCK + 1
+          this.end = last + 1
+        })
+        .finally(() => (this.pending = undefined))
+      await this.pending
+    }
+  }
+}
