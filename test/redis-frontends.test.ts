@@ -1,8 +1,9 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import Ajv2020 from 'ajv/dist/2020'
-import t, { type Test } from 'tap'
-import { type Running, call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
+import t from 'tap'
+import { call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
+import { type JobReply, frontend, parked, storeState } from './helpers/frontends'
 import { type RedisCluster, startCluster, startRedis } from './helpers/redis'
 
 /**
@@ -11,34 +12,6 @@ import { type RedisCluster, startCluster, startRedis } from './helpers/redis'
  * and Redis hanging or down is answered 503 code 14 (never a hung request), reported in GET /, and
  * recovered from by itself.
  */
-
-async function frontend(t: Test, args: string[]): Promise<Running> {
-  const d = await startDaemon({ args: ['--store', 'redis', ...args] })
-  t.teardown(async () => {
-    await d.stop('SIGKILL')
-    removeDir(d.dataDir)
-  })
-  await until(async () => (await storeState(d)) === 'up', 'the frontend to connect to Redis', 15_000)
-  return d
-}
-
-async function storeState(d: Running): Promise<string> {
-  const { body } = await call(`${d.url}/`)
-  return ((body.payload as Record<string, unknown>).store as { state: string }).state
-}
-
-async function parked(d: Running): Promise<number> {
-  const { body } = await call(`${d.url}/`)
-  return ((body.payload as Record<string, unknown>).server as { parked_receivers: number }).parked_receivers
-}
-
-interface JobReply {
-  code: number
-  job_num: number
-  hash: string
-  message: string
-  lease_token?: string
-}
 
 t.test('frontends over one standalone redis-server', async (t) => {
   const redis = await startRedis()
