@@ -109,6 +109,11 @@ t.test('operators\' requests through two frontends over one standalone redis-ser
     const delayedPage = await call(`${b.url}/jobs?lane=paged&state=delayed`)
     t.same((delayedPage.body.jobs as { hash: string }[]).map((j) => j.hash), [delayed.body.hash])
 
+    for (const cursor of ['x', '99999999999.1', '1.9999999999999999']) {
+      const bad = await call(`${b.url}/jobs?lane=paged&cursor=${cursor}`)
+      t.match([bad.status, bad.body.code, bad.body.message], [400, 1, /"cursor" .* is not a cursor of this lane's pages/], `cursor ${cursor}`)
+    }
+
     const byAge = await call(`${b.url}/jobs?lane=paged&sort=oldest`)
     t.equal(byAge.status, 501)
     t.equal(byAge.body.code, 15)

@@ -4,7 +4,7 @@ import { ApiError } from '../../errors'
 import type { Logger } from '../../log'
 import { Held } from '../../queue/held'
 import type { HistoryLimits } from '../../queue/history'
-import type { Job, RunReport } from '../../queue/job'
+import { type Job, MAX_PRIORITY, type RunReport } from '../../queue/job'
 import type { FoundJob, JobState, LaneSnapshot, ScheduleInput } from '../../queue/queue'
 import { type JobPage, type PageQuery, SCAN_BUDGET, listPage } from '../../queue/pages'
 import type { BackgroundTasks } from '../../service/tasks'
@@ -513,8 +513,8 @@ export class RedisStore implements JobStore {
     }
     let after: { priority: string; member: string } | undefined
     if (query.cursor !== undefined) {
-      const m = /^(\d+)\.(\d+)$/.exec(query.cursor)
-      if (m === null) throw new ApiError('invalid_data', `"cursor" ${JSON.stringify(query.cursor)} is not a cursor of this lane's pages: pass a page's next_cursor as it is`)
+      const m = /^(\d{1,10})\.(\d{1,15})$/.exec(query.cursor)
+      if (m === null || Number(m[1]) > MAX_PRIORITY) throw new ApiError('invalid_data', `"cursor" ${JSON.stringify(query.cursor)} is not a cursor of this lane's pages: pass a page's next_cursor as it is`)
       after = { priority: m[1]!, member: Number(m[2]).toString(16).padStart(12, '0') }
     }
     const args = [after?.member ?? '', after?.priority ?? 0, query.offset, query.limit, query.q ?? '', REDIS_SCAN_BUDGET]
