@@ -65,6 +65,10 @@ t.test('operators\' requests through two frontends over one standalone redis-ser
     t.equal(((await call(`${b.url}/receive_noblock`, { lane: 'held' })).body as unknown as JobReply).message, 'two')
     t.equal(((await call(`${a.url}/receive_noblock`, { lane: 'held' })).body as unknown as JobReply).message, 'three')
     t.equal((await call(`${a.url}/pause`, { lane: 'no-such-lane' })).body.code, 1, 'an unknown lane is refused')
+    // A lane made on A a moment ago, before B's once-a-second read of the lanes.
+    await schedule(a, 'fresh', 'new')
+    t.match((await call(`${b.url}/pause`, { lane: 'fresh' })).body, { code: 0, paused: true }, 'a lane just made on another frontend')
+    t.equal((await call(`${a.url}/receive_noblock`, { lane: 'fresh' })).body.code, 2)
   })
 
   t.test('pages of a lane and finds by number on B see jobs scheduled on A', async (t) => {

@@ -3,7 +3,7 @@ import type { Logger } from '../log'
 import type { Job } from '../queue/job'
 import type { JobPage, PageQuery } from '../queue/pages'
 import type { FoundJob } from '../queue/queue'
-import { type JobStore, type Maybe, then } from '../store/job-store'
+import { type JobStore, type Maybe, noSuchLane, then } from '../store/job-store'
 import { type BulkRequest, type BulkResult, runBulk } from './bulk'
 import type { EventStream } from './events'
 import type { LanePolicy } from './job-service'
@@ -74,7 +74,8 @@ export class JobAdmin {
   /** Pauses or resumes a lane: it hands no job to receivers or runner slots while paused. */
   setPaused(lane: string, paused: boolean): Maybe<{ lane: string; paused: boolean }> {
     const { store } = this.deps
-    if (!store.hasLane(lane)) throw new ApiError('invalid_data', `no lane is named ${JSON.stringify(lane)}`)
+    // A shared store checks the lane itself: another process may have made it a moment ago.
+    if (store.answersAtOnce && !store.hasLane(lane)) throw noSuchLane(lane)
     return then(store.setPaused(lane, paused), () => {
       if (!paused) this.deps.drain(lane)
       this.deps.logger.info({ lane, reason: 'by request' }, paused ? 'lane paused' : 'lane resumed')

@@ -1,4 +1,4 @@
-import type { ApiError } from '../errors'
+import { ApiError } from '../errors'
 import type { JournalStats } from '../persist/journal'
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
@@ -36,6 +36,11 @@ export function when<T>(value: Maybe<T>, next: (value: T) => void, failed: (err:
 /** `f` applied to the value once it is there: at once for a plain value (so the in-memory path stays synchronous). */
 export function then<T, R>(value: Maybe<T>, f: (value: T) => Maybe<R>): Maybe<R> {
   return isPromise(value) ? value.then(f) : f(value)
+}
+
+/** The reply to a request that names a lane no job was ever scheduled to. */
+export function noSuchLane(lane: string): ApiError {
+  return new ApiError('invalid_data', `no lane is named ${JSON.stringify(lane)}`)
 }
 
 /** What the limits count: every job kept (ready, leased, delayed, dead) and its message bytes. */

@@ -8,7 +8,7 @@ import { type Job, MAX_PRIORITY, type RunReport } from '../../queue/job'
 import type { FoundJob, JobState, LaneSnapshot, ScheduleInput } from '../../queue/queue'
 import { type JobPage, type PageQuery, SCAN_BUDGET, listPage } from '../../queue/pages'
 import type { BackgroundTasks } from '../../service/tasks'
-import type { Expired, JobStore, LaneCounts, StoreStats, Taken, Usage } from '../job-store'
+import { type Expired, type JobStore, type LaneCounts, type StoreStats, type Taken, type Usage, noSuchLane } from '../job-store'
 import { type Client, ConnectionState, type Outcome, type RedisTarget, Script, connect, storeError } from './connection'
 import { CountsCache } from './counts'
 import { HashCodec, decodeRecord, encodeRecord, metaKey } from './keys'
@@ -551,6 +551,9 @@ export class RedisStore implements JobStore {
 
   /** POST /pause and /resume: the flag is the lane's, in Redis; every frontend's takes honour it. */
   async setPaused(lane: string, paused: boolean): Promise<void> {
+    this.hashes()
+    // Read from Redis when not known here yet: another frontend may have made the lane a moment ago.
+    if ((await this.call(() => this.lanes.idOf(this.client, lane), 'read')) === undefined) throw noSuchLane(lane)
     await this.laneCall(lane, 'pause', [paused ? '1' : '0'], 'change')
     if (paused) this.paused.add(lane)
     else {
