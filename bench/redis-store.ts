@@ -8,8 +8,8 @@
  * leased round trip (receive_noblock with a lease, then ack) through 1 and 2 frontends, 32 HTTP
  * connections with one request in flight each. BullMQ: Queue.add with random priorities, 32 in
  * flight, and a Worker (concurrency 32, a no-op processor) completing pre-filled jobs. Each figure
- * is the median of the rounds; the Redis server's CPU time per job (utime + stime from /proc) is
- * reported beside it.
+ * is the median of the rounds; the CPU time per job (utime + stime) of the Redis server, of the
+ * frontends and of this process is reported beside it.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -38,13 +38,21 @@ interface Measured {
   perSecond: number
   /** Redis server CPU per job, µs. */
   cpuUs: number
+  /** The dispenserd frontends' CPU per job, µs (0 for BullMQ, whose client is this process). */
+  frontendUs: number
+  /** This process's CPU per job, µs: the HTTP load generator, or BullMQ's client. */
+  clientUs: number
 }
 
-async function measure(redis: Server, jobs: () => Promise<{ perSecond: number; completed: number }>): Promise<Measured> {
+async function measure(redis: Server, jobs: () => Promise<{ perSecond: number; completed: number }>, frontendPids: number[] = []): Promise<Measured> {
+  const frontendTicks = (): number => frontendPids.reduce((sum, pid) => sum + cpuTicks(pid), 0)
   const before = cpuTicks(redis.pid)
+  const frontendsBefore = frontendTicks()
+  const client = process.cpuUsage()
   const { perSecond, completed } = await jobs()
-  const ticks = cpuTicks(redis.pid) - before
-  return { perSecond, cpuUs: ((ticks * 10_000) / Math.max(completed, 1)) }
+  const used = process.cpuUsage(client)
+  const per = (ticks: number): number => (ticks * 10_000) / Math.max(completed, 1)
+  return { perSecond, cpuUs: per(cpuTicks(redis.pid) - before), frontendUs: per(frontendTicks() - frontendsBefore), clientUs: (used.user + used.system) / Math.max(completed, 1) }
 }
 
 async function frontends(redisUrl: string, count: number, prefix: string): Promise<Server[]> {
@@ -81,8 +89,9 @@ async function dispenserdRound(redis: Server, count: number, seconds: number, ro
   const servers = await frontends(`redis://127.0.0.1:${redis.port}`, count, `bench${round}f${count}`)
   try {
     const conns = await connections(servers)
+    const pids = servers.map((server) => server.pid)
     const out: Record<string, Measured> = {}
-    out.schedule = await measure(redis, () => closedLoop(conns, seconds * 1000, () => httpRequest('/schedule', `{"lane":"s","priority":${randomPriority()},"message":"${MESSAGE_64}"}`)))
+    out.schedule = await measure(redis, () => closedLoop(conns, seconds * 1000, () => httpRequest('/schedule', `{"lane":"s","priority":${randomPriority()},"message":"${MESSAGE_64}"}`)), pids)
     await fill(servers[0]!, 'd', FILL)
     const drained = { done: false }
     out.drain = await measure(redis, async () => {
@@ -92,7 +101,7 @@ async function dispenserdRound(redis: Server, count: number, seconds: number, ro
         return drained.done ? undefined : httpRequest('/receive_noblock', '{"lane":"d"}')
       })
       return { perSecond: FILL / ((performance.now() - started) / 1000), completed: result.completed }
-    })
+    }, pids)
     await fill(servers[0]!, 'r', FILL)
     const receive = httpRequest('/receive_noblock', '{"lane":"r","lease":60}')
     const acking = new Array<boolean>(conns.length).fill(false)
@@ -111,7 +120,7 @@ async function dispenserdRound(redis: Server, count: number, seconds: number, ro
         return httpRequest('/ack', `{"hash":"${leased[1]}","lease_token":"${leased[2]}"}`)
       })
       return { perSecond: acks / ((performance.now() - started) / 1000), completed: acks }
-    })
+    }, pids)
     for (const conn of conns) conn.close()
     return out
   } finally {
@@ -183,11 +192,15 @@ async function main(): Promise<void> {
   } finally {
     await redis.stop()
   }
-  const m = (key: string): Measured => ({ perSecond: median(results[key]!.map((r) => r.perSecond)), cpuUs: median(results[key]!.map((r) => r.cpuUs)) })
+  const m = (key: string): Measured => {
+    const of = (field: keyof Measured): number => median(results[key]!.map((r) => r[field]))
+    return { perSecond: of('perSecond'), cpuUs: of('cpuUs'), frontendUs: of('frontendUs'), clientUs: of('clientUs') }
+  }
   const rows: Row[] = []
   const row = (workload: string, subject: string, key: string, against?: [string, string]): void => {
     const value = m(key)
-    rows.push({ workload, subject, value: value.perSecond, unit: 'jobs/s', note: `Redis CPU ${fmt(value.cpuUs, 1)} µs/job`, ratio: against === undefined ? undefined : { against: against[0], value: value.perSecond / m(against[1]).perSecond } })
+    const cpu = [`Redis ${fmt(value.cpuUs, 1)}`, ...(value.frontendUs > 0 ? [`frontends ${fmt(value.frontendUs, 1)}`] : []), `${value.frontendUs > 0 ? 'HTTP client' : 'client'} ${fmt(value.clientUs, 1)}`]
+    rows.push({ workload, subject, value: value.perSecond, unit: 'jobs/s', note: `CPU µs/job: ${cpu.join(', ')}`, ratio: against === undefined ? undefined : { against: against[0], value: value.perSecond / m(against[1]).perSecond } })
   }
   row('schedule', 'BullMQ Queue.add, priorities, 32 in flight', 'bullmq add')
   row('schedule', 'dispenserd over Redis, 1 frontend', 'schedule 1', ['BullMQ Queue.add', 'bullmq add'])
@@ -214,8 +227,10 @@ async function main(): Promise<void> {
 Produced by \`${command}\` on ${when} (${rounds} rounds of ${seconds} s; medians). One standalone
 redis-server (no persistence) on loopback, shared in the same run by BullMQ ${(JSON.parse(readFileSync(path.join(ROOT, 'node_modules', 'bullmq', 'package.json'), 'utf8')) as { version: string }).version} and by
 dispenserd frontends (\`--store redis\`); 32 connections or 32 jobs in flight, 64-byte messages,
-random priorities. "Redis CPU" is the server's utime + stime per job: what a shard spends, the
-figure that matters when Redis, not this 2-core machine, is the limit. On this shared machine the
+random priorities. "CPU µs/job" is each process's utime + stime per job: Redis's (what a shard
+spends, the figure that matters when Redis, not this 2-core machine, is the limit), the dispenserd
+frontends', and this benchmark process's (BullMQ's client, or the HTTP load generator): on two
+cores shared by all of them, their sum is what bounds the throughput. On this shared machine the
 ratios within the run are what to read, not the absolute figures; 2 frontends share the same two
 cores as Redis and the load generator, so they cannot show scaling here. BullMQ's client talks to
 Redis from the benchmark process itself; dispenserd's clients go over HTTP to a frontend that then

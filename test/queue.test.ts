@@ -1,5 +1,5 @@
 import t from 'tap'
-import { HashScheme } from '../src/queue/hash'
+import { HashScheme, processHashes } from '../src/queue/hash'
 import { IndexedHeap } from '../src/queue/heap'
 import { Job, compareJobs } from '../src/queue/job'
 import { Queue } from '../src/queue/queue'
@@ -114,6 +114,34 @@ t.test('derived hashes: 40 hex digits, distinct for every job number, distinct p
   t.equal(new Set(hashes).size, numbers.length, 'no two job numbers share a hash')
   t.equal(a.hashOf(77), a.hashOf(77), 'stable within a process')
   t.not(a.hashOf(77), b.hashOf(77), 'different in another process')
+  t.end()
+})
+
+t.test('a hash of this process leads back to its job number; anything else leads nowhere', (t) => {
+  const scheme = new HashScheme()
+  for (const n of [1, 2, 1000, 4294967295, 4294967296, 123456789012345, Number.MAX_SAFE_INTEGER]) t.equal(scheme.jobNumOf(scheme.hashOf(n)), n)
+  const hash = scheme.hashOf(42)
+  t.equal(scheme.jobNumOf(hash.toUpperCase()), undefined, 'upper case is another string')
+  t.equal(scheme.jobNumOf(hash.slice(0, 39)), undefined)
+  t.equal(scheme.jobNumOf(`${hash.slice(0, 39)}g`), undefined)
+  t.equal(scheme.jobNumOf(new HashScheme().hashOf(42)), undefined, 'another process prefix')
+  t.end()
+})
+
+t.test('leased jobs are found by the hash they were shown with: derived, or restored from a snapshot', (t) => {
+  const q = new Queue({ clock: () => 1_700_000_000_000 })
+  const restored = q.restore({ jobNum: 5, hash: 'ab'.repeat(20), lane: 'main', priority: 1, message: 'restored' })
+  const fresh = q.schedule({ lane: 'main', priority: 2, message: 'fresh' })
+  const first = q.receiveLeased('main', 60_000)!
+  const second = q.receiveLeased('main', 60_000)!
+  t.equal(first.job, restored)
+  t.equal(second.job, fresh)
+  // The derived hash of the restored job's number was never shown for it: it finds nothing.
+  t.throws(() => q.touch(processHashes.hashOf(5), first.token), { code: 9 })
+  t.equal(q.touch(restored.hash, first.token).job, restored)
+  t.equal(q.ack(fresh.hash, second.token), fresh)
+  t.throws(() => q.ack(fresh.hash, second.token), { code: 9 }, 'acked once only')
+  t.equal(q.ack(restored.hash, first.token), restored)
   t.end()
 })
 

@@ -260,6 +260,9 @@ t.test('dead jobs and retries survive SIGKILL with the journal', async (t) => {
   await call(`${first.d.url}/retry`, { hash: retried })
   await until(async () => starts(first.log).length === 3, 'the retried job to run')
   await until(async () => (await job(first, retried)).state === 'dead', 'it to die again')
+  // GET /job can show the death a moment before its record is written (records are written once per
+  // turn of the event loop); a schedule's reply waits for its own record, written after that one.
+  await call(`${first.d.url}/schedule`, { lane: 'main', message: 'written after the death' })
   await first.d.stop('SIGKILL')
   const second = await startDaemon({ dataDir: path.join(dir, 'data'), args: ['--config', path.join(dir, 'config.json'), '--persistence', 'journal'] })
   t.teardown(() => second.stop())

@@ -26,7 +26,7 @@ t.setTimeout(600_000)
 const logger = createLogger('silent')
 const RUNNER = 'runner'
 /** Lanes of the cases below (spread over the cluster's three masters: checked). */
-const LANES = ['main', 'order', 'leases', 'delays', RUNNER, '__proto__', '{odd}%lane', 'büro', 'big', 'batch', 'ops']
+const LANES = ['main', 'order', 'leases', 'delays', RUNNER, '__proto__', '{odd}%lane', 'büro', 'big', 'batch', 'together', 'ops']
 
 interface Backend {
   store: JobStore
@@ -262,6 +262,35 @@ function contract(name: string, open: () => Promise<Backend>): void {
       for (const { job, lease } of leased) t.equal((await store.ack(job.hash, lease!.token)).hash, job.hash)
       t.same((await store.takeMany('batch', undefined, 10)).map((x) => x.job.message), ['p3'])
       t.same(await store.takeMany('batch', undefined, 10), [])
+    })
+
+    t.test('concurrent calls (coalesced by the Redis store): each caller its own jobs, numbers, leases and answers, in order', async (t) => {
+      // 32 schedules at once, as 32 clients' requests arrive in one turn; one of them a batch.
+      const calls = Array.from({ length: 32 }, (_, i) =>
+        store.schedule(i === 7 ? [{ lane: 'together', priority: 1, message: 'b0' }, { lane: 'together', priority: 0, message: 'b1' }] : [{ lane: 'together', priority: i % 3, message: `s${i}` }]),
+      )
+      const scheduled = (await Promise.all(calls)).flat()
+      const numbers = scheduled.map((j) => j.jobNum)
+      t.same(numbers, [...numbers].sort((a, b) => a - b), 'job numbers in the order the calls were made')
+      t.equal(new Set(numbers).size, 33)
+      t.equal(new Set(scheduled.map((j) => j.hash)).size, 33)
+      const order = [...scheduled].sort((a, b) => a.priority - b.priority || a.jobNum - b.jobNum).map((j) => j.hash)
+
+      // 40 leased takes at once for 33 jobs: the first 33 callers get them in serving order, each its own lease.
+      const taken = await Promise.all(Array.from({ length: 40 }, () => store.take('together', 60_000)))
+      t.same(taken.slice(0, 33).map((x) => x?.job.hash), order, 'served in (priority, job number) order, to the callers in the order they asked')
+      t.same(taken.slice(33), new Array(7).fill(undefined), 'the callers past the last job get none')
+      const leased = taken.slice(0, 33).map((x) => x!)
+      t.equal(new Set(leased.map((x) => x.lease!.token)).size, 33, 'each take its own lease token')
+
+      // Acks at once, some wrong: each answered on its own.
+      const acks = await Promise.all(leased.map(({ job, lease }, i) => codeOfCall(() => store.ack(job.hash, i % 4 === 0 ? `${lease!.token}-wrong` : lease!.token))))
+      t.same(acks, leased.map((_, i) => (i % 4 === 0 ? 'not_leased' : undefined)))
+      t.same(await Promise.all([1, 2].map((i) => codeOfCall(() => store.ack(leased[i]!.job.hash, leased[i]!.lease!.token)))), ['not_leased', 'not_leased'], 'an acked lease stays acked')
+      const left = leased.filter((_, i) => i % 4 === 0)
+      const same = await Promise.all(left.flatMap(({ job, lease }) => [codeOfCall(() => store.ack(job.hash, lease!.token)), codeOfCall(() => store.ack(job.hash, lease!.token))]))
+      t.same(same, left.flatMap(() => [undefined, 'not_leased']), 'two acks of one lease in one turn: the first ends it')
+      t.equal(await store.take('together', undefined), undefined)
     })
 
     t.test('hashes nobody made are refused', async (t) => {

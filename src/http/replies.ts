@@ -14,21 +14,23 @@ export const SHUTTING_DOWN = 'dispenserd is shutting down'
 const replyWriter = new ByteWriter(64 * 1024)
 const JOB_REPLY_START = `{"status":"ok","code":${CODES.ok.code},`
 
-/** `,"lease_expires":"…","lease_token":"…"`: a lease's deadline and identity. */
-function leaseMembers(lease: Held): string {
-  return `,"lease_expires":"${isoTime(lease.at)}","lease_token":"${lease.token}"`
-}
-
-/** The jobs of one batch share their deadline: its text is made once, not for each of a thousand jobs. */
-const lastIso = { at: NaN, text: '' }
-
-function isoTime(at: number): string {
-  if (at !== lastIso.at) {
-    lastIso.at = at
-    lastIso.text = new Date(at).toISOString()
+/**
+ * Writes `,"lease_expires":"…","lease_token":"…"`: a lease's deadline and identity. The jobs of one
+ * batch share their deadline, so the bytes up to the token are made once per deadline, not for each
+ * of a thousand jobs (made per job, that string was a tenth of a leased batch receive).
+ */
+function writeLeaseMembers(lease: Held, out: ByteWriter): void {
+  if (lease.at !== leaseStart.at) {
+    leaseStart.at = lease.at
+    leaseStart.bytes = Buffer.from(`,"lease_expires":"${new Date(lease.at).toISOString()}","lease_token":"`, 'latin1')
   }
-  return lastIso.text
+  out.reserve(leaseStart.bytes.length + lease.tokenBound + 1)
+  out.bytes(leaseStart.bytes)
+  lease.writeToken(out)
+  out.ascii('"')
 }
+
+const leaseStart = { at: NaN, bytes: Buffer.alloc(0) }
 
 /**
  * `{"status":"ok","code":0, <the job's fields>}`: the answer to a receive that got a job, with
@@ -39,10 +41,7 @@ export function jobReply(job: Job, lease?: Held): Buffer {
   replyWriter.pos = 0
   replyWriter.ascii(JOB_REPLY_START)
   writeJobMembers(job, replyWriter)
-  if (lease !== undefined) {
-    replyWriter.reserve(100 + lease.token.length)
-    replyWriter.ascii(leaseMembers(lease))
-  }
+  if (lease !== undefined) writeLeaseMembers(lease, replyWriter)
   replyWriter.ascii('}')
   return replyWriter.buf.subarray(0, replyWriter.pos)
 }
@@ -56,10 +55,7 @@ export function jobsReply(taken: readonly Taken[]): Buffer {
     out.reserve(2)
     out.ascii(i === 0 ? '{' : ',{')
     writeJobMembers(job, out)
-    if (lease !== undefined) {
-      out.reserve(100 + lease.token.length)
-      out.ascii(leaseMembers(lease))
-    }
+    if (lease !== undefined) writeLeaseMembers(lease, out)
     out.ascii('}')
   })
   out.reserve(3)
@@ -80,7 +76,7 @@ export function batchReply<T>(answers: readonly (T | ApiError)[], answer: (value
 
 /** The answer to ack, release, touch, retry and delete: the job's number and hash (and touch's lease). */
 export function leaseReply(job: Job, lease?: Held): string {
-  return `{"status":"ok","code":${CODES.ok.code},"job_num":${job.jobNum},"hash":"${job.hash}"${lease === undefined ? '' : leaseMembers(lease)}}`
+  return `{"status":"ok","code":${CODES.ok.code},"job_num":${job.jobNum},"hash":"${job.hash}"${lease === undefined ? '' : `,"lease_expires":"${new Date(lease.at).toISOString()}","lease_token":"${lease.token}"`}}`
 }
 
 /**

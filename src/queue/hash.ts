@@ -36,20 +36,22 @@ export class HashScheme {
   }
 
   /**
-   * The job number whose hash this is, if it is one of this scheme's (the permutation run
-   * backwards): so a job can be found by its hash without an index of every hash.
+   * The job number whose hash (made by this scheme) is `hash`, or undefined when `hash` is not one
+   * of this process's hashes: the permutation run backwards, so a held job is found by its number
+   * and no hash string is made or kept for it.
    */
   jobNumOf(hash: string): number | undefined {
-    if (hash.length !== 40 || !hash.startsWith(this.prefix) || !/^[0-9a-f]{16}$/.test(hash.slice(24))) return undefined
-    let left = Number.parseInt(hash.slice(24, 32), 16)
-    let right = Number.parseInt(hash.slice(32, 40), 16)
+    if (hash.length !== 40 || !hash.startsWith(this.prefix)) return undefined
+    let left = hexWord(hash, 24)
+    let right = hexWord(hash, 32)
+    if (left < 0 || right < 0) return undefined
     for (let round = 3; round >= 0; round--) {
-      const previousRight = left
-      left = (right ^ mix(left ^ this.keys[round]!)) >>> 0
-      right = previousRight
+      const previous = (right ^ mix(left ^ this.keys[round]!)) >>> 0
+      right = left
+      left = previous
     }
     const jobNum = left * 0x100000000 + right
-    return jobNum >= 1 && Number.isSafeInteger(jobNum) ? jobNum : undefined
+    return Number.isSafeInteger(jobNum) ? jobNum : undefined
   }
 
   private permute(jobNum: number): void {
@@ -72,6 +74,18 @@ function mix(x: number): number {
   x ^= x >>> 13
   x = Math.imul(x, 0xc2b2ae35)
   return (x ^ (x >>> 16)) >>> 0
+}
+
+/** Eight lowercase hex digits of `text` at `at` as a 32-bit value; -1 for anything else (upper case too: hashes are compared as written). */
+function hexWord(text: string, at: number): number {
+  let x = 0
+  for (let i = at; i < at + 8; i++) {
+    const c = text.charCodeAt(i)
+    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1
+    if (digit < 0) return -1
+    x = x * 16 + digit
+  }
+  return x
 }
 
 const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))

@@ -1,4 +1,6 @@
 import { ApiError } from '../errors'
+import type { ByteWriter } from './bytes'
+import { processHashes } from './hash'
 import { type HeapItem, IndexedHeap } from './heap'
 import type { Job } from './job'
 
@@ -17,23 +19,44 @@ export class Held implements HeapItem {
     /** The lease's length in ms (what `touch` extends by); 0 for a delayed job. */
     public leaseMs: number,
     readonly bytes: number,
-    /** A lease's own identity, told to its holder: only it can ack, release or touch this lease. */
-    readonly token = '',
+    /** Starts the lease's token; the whole token where `serial` is 0 (leases of other stores). */
+    private readonly tokenStart = '',
+    /** The memory store's lease number, which ends its token: no string is made per lease unless asked for. */
+    private readonly serial = 0,
   ) {}
 
   get leased(): boolean {
     return this.leaseMs > 0
   }
+
+  /** A lease's own identity, told to its holder: only it can ack, release or touch this lease. */
+  get token(): string {
+    return this.serial === 0 ? this.tokenStart : `${this.tokenStart}${this.serial}`
+  }
+
+  /** Writes the token's characters (no quotes); at most `tokenBound` bytes. */
+  writeToken(out: ByteWriter): void {
+    out.ascii(this.tokenStart)
+    if (this.serial !== 0) out.uint(this.serial)
+  }
+
+  get tokenBound(): number {
+    return this.tokenStart.length + 16
+  }
 }
 
 /**
- * Every held job: a heap by deadline, and leased jobs by hash so `ack`, `release` and `touch` find
- * them in O(1) and leave the heap in O(log n).
+ * Every held job: a heap by deadline, and holds by job number so `ack`, `release` and `touch` find
+ * them in O(1) and leave the heap in O(log n). A hash of this process leads to its number (hash.ts
+ * runs its permutation backwards), so no hash string is made or kept per hold: keyed by hash, the
+ * index cost a leased batch receive a third of its time (issue 15's profile).
  */
 export class HeldJobs {
   private readonly byDeadline = new IndexedHeap<Held>((a, b) => a.at < b.at || (a.at === b.at && a.job.jobNum < b.job.jobNum))
-  /** Every hold by its job's hash: leases (for ack, release, touch) and delays (for delete, inspection). */
-  private readonly byHash = new Map<string, Held>()
+  /** Every hold by its job's number: leases (for ack, release, touch) and delays (for delete, inspection). */
+  private readonly byNum = new Map<number, Held>()
+  /** Holds of jobs restored with a hash of an earlier process, which does not lead to their number. */
+  private readonly byRestoredHash = new Map<string, Held>()
   private leases = 0
   /** Messages' UTF-8 bytes of every held job (they count against the queue's limits). */
   bytes = 0
@@ -58,13 +81,18 @@ export class HeldJobs {
 
   /** The hold on the job with `hash`, leased or delayed. */
   find(hash: string): Held | undefined {
-    return this.byHash.get(hash)
+    if (this.byRestoredHash.size > 0) {
+      const restored = this.byRestoredHash.get(hash)
+      if (restored !== undefined) return restored
+    }
+    const jobNum = processHashes.jobNumOf(hash)
+    const held = jobNum === undefined ? undefined : this.byNum.get(jobNum)
+    return held !== undefined && held.job.restoredHash === null ? held : undefined
   }
 
-  /** The held job numbered `jobNum`: O(held jobs), for jobs whose hash is not derived from their number. */
+  /** The held job numbered `jobNum` (held jobs are indexed by number). */
   findNumber(jobNum: number): Job | undefined {
-    for (const held of this.byHash.values()) if (held.job.jobNum === jobNum) return held.job
-    return undefined
+    return this.byNum.get(jobNum)?.job
   }
 
   nextDeadline(): number | undefined {
@@ -72,7 +100,7 @@ export class HeldJobs {
   }
 
   lease(job: Job, at: number, leaseMs: number, bytes: number): Held {
-    const held = new Held(job, at, leaseMs, bytes, `${this.tokenPrefix}${(++this.leasesGranted).toString(36)}`)
+    const held = new Held(job, at, leaseMs, bytes, this.tokenPrefix, ++this.leasesGranted)
     this.add(held)
     return held
   }
@@ -87,7 +115,7 @@ export class HeldJobs {
    * leased now, or leased under another token (its lease ended and it was leased again since).
    */
   leaseOf(hash: string, token: string): Held {
-    const held = this.byHash.get(hash)
+    const held = this.find(hash)
     if (held === undefined || !held.leased) {
       throw new ApiError('not_leased', `no leased job has hash ${JSON.stringify(hash)} (never leased, already acked or released, or its lease expired)`)
     }
@@ -99,13 +127,14 @@ export class HeldJobs {
 
   /** Whether `held` is still in force: not ended (acked, released, expired) since it was made. */
   isCurrent(held: Held): boolean {
-    return held.heapIndex >= 0 && this.byHash.get(held.job.hash) === held
+    return held.heapIndex >= 0 && this.byNum.get(held.job.jobNum) === held
   }
 
   /** Ends a hold (ack, release, expiry). */
   remove(held: Held): void {
     this.byDeadline.remove(held)
-    this.byHash.delete(held.job.hash)
+    this.byNum.delete(held.job.jobNum)
+    if (held.job.restoredHash !== null) this.byRestoredHash.delete(held.job.restoredHash)
     held.job.notBefore = 0
     if (held.leased) this.leases--
     this.bytes -= held.bytes
@@ -148,7 +177,8 @@ export class HeldJobs {
   }
 
   private add(held: Held): void {
-    this.byHash.set(held.job.hash, held)
+    this.byNum.set(held.job.jobNum, held)
+    if (held.job.restoredHash !== null) this.byRestoredHash.set(held.job.restoredHash, held)
     let counts = this.perLane.get(held.job.lane)
     if (counts === undefined) this.perLane.set(held.job.lane, (counts = { leased: 0, delayed: 0 }))
     if (held.leased) counts.leased++

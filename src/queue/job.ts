@@ -74,6 +74,11 @@ export class Job implements HeapItem {
     return this.storedHash ?? processHashes.hashOf(this.jobNum)
   }
 
+  /** The hash it was restored with, or null where its hash is derived from its number. */
+  get restoredHash(): string | null {
+    return this.storedHash
+  }
+
   /** Writes the hash as a JSON string literal. */
   writeHash(out: ByteWriter): void {
     if (this.storedHash !== null) {

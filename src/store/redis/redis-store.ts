@@ -4,12 +4,13 @@ import { ApiError } from '../../errors'
 import type { Logger } from '../../log'
 import { Held } from '../../queue/held'
 import type { HistoryLimits } from '../../queue/history'
-import { type Job, MAX_PRIORITY, type RunReport } from '../../queue/job'
+import { Job, MAX_PRIORITY, type RunReport } from '../../queue/job'
 import type { FoundJob, JobState, LaneSnapshot, ScheduleInput } from '../../queue/queue'
 import { type JobPage, type PageQuery, SCAN_BUDGET, listPage } from '../../queue/pages'
 import type { BackgroundTasks } from '../../service/tasks'
 import { type Expired, type JobStore, type LaneCounts, type StoreStats, type Taken, type Usage, noSuchLane } from '../job-store'
 import { type Client, ConnectionState, type Outcome, type RedisTarget, Script, connect, storeError } from './connection'
+import { Coalescer } from './coalesce'
 import { CountsCache } from './counts'
 import { HashCodec, decodeRecord, encodeRecord, metaKey } from './keys'
 import { LaneDirectory } from './lane-directory'
@@ -78,6 +79,10 @@ export class RedisStore implements JobStore {
   private readonly sweepToken = randomBytes(8).toString('hex')
   /** Paused lanes as of the last count read, and this frontend's own pauses and resumes since. */
   private paused = new Set<string>()
+  /** Schedules, receives and acks of one lane in one turn: one script each (coalesce.ts). */
+  private readonly scheduling = new Coalescer((lane, groups: { input: ScheduleInput; jobNum: number }[][]) => this.scheduleGroups(lane, groups), ownError)
+  private readonly taking = new Coalescer((_, takes: { lane: string; leaseMs: number | undefined }[]) => this.takeEach(takes), ownError)
+  private readonly acking = new Coalescer((lane, acks: [string, string][]) => this.ackEach(lane, acks), ownError)
 
   constructor(private readonly options: RedisStoreOptions) {
     const { logger, prefix } = options
@@ -185,9 +190,12 @@ export class RedisStore implements JobStore {
     }
   }
 
-  /** A job from a record of `lane` with id `laneId`, remembering its member. */
-  private job(record: string, lane: string, laneId: string, member: string): Job {
-    const job = decodeRecord(record, lane, () => this.hashes().encode(laneId, member))
+  /**
+   * A job from a record of `lane` with id `laneId`, remembering its member. `hash`: the job's hash
+   * when the caller named the job by it (no need to compute it again).
+   */
+  private job(record: string, lane: string, laneId: string, member: string, hash?: string): Job {
+    const job = decodeRecord(record, lane, () => hash ?? this.hashes().encode(laneId, member))
     this.members.set(job, member)
     return job
   }
@@ -243,7 +251,11 @@ export class RedisStore implements JobStore {
     this.wakeups.onWork(listener)
   }
 
-  /** Schedules by lane, one script per lane (atomic per lane); job numbers from this frontend's block. */
+  /**
+   * Schedules by lane, one script per lane (atomic per lane); job numbers from this frontend's
+   * block. Schedules of one lane made in the same turn share that script (coalesce.ts), each
+   * keeping its jobs together and in the order of their numbers.
+   */
   async schedule(inputs: readonly ScheduleInput[]): Promise<Job[]> {
     this.hashes()
     const first = await this.call(() => this.numbers.take(this.client, inputs.length), 'change')
@@ -256,17 +268,13 @@ export class RedisStore implements JobStore {
     const jobs: Job[] = new Array<Job>(inputs.length)
     await Promise.all(
       [...byLane].map(async ([lane, indexes]) => {
-        const laneId = await this.call(() => this.lanes.ensure(this.client, lane), 'change')
-        const args: (string | number)[] = [indexes.length]
-        for (const i of indexes) {
-          const input = inputs[i]!
-          args.push(input.priority, first + i, input.delayMs ?? 0, input.message)
-        }
-        const [seq, now] = (await this.laneCall(lane, 'schedule', args, 'change')) as [number, number]
+        const group = indexes.map((i) => ({ input: inputs[i]!, jobNum: first + i }))
+        const { laneId, seq, now } = await this.scheduling.add(lane, group, group.length)
         indexes.forEach((i, k) => {
           const input = inputs[i]!
           const member = (seq + k).toString(16).padStart(12, '0')
-          const job = this.job(encodeRecord({ jobNum: first + i, created: Math.floor(now / 1000), priority: input.priority, attempts: 0, hash: '' }, input.message), lane, laneId, member)
+          const job = new Job(first + i, Math.floor(now / 1000), lane, input.priority, input.message, this.hashes().encode(laneId, member))
+          this.members.set(job, member)
           if ((input.delayMs ?? 0) > 0) job.notBefore = now + input.delayMs!
           jobs[i] = job
         })
@@ -277,6 +285,21 @@ export class RedisStore implements JobStore {
     return jobs
   }
 
+  /** One schedule script for the groups of jobs (one per caller) of one lane; each group's first lane sequence. */
+  private async scheduleGroups(lane: string, groups: { input: ScheduleInput; jobNum: number }[][]): Promise<{ laneId: string; seq: number; now: number }[]> {
+    const laneId = await this.call(() => this.lanes.ensure(this.client, lane), 'change')
+    const args: (string | number)[] = [0]
+    for (const group of groups) for (const { input, jobNum } of group) args.push(input.priority, jobNum, input.delayMs ?? 0, input.message)
+    args[0] = (args.length - 1) / 4
+    const [seq, now] = (await this.laneCall(lane, 'schedule', args, 'change')) as [number, number]
+    let offset = 0
+    return groups.map((group) => {
+      const start = seq + offset
+      offset += group.length
+      return { laneId, seq: start, now }
+    })
+  }
+
   /**
    * Takes the lane's next job. `waiting`: receivers of this frontend still parked on the lane
    * besides this one (undefined for a receive that does not wait): when the lane is empty the
@@ -284,6 +307,8 @@ export class RedisStore implements JobStore {
    */
   async take(lane: string, leaseMs: number | undefined, waiting?: number): Promise<Taken | undefined> {
     try {
+      // Receives that do not wait, of a lane without a runner's bound: those of one turn share a script.
+      if (waiting === undefined && this.options.runnerLanes?.has(lane) !== true) return await this.taking.add(`${leaseMs ?? ''}:${lane}`, { lane, leaseMs })
       return await this.takeFrom(lane, leaseMs, waiting)
     } catch (err) {
       // Polled again within a second (and at once when Redis is back), not retried in a loop.
@@ -314,6 +339,15 @@ export class RedisStore implements JobStore {
     const job = this.job(record, lane, laneId!, member)
     if (leaseMs === undefined) return { job, lease: undefined }
     return { job, lease: new Held(job, at, leaseMs, Buffer.byteLength(job.message), token) }
+  }
+
+  /** The next jobs for `takes` receives (one lane, one lease length): one each, in order, while there are. */
+  private async takeEach(takes: { lane: string; leaseMs: number | undefined }[]): Promise<(Taken | undefined)[]> {
+    const { lane, leaseMs } = takes[0]!
+    if (takes.length === 1) return [await this.takeFrom(lane, leaseMs, undefined)]
+    const taken: (Taken | undefined)[] = await this.takeMany(lane, leaseMs, takes.length)
+    while (taken.length < takes.length) taken.push(undefined)
+    return taken
   }
 
   /**
@@ -376,15 +410,22 @@ export class RedisStore implements JobStore {
   private async onLease(name: 'ack' | 'release' | 'touch', hash: string, token: string, extra: (string | number)[]): Promise<{ job: Job; reply: Reply }> {
     const place = await this.locate(hash)
     if (place === undefined) throw notLeased(hash)
-    const reply = await this.laneCall(place.lane, name, [place.member, token, ...extra], 'change')
+    const reply = name === 'ack' ? await this.acking.add(place.lane, [place.member, token]) : await this.laneCall(place.lane, name, [place.member, token, ...extra], 'change')
     const record = reply[1] as string | null
-    if (reply[0] === 1) return { job: this.job(record!, place.lane, place.laneId, place.member), reply }
+    if (reply[0] === 1) return { job: this.job(record!, place.lane, place.laneId, place.member, hash), reply }
     if (reply[0] === 0 || record === null) throw notLeased(hash)
     const job = this.job(record, place.lane, place.laneId, place.member)
     if (this.options.runnerLanes?.has(place.lane)) {
       throw new ApiError('conflict', `job ${job.jobNum} is running on lane ${JSON.stringify(place.lane)}; its runner acks or releases it, not a consumer`)
     }
     throw new ApiError('not_leased', `job ${job.jobNum} is not leased under lease_token ${JSON.stringify(token)}: that lease ended (it expired or was released) and the job was leased again`)
+  }
+
+  /** Acks of one lane (member, token): one script; each ack's reply as the ack script gives it. */
+  private async ackEach(lane: string, acks: [string, string][]): Promise<Reply[]> {
+    if (acks.length === 1) return [await this.laneCall(lane, 'ack', acks[0]!, 'change')]
+    const reply = await this.laneCall(lane, 'ackMany', [acks.length, ...acks.flat()], 'change')
+    return acks.map((_, i) => reply.slice(2 * i, 2 * i + 2))
   }
 
   async ack(hash: string, token: string): Promise<Job> {
@@ -731,6 +772,11 @@ export class RedisStore implements JobStore {
       journal: { enabled: false },
     }
   }
+}
+
+/** Each caller of a coalesced call that failed gets an error of its own (the same code and message). */
+function ownError(err: unknown): unknown {
+  return err instanceof ApiError ? new ApiError(err.codeName, err.message) : err
 }
 
 function notLeased(hash: string): ApiError {

@@ -33,6 +33,15 @@ local function withAttempts(rec, n)
   local a, b, c, _, e = string.match(rec, HEAD)
   return a .. '|' .. b .. '|' .. c .. '|' .. n .. '|' .. e .. '|' .. string.sub(rec, headLen(rec) + 1)
 end
+-- one command over many arguments (fields, score-member pairs): in slices, as unpack is bounded
+local function many(cmd, key, args)
+  local out = {}
+  for i = 1, #args, 1000 do
+    local r = redis.call(cmd, key, unpack(args, i, math.min(i + 999, #args)))
+    if type(r) == 'table' then for k = 1, #r do out[#out + 1] = r[k] end end
+  end
+  return out
+end
 local function attemptsOf(rec) local _, _, _, d = string.match(rec, HEAD) return tonumber(d) end
 local function tokenOf(x) return string.match(x, '^%d+|(.*)$') end
 local function numOf(rec) return string.match(rec, '^([^|]*)|') end
@@ -41,6 +50,13 @@ local function keep(m, rec) redis.call('HSET', J, m, rec) redis.call('HSET', N, 
 local function forget(m, rec)
   redis.call('HDEL', J, m)
   if rec then redis.call('HDEL', N, numOf(rec)) end
+end
+-- the same for many jobs at once (members and their records, in the same order)
+local function forgetMany(ms, recs)
+  local nums = {}
+  for _, rec in ipairs(recs) do if rec then nums[#nums + 1] = numOf(rec) end end
+  many('HDEL', J, ms)
+  many('HDEL', N, nums)
 end
 -- an operator's pause (POST /pause): takes hand out nothing, on every frontend, until a resume
 local function paused() return redis.call('HGET', M, 'paused') == '1' end
@@ -154,17 +170,31 @@ export const LANE_SCRIPTS = {
   schedule: script('', `
 local n = tonumber(ARGV[3])
 local first = redis.call('HINCRBY', M, 'seq', n) - n + 1
-local ready, bytes = 0, 0
+local recs, nums, ready, delayed, bytes = {}, {}, {}, {}, 0
 for i = 0, n - 1 do
   local p, num, delay, msg = ARGV[4 + 4 * i], ARGV[5 + 4 * i], tonumber(ARGV[6 + 4 * i]), ARGV[7 + 4 * i]
   local m = string.format('%012x', first + i)
-  keep(m, num .. '|' .. clock[1] .. '|' .. p .. '|0||' .. msg)
+  recs[#recs + 1] = m
+  recs[#recs + 1] = num .. '|' .. clock[1] .. '|' .. p .. '|0||' .. msg
+  nums[#nums + 1] = num
+  nums[#nums + 1] = m
   bytes = bytes + #msg
-  if delay > 0 then redis.call('ZADD', D, now + delay, m) else redis.call('ZADD', R, p, m); ready = ready + 1 end
+  if delay > 0 then
+    delayed[#delayed + 1] = now + delay
+    delayed[#delayed + 1] = m
+  else
+    ready[#ready + 1] = p
+    ready[#ready + 1] = m
+  end
 end
+-- one HSET and one ZADD for all the jobs: Redis's cost is mostly per command, not per member
+many('HSET', J, recs)
+many('HSET', N, nums)
+many('ZADD', R, ready)
+many('ZADD', D, delayed)
 redis.call('HINCRBY', M, 'jobs', n)
 redis.call('HINCRBY', M, 'bytes', bytes)
-wake(ready)
+wake(#ready / 2)
 return {first, now}
 `),
 
@@ -220,19 +250,29 @@ else
   if ARGV[8] == 'add' then redis.call('ZADD', W, 'NX', now, FE) elseif ARGV[8] == 'drop' then redis.call('ZREM', W, FE) end
   local top = redis.call('ZPOPMIN', R, tonumber(ARGV[5]))
   out = {1, now, #top / 2, -1}
-  for i = 1, #top, 2 do
-    local m = top[i]
-    local rec = redis.call('HGET', J, m)
-    if lease > 0 then
-      redis.call('ZADD', L, now + lease, m)
-      redis.call('HSET', X, m, ARGV[3] .. '|' .. ARGV[4] .. '.' .. ((i + 1) / 2))
-    else
-      forget(m, rec)
-      redis.call('HINCRBY', M, 'jobs', -1)
-      redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
+  local ms = {}
+  for i = 1, #top, 2 do ms[#ms + 1] = top[i] end
+  local recs = many('HMGET', J, ms)
+  if lease > 0 then
+    local deadlines, holders = {}, {}
+    for k, m in ipairs(ms) do
+      deadlines[#deadlines + 1] = now + lease
+      deadlines[#deadlines + 1] = m
+      holders[#holders + 1] = m
+      holders[#holders + 1] = ARGV[3] .. '|' .. ARGV[4] .. '.' .. k
     end
+    many('ZADD', L, deadlines)
+    many('HSET', X, holders)
+  elseif #ms > 0 then
+    local bytes = 0
+    for _, rec in ipairs(recs) do bytes = bytes + msgBytes(rec) end
+    forgetMany(ms, recs)
+    redis.call('HINCRBY', M, 'jobs', -#ms)
+    redis.call('HINCRBY', M, 'bytes', -bytes)
+  end
+  for k, m in ipairs(ms) do
     out[#out + 1] = m
-    out[#out + 1] = rec
+    out[#out + 1] = recs[k]
   end
 end
 for _, e in ipairs(expired) do out[#out + 1] = e end
@@ -249,6 +289,44 @@ forget(ARGV[3], rec)
 redis.call('HINCRBY', M, 'jobs', -1)
 redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
 return {1, rec}
+`),
+
+  // Acks coalesced (coalesce.ts): ARGV[3] n, then per ack: member, token. Returns per ack what
+  // ack does (two items each: {1 | 0 | -1, record or false}), the counters moved once.
+  ackMany: script('allow-oom', `
+local n = tonumber(ARGV[3])
+local ms = {}
+for i = 1, n do ms[i] = ARGV[2 + 2 * i] end
+-- read once for all (as leaseOf reads for one); a job acked earlier in this call is gone, as it
+-- would be for the next ack script
+local ds, recs, xs = many('ZMSCORE', L, ms), many('HMGET', J, ms), many('HMGET', X, ms)
+local out, acked, ackedRecs, seen, bytes = {}, {}, {}, {}, 0
+for i = 1, n do
+  local m, rec, d = ms[i], recs[i], ds[i]
+  if seen[m] then
+    out[#out + 1] = 0
+    rec = false
+  elseif not d or not rec or tonumber(d) <= now then
+    out[#out + 1] = 0
+  elseif not xs[i] or tokenOf(xs[i]) ~= ARGV[3 + 2 * i] then
+    out[#out + 1] = -1
+  else
+    seen[m] = true
+    acked[#acked + 1] = m
+    ackedRecs[#ackedRecs + 1] = rec
+    bytes = bytes + msgBytes(rec)
+    out[#out + 1] = 1
+  end
+  out[#out + 1] = rec
+end
+if #acked > 0 then
+  many('ZREM', L, acked)
+  many('HDEL', X, acked)
+  forgetMany(acked, ackedRecs)
+  redis.call('HINCRBY', M, 'jobs', -#acked)
+  redis.call('HINCRBY', M, 'bytes', -bytes)
+end
+return out
 `),
 
   // ARGV[3] member, [4] token, [5] delay ms. Returns as ack, then the ready-at time.
