@@ -1,6 +1,6 @@
 /**
  * The Lua scripts of the Redis store: one atomic step per lane operation, on the lane's one hash
- * slot. Every lane script is given the lane's eleven keys (LANE_KEY_SUFFIXES, in that order) and, as
+ * slot. Every lane script is given the lane's ten keys (LANE_KEY_SUFFIXES, in that order) and, as
  * ARGV[1] and ARGV[2], the lane's wake-up channel prefix and the calling frontend's id.
  *
  * Order: the ready set's score is the job's priority (exact in a double for 0..2^32-1) and its
@@ -17,10 +17,10 @@
  * any key of another slot; `allow-oom` lets the scripts that take, end or free work past maxmemory.
  */
 
-export const LANE_KEY_SUFFIXES = ['r', 'j', 'm', 'l', 'x', 'd', 'dead', 'done', 'rep', 'w', 'n'] as const
+export const LANE_KEY_SUFFIXES = ['r', 'j', 'm', 'l', 'x', 'd', 'dead', 'done', 'rep', 'w'] as const
 
 const PRELUDE = `
-local R, J, M, L, X, D, DEAD, DONE, REP, W, N = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local R, J, M, L, X, D, DEAD, DONE, REP, W = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local CHAN, FE = ARGV[1], ARGV[2]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -44,19 +44,21 @@ local function many(cmd, key, args)
 end
 local function attemptsOf(rec) local _, _, _, d = string.match(rec, HEAD) return tonumber(d) end
 local function tokenOf(x) return string.match(x, '^%d+|(.*)$') end
-local function numOf(rec) return string.match(rec, '^([^|]*)|') end
--- a job record kept, and its number's entry in the lane's index (GET /job?job_num)
-local function keep(m, rec) redis.call('HSET', J, m, rec) redis.call('HSET', N, numOf(rec), m) end
+-- The lane's index of job numbers (GET /job?job_num) is kept in J beside the records, field
+-- '#<job number>' -> member (members are hex digits: no clash), so it costs no command of its own.
+local function numField(rec) return '#' .. string.match(rec, '^([^|]*)|') end
+local function keep(m, rec) redis.call('HSET', J, m, rec, numField(rec), m) end
 local function forget(m, rec)
-  redis.call('HDEL', J, m)
-  if rec then redis.call('HDEL', N, numOf(rec)) end
+  if rec then redis.call('HDEL', J, m, numField(rec)) else redis.call('HDEL', J, m) end
 end
 -- the same for many jobs at once (members and their records, in the same order)
 local function forgetMany(ms, recs)
-  local nums = {}
-  for _, rec in ipairs(recs) do if rec then nums[#nums + 1] = numOf(rec) end end
-  many('HDEL', J, ms)
-  many('HDEL', N, nums)
+  local fields = {}
+  for k, m in ipairs(ms) do
+    fields[#fields + 1] = m
+    if recs[k] then fields[#fields + 1] = numField(recs[k]) end
+  end
+  many('HDEL', J, fields)
 end
 -- an operator's pause (POST /pause): takes hand out nothing, on every frontend, until a resume
 local function paused() return redis.call('HGET', M, 'paused') == '1' end
@@ -170,14 +172,14 @@ export const LANE_SCRIPTS = {
   schedule: script('', `
 local n = tonumber(ARGV[3])
 local first = redis.call('HINCRBY', M, 'seq', n) - n + 1
-local recs, nums, ready, delayed, bytes = {}, {}, {}, {}, 0
+local recs, ready, delayed, bytes = {}, {}, {}, 0
 for i = 0, n - 1 do
   local p, num, delay, msg = ARGV[4 + 4 * i], ARGV[5 + 4 * i], tonumber(ARGV[6 + 4 * i]), ARGV[7 + 4 * i]
   local m = string.format('%012x', first + i)
   recs[#recs + 1] = m
   recs[#recs + 1] = num .. '|' .. clock[1] .. '|' .. p .. '|0||' .. msg
-  nums[#nums + 1] = num
-  nums[#nums + 1] = m
+  recs[#recs + 1] = '#' .. num
+  recs[#recs + 1] = m
   bytes = bytes + #msg
   if delay > 0 then
     delayed[#delayed + 1] = now + delay
@@ -189,7 +191,6 @@ for i = 0, n - 1 do
 end
 -- one HSET and one ZADD for all the jobs: Redis's cost is mostly per command, not per member
 many('HSET', J, recs)
-many('HSET', N, nums)
 many('ZADD', R, ready)
 many('ZADD', D, delayed)
 redis.call('HINCRBY', M, 'jobs', n)
@@ -448,7 +449,7 @@ return {1, rec}
 
   // ARGV[3] job number. As find, by the lane's index of job numbers.
   findNum: script('no-writes', FIND + `
-local m = redis.call('HGET', N, ARGV[3])
+local m = redis.call('HGET', J, '#' .. ARGV[3])
 if not m then return {0} end
 return find(m)
 `),
