@@ -10,6 +10,7 @@
  *   npm run bench -- --smoke      one tiny workload, no other servers, nothing written
  */
 import { batchDrain } from './workloads/batch-drain'
+import { groups } from './workloads/groups'
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
   const args = new Command('bench')
     .option('--rounds <n>', 'interleaved rounds per comparison; the median is reported', '3')
     .option('--seconds <n>', 'seconds per measurement', '5')
-    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,batchdrain,memory,snapshot,scale,startup,journal,runners,containers,pages,soak')
+    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,batchdrain,groups,memory,snapshot,scale,startup,journal,runners,containers,pages,soak')
     .option('--with-10m', 'also snapshot and scale at 10M queued jobs')
     .option('--soak <minutes>', 'also run a mixed load for this long, sampling RSS')
     .option('--smoke', 'one tiny workload against dispenserd and the ceiling; writes nothing')
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
     roundtrip: () => roundTrip({ seconds }),
     batch: () => batch({ rounds, seconds: Math.min(seconds, 2), scaleSizes: [] }),
     batchdrain: () => batchDrain({ rounds, seconds: Math.min(seconds, 2) }),
+    groups: () => groups({ rounds, seconds: Math.min(seconds, 3) }),
     memory: () => memory(1_000_000),
     snapshot: async () => {
       const sections = [await snapshot(1_000_000)]

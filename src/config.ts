@@ -3,6 +3,9 @@ import { isJsonObject } from './json'
 import type { QueueLimits } from './service/limits'
 import { type DispatchConfig, LaneConfigError, type RunnerLane, parseDispatch, parseLanes } from './runners/lanes'
 import { closest, unknownKey } from './suggest'
+import { type LaneSettingsByName, LaneSettingsError, parseLaneSettings } from './service/lane-settings'
+import { type CronEntry, CronEntryError } from './service/cron-entry'
+import { parseCronList } from './service/cron-config'
 
 /**
  * Every setting, in one table: its config-file key, flag, environment variable, type and default.
@@ -45,6 +48,7 @@ export interface Config {
   shutdown_grace: number
   max_finished_jobs: number
   max_finished_bytes: number
+  max_result_bytes: number
   /** Where jobs are kept: in this process (memory) or in Redis, shared by every daemon using it. */
   store: (typeof STORES)[number]
   /** The Redis store's server (redis:// or rediss:// URL), or the cluster's nodes; one of the two. */
@@ -54,6 +58,10 @@ export interface Config {
   redis_prefix: string
   /** Runner lanes, from the config file only (parsed by runners/lanes.ts). */
   lanes: RunnerLane[]
+  /** Cron entries from the config file only (service/cron-config.ts). */
+  cron: CronEntry[]
+  /** Every lane block's scheduling settings (service/lane-settings.ts), runner lanes' included. */
+  lane_settings: LaneSettingsByName
   /** Dispatch Jobs from git, from the config file only (runners/lanes.ts); undefined when off. */
   dispatch: DispatchConfig | undefined
   /** The directory relative paths in the config file resolve against (runner commands and modules). */
@@ -110,6 +118,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'shutdown_grace', arg: 'seconds', flag: 'shutdown-grace', kind: { type: 'integer', min: 0, max: 3600 }, help: 'at shutdown, how long running jobs may finish before they are stopped and put back' },
   { key: 'max_finished_jobs', arg: 'n', flag: 'max-finished-jobs', kind: { type: 'integer', min: 0, max: 10_000_000 }, help: 'succeeded jobs of runner lanes kept for GET /job at most (each lane keeps them keep_finished seconds)' },
   { key: 'max_finished_bytes', arg: 'bytes', flag: 'max-finished-bytes', kind: { type: 'integer', min: 0, max: 2 ** 40 }, help: 'bytes of messages of succeeded jobs kept for GET /job at most, the oldest forgotten first (0: no bound but max_finished_jobs)' },
+  { key: 'max_result_bytes', arg: 'bytes', flag: 'max-result-bytes', kind: { type: 'integer', min: 0, max: 512 * 1024 * 1024 }, help: 'largest result (JSON) an ack or a run may leave for GET /job (0: only max_body_bytes limits it)' },
   { key: 'store', arg: 'store', flag: 'store', kind: { type: 'choice', values: STORES }, help: 'memory (jobs kept in this process) or redis (in Redis or a Redis/Valkey cluster, shared by every daemon using it)' },
   { key: 'redis_url', arg: 'url', flag: 'redis-url', kind: { type: 'secret' }, file: { block: 'redis', key: 'url' }, help: 'with store redis: the server, redis://[user:password@]host:port[/db] (rediss:// for TLS)' },
   { key: 'redis_cluster', arg: 'host:port,...', flag: 'redis-cluster', kind: { type: 'nodes' }, file: { block: 'redis', key: 'cluster' }, help: 'with store redis: some nodes of a Redis/Valkey cluster (instead of redis_url)' },
@@ -144,6 +153,7 @@ export const DEFAULTS = {
   shutdown_grace: 30,
   max_finished_jobs: 10_000,
   max_finished_bytes: 64 * 1024 * 1024,
+  max_result_bytes: 64 * 1024,
   store: 'memory',
   redis_url: '',
   redis_cluster: [] as string[],
@@ -158,6 +168,7 @@ export function queueLimits(config: Config): QueueLimits {
     maxMessageBytes: config.max_message_bytes,
     maxLanes: config.max_lanes,
     maxParkedReceivers: config.max_parked_receivers,
+    maxResultBytes: config.max_result_bytes,
   }
 }
 
@@ -305,6 +316,14 @@ function checkStore(config: Config): void {
   if (hasUrl && !/^rediss?:\/\/[^/\s]/.test(config.redis_url)) {
     throw new ConfigError(`redis.url must be redis://host:port or rediss://host:port, got ${JSON.stringify(config.redis_url.replace(/\/\/[^@/]*@/, '//***@'))}`)
   }
+  // Fair groups and rate limits keep their state in this process: over Redis every frontend would
+  // serve and count alone, so a lane asking for them is refused rather than quietly unfair.
+  for (const [lane, settings] of Object.entries(config.lane_settings)) {
+    const setting = settings.groupWeights !== undefined ? 'group_weights' : settings.rate !== undefined ? 'rate' : undefined
+    if (setting !== undefined) {
+      throw new ConfigError(`lane ${JSON.stringify(lane)}: "${setting}" is not offered by store "redis" (only store "memory" has it): remove it from the lane, or use store "memory"`)
+    }
+  }
 }
 
 function hasFileValue(values: Record<string, unknown>, setting: Setting): boolean {
@@ -328,7 +347,7 @@ function readFileValues(sources: ConfigSources): Record<string, unknown> | undef
   // A typo must not leave a setting at its default unnoticed: "adress" would listen on every interface.
   const topLevel = SETTINGS.filter((s) => s.file === undefined).map((s) => s.key)
   const blocks = [...new Set(SETTINGS.flatMap((s) => (s.file === undefined ? [] : [s.file.block])))]
-  const problem = unknownKey(values, [...topLevel, ...blocks, 'lanes', 'dispatch'], '')
+  const problem = unknownKey(values, [...topLevel, ...blocks, 'lanes', 'dispatch', 'cron'], '')
   if (problem !== undefined) throw new ConfigError(`${name}: ${problem}`)
   for (const block of blocks) {
     if (!(block in values)) continue
@@ -346,16 +365,17 @@ export function allRunnerLanes(config: Pick<Config, 'lanes' | 'dispatch'>): Runn
 }
 
 /** The file's runner lanes and Dispatch Jobs, checked whole; problems name the file. */
-function readRunnerLanes(name: string | undefined, values: Record<string, unknown> | undefined): Pick<Config, 'lanes' | 'dispatch'> {
+function readRunnerLanes(name: string | undefined, values: Record<string, unknown> | undefined): Pick<Config, 'lanes' | 'dispatch' | 'lane_settings' | 'cron'> {
   try {
     const lanes = parseLanes(values?.lanes)
+    const laneSettings = parseLaneSettings(values?.lanes)
     const dispatch = parseDispatch(values?.dispatch)
     if (dispatch !== undefined && lanes.some(({ lane }) => lane === dispatch.lane.lane)) {
       throw new LaneConfigError(`lane ${JSON.stringify(dispatch.lane.lane)} is declared in "lanes" and is also the "dispatch" lane`)
     }
-    return { lanes, dispatch }
+    return { lanes, dispatch, lane_settings: laneSettings, cron: parseCronList(values?.cron, lanes, dispatch) }
   } catch (err) {
-    if (err instanceof LaneConfigError) throw new ConfigError(`${name}: ${err.message}`)
+    if (err instanceof LaneConfigError || err instanceof LaneSettingsError || err instanceof CronEntryError) throw new ConfigError(`${name}: ${err.message}`)
     throw err
   }
 }

@@ -19,6 +19,8 @@ export const CODES = {
   forbidden: { code: 13, http: 403, meaning: 'Dispatch Jobs: the repository is not under dispatch.allowed_repos (the endpoint is off while that list is empty)' },
   store_unavailable: { code: 14, http: 503, meaning: 'the job store (Redis) is unreachable or did not answer in time; the message says whether the change was made, was not made, or is unknown' },
   not_supported: { code: 15, http: 501, meaning: 'the job store in use does not offer this request; the message names what and which store does' },
+  duplicate: { code: 16, http: 200, meaning: 'schedule: the unique_key is held on that lane (by a job queued, out, or finished less than its unique_for ago), so nothing was queued; the reply names that job (status is "ok")' },
+  cron_not_found: { code: 17, http: 404, meaning: 'no cron entry has that name' },
 } as const
 
 export type CodeName = keyof typeof CODES
@@ -26,7 +28,7 @@ export type CodeName = keyof typeof CODES
 /** An error that becomes a JSON error reply `{"status":"error","code":N,"message":...}`. */
 export class ApiError extends Error {
   constructor(
-    readonly codeName: Exclude<CodeName, 'ok' | 'empty_queue'>,
+    readonly codeName: Exclude<CodeName, 'ok' | 'empty_queue' | 'duplicate'>,
     message: string,
   ) {
     super(message)

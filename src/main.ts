@@ -13,6 +13,8 @@ import { prepareDirectory } from './persist/data-dir'
 import { removeStaleTemporaries } from './persist/atomic'
 import { SNAPSHOT_FILES } from './persist/store'
 import { JobService } from './service/job-service'
+import { CronScheduler } from './service/cron'
+import { DEFAULT_KEEP_FINISHED_MS } from './service/lane-settings'
 import { jobLog } from './service/job-log'
 import { Exposition, type MetricSources } from './metrics/exposition'
 import { overview } from './metrics/overview'
@@ -56,6 +58,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   const repos = dispatch === undefined ? undefined : new DispatchRepos({ dir: path.join(config.data_dir, 'dispatch'), allowedRepos: dispatch.allowedRepos, logger })
   const runnerLanes = allRunnerLanes(config).map((spec) => ({ spec, runner: createRunner(spec, config.root, logger, repos) }))
   const keepFinished = new Map(runnerLanes.map(({ spec }) => [spec.lane, spec.keepFinishedMs]))
+  let consumerKeep = (_lane: string): number => DEFAULT_KEEP_FINISHED_MS
   prepareDirectory(config.data_dir, 'data_dir')
   const lock = await lockDataDir(config.data_dir, config.pid_file)
   try {
@@ -64,17 +67,21 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       logger.warn({ file, bytes }, 'removed a temporary file left by a snapshot that was cut short')
     }
     const live: Live = { config, stopping: false }
-    const history = { keepFinishedMs: (lane: string) => keepFinished.get(lane) ?? 0, maxFinished: config.max_finished_jobs, maxFinishedBytes: config.max_finished_bytes }
+    // Runner lanes keep succeeded jobs for their keep_finished; other lanes keep jobs acked with a
+    // result for their lane settings' (read when a job finishes: a reload changes them).
+    const history = { keepFinishedMs: (lane: string) => keepFinished.get(lane) ?? consumerKeep(lane), maxFinished: config.max_finished_jobs, maxFinishedBytes: config.max_finished_bytes }
     const concurrency = (lane: string): number => allRunnerLanes(live.config).find((spec) => spec.lane === lane)?.concurrency ?? 1
     const opened = openStore(config, logger, runnerLanes.map(({ spec }) => spec.lane), history, concurrency)
     const { store } = opened
     const service = new JobService({ store, logger, limits: queueLimits(config) })
+    service.setLaneSettings(config.lane_settings)
+    consumerKeep = (lane) => service.keepFinishedMs(lane)
     service.events.subscribe(jobLog(logger))
     const jobMetrics = new JobMetrics()
     service.events.subscribe(jobMetrics)
     const dispatcher = new Dispatcher(runnerLanes, service, logger)
     service.setLanePolicy(dispatcher)
-    service.tasks.add('drain rates', () => service.rates.sample()).every(RATE_SAMPLE_MS)
+    service.tasks.add('drain rates', () => service.drainRates.sample()).every(RATE_SAMPLE_MS)
     const sources: MetricSources = {
       laneStats: () => service.laneStats(),
       totals: () => service.totals(),
@@ -85,6 +92,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       jobs: jobMetrics,
     }
     opened.start(service.tasks)
+    const cron = new CronScheduler(service, store, logger)
+    await cron.start(config.cron)
     const routes = new Routes({
       service,
       logger,
@@ -92,6 +101,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       throttleReceive: config.throttle_receive,
       throttleSchedule: config.throttle_schedule,
       journaled: store.defersReplies,
+      cron,
       dispatch: repos === undefined ? undefined : dispatchIntake(repos, dispatch!.lane.lane),
       statusExtras: () => ({
         server: {
@@ -103,13 +113,14 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         limits: service.limitsInForce(),
         paused_lanes: [...service.pausedLanes()],
         runners: dispatcher.counters(),
+        cron: cron.status(),
         ...service.status(),
       }),
       metrics: new Exposition(sources),
-      overview: () => overview(sources, (lane) => service.rates.rate(lane)),
+      overview: () => overview(sources, (lane) => service.drainRates.rate(lane)),
     })
     const { host, port } = parseAddress(config.address)!
-    const dashboard = { update: () => JSON.stringify(overview(sources, (lane) => service.rates.rate(lane))), intervalMs: 1000 }
+    const dashboard = { update: () => JSON.stringify(overview(sources, (lane) => service.drainRates.rate(lane))), intervalMs: 1000 }
     const http = await startHttpServer({ host, port, authToken: config.auth_token, maxBodyBytes: config.max_body_bytes, routes, logger, live: dashboard, ui: loadUiFiles(), tls })
     try {
       // Runner slots before the first log line that says the daemon is up.
@@ -124,8 +135,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
 
     return {
       port: http.port,
-      reload: (next) => reload(live, next, { logger, service, dispatcher, routes, http, host }),
-      shutdown: makeShutdown({ live, logger, service, store: opened, dispatcher, routes, http, lock }),
+      reload: (next) => reload(live, next, { logger, service, dispatcher, routes, http, host, cron }),
+      shutdown: makeShutdown({ live, logger, service, store: opened, dispatcher, routes, http, lock, cron }),
     }
   } catch (err) {
     releasePidFile(config.pid_file)
@@ -155,15 +166,17 @@ interface Parts {
   routes: Routes
   http: HttpServer
   lock: DataDirLock
+  cron: CronScheduler
 }
 
-function makeShutdown({ live, logger, service, store, dispatcher, routes, http, lock }: Parts): Daemon['shutdown'] {
+function makeShutdown({ live, logger, service, store, dispatcher, routes, http, lock, cron }: Parts): Daemon['shutdown'] {
   let done: Promise<number> | undefined
   const run = async (reason: string): Promise<number> => {
     live.stopping = true
     const { config } = live
     logger.info({ reason }, 'shutting down')
     http.stopAccepting()
+    cron.stop()
     routes.beginShutdown()
     // Running jobs get shutdown_grace to finish; then they are stopped and put back in their lanes.
     await dispatcher.stop(config.shutdown_grace * 1000)

@@ -7,6 +7,9 @@ import { type Logger, moreVerbose } from './log'
 import type { JobService } from './service/job-service'
 import type { Dispatcher } from './runners/dispatcher'
 import type { DispatchConfig, RunnerLane } from './runners/lanes'
+import { DEFAULT_LANE_SETTINGS, SCHEDULING_KEYS } from './service/lane-settings'
+import type { CronScheduler } from './service/cron'
+import { when } from './store/job-store'
 
 /**
  * SIGHUP: what a configuration read again can change in a running daemon. Settings that only steer
@@ -29,10 +32,11 @@ export interface Reloadable {
   routes: Routes
   http: HttpServer
   host: string
+  cron: CronScheduler
 }
 
 /** Applies what it can of `next` at once; logs what changed and what waits for a restart. */
-export function reload(live: Live, next: Config, { logger, service, dispatcher, routes, http, host }: Reloadable): void {
+export function reload(live: Live, next: Config, { logger, service, dispatcher, routes, http, host, cron }: Reloadable): void {
   if (live.stopping) {
     logger.warn('configuration not reloaded: shutting down')
     return
@@ -43,6 +47,8 @@ export function reload(live: Live, next: Config, { logger, service, dispatcher, 
   http.setMaxBodyBytes(config.max_body_bytes)
   routes.setThrottles(config.throttle_receive, config.throttle_schedule)
   for (const lane of allRunnerLanes(config)) dispatcher.setConcurrency(lane.lane, lane.concurrency)
+  service.setLaneSettings(config.lane_settings)
+  when(cron.setConfigEntries(config.cron), () => undefined, (err: unknown) => logger.error({ err }, 'reload: the cron entries could not be saved'))
   // Said at the more talkative of the old and new levels, so turning logging down is logged too.
   logger.level = moreVerbose(logger, live.config.log_level, config.log_level)
   logger.info({ changed }, Object.keys(changed).length === 0 ? 'configuration reloaded; nothing to change' : 'configuration reloaded')
@@ -62,6 +68,7 @@ export const RELOADABLE: ReadonlySet<keyof Config> = new Set<keyof Config>([
   'max_message_bytes',
   'max_lanes',
   'max_parked_receivers',
+  'max_result_bytes',
   'throttle_receive',
   'throttle_schedule',
   'shutdown_grace',
@@ -90,6 +97,16 @@ export function planReload(current: Config, next: Config): ReloadPlan {
   }
   plan.config.lanes = reloadLanes(current.lanes, next.lanes, plan)
   plan.config.dispatch = reloadDispatch(current.dispatch, next.dispatch, plan)
+  // Lanes' scheduling settings (unique_for) steer only what is scheduled next: they apply at once.
+  plan.config.lane_settings = next.lane_settings
+  // So do cron entries: the scheduler takes the new list (records of slots handled are kept).
+  plan.config.cron = next.cron
+  const raw = (entries: Config['cron']): unknown[] => entries.map((entry) => entry.raw)
+  if (!isDeepStrictEqual(raw(current.cron), raw(next.cron))) plan.changed.cron = `${current.cron.map((e) => e.name).join(', ') || '(none)'} -> ${next.cron.map((e) => e.name).join(', ') || '(none)'}`
+  for (const lane of new Set([...Object.keys(current.lane_settings), ...Object.keys(next.lane_settings)])) {
+    const [before, after] = [current.lane_settings[lane] ?? DEFAULT_LANE_SETTINGS, next.lane_settings[lane] ?? DEFAULT_LANE_SETTINGS]
+    if (!isDeepStrictEqual(before, after)) plan.changed[`lanes.${lane} (scheduling)`] = `${JSON.stringify(before)} -> ${JSON.stringify(after)}`
+  }
   return plan
 }
 
@@ -112,7 +129,8 @@ function reloadLanes(current: RunnerLane[], next: RunnerLane[], plan: ReloadPlan
 /** A lane's concurrency applies at once; any other key of its block waits for a restart. */
 function reloadLane(current: RunnerLane, next: RunnerLane, at: string, plan: ReloadPlan): RunnerLane {
   for (const key of new Set([...Object.keys(current.config), ...Object.keys(next.config)])) {
-    if (key !== 'concurrency' && !isDeepStrictEqual(current.config[key], next.config[key])) plan.needsRestart.push(`${at}.${key}`)
+    if (key === 'concurrency' || (SCHEDULING_KEYS as readonly string[]).includes(key)) continue
+    if (!isDeepStrictEqual(current.config[key], next.config[key])) plan.needsRestart.push(`${at}.${key}`)
   }
   if (current.concurrency === next.concurrency) return current
   plan.changed[`${at}.concurrency`] = `${current.concurrency} -> ${next.concurrency}`

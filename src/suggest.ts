@@ -55,6 +55,6 @@ export function unknownKey(block: Record<string, unknown>, known: readonly strin
   const near = closest(key, known)
   if (near !== undefined) return `unknown setting ${JSON.stringify(name)} (did you mean ${JSON.stringify(near)}?)`
   if (hint !== undefined) return `unknown setting ${JSON.stringify(name)} (${hint})`
-  if (known.length <= 12) return `unknown setting ${JSON.stringify(name)} (${at === '' ? 'known settings' : `"${at}" takes`}: ${known.join(', ')})`
+  if (known.length <= 16) return `unknown setting ${JSON.stringify(name)} (${at === '' ? 'known settings' : `"${at}" takes`}: ${known.join(', ')})`
   return `unknown setting ${JSON.stringify(name)}`
 }

@@ -30,7 +30,8 @@ t.test('a leased job is out until its lease expires, then first in line again', 
   t.same(await counts(d), { leased: 1, delayed: 0 })
   await until(async () => (await listed(d)).length === 3, 'the lease to expire')
   t.same(await listed(d), ['a', 'b', 'c'], 'back at its original place')
-  t.ok(d.logs.some((l) => l.msg === 'job put back' && l.reason === 'lease expired' && l.job_num === 1 && l.lane === 'main'))
+  // The log line is read from the daemon's stdout, which may come a moment after the reply that showed the job back.
+  await until(() => d.logs.some((l) => l.msg === 'job put back' && l.reason === 'lease expired' && l.job_num === 1 && l.lane === 'main'), 'the put-back log line')
   const late = await call(`${d.url}/ack`, { hash: leased.body.hash, lease_token: leased.body.lease_token })
   t.same([late.status, late.body.status, late.body.code], [404, 'error', 9], 'an expired lease cannot be acked')
 })

@@ -205,6 +205,36 @@ t.test('runner lanes: job, failed, retry, delete, and a running job', async (t) 
   await api(t, '/kill', { hash: running.hash })
 })
 
+t.test('unique keys, waits, results and cron entries', async (t) => {
+  await api(t, '/schedule', { message: 'u', unique_key: 'k', unique_for: 60 })
+  const duplicate = await api(t, '/schedule', { message: 'u', unique_key: 'k' })
+  t.equal(duplicate.code, 16)
+  await api(t, '/schedule', { jobs: [{ message: 'u', unique_key: 'k' }, { message: 'v', unique_key: 'k2', group: 'g' }] })
+  await api(t, '/schedule', { jobs: [{ message: 'u', unique_key: 'k' }] })
+  const ranOut = await api(t, '/schedule', { message: 'w', wait: 0.05 })
+  t.equal(ranOut.state, 'queued')
+  await call(`${d.url}/receive_noblock`, { lane: 'main', count: 100 })
+  const parked = call(`${d.url}/receive_block`, { lane: 'main', timeout: 5 })
+  await until(async () => ((await call(`${d.url}/`)).body.payload as { idle_workers: Record<string, number> }).idle_workers.main === 1, 'the receiver to park')
+  const finished = await api(t, '/schedule', { message: 'x', wait: 5 })
+  t.equal(finished.state, 'taken')
+  await parked
+  await api(t, '/schedule', { message: 'r' })
+  let leased: Json = {}
+  leased = (await call(`${d.url}/receive_noblock`, { lease: 30 })).body
+  await api(t, '/ack', { hash: leased.hash, lease_token: leased.lease_token, result: { ok: true } })
+  t.same((await api(t, '/job', undefined, { query: `hash=${String(leased.hash)}` })).result, { ok: true })
+  await api(t, '/cron/add', { name: 'c', schedule: '0 0 1 1 *', message: 'm' })
+  await api(t, '/cron/add', { name: 'c', every: 60, message: 'm' })
+  await api(t, '/cron/add', { name: 'bad', schedule: '61 * * * *', message: 'm' })
+  await api(t, '/cron/pause', { name: 'c' })
+  await api(t, '/cron/resume', { name: 'c' })
+  await api(t, '/cron/pause', { name: 'nope' })
+  await api(t, '/cron')
+  await api(t, '/')
+  await api(t, '/cron/delete', { name: 'c' })
+})
+
 t.test('Dispatch Jobs, while off', async (t) => {
   await api(t, '/v0/jobs/queue', { repo_url: 'https://example.invalid/x.git', ref: 'abcdef1' })
   await api(t, '/v0/jobs/queue', { repo_url: 5 })

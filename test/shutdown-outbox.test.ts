@@ -1,3 +1,4 @@
+import { CronScheduler } from '../src/service/cron'
 import pino from 'pino'
 import t from 'tap'
 import type { ApiError } from '../src/errors'
@@ -27,8 +28,11 @@ const fake = (): FakeExchange & Exchange => new FakeExchange() as unknown as Fak
 
 t.test('a job whose hand-over fails during shutdown stays queued for the final snapshot', (t) => {
   const logger = pino({ level: 'silent' })
-  const service = new JobService({ store: new MemoryStore({ logger }), logger, limits: NO_LIMITS })
-  const routes = new Routes({ service, logger, version: 'test', throttleReceive: false, throttleSchedule: false, journaled: false, statusExtras: () => ({}) })
+  const store = new MemoryStore({ logger })
+  const service = new JobService({ store, logger, limits: NO_LIMITS })
+  const cron = new CronScheduler(service, store, logger)
+  t.teardown(() => cron.stop())
+  const routes = new Routes({ service, logger, version: 'test', throttleReceive: false, throttleSchedule: false, journaled: false, statusExtras: () => ({}), cron })
   const first = fake()
   const second = fake()
   routes.receiveBlock(first, Buffer.alloc(0))

@@ -3,7 +3,8 @@ import t from 'tap'
 import { ApiError, type CodeName } from '../src/errors'
 import { createLogger } from '../src/log'
 import type { Held } from '../src/queue/held'
-import type { Job, RunReport } from '../src/queue/job'
+import { Job, type RunReport } from '../src/queue/job'
+import type { UniqueHold } from '../src/queue/unique'
 import { BackgroundTasks } from '../src/service/tasks'
 import type { JobStore, Maybe, Taken } from '../src/store/job-store'
 import { MemoryStore } from '../src/store/memory-store'
@@ -36,7 +37,7 @@ interface Backend {
 }
 
 function history(): { keepFinishedMs: (lane: string) => number; maxFinished: number } {
-  return { keepFinishedMs: (lane) => (lane === RUNNER ? 60_000 : 0), maxFinished: 100 }
+  return { keepFinishedMs: (lane) => (lane === RUNNER || lane === 'results' ? 60_000 : 0), maxFinished: 100 }
 }
 
 function memoryBackend(): Backend {
@@ -262,6 +263,86 @@ function contract(name: string, open: () => Promise<Backend>): void {
       for (const { job, lease } of leased) t.equal((await store.ack(job.hash, lease!.token)).hash, job.hash)
       t.same((await store.takeMany('batch', undefined, 10)).map((x) => x.job.message), ['p3'])
       t.same(await store.takeMany('batch', undefined, 10), [])
+    })
+
+    t.test('unique keys: held while the job is queued or out and forMs after it is finished, checked within one call too', async (t) => {
+      const k1 = { key: 'k1', forMs: 60_000 }
+      const k2 = { key: 'k2', forMs: 0 }
+      const [a, b, c] = await store.scheduleUnique([
+        { lane: 'uniq', priority: 1, message: 'a', unique: k1 },
+        { lane: 'uniq', priority: 1, message: 'b', unique: k1 },
+        { lane: 'uniq', priority: 1, message: 'c', unique: k2 },
+      ])
+      t.ok(a instanceof Job && c instanceof Job, 'a and c are queued')
+      const held = b as UniqueHold
+      t.notOk(b instanceof Job, 'b is not')
+      t.same([held.hash, held.jobNum, held.active, held.key, held.lane], [a!.hash, a!.jobNum, true, 'k1', 'uniq'], 'b names a, still queued')
+      t.equal((await take(store, 'uniq')).job.hash, a!.hash)
+      t.equal((await take(store, 'uniq')).job.hash, c!.hash)
+      const [again1, again2] = await store.scheduleUnique([
+        { lane: 'uniq', priority: 1, message: 'a', unique: k1 },
+        // Delayed: the in-memory store deletes a consumer lane's job by hash while it is delayed.
+        { lane: 'uniq', priority: 1, message: 'c', unique: k2, delayMs: 60_000 },
+      ])
+      const finished = again1 as UniqueHold
+      t.notOk(again1 instanceof Job, 'k1 held after a was taken for good')
+      t.ok(!finished.active && finished.until > Date.now() + 50_000, 'for its forMs')
+      t.ok(again2 instanceof Job, 'k2 (forMs 0) free once c was taken')
+      const [other] = await store.scheduleUnique([{ lane: 'uniq2', priority: 1, message: 'a', unique: k1 }])
+      t.ok(other instanceof Job, 'keys are per lane')
+      await store.delete(again2!.hash)
+      const [afterDelete] = await store.scheduleUnique([{ lane: 'uniq', priority: 1, message: 'c', unique: { key: 'k2', forMs: 60_000 } }])
+      t.ok(afterDelete instanceof Job, 'deleting a delayed job frees its key')
+      const leased = await take(store, 'uniq', 30_000)
+      t.notOk((await store.scheduleUnique([{ lane: 'uniq', priority: 1, message: 'c', unique: k2 }]))[0] instanceof Job, 'held while leased')
+      await store.release(leased.job.hash, leased.lease!.token, 0)
+      t.notOk((await store.scheduleUnique([{ lane: 'uniq', priority: 1, message: 'c', unique: k2 }]))[0] instanceof Job, 'and once released (queued again)')
+      const relet = await take(store, 'uniq', 30_000)
+      await store.ack(relet.job.hash, relet.lease!.token)
+      const [acked] = await store.scheduleUnique([{ lane: 'uniq', priority: 1, message: 'c', unique: k2 }])
+      t.notOk(acked instanceof Job, 'and forMs after the ack')
+      t.equal((acked as UniqueHold).hash, relet.job.hash)
+    })
+
+    t.test('a job taken for good whose hand-over failed comes back holding its key', async (t) => {
+      const [job] = await store.scheduleUnique([{ lane: 'uniq3', priority: 1, message: 'x', unique: { key: 'r', forMs: 0 } }])
+      const taken = await take(store, 'uniq3')
+      t.ok((await store.scheduleUnique([{ lane: 'uniq3', priority: 1, message: 'y', unique: { key: 'r', forMs: 0 } }]))[0] instanceof Job, 'taken (forMs 0): the key is free')
+      t.equal((await take(store, 'uniq3')).job.message, 'y', 'y is taken too: the key is free again')
+      t.ok(await store.returnUndelivered(taken), 'put back')
+      const [again] = await store.scheduleUnique([{ lane: 'uniq3', priority: 1, message: 'z', unique: { key: 'r', forMs: 0 } }])
+      t.notOk(again instanceof Job, 'back in its lane, it holds its key again')
+      t.equal((again as UniqueHold).hash, job!.hash)
+    })
+
+    t.test('a job acked with a result is kept as succeeded, with it, for its lane\'s keep time', async (t) => {
+      const [job] = await store.schedule([{ lane: 'results', priority: 1, message: 'r' }])
+      const leased = await take(store, 'results', 30_000)
+      await store.ack(job!.hash, leased.lease!.token, '{"n":[1,"ü"]}')
+      const found = await store.find(job!.hash)
+      t.equal(found?.state, 'succeeded')
+      t.equal(found?.job.result, '{"n":[1,"ü"]}')
+      const [plain] = await store.schedule([{ lane: 'results', priority: 1, message: 'p' }])
+      const out = await take(store, 'results', 30_000)
+      await store.ack(plain!.hash, out.lease!.token)
+      t.equal(await store.find(plain!.hash), undefined, 'acked without a result: gone')
+    })
+
+    t.test('a shared store keeps the end of a watched job for the process that waits', async (t) => {
+      if (store.waitedEnd === undefined) return t.pass('the in-memory store tells its own events')
+      const [job] = await store.scheduleUnique([{ lane: 'watched', priority: 1, message: 'w', watchMs: 60_000 }])
+      t.equal(await store.waitedEnd(job!.hash), undefined, 'not ended yet')
+      const leased = await take(store, 'watched', 30_000)
+      await store.ack(job!.hash, leased.lease!.token, '"done"')
+      const end = await store.waitedEnd(job!.hash)
+      t.equal(end?.state, 'succeeded')
+      t.equal(end?.job.result, '"done"')
+      t.equal(end?.job.hash, job!.hash)
+      store.unwatch!(job!.hash)
+      await until(async () => (await store.waitedEnd!(job!.hash)) === undefined, 'the end to be forgotten once nobody waits')
+      const [unwatched] = await store.schedule([{ lane: 'watched', priority: 1, message: 'u' }])
+      await take(store, 'watched')
+      t.equal(await store.waitedEnd(unwatched!.hash), undefined, 'a job nobody waits for leaves no end behind')
     })
 
     t.test('concurrent calls (coalesced by the Redis store): each caller its own jobs, numbers, leases and answers, in order', async (t) => {

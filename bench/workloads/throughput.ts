@@ -18,10 +18,10 @@ function batchBody(size: number, seed: number): string {
   return `{"jobs":[${jobs.join(',')}]}`
 }
 
-/** Queues `count` jobs through the batch endpoint, four connections at a time. */
-export async function fillDispenserd(port: number, count: number): Promise<void> {
+/** Queues `count` jobs through the batch endpoint, four connections at a time; `body` makes a batch of BATCH jobs. */
+export async function fillDispenserd(port: number, count: number, body: (size: number, seed: number) => string = batchBody): Promise<void> {
   const conns = await openMany(4, port, httpFrame)
-  const requests = Array.from({ length: 8 }, (_, i) => httpRequest('/schedule', batchBody(BATCH, i)))
+  const requests = Array.from({ length: 8 }, (_, i) => httpRequest('/schedule', body(BATCH, i)))
   let sent = 0
   await closedLoop(conns, 3_600_000, (index, response) => {
     if (response !== undefined && !response.toString('latin1', 0, 12).includes('200')) throw new Error(`fill failed: ${response.toString()}`)

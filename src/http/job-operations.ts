@@ -25,7 +25,7 @@ export function jobOperations(service: JobService): JobOperations {
       pacer: undefined,
       changes: true,
       run(ex, request) {
-        if (!request.batch) answer(ex, service.ack(request.command.hash, request.command.token), (job) => leaseReply(job))
+        if (!request.batch) answer(ex, service.ack(request.command.hash, request.command.token, request.command.result), (job) => leaseReply(job))
         else answer(ex, service.ackMany(request.commands), (answers) => batchReply(answers, (job) => leaseReply(job)))
       },
     },

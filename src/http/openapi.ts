@@ -3,8 +3,9 @@ import { CODES } from '../errors'
 import { MAX_PRIORITY } from '../queue/job'
 import { PAGE_SORTS, PAGE_STATES } from '../queue/pages'
 import { BULK_ACTIONS } from '../service/bulk'
+import { MAX_UNIQUE_FOR_SECONDS } from '../service/lane-settings'
 import { MAX_BULK_HASHES, MAX_PAGE } from './admin-requests'
-import { MAX_BATCH, MAX_LANE_LENGTH, MAX_SECONDS } from './requests'
+import { MAX_BATCH, MAX_LANE_LENGTH, MAX_SECONDS, MAX_UNIQUE_KEY_LENGTH } from './requests'
 
 /**
  * The OpenAPI 3.1 description of every endpoint, served at `GET /openapi.json`. Written as code so
@@ -71,6 +72,9 @@ const jobFields = {
   message: { type: 'string' },
   attempts: { ...integer(1), description: 'runner lanes: runs started' },
   not_before: { ...RFC3339, description: 'delayed jobs: when they become ready' },
+  unique_key: { type: 'string', description: 'the unique key it holds on its lane' },
+  unique_for: { type: 'number', minimum: 0, description: 'seconds its key stays held once it is finished' },
+  group: { type: 'string', description: 'the group it takes turns with, within its priority' },
 }
 const JOB_REQUIRED = ['job_num', 'hash', 'timestamp', 'lane', 'priority', 'message']
 const reportFields = {
@@ -101,7 +105,12 @@ const newJobFields = {
   lane,
   priority: { ...integer(0, MAX_PRIORITY), description: 'lower is served first; default 512' },
   delay: seconds('hold the job back this long'),
+  unique_key: { type: 'string', minLength: 1, maxLength: MAX_UNIQUE_KEY_LENGTH, description: 'not queued while a job with this key is queued, out, or finished less than unique_for ago (then code 16)' },
+  unique_for: { type: 'number', minimum: 0, maximum: MAX_UNIQUE_FOR_SECONDS, description: "seconds the key stays held once the job is finished; default the lane's unique_for" },
+  group: { type: 'string', minLength: 1, maxLength: MAX_LANE_LENGTH, description: "served in turn with the lane's other groups, within its priority" },
 }
+const heldBy = { job_num: integer(1), hash: { type: 'string' }, held_until: { oneOf: [RFC3339, { type: 'null' }], description: 'null while the holder is queued or out' } }
+const nullableTime = { oneOf: [RFC3339, { type: 'null' }] }
 const hashBody = object({ hash: { type: 'string' } }, ['hash'])
 const oneLease = (extra: Record<string, Schema>): Schema => object({ hash: { type: 'string' }, lease_token: { type: 'string' }, ...extra }, ['hash', 'lease_token'])
 /** One lease, or a batch of them (`leases`), each answered as the single request would be. */
@@ -122,8 +131,19 @@ const schemas: Record<string, Schema> = {
   JobRef: object({ ...ok, job_num: integer(1), hash: { type: 'string' }, ...leaseFields }, ['status', 'code', 'job_num', 'hash']),
   ReceivedJob: object({ ...ok, ...jobFields, ...leaseFields }, ['status', 'code', ...JOB_REQUIRED], { description: 'lease_expires and lease_token are there when the job was leased' }),
   RunReport: object(reportFields),
-  JobDetail: object({ ...ok, ...jobFields, ...whereFields, attempts: integer(0), state: { enum: ['queued', 'running', 'leased', 'delayed', 'dead', 'succeeded'] }, last_run: ref('RunReport') }, ['status', 'code', 'state', 'attempts', ...JOB_REQUIRED]),
-  PagedJob: object({ ...jobFields, ...whereFields, attempts: integer(0), last_run: ref('RunReport') }, [...JOB_REQUIRED, 'attempts']),
+  JobDetail: object(
+    {
+      ...ok,
+      ...jobFields,
+      ...whereFields,
+      attempts: integer(0),
+      state: { enum: ['queued', 'running', 'leased', 'delayed', 'dead', 'succeeded', 'taken', 'deleted'], description: 'taken and deleted only in a waited schedule\'s reply' },
+      last_run: ref('RunReport'),
+      result: { description: 'what its consumer (ack) or runner returned, any JSON' },
+    },
+    ['status', 'code', 'state', 'attempts', ...JOB_REQUIRED],
+  ),
+  PagedJob: object({ ...jobFields, ...whereFields, attempts: integer(0), last_run: ref('RunReport'), result: { description: 'what its consumer (ack) or runner returned, any JSON' } }, [...JOB_REQUIRED, 'attempts']),
   JobPage: object({
     ...ok,
     lane: { type: 'string' },
@@ -152,6 +172,16 @@ const schemas: Record<string, Schema> = {
     latency_seconds_sum: { type: 'number', minimum: 0 },
     drain_rate: { type: 'number', minimum: 0, description: 'jobs per second handed over in about the last minute' },
   }),
+  CronEntry: object({
+    name: { type: 'string' },
+    source: { enum: ['config', 'api'] },
+    entry: { type: 'object', description: 'the entry as written' },
+    paused: { type: 'boolean' },
+    next_fire_at: nullableTime,
+    last_fired_at: nullableTime,
+    fired: integer(0),
+    last_error: nullable('string'),
+  }),
   DeadJob: object({ ...jobFields, ...reportFields }, JOB_REQUIRED),
   Status: {
     type: 'object',
@@ -179,11 +209,14 @@ const schemas: Record<string, Schema> = {
       queued_bytes: integer(0),
       parked_receivers: integer(0),
       leased_jobs_total: integer(0),
+      unique_keys_held: integer(0),
+      waited_jobs: integer(0),
       dead_jobs_total: integer(0),
       finished_jobs_forgotten: integer(0),
       memory: object({ rss: integer(0), heap_used: integer(0) }),
     }),
     runners: { type: 'object', additionalProperties: ref('RunnerCounters') },
+    cron: { type: 'object', description: 'cron entries by name', additionalProperties: object({ next_fire_at: nullableTime, last_fired_at: nullableTime, paused: { type: 'boolean' } }) },
     store: {
       description: 'where jobs are kept; for Redis, the connection: state, last error, counts age',
       oneOf: [
@@ -224,6 +257,9 @@ const schemas: Record<string, Schema> = {
   }),
 }
 
+const cronReply = object({ ...ok, cron: ref('CronEntry') })
+const cronName = object({ name: { type: 'string' } }, ['name'])
+
 const paths: Record<string, Schema> = {
   '/': get('Status: lanes, counters, persistence (open without the token; the detail only with it when auth_token is set)', { 200: json(ref('Status'), 'status') }),
   '/jobs': get(
@@ -235,13 +271,28 @@ const paths: Record<string, Schema> = {
     'Queue a job, or a batch of jobs (all or none)',
     {
       oneOf: [
-        { ...object(newJobFields, []), description: 'one job: message, or arguments for a runner lane' },
+        { ...object({ ...newJobFields, wait: seconds('answer when the job finishes, or after this long', true) }, []), description: 'one job: message, or arguments for a runner lane' },
         object({ jobs: { type: 'array', minItems: 1, items: object(newJobFields, []) } }),
       ],
     },
     {
-      200: json({ oneOf: [object({ ...ok, job_num: integer(1), hash: { type: 'string' } }), object({ ...ok, count: integer(1), first_job_num: integer(1), last_job_num: integer(1) })] }, 'queued'),
-      ...errors(...CHANGE_ERRORS, 'limit_reached', 'conflict'),
+      200: json(
+        {
+          oneOf: [
+            object({ ...ok, job_num: integer(1), hash: { type: 'string' } }),
+            object({ ...ok, count: integer(1), first_job_num: integer(1), last_job_num: integer(1) }),
+            { ...object({ status: { const: 'ok' }, code: { const: CODES.duplicate.code }, message: { type: 'string' }, ...heldBy }), description: 'its unique_key is held: nothing queued' },
+            {
+              ...object({ status: { const: 'ok' }, code: { enum: [CODES.ok.code, CODES.duplicate.code] }, count: integer(0), first_job_num: integer(1), last_job_num: integer(1), duplicates: { type: 'array', items: object({ index: integer(0), ...heldBy }) } }, ['status', 'code', 'count', 'duplicates']),
+              description: 'a batch with unique keys: the jobs queued, and the entries whose key was held',
+            },
+            { ...ref('JobDetail'), description: 'with wait: the job finished' },
+            { ...object({ ...ok, job_num: integer(1), hash: { type: 'string' }, state: { enum: ['queued', 'running', 'leased', 'delayed'] } }), description: 'with wait: the wait ran out' },
+          ],
+        },
+        'queued',
+      ),
+      ...errors(...CHANGE_ERRORS, 'limit_reached', 'conflict', 'not_supported'),
     },
   ),
   '/receive_noblock': post('Take (or lease) the next job of a lane, or hear that there is none', object({ lane, lease: seconds('lease the job this long instead of taking it', true), count }, []), {
@@ -253,7 +304,7 @@ const paths: Record<string, Schema> = {
     object({ lane, lease: seconds('lease the job this long instead of taking it', true), timeout: seconds('give up after this long (code 2)'), count, min: { ...integer(1, MAX_BATCH), description: 'with count: wait until this many are ready (or the timeout)' } }, []),
     { 200: json({ oneOf: [ref('ReceivedJob'), ref('EmptyQueue'), ref('ReceivedBatch'), ref('EmptyBatch')] }, 'a job (with count: jobs), or code 2 after the timeout'), ...errors(...CHANGE_ERRORS, 'limit_reached', 'conflict') },
   ),
-  '/ack': post('Done with a leased job', leaseBody({}), { 200: leaseReply(jobRef, 'acked'), ...errors(...CHANGE_ERRORS, 'not_leased', 'conflict') }),
+  '/ack': post('Done with a leased job', leaseBody({ result: { description: 'what the job returned (any JSON, up to max_result_bytes): kept with it, as succeeded, for GET /job' } }), { 200: leaseReply(jobRef, 'acked'), ...errors(...CHANGE_ERRORS, 'not_leased', 'conflict') }),
   '/release': post('Put a leased job back, at once or after a delay', leaseBody({ delay: seconds('wait this long first') }), { 200: leaseReply(jobRef, 'released'), ...errors(...CHANGE_ERRORS, 'not_leased', 'conflict') }),
   '/touch': post('Extend a lease', leaseBody({ lease: seconds("the lease's new length from now", true) }), {
     200: leaseReply(object({ ...ok, job_num: integer(1), hash: { type: 'string' }, ...leaseFields }), 'the new deadline'),
@@ -301,6 +352,15 @@ const paths: Record<string, Schema> = {
     200: { description: 'the page, its script or its style', content: Object.fromEntries(['text/html', 'text/javascript', 'text/css'].map((type) => [type, { schema: { type: 'string' } }])) },
     ...errors('not_found'),
   }),
+  '/cron': get('The cron entries, with their next and last firing', { 200: json(object({ ...ok, entries: { type: 'array', items: ref('CronEntry') } }), 'entries'), ...errors(...BODY_ERRORS) }),
+  '/cron/add': post(
+    'Add a cron entry (kept across restarts)',
+    { type: 'object', required: ['name'], description: 'name, schedule (a cron pattern) or every (seconds), timezone, lane, priority, message or arguments, missed (skip or once), paused' },
+    { 200: json(cronReply, 'added'), ...errors(...CHANGE_ERRORS, 'conflict', 'not_supported') },
+  ),
+  '/cron/pause': post('Pause a cron entry: its slots are skipped until it is resumed', cronName, { 200: json(cronReply, 'paused'), ...errors(...CHANGE_ERRORS, 'cron_not_found', 'not_supported') }),
+  '/cron/resume': post('Resume a paused cron entry', cronName, { 200: json(cronReply, 'resumed'), ...errors(...CHANGE_ERRORS, 'cron_not_found', 'not_supported') }),
+  '/cron/delete': post('Delete a cron entry added at run time', cronName, { 200: json(cronReply, 'deleted'), ...errors(...CHANGE_ERRORS, 'cron_not_found', 'conflict', 'not_supported') }),
   '/openapi.json': get('This document', { 200: { description: 'the OpenAPI 3.1 description of the API', content: { 'application/json': { schema: { type: 'object', required: ['openapi', 'paths'] } } } } }),
 }
 

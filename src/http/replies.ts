@@ -2,8 +2,10 @@ import { ApiError, CODES } from '../errors'
 import type { Taken } from '../store/job-store'
 import { ByteWriter } from '../queue/bytes'
 import type { Held } from '../queue/held'
-import { type Job, writeJobMembers, writeReportMembers } from '../queue/job'
+import { type Job, writeJobMembers, writeReportMembers, writeResultMember } from '../queue/job'
 import type { JobState } from '../queue/queue'
+import type { UniqueHold } from '../queue/unique'
+import type { FinishedState } from '../service/waiters'
 
 /** Reply bodies shared by several endpoints. */
 
@@ -95,10 +97,11 @@ export function journalFailed(err: Error, outcome: string): ApiError {
 }
 
 /**
- * `GET /job`: the job's fields, its state and attempts, its last run's report if it has one, and
- * for a queued job its position in its lane and ETA (seconds, null while the lane does not drain).
+ * `GET /job`: the job's fields, its state and attempts, its last run's report if it has one, its
+ * result if it succeeded with one, and for a queued job its position in its lane and ETA (seconds,
+ * null while the lane does not drain).
  */
-export function jobStateReply(job: Job, state: JobState, where?: { position?: number; eta: number | null }): string {
+export function jobStateReply(job: Job, state: JobState | FinishedState, where?: { position?: number; eta: number | null }): string {
   const out = new ByteWriter(1024)
   out.ascii(`${JOB_REPLY_START}"state":"${state}",`)
   writeJobDetail(job, out, where)
@@ -119,6 +122,7 @@ function writeJobDetail(job: Job, out: ByteWriter, where?: { position?: number |
     out.buf[start] = 0x20 // the report's members start with a comma
     out.ascii('}')
   }
+  writeResultMember(job, out)
 }
 
 /** A page of `GET /jobs`: the query as understood, the lane's count in that state, the jobs, and where the next page starts. */
@@ -156,4 +160,27 @@ export function deadJobsReply(lane: string, total: number, offset: number, jobs:
   out.reserve(3)
   out.ascii(']}')
   return out.buf.toString('utf8', 0, out.pos)
+}
+/** The members naming the job that holds a unique key: its number, hash, and until when a finished one holds it. */
+function holderMembers(hold: UniqueHold): string {
+  return `"job_num":${hold.jobNum},"hash":${JSON.stringify(hold.hash)},"held_until":${hold.active ? 'null' : `"${new Date(hold.until).toISOString()}"`}`
+}
+
+/** `/schedule` whose unique key is held: nothing queued; the job that holds the key. */
+export function duplicateReply(hold: UniqueHold): string {
+  const whose = hold.active ? `job ${hold.jobNum}, which is still queued or out` : `job ${hold.jobNum}, finished, until ${new Date(hold.until).toISOString()}`
+  const message = `duplicate: unique_key ${JSON.stringify(hold.key)} is held on lane ${JSON.stringify(hold.lane)} by ${whose}; nothing was queued`
+  return `{"status":"ok","code":${CODES.duplicate.code},"message":${JSON.stringify(message)},${holderMembers(hold)}}`
+}
+
+/**
+ * A batch with unique keys: the jobs queued (consecutive numbers, in the order given) and, for each
+ * entry not queued, its index and the job holding its key. Code 16 when nothing was queued.
+ */
+export function uniqueBatchReply(outcomes: readonly (Job | UniqueHold)[]): string {
+  const queued = outcomes.filter((o): o is Job => !('key' in o))
+  const duplicates = outcomes.flatMap((o, index) => ('key' in o ? [`{"index":${index},${holderMembers(o)}}`] : []))
+  const range = queued.length === 0 ? '' : `,"first_job_num":${queued[0]!.jobNum},"last_job_num":${queued[queued.length - 1]!.jobNum}`
+  const code = queued.length === 0 ? CODES.duplicate.code : CODES.ok.code
+  return `{"status":"ok","code":${code},"count":${queued.length}${range},"duplicates":[${duplicates.join(',')}]}`
 }

@@ -1,7 +1,8 @@
 import { ApiError } from '../errors'
 import { isJsonObject } from '../json'
 import { DEFAULT_LANE, DEFAULT_PRIORITY, MAX_PRIORITY } from '../queue/job'
-import type { ScheduleInput } from '../queue/queue'
+import { MAX_UNIQUE_FOR_SECONDS } from '../service/lane-settings'
+import type { UniqueScheduleInput } from '../service/job-service'
 import type { LeaseCommand } from '../service/job-service'
 
 /**
@@ -49,16 +50,20 @@ export function priorityField(fields: Fields): number {
   return priority
 }
 
-/** A job to schedule; `fromArguments` when it came as top-level `arguments` (runner lanes only). */
-export interface ScheduleJob extends ScheduleInput {
-  fromArguments?: true
-}
-
-function parseJob(fields: Fields): ScheduleJob {
+function parseJob(fields: Fields): UniqueScheduleInput {
   const delayMs = secondsField(fields, 'delay', false)
-  const job: ScheduleJob = { message: messageField(fields), lane: laneField(fields), priority: priorityField(fields) }
+  const job: UniqueScheduleInput = { message: messageField(fields), lane: laneField(fields), priority: priorityField(fields) }
   if (delayMs !== undefined && delayMs > 0) job.delayMs = delayMs
   if (fields.arguments !== undefined && fields.arguments !== null) job.fromArguments = true
+  const unique = uniqueFields(fields)
+  if (unique !== undefined) job.unique = unique
+  const group = fields.group
+  if (group !== undefined && group !== null) {
+    if (typeof group !== 'string' || group === '' || group.length > MAX_LANE_LENGTH || CONTROL_CHARACTER.test(group)) {
+      throw invalid(`"group" must be a string of 1 to ${MAX_LANE_LENGTH} characters, with no control characters`)
+    }
+    job.group = group
+  }
   return job
 }
 
@@ -80,25 +85,49 @@ function messageField(fields: Fields): string {
   return message
 }
 
-/** `/schedule` takes one job (`{message, lane?, priority?}`) or a batch (`{"jobs": [...]}`). */
-export type ScheduleRequest = { batch: false; job: ScheduleJob } | { batch: true; jobs: ScheduleJob[] }
+export const MAX_UNIQUE_KEY_LENGTH = 1024
+
+/** `unique_key` and `unique_for` (seconds; left to the lane's `unique_for` when absent). */
+function uniqueFields(fields: Fields): UniqueScheduleInput['unique'] {
+  const key = fields.unique_key
+  const forMs = fields.unique_for === undefined || fields.unique_for === null ? undefined : uniqueForField(fields.unique_for)
+  if (key === undefined || key === null) {
+    if (forMs !== undefined) throw invalid('"unique_for" needs a "unique_key"')
+    return undefined
+  }
+  if (typeof key !== 'string' || key === '' || key.length > MAX_UNIQUE_KEY_LENGTH) throw invalid(`"unique_key" must be a string of 1 to ${MAX_UNIQUE_KEY_LENGTH} characters`)
+  return { key, forMs }
+}
+
+function uniqueForField(value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_UNIQUE_FOR_SECONDS)) throw invalid(`"unique_for" must be a number of seconds from 0 to ${MAX_UNIQUE_FOR_SECONDS}`)
+  return Math.round(value * 1000)
+}
+
+/**
+ * `/schedule` takes one job (`{message, lane?, priority?}`) or a batch (`{"jobs": [...]}`);
+ * `unique` is set when a job carries a unique key (such a schedule may queue less than it was given).
+ */
+export type ScheduleRequest = ({ batch: false; job: UniqueScheduleInput; waitMs: number | undefined } | { batch: true; jobs: UniqueScheduleInput[] }) & { unique: boolean }
 
 export function parseSchedule(fields: Fields): ScheduleRequest {
   const jobs = fields.jobs
-  if (jobs === undefined || jobs === null) return { batch: false, job: parseJob(fields) }
+  if (jobs === undefined || jobs === null) {
+    const job = parseJob(fields)
+    return { batch: false, job, unique: job.unique !== undefined, waitMs: secondsField(fields, 'wait', true) }
+  }
+  if (fields.wait !== undefined && fields.wait !== null) throw invalid('"wait" is for one job, not a batch')
   if (fields.message !== undefined && fields.message !== null) throw invalid('give either "message" or "jobs", not both')
   if (!Array.isArray(jobs) || jobs.length === 0) throw invalid('"jobs" must be a non-empty array of jobs')
-  return {
-    batch: true,
-    jobs: jobs.map((entry: unknown, i) => {
-      try {
-        if (!isJsonObject(entry)) throw invalid('must be a JSON object')
-        return parseJob(entry)
-      } catch (err) {
-        throw invalid(`jobs[${i}]: ${(err as Error).message}`)
-      }
-    }),
-  }
+  const parsed = jobs.map((entry: unknown, i) => {
+    try {
+      if (!isJsonObject(entry)) throw invalid('must be a JSON object')
+      return parseJob(entry)
+    } catch (err) {
+      throw invalid(`jobs[${i}]: ${(err as Error).message}`)
+    }
+  })
+  return { batch: true, jobs: parsed, unique: parsed.some((job) => job.unique !== undefined) }
 }
 
 /** The longest `timeout`, `lease` or `delay`: Node timers hold at most 2^31-1 ms. */
@@ -187,7 +216,11 @@ function leaseCommands(fields: Fields, one: (fields: Fields) => LeaseCommand): L
   }
 }
 
-const ack = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: undefined })
+/** An ack may carry what the consumer returns (JSON text), shown by GET /job while the job is kept. */
+const ack = (fields: Fields): LeaseCommand => {
+  const result = fields.result
+  return { hash: hashField(fields), token: tokenField(fields), ms: undefined, result: result === undefined || result === null ? undefined : JSON.stringify(result) }
+}
 const release = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'delay', false) })
 const touch = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'lease', true) })
 

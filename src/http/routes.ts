@@ -1,7 +1,8 @@
 import os from 'node:os'
 import { ApiError } from '../errors'
 import type { Logger } from '../log'
-import { rfc3339 } from '../queue/job'
+import { Job, rfc3339 } from '../queue/job'
+import type { ScheduleInput } from '../queue/queue'
 import { encodeJobsByLane } from '../queue/listing'
 import { journalFailed } from '../service/commit'
 import type { JobService } from '../service/job-service'
@@ -11,10 +12,13 @@ import type { Exchange } from './exchange'
 import { type AdminOperations, adminOperations } from './admin-operations'
 import { PAGE_FIELDS } from './admin-requests'
 import { type JobOperations, jobOperations } from './job-operations'
+import { type CronOperations, cronOperations } from './cron-operations'
+import { WaitedSchedule } from './waited-schedule'
+import type { CronScheduler } from '../service/cron'
 import type { Operation } from './operation'
 import { Pacer } from './pacer'
 import { Outbox, ParkedReceive } from './parked'
-import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, jobReply, jobsReply } from './replies'
+import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, duplicateReply, jobReply, jobsReply, uniqueBatchReply } from './replies'
 import {
   type BlockingReceive,
   type DispatchJobRequest,
@@ -44,6 +48,8 @@ export interface RoutesOptions {
   journaled: boolean
   /** Dispatch Jobs from git, when an operator turned them on. */
   dispatch?: DispatchIntake
+  /** Cron entries at run time. */
+  cron: CronScheduler
   /** Extra status fields (server, snapshot) supplied by whoever wires the daemon. */
   statusExtras: () => Record<string, unknown>
   /** `GET /lanes`: every lane's counts and counters (the dashboard's overview), as JSON. */
@@ -83,22 +89,37 @@ export class Routes {
   private readonly jobOps: JobOperations
   /** The operators' endpoints: pages, moves, pause and resume, kill, bulk. */
   private readonly adminOps: AdminOperations
+  private readonly cronOps: CronOperations
   /** Without a journal: replies to parked receivers, sent once the current handler has returned. */
   private readonly outbox: Outbox | undefined
   /** Dispatch Jobs being checked (their fetches), stopped at shutdown. */
   private readonly intakes = new Set<AbortController>()
+  /** Schedules waiting for their jobs to finish (`wait`), answered at shutdown. */
+  private readonly waits = new Set<WaitedSchedule>()
 
   constructor(private readonly options: RoutesOptions) {
     const { service } = options
     const outbox = options.journaled ? undefined : new Outbox(service)
     this.outbox = outbox
+    const waits = this.waits
     this.scheduleOp = {
       parse: parseSchedule,
       pacer: undefined,
       changes: true,
       run(ex, request) {
-        // Validated as a whole: the batch is queued entirely or not at all.
-        const jobs = service.schedule(request.batch ? request.jobs : [request.job], request.batch)
+        if (!request.batch && request.waitMs !== undefined) {
+          new WaitedSchedule(ex, service, request.waitMs, waits).start(request.job)
+          return
+        }
+        if (request.unique) {
+          const outcomes = service.scheduleUnique(request.batch ? request.jobs : [request.job], request.batch)
+          if (!request.batch) answer(ex, outcomes, ([o]) => (o instanceof Job ? `{"status":"ok","code":0,"job_num":${o.jobNum},"hash":"${o.hash}"}` : duplicateReply(o!)))
+          else answer(ex, outcomes, uniqueBatchReply)
+          return
+        }
+        // Validated as a whole: the batch is queued entirely or not at all. (No job carries a unique
+        // key here, so each is a plain ScheduleInput.)
+        const jobs = service.schedule((request.batch ? request.jobs : [request.job]) as ScheduleInput[], request.batch)
         if (!request.batch) answer(ex, jobs, ([job]) => `{"status":"ok","code":0,"job_num":${job!.jobNum},"hash":"${job!.hash}"}`)
         else answer(ex, jobs, (all) => `{"status":"ok","code":0,"count":${all.length},"first_job_num":${all[0]!.jobNum},"last_job_num":${all[all.length - 1]!.jobNum}}`)
       },
@@ -173,6 +194,7 @@ export class Routes {
     }
     this.jobOps = jobOperations(service)
     this.adminOps = adminOperations(service, parseHash)
+    this.cronOps = cronOperations(options.cron)
     this.setThrottles(options.throttleReceive, options.throttleSchedule)
   }
 
@@ -199,6 +221,7 @@ export class Routes {
     }
     this.waitingForSlot.clear()
     for (const intake of this.intakes) intake.abort('shutting down')
+    for (const wait of [...this.waits]) wait.giveUp()
   }
 
   /**
@@ -380,6 +403,11 @@ export class Routes {
   /** `GET /failed?lane=...&offset=...&limit=...` (or those in a JSON body). */
   failed(ex: Exchange, query: string, body: Buffer): void {
     this.handle(ex, body, this.jobOps.failed, query)
+  }
+
+  /** `/cron`, `/cron/add`, `/cron/pause`, `/cron/resume`, `/cron/delete`. */
+  cron(ex: Exchange, action: keyof CronOperations, body: Buffer): void {
+    this.handle(ex, body, this.cronOps[action] as Operation<unknown>)
   }
 
   private handle<Input>(ex: Exchange, body: Buffer, op: Operation<Input>, query = ''): void {

@@ -115,6 +115,11 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   on('/ui', (ex) => ex.sendBody(200, 'text/html; charset=utf-8', REDIRECT_TO_UI, { Refresh: '0; url=/ui/' }), false)
   on('/ui/*', (ex, _res, req) => serveUiFile(ex, ui, req.getUrl()), false)
   const live = options.live === undefined ? undefined : serveLive(app, { ...options.live, tokenCheck: () => authorized, logger: options.logger })
+  on('/cron', withBody((ex, body) => routes.cron(ex, 'list', body)))
+  on('/cron/add', withBody((ex, body) => routes.cron(ex, 'add', body)))
+  on('/cron/pause', withBody((ex, body) => routes.cron(ex, 'pause', body)))
+  on('/cron/resume', withBody((ex, body) => routes.cron(ex, 'resume', body)))
+  on('/cron/delete', withBody((ex, body) => routes.cron(ex, 'delete', body)))
   // The API's description: the same for every daemon, so open like the status.
   on('/openapi.json', (ex) => ex.send(200, OPENAPI_JSON), false)
   on('/*', (ex) => routes.notFound(ex, ex.url))

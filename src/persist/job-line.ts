@@ -119,5 +119,5 @@ export function parseJobLine(buf: Buffer, start: number, end: number, laneKey: s
     lastTime.seconds = Math.floor(Date.parse(time) / 1000)
   }
   if (Number.isNaN(lastTime.seconds)) return undefined
-  return { jobNum, hash: hash === '' ? undefined : hash, created: lastTime.seconds, lane: lane !== '' ? lane : laneKey, priority, message, attempts: undefined, notBefore: undefined }
+  return { jobNum, hash: hash === '' ? undefined : hash, created: lastTime.seconds, lane: lane !== '' ? lane : laneKey, priority, message, attempts: undefined, notBefore: undefined, unique: undefined, group: undefined }
 }

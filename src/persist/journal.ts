@@ -5,7 +5,10 @@ import type { FSYNC_MODES } from '../config'
 import type { Logger } from '../log'
 import { ByteWriter } from '../queue/bytes'
 import type { ChangeLog, ReturnReason } from '../queue/changes'
-import { type Job, writeJobMembers, writeReportMembers } from '../queue/job'
+import { type Job, writeFinishedMembers, writeJobMembers, writeReportMembers } from '../queue/job'
+import type { SavedHold } from '../queue/unique'
+import type { CronRecord } from '../queue/cron-table'
+import { encodeCronRecord } from './cron-records'
 
 export type FsyncMode = (typeof FSYNC_MODES)[number]
 
@@ -204,6 +207,13 @@ export class Journal implements ChangeLog {
     this.jobRecord('bury', job)
   }
 
+  finished(job: Job, until: number): void {
+    const out = this.open.out
+    const start = this.startRecord(out, 'finish')
+    writeFinishedMembers(job, until, out)
+    this.endRecord(out, start)
+  }
+
   deleted(job: Job): void {
     this.numberRecord('delete', job)
   }
@@ -215,6 +225,14 @@ export class Journal implements ChangeLog {
     out.ascii(',"lane":')
     out.jsonString(lane)
     this.endRecord(out, start)
+  }
+
+  uniqueHeld({ lane, key, hash, jobNum, until }: SavedHold): void {
+    this.fieldsRecord('unique', { lane, key, hash, job_num: jobNum, until })
+  }
+
+  cronChanged(name: string, record: CronRecord | undefined): void {
+    this.fieldsRecord('cron', { name, record: record === undefined ? null : encodeCronRecord(record) })
   }
 
   /** Runs `callback` once everything appended so far is written (and synced, per the mode). */
@@ -308,13 +326,23 @@ export class Journal implements ChangeLog {
     this.endRecord(out, start)
   }
 
+  /** A record of a rare kind (not one per job): its fields as JSON.stringify writes them. */
+  private fieldsRecord(op: string, fields: Record<string, unknown>): void {
+    const out = this.open.out
+    const start = this.startRecord(out, op)
+    const members = Buffer.from(`,${JSON.stringify(fields).slice(1, -1)}`)
+    out.reserve(members.length + 2)
+    out.bytes(members)
+    this.endRecord(out, start)
+  }
+
   /** Leaves room for the checksum; the record's JSON starts right after it. */
   private startRecord(out: ByteWriter, op: string): number {
     out.reserve(64)
     out.pos += 9 // "xxxxxxxx "
     const start = out.pos
     out.ascii(`{"op":"${op}"`)
-    if (op === 'schedule' || op === 'return' || op === 'bury') out.ascii(',')
+    if (op === 'schedule' || op === 'return' || op === 'bury' || op === 'finish') out.ascii(',')
     return start
   }
 

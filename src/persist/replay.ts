@@ -6,11 +6,34 @@ import { journalFile, journalGenerations } from './journal'
 import { readLines } from './lines'
 import { Progress } from './progress'
 import type { RunReport } from '../queue/job'
-import { decodeJob, decodeReport } from './snapshot'
+import { decodeHold, decodeJob, decodeReport } from './snapshot'
+import type { SavedHold } from '../queue/unique'
+import type { CronRecord } from '../queue/cron-table'
+import { decodeCronRecord } from './cron-records'
 
 export interface DeadJob {
   dead: RestoredJob
   report: RunReport
+}
+
+/** A succeeded job kept for `GET /job` until `until` (ms since the epoch), with its report (runner lanes) and result. */
+export interface FinishedJob {
+  finished: RestoredJob
+  report: RunReport | undefined
+  result: string | undefined
+  until: number
+}
+
+/** A succeeded job's line in dead.json or its journal record; throws SnapshotFormatError. */
+export function decodeFinished(raw: Record<string, unknown>, laneKey: string, where: string): FinishedJob {
+  const until = typeof raw.kept_until === 'string' ? Date.parse(raw.kept_until) : NaN
+  if (Number.isNaN(until)) throw new Error(`${where}: "kept_until" must be an RFC 3339 time`)
+  return {
+    finished: decodeJob(raw, laneKey, where),
+    report: raw.started_at === undefined ? undefined : decodeReport(raw, where),
+    result: raw.result === undefined ? undefined : JSON.stringify(raw.result),
+    until,
+  }
 }
 
 /**
@@ -28,11 +51,15 @@ export class JournalState {
    * job_num → the job (queued), null when it is gone, 'present' when it is there with its content
    * in the snapshot, or a dead job with its report.
    */
-  readonly jobs = new Map<number, RestoredJob | null | 'present' | DeadJob>()
+  readonly jobs = new Map<number, RestoredJob | null | 'present' | DeadJob | FinishedJob>()
   records = 0
   highestJobNum = 0
   /** Lanes paused or resumed by the records: the last record of each lane decides. */
   readonly paused = new Map<string, boolean>()
+  /** Unique keys held by finished jobs (or freed: `until` 0), by lane and key; the last record wins. */
+  readonly uniqueHolds = new Map<string, SavedHold>()
+  /** Cron records by name (undefined: deleted); the last record wins. */
+  readonly cron = new Map<string, CronRecord | undefined>()
 
   /**
    * Tells the journal what a snapshot file holds of a job. Returns true when the journal mentions
@@ -53,6 +80,13 @@ export class JournalState {
       this.records++
       return
     }
+    if (op === 'cron') {
+      const { name, record } = fields
+      if (typeof name !== 'string') throw new Error(`${where}: a cron record needs a "name"`)
+      this.cron.set(name, record === null ? undefined : decodeCronRecord(record, where))
+      this.records++
+      return
+    }
     const jobNum = fields.job_num
     if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) throw new Error(`${where}: "job_num" must be a positive integer`)
     switch (op) {
@@ -67,11 +101,19 @@ export class JournalState {
       case 'bury':
         this.jobs.set(jobNum, { dead: decodeJob(fields, 'main', where), report: decodeReport(fields, where) })
         break
+      case 'finish':
+        this.jobs.set(jobNum, decodeFinished(fields, 'main', where))
+        break
       case 'take':
       case 'ack':
       case 'delete':
         this.jobs.set(jobNum, null)
         break
+      case 'unique': {
+        const hold = decodeHold(fields, where)
+        this.uniqueHolds.set(JSON.stringify([hold.lane, hold.key]), hold)
+        break
+      }
       default:
         throw new Error(`${where}: unknown op ${JSON.stringify(op)}`)
     }

@@ -3,6 +3,7 @@ import { isJsonObject } from '../json'
 import { DEFAULT_LANE, MAX_PRIORITY } from '../queue/job'
 import type { RunReport } from '../queue/job'
 import type { RestoredJob } from '../queue/queue'
+import type { SavedHold } from '../queue/unique'
 import { parseJobLine } from './job-line'
 import { type LineSpan, readLineSpans } from './lines'
 
@@ -38,7 +39,7 @@ function parseTime(text: string): number | undefined {
 /** One job object of a snapshot (or a journal record), checked; throws SnapshotFormatError. */
 export function decodeJob(raw: unknown, laneKey: string, where: Where): RestoredJob {
   if (!isJsonObject(raw)) fail(where, 'expected a job object')
-  const { job_num: jobNum, hash, timestamp, lane, priority, message, attempts, not_before: notBefore } = raw
+  const { job_num: jobNum, hash, timestamp, lane, priority, message, attempts, not_before: notBefore, unique_key: uniqueKey, unique_for: uniqueFor, group } = raw
   if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) fail(where, '"job_num" must be a positive integer')
   if (typeof message !== 'string') fail(where, '"message" must be a string')
   if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY)) {
@@ -49,6 +50,9 @@ export function decodeJob(raw: unknown, laneKey: string, where: Where): Restored
   if (attempts !== undefined && (typeof attempts !== 'number' || !Number.isSafeInteger(attempts) || attempts < 0)) fail(where, '"attempts" must be a whole number')
   const readyAt = notBefore === undefined ? undefined : typeof notBefore === 'string' ? Date.parse(notBefore) : NaN
   if (readyAt !== undefined && Number.isNaN(readyAt)) fail(where, '"not_before" must be an RFC 3339 time')
+  if (uniqueKey !== undefined && typeof uniqueKey !== 'string') fail(where, '"unique_key" must be a string')
+  if (group !== undefined && typeof group !== 'string') fail(where, '"group" must be a string')
+  if (uniqueKey !== undefined && (typeof uniqueFor !== 'number' || !(uniqueFor >= 0))) fail(where, '"unique_for" must be a number of seconds')
   let created: number | undefined
   if (timestamp !== undefined) {
     created = typeof timestamp === 'string' ? parseTime(timestamp) : undefined
@@ -63,7 +67,19 @@ export function decodeJob(raw: unknown, laneKey: string, where: Where): Restored
     message,
     attempts: attempts as number | undefined,
     notBefore: readyAt,
+    unique: uniqueKey === undefined ? undefined : { key: uniqueKey, forMs: Math.round((uniqueFor as number) * 1000) },
+    group: group as string | undefined,
   }
+}
+
+/** A unique key held by a finished job, from state.json or a journal record; throws SnapshotFormatError. */
+export function decodeHold(raw: unknown, where: string): SavedHold {
+  if (!isJsonObject(raw)) fail(where, 'expected a unique key hold object')
+  const { lane, key, hash, job_num: jobNum, until } = raw
+  if (typeof lane !== 'string' || typeof key !== 'string' || typeof hash !== 'string') fail(where, 'a unique key hold needs "lane", "key" and "hash" strings')
+  if (typeof jobNum !== 'number' || !Number.isSafeInteger(jobNum) || jobNum < 1) fail(where, '"job_num" must be a positive integer')
+  if (typeof until !== 'number' || !Number.isSafeInteger(until) || until < 0) fail(where, '"until" must be a time in ms since the epoch')
+  return { lane, key, hash, jobNum, until }
 }
 
 /** The run report written after a dead job's fields (see writeReportMembers); throws SnapshotFormatError. */
@@ -80,7 +96,7 @@ export function decodeReport(raw: Record<string, unknown>, where: string): RunRe
     return value as string | number
   }
   return {
-    state: 'dead',
+    state: raw.state === 'succeeded' || raw.state === 'failed' ? raw.state : 'dead',
     startedAt: time(startedAt, 'started_at'),
     finishedAt: time(finishedAt, 'finished_at'),
     durationMs: typeof durationMs === 'number' && durationMs >= 0 ? durationMs : 0,

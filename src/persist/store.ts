@@ -6,9 +6,12 @@ import type { Queue } from '../queue/queue'
 import type { Job } from '../queue/job'
 import { type WriteFs, realFs, writeFileAtomically, writeFilesAtomically } from './atomic'
 import type { RestoredJob } from '../queue/queue'
-import type { DeadJob, JournalState } from './replay'
+import { type DeadJob, type FinishedJob, type JournalState, decodeFinished } from './replay'
+import { decodeHold, decodeReport, readSnapshotFile } from './snapshot'
+import type { SavedHold } from '../queue/unique'
+import type { CronRecord } from '../queue/cron-table'
+import { decodeCronRecord, encodeCronRecord } from './cron-records'
 import { Progress } from './progress'
-import { decodeReport, readSnapshotFile } from './snapshot'
 
 /** The journal as a snapshot sees it: started anew when a snapshot is captured, trimmed once it is written. */
 export interface Compactable {
@@ -87,7 +90,7 @@ export class SnapshotStore {
    * too (marked "retried"), so a crash between the two renames neither loses nor doubles a job.
    */
   load(queue: Queue, journal?: JournalState): number {
-    this.loadState(queue)
+    const { holds, cron } = this.loadState(queue)
     const dead = this.readDead()
     let restored = 0
     const restore = (job: RestoredJob): void => {
@@ -103,7 +106,8 @@ export class SnapshotStore {
         progress.tick()
         dead.retried.delete(job.jobNum) // queue.json has it: dead.json's copy is not needed
         if (journalSays(job)) return
-        if (!dead.dead.has(job.jobNum)) restore(job) // otherwise it died since (dead.json is newer)
+        // Otherwise it died or succeeded since (dead.json is newer).
+        if (!dead.dead.has(job.jobNum) && !dead.finished.has(job.jobNum)) restore(job)
       }
       try {
         readSnapshotFile(this.queueFile, { lane: (name) => queue.declareLane(name), job: fromQueueFile })
@@ -113,16 +117,26 @@ export class SnapshotStore {
     }
     for (const { dead: job, report } of dead.dead.values()) if (!journalSays(job)) queue.restoreDead(job, report)
     for (const job of dead.retried.values()) if (!journalSays(job)) restore(job)
+    const finished = [...dead.finished.values()].filter(({ finished: job }) => !journalSays(job))
     if (journal !== undefined) {
       for (const [jobNum, said] of journal.jobs) {
         if (said === null) continue
         if (said === 'present') this.logger.warn({ job_num: jobNum }, 'journal: a leased job is neither in the snapshot nor in the journal; skipped')
         else if ('dead' in said) queue.restoreDead(said.dead, said.report)
+        else if ('finished' in said) finished.push(said)
         else restore(said)
       }
       queue.reserveJobNumsBelow(journal.highestJobNum + 1)
       for (const [lane, paused] of journal.paused) queue.restorePaused(lane, paused)
     }
+    // After the jobs, which hold their own keys: a finished hold never takes a key from a job here.
+    // The journal's records are newer than state.json's list (see save), so they go last.
+    // Succeeded jobs oldest first, as they are kept (the oldest are forgotten first).
+    for (const job of finished.sort((a, b) => a.until - b.until)) queue.restoreFinished(job.finished, job.report, job.result, job.until)
+    for (const hold of holds) queue.restoreUniqueHold(hold)
+    for (const hold of journal?.uniqueHolds.values() ?? []) queue.restoreUniqueHold(hold)
+    for (const record of cron) queue.cron.restore(record.name, record)
+    for (const [name, record] of journal?.cron ?? []) queue.cron.restore(name, record)
     // What dead.json holds as dead, and what it carries as retried that queue.json lacks (dead.json
     // was renamed without queue.json): the next dead.json must carry those too, until a queue.json
     // holding them is in place.
@@ -131,10 +145,14 @@ export class SnapshotStore {
     return restored
   }
 
-  private loadState(queue: Queue): void {
+  /**
+   * state.json: the next job number; and, returned to be restored after the jobs, the unique keys
+   * finished jobs hold and the cron entries' records.
+   */
+  private loadState(queue: Queue): { holds: SavedHold[]; cron: CronRecord[] } {
     const stateText = readIfExists(this.stateFile)
-    if (stateText === undefined || stateText.trim() === '') return
-    let state: { next_job_num?: unknown; paused_lanes?: unknown }
+    if (stateText === undefined || stateText.trim() === '') return { holds: [], cron: [] }
+    let state: { next_job_num?: unknown; unique_holds?: unknown; cron?: unknown; paused_lanes?: unknown }
     try {
       state = JSON.parse(stateText) as typeof state
     } catch (err) {
@@ -150,16 +168,28 @@ export class SnapshotStore {
       throw new UnreadableSnapshotError(`${this.stateFile}: "paused_lanes" must be an array of lane names`)
     }
     for (const lane of paused) queue.restorePaused(lane, true)
+    const { unique_holds: holds = [], cron = [] } = state
+    if (!Array.isArray(holds) || !Array.isArray(cron)) throw new UnreadableSnapshotError(`${this.stateFile}: "unique_holds" and "cron" must be lists`)
+    try {
+      return { holds: holds.map((raw, i) => decodeHold(raw, `unique_holds[${i}]`)), cron: cron.map((raw, i) => decodeCronRecord(raw, `cron[${i}]`)) }
+    } catch (err) {
+      throw new UnreadableSnapshotError(`${this.stateFile}: ${(err as Error).message}`)
+    }
   }
 
-  /** dead.json: dead jobs with their reports, and jobs retried since the dead.json before it. */
-  private readDead(): { dead: Map<number, DeadJob>; retried: Map<number, RestoredJob> } {
+  /**
+   * dead.json: dead jobs with their reports, jobs retried since the dead.json before it, and
+   * succeeded jobs kept for GET /job (with `kept_until`).
+   */
+  private readDead(): { dead: Map<number, DeadJob>; retried: Map<number, RestoredJob>; finished: Map<number, FinishedJob> } {
     const dead = new Map<number, DeadJob>()
     const retried = new Map<number, RestoredJob>()
-    if (!existsSync(this.deadFile)) return { dead, retried }
+    const finished = new Map<number, FinishedJob>()
+    if (!existsSync(this.deadFile)) return { dead, retried, finished }
     this.deadFileExists = true
     const job = (restored: RestoredJob, raw: Record<string, unknown>): void => {
       if (raw.retried === true) retried.set(restored.jobNum, restored)
+      else if (raw.kept_until !== undefined) finished.set(restored.jobNum, decodeFinished(raw, restored.lane, `${this.deadFile}: job ${restored.jobNum}`))
       else dead.set(restored.jobNum, { dead: restored, report: decodeReport(raw, `${this.deadFile}: job ${restored.jobNum}`) })
     }
     try {
@@ -167,7 +197,7 @@ export class SnapshotStore {
     } catch (err) {
       throw new UnreadableSnapshotError(`${this.deadFile}: ${(err as Error).message}`)
     }
-    return { dead, retried }
+    return { dead, retried, finished }
   }
 
   /**
@@ -178,8 +208,12 @@ export class SnapshotStore {
     const run = async (): Promise<void> => {
       const started = performance.now()
       const lanes = queue.snapshot()
+      // Paused lanes are kept in state.json (queue.json has no room for them), captured with the jobs.
       const paused = queue.pausedLanes()
+      const holds = queue.finishedUniqueHolds()
+      const cron = queue.cron.all()
       const dead = queue.allDead()
+      const finished = queue.allFinished()
       const retried = this.retriedSinceDeadFile(queue, dead)
       // From here on the journal's new generation holds exactly what this snapshot lacks.
       const generation = journal?.rotate()
@@ -188,14 +222,12 @@ export class SnapshotStore {
       const deadNow = new Map([...dead.values()].flat().map((job) => [job.jobNum, job.hash]))
       try {
         // State first: a crash between the two writes leaves a next_job_num that is only too high.
-        // Paused lanes are kept here (queue.json has no room for them), captured with the jobs.
-        const stateText = `${JSON.stringify({ next_job_num: queue.nextJobNum, paused_lanes: paused })}\n`
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
-        await writeFileAtomically(this.stateFile, [Buffer.from(stateText)], this.fs)
+        await writeFileAtomically(this.stateFile, encodeState(queue.nextJobNum, holds, cron, paused), this.fs)
         const files = [{ file: this.queueFile, pieces: counted(encodeJobsByLane(lanes), size) }]
         // dead.json goes with queue.json, renamed first (see load): a job moves between the two
         // when it dies or is retried.
-        if (dead.size > 0 || retried.length > 0 || this.deadFileExists) files.unshift({ file: this.deadFile, pieces: encodeDeadJobs(dead, retried) })
+        if (dead.size > 0 || retried.length > 0 || finished.length > 0 || this.deadFileExists) files.unshift({ file: this.deadFile, pieces: encodeDeadJobs(dead, retried, finished) })
         await writeFilesAtomically(files, this.fs)
         this.deadFileExists = files.length > 1
         this.onDiskDead = deadNow
@@ -235,4 +267,24 @@ export class SnapshotStore {
     }
     return retried
   }
+}
+
+/** state.json: `{"next_job_num": N, "paused_lanes": [...], "cron": [...], "unique_holds": [...]}`, a hold per line, in pieces of about 256 KiB. */
+function* encodeState(nextJobNum: number, holds: SavedHold[], cron: CronRecord[], paused: string[]): Generator<Buffer> {
+  let text = `{"next_job_num":${nextJobNum}`
+  if (paused.length > 0) text += `,"paused_lanes":${JSON.stringify(paused)}`
+  if (cron.length > 0) text += `,"cron":[${cron.map((record) => `\n${JSON.stringify(encodeCronRecord(record))}`).join(',')}\n]`
+  if (holds.length > 0) {
+    text += ',"unique_holds":['
+    for (let i = 0; i < holds.length; i++) {
+      const { lane, key, hash, jobNum, until } = holds[i]!
+      text += `${i === 0 ? '' : ','}\n${JSON.stringify({ lane, key, hash, job_num: jobNum, until })}`
+      if (text.length >= 256 * 1024) {
+        yield Buffer.from(text)
+        text = ''
+      }
+    }
+    text += '\n]'
+  }
+  yield Buffer.from(`${text}}\n`)
 }

@@ -1,4 +1,6 @@
 import type { Job } from './job'
+import type { CronRecord } from './cron-table'
+import type { SavedHold } from './unique'
 
 /**
  * Every change to the set of jobs a restart must reproduce, told in the order it happens (the
@@ -21,10 +23,19 @@ export interface ChangeLog {
   returned(job: Job, reason: ReturnReason): void
   /** A run failed with no retries left: the job is dead, kept with its report until retried or deleted. */
   buried(job: Job): void
+  /** Done and kept a while for `GET /job` (until `until`), with its result and report: the record carries it whole. */
+  finished(job: Job, until: number): void
   /** Gone for good at an operator's request. */
   deleted(job: Job): void
   /** An operator paused or resumed a lane (not about a job: kept across restarts all the same). */
   lanePaused(lane: string, paused: boolean): void
+  /**
+   * A finished job holds its unique key until `hold.until` (0: the key is free). Keys held by jobs
+   * still here are restored with those jobs.
+   */
+  uniqueHeld(hold: SavedHold): void
+  /** A cron entry's record was added or changed (fired, paused), or deleted (undefined). */
+  cronChanged(name: string, record: CronRecord | undefined): void
 }
 
 export type ReturnReason = 'released' | 'lease expired' | 'not delivered' | 'retried' | 'moved'
@@ -38,4 +49,7 @@ export const NO_CHANGE_LOG: ChangeLog = {
   buried() {},
   deleted() {},
   lanePaused() {},
+  finished() {},
+  uniqueHeld() {},
+  cronChanged() {},
 }

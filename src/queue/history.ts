@@ -87,12 +87,29 @@ export class JobHistory {
     return new Map([...this.deadByLane].filter(([, jobs]) => jobs.size > 0).map(([lane, jobs]) => [lane, [...jobs]]))
   }
 
-  succeeded(job: Job, now: number): void {
-    this.expire(now)
+  /** Keeps a succeeded job for its lane's keep_finished; returns until when, or undefined when it is not kept. */
+  succeeded(job: Job, now: number): number | undefined {
     const keepMs = this.limits.keepFinishedMs(job.lane)
-    if (keepMs <= 0 || this.limits.maxFinished <= 0) return
-    const bytes = Buffer.byteLength(job.message)
-    this.finished.set(job.hash, { job, until: now + keepMs, bytes })
+    if (keepMs <= 0 || this.limits.maxFinished <= 0) return undefined
+    this.keep(job, now + keepMs, now)
+    return now + keepMs
+  }
+
+  /** A succeeded job read back from a snapshot or the journal, kept until `until` (restore them oldest first). */
+  restoreSucceeded(job: Job, until: number, now: number): void {
+    if (until > now && this.limits.maxFinished > 0) this.keep(job, until, now)
+  }
+
+  /** Every succeeded job kept, oldest first, with until when (for snapshots). */
+  allFinished(now: number): { job: Job; until: number }[] {
+    this.expire(now)
+    return [...this.finished.values()].map(({ job, until }) => ({ job, until }))
+  }
+
+  private keep(job: Job, until: number, now: number): void {
+    this.expire(now)
+    const bytes = Buffer.byteLength(job.message) + (job.result?.length ?? 0)
+    this.finished.set(job.hash, { job, until, bytes })
     this.finishedBytes += bytes
     const maxBytes = this.limits.maxFinishedBytes ?? 0
     while (this.finished.size > this.limits.maxFinished || (maxBytes > 0 && this.finishedBytes > maxBytes && this.finished.size > 0)) {

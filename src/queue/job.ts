@@ -1,6 +1,7 @@
 import { type ByteWriter, jsonStringBound } from './bytes'
 import { processHashes } from './hash'
 import type { HeapItem } from './heap'
+import type { UniqueSpec } from './unique'
 
 export const DEFAULT_LANE = 'main'
 export const DEFAULT_PRIORITY = 512
@@ -54,8 +55,35 @@ export class Job implements HeapItem {
     if (at !== 0 || this.extra !== undefined) this.more().notBefore = at
   }
 
+  /** What its consumer (ack) or runner returned when it succeeded, as JSON text. */
+  get result(): string | undefined {
+    return this.extra?.result
+  }
+
+  set result(json: string | undefined) {
+    if (json !== undefined || this.extra !== undefined) this.more().result = json
+  }
+
+  /** The group (a tenant, a customer) it is served fairly among, within its priority; none: not grouped. */
+  get group(): string | undefined {
+    return this.extra?.group
+  }
+
+  set group(group: string | undefined) {
+    if (group !== undefined || this.extra !== undefined) this.more().group = group
+  }
+
+  /** The unique key it holds on its lane, if it was scheduled with one. */
+  get unique(): UniqueSpec | undefined {
+    return this.extra?.unique
+  }
+
+  set unique(spec: UniqueSpec | undefined) {
+    if (spec !== undefined || this.extra !== undefined) this.more().unique = spec
+  }
+
   private more(): JobExtra {
-    return (this.extra ??= { attempts: 0, report: undefined, notBefore: 0 })
+    return (this.extra ??= { attempts: 0, report: undefined, notBefore: 0, unique: undefined, result: undefined, group: undefined })
   }
 
   /** Whether the hash is stored (restored from a snapshot) rather than derived from the job number. */
@@ -96,6 +124,9 @@ interface JobExtra {
   attempts: number
   report: RunReport | undefined
   notBefore: number
+  unique: UniqueSpec | undefined
+  result: string | undefined
+  group: string | undefined
 }
 
 /** How a run of a job ended, as shown by `GET /job` and `GET /failed`. */
@@ -152,6 +183,19 @@ export function writeJobMembers(job: Job, out: ByteWriter): void {
     out.uint(job.attempts)
   }
   if (job.notBefore > 0) out.ascii(`,"not_before":"${new Date(job.notBefore).toISOString()}"`)
+  const group = job.group
+  if (group !== undefined) {
+    out.reserve(jsonStringBound(group) + 12)
+    out.ascii(',"group":')
+    out.jsonString(group)
+  }
+  const unique = job.unique
+  if (unique !== undefined) {
+    out.reserve(jsonStringBound(unique.key) + 40)
+    out.ascii(',"unique_key":')
+    out.jsonString(unique.key)
+    out.ascii(`,"unique_for":${unique.forMs / 1000}`)
+  }
 }
 
 /**
@@ -167,6 +211,27 @@ export function writeReportMembers(report: RunReport, out: ByteWriter): void {
   else out.jsonString(report.reason)
   out.ascii(`,"exit_code":${wholeOrNull(report.exitCode)},"http_status":${wholeOrNull(report.httpStatus)},"output":`)
   out.jsonString(report.output)
+}
+
+/**
+ * A succeeded job kept for `GET /job` (in dead.json and the journal's `finish` record): its last
+ * run's report if it ran on a runner lane, its result, and until when it is kept.
+ */
+export function writeFinishedMembers(job: Job, until: number, out: ByteWriter): void {
+  writeJobMembers(job, out)
+  if (job.report !== undefined) writeReportMembers(job.report, out)
+  writeResultMember(job, out)
+  out.reserve(48)
+  out.ascii(`,"kept_until":"${new Date(until).toISOString()}"`)
+}
+
+/** `,"result":…` when the job left a result (JSON text already, checked when it was given). */
+export function writeResultMember(job: Job, out: ByteWriter): void {
+  if (job.result === undefined) return
+  const result = Buffer.from(job.result)
+  out.reserve(result.length + 12)
+  out.ascii(',"result":')
+  out.bytes(result)
 }
 
 /** A whole number as JSON, or null (NaN or a fraction would make the line unreadable). */

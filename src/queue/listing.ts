@@ -1,5 +1,5 @@
 import { ByteWriter } from './bytes'
-import { type Job, writeJobMembers, writeReportMembers } from './job'
+import { type Job, writeFinishedMembers, writeJobMembers, writeReportMembers } from './job'
 import type { LaneSnapshot } from './queue'
 
 /**
@@ -56,14 +56,22 @@ function writeRetriedMembers(job: Job, out: ByteWriter): void {
  * `dead.json`, in the same layout: every dead job, by lane, and after them the jobs `retried` out
  * of the previous dead.json (see SnapshotStore.load for why they are carried).
  */
-export function encodeDeadJobs(dead: Map<string, Job[]>, retried: Job[] = []): Generator<Buffer> {
-  const byLane = new Map([...dead].map(([lane, jobs]) => [lane, [jobs]]))
-  for (const job of retried) {
-    const parts = byLane.get(job.lane) ?? byLane.set(job.lane, [[]]).get(job.lane)!
-    if (parts.length === 1) parts.push([])
-    parts[1]!.push(job)
+export function encodeDeadJobs(dead: Map<string, Job[]>, retried: Job[] = [], finished: { job: Job; until: number }[] = []): Generator<Buffer> {
+  const byLane = new Map([...dead].map(([lane, jobs]) => [lane, [jobs, [], []]]))
+  const partsOf = (lane: string): Job[][] => byLane.get(lane) ?? byLane.set(lane, [[], [], []]).get(lane)!
+  for (const job of retried) partsOf(job.lane)[1]!.push(job)
+  const keptUntil = new Map<Job, number>()
+  for (const { job, until } of finished) {
+    partsOf(job.lane)[2]!.push(job)
+    keptUntil.set(job, until)
   }
   const retriedJobs = new Set(retried)
+  const writeMembers = (job: Job, out: ByteWriter): void => {
+    const until = keptUntil.get(job)
+    if (until !== undefined) writeFinishedMembers(job, until, out)
+    else if (retriedJobs.has(job)) writeRetriedMembers(job, out)
+    else writeDeadMembers(job, out)
+  }
   const lanes = [...byLane].map(([lane, parts]) => ({ lane, count: parts.reduce((n, part) => n + part.length, 0), parts }))
-  return encodeJobsByLane(lanes, { writeMembers: (job, out) => (retriedJobs.has(job) ? writeRetriedMembers(job, out) : writeDeadMembers(job, out)) })
+  return encodeJobsByLane(lanes, { writeMembers })
 }

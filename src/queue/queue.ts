@@ -7,7 +7,9 @@ import { processHashes } from './hash'
 import { DEFAULT_LANE, Job, type RunReport, compareJobs } from './job'
 import { type JobPage, type PageQuery, type PageState, listPage, readyPage } from './pages'
 import { Lane } from './lane'
+import { CronTable } from './cron-table'
 import type { QueueTotals } from './ready'
+import { type SavedHold, UniqueHold, UniqueKeys, type UniqueSpec } from './unique'
 
 export interface ScheduleInput {
   message: string
@@ -15,6 +17,17 @@ export interface ScheduleInput {
   priority: number
   /** Wait this long before the job is ready (ms). */
   delayMs?: number
+  /** Not queued while another job holds this key on the lane (see UniqueKeys). */
+  unique?: UniqueSpec
+  /** The job's hash, when its scheduler derives one (cron: from the entry and the fire time). */
+  hash?: string
+  /** Served in turn with the lane's other groups, within its priority. */
+  group?: string
+  /**
+   * A schedule that waits for its job this long (ms): a store shared by several processes keeps
+   * the job's end for this process to read (JobStore.waitedEnd). The in-memory store ignores it.
+   */
+  watchMs?: number
 }
 
 /** A job as read back from a snapshot. A missing hash or time is made up on restore. */
@@ -104,6 +117,12 @@ export class Queue {
   private readonly queuedByHash = new Map<string, Job>()
   /** Lanes paused by an operator: the job service hands their jobs to no one. */
   private readonly paused = new Set<string>()
+  /** Unique keys held by jobs queued, out, or finished a short while ago. */
+  private readonly uniqueKeys = new UniqueKeys()
+  /** Each lane's group weights (lanes' `group_weights`); a group not named weighs 1. */
+  private readonly groupWeights = new Map<string, Readonly<Record<string, number>>>()
+  /** Cron entries' records (kept with the jobs, so snapshots and the journal carry both). */
+  readonly cron: CronTable
 
   constructor(options: QueueOptions = {}) {
     this.clock = options.clock ?? Date.now
@@ -111,6 +130,7 @@ export class Queue {
     this.changes = options.changes ?? NO_CHANGE_LOG
     this.held = new HeldJobs(options.onDeadline ?? (() => undefined), options.leaseTokenPrefix ?? `${randomBytes(4).toString('hex')}-`)
     this.history = new JobHistory(options.history ?? { keepFinishedMs: () => 0, maxFinished: 0 })
+    this.cron = new CronTable(this.changes)
     this.declareLane(DEFAULT_LANE)
   }
 
@@ -134,10 +154,28 @@ export class Queue {
     return inputs.map((input) => this.add(input, Buffer.byteLength(input.message)))
   }
 
+  /**
+   * Queues every input in order, as scheduleMany does, except those whose unique key is held (by a
+   * job queued, out or finished less than its unique_for ago, or by an earlier input): for those,
+   * the hold, naming the job that has the key.
+   */
+  scheduleUnique(inputs: readonly ScheduleInput[]): (Job | UniqueHold)[] {
+    const now = this.clock()
+    return inputs.map((input) => {
+      const held = input.unique === undefined ? undefined : this.uniqueKeys.holder(input.lane, input.unique.key, now)
+      return held ?? this.add(input, Buffer.byteLength(input.message))
+    })
+  }
+
   private add(input: ScheduleInput, bytes: number): Job {
     const lane = this.lane(input.lane)
     const jobNum = this.nextNum++
-    const job = new Job(jobNum, Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, this.makeHash?.(jobNum) ?? null)
+    const job = new Job(jobNum, Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? this.makeHash?.(jobNum) ?? null)
+    if (input.group !== undefined) job.group = input.group
+    if (input.unique !== undefined) {
+      job.unique = input.unique
+      this.uniqueKeys.hold(job, input.unique)
+    }
     if (input.delayMs !== undefined && input.delayMs > 0) {
       this.held.delay(job, this.clock() + input.delayMs, bytes)
       this.changes.scheduled(job)
@@ -153,9 +191,38 @@ export class Queue {
   restore(input: RestoredJob): Job {
     // What was accepted before a restart is loaded whatever the limits are now.
     const job = this.rebuild(input)
+    if (job.unique !== undefined) this.uniqueKeys.hold(job, job.unique)
     if (input.notBefore !== undefined && input.notBefore > this.clock()) this.held.delay(job, input.notBefore, Buffer.byteLength(job.message))
     else this.enqueue(job)
     return job
+  }
+
+  /** A unique key held by a job that finished before a restart, read back from state.json or the journal. */
+  restoreUniqueHold(saved: SavedHold): void {
+    this.uniqueKeys.restore(saved, this.clock())
+  }
+
+  /** Unique keys held by finished jobs, for snapshots (those of jobs still here are saved with them). */
+  finishedUniqueHolds(): SavedHold[] {
+    return this.uniqueKeys.finished(this.clock())
+  }
+
+  /** How many unique keys are held, by jobs here and by finished ones. */
+  get uniqueKeysHeld(): number {
+    return this.uniqueKeys.size
+  }
+
+  /** A succeeded job loaded from a snapshot or the journal, kept until `until` (restore them oldest first). */
+  restoreFinished(input: RestoredJob, report: RunReport | undefined, result: string | undefined, until: number): void {
+    const job = this.rebuild(input)
+    job.report = report
+    job.result = result
+    this.history.restoreSucceeded(job, until, this.clock())
+  }
+
+  /** Succeeded jobs kept for GET /job, oldest first (for snapshots). */
+  allFinished(): { job: Job; until: number }[] {
+    return this.history.allFinished(this.clock())
   }
 
   /** Puts back a dead job loaded from a snapshot, with its report. */
@@ -173,7 +240,15 @@ export class Queue {
     const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? null)
     this.reserveJobNumsBelow(job.jobNum + 1)
     job.attempts = input.attempts ?? 0
+    job.unique = input.unique
+    job.group = input.group
     return job
+  }
+
+  /** How a lane's groups share its priorities (weighted round-robin); read at each turn, so it applies at once. */
+  setGroupWeights(lane: string, weights: Readonly<Record<string, number>> | undefined): void {
+    if (weights === undefined) this.groupWeights.delete(lane)
+    else this.groupWeights.set(lane, weights)
   }
 
   /** Makes a lane's jobs findable by hash in every state (runner lanes). Call before jobs arrive. */
@@ -200,6 +275,7 @@ export class Queue {
       return true
     }
     this.changes.returned(job, 'not delivered')
+    if (job.unique !== undefined) this.uniqueKeys.hold(job, job.unique)
     this.enqueue(job)
     return true
   }
@@ -210,6 +286,7 @@ export class Queue {
     if (job !== undefined) {
       this.unindex(job)
       this.changes.taken(job)
+      if (job.unique !== undefined) this.finishUnique(job, job.unique)
     }
     return job
   }
@@ -224,16 +301,20 @@ export class Queue {
    * A consumer is done with the job it leased under `token`: it is gone for good. Throws ApiError
    * if that lease is not in force (code 9), or the job is a runner's (409).
    */
-  ack(hash: string, token: string): Job {
-    return this.finish(this.consumerLease(hash, token))
+  ack(hash: string, token: string, result?: string): Job {
+    const held = this.consumerLease(hash, token)
+    // Only a job acked with a result is kept (for GET /job); others are gone, as in the original.
+    if (result === undefined) return this.finish(held, false)
+    held.job.result = result
+    return this.finish(held, true)
   }
 
   /** A runner finished the job it holds under `lease`: gone from the queue, kept a while for inspection. */
-  complete(lease: Held, report: RunReport): Job {
-    const job = this.finish(this.current(lease))
-    job.report = report
-    this.history.succeeded(job, this.clock())
-    return job
+  complete(lease: Held, report: RunReport, result?: string): Job {
+    const held = this.current(lease)
+    held.job.report = report
+    held.job.result = result
+    return this.finish(held, true)
   }
 
   /** A run failed with no retries left: the job is dead, kept with its report. */
@@ -244,6 +325,7 @@ export class Queue {
     job.report = report
     this.history.bury(job)
     this.changes.buried(job)
+    if (job.unique !== undefined) this.finishUnique(job, job.unique)
     return job
   }
 
@@ -252,11 +334,22 @@ export class Queue {
     return this.releaseHold(this.current(lease), delayMs)
   }
 
-  private finish(held: Held): Job {
+  /** The job is done; `keep`: kept a while as succeeded (its lane's keep_finished), recorded whole. */
+  private finish(held: Held, keep: boolean): Job {
+    const { job } = held
     this.held.remove(held)
-    this.queuedByHash.delete(held.job.hash)
-    this.changes.acked(held.job)
-    return held.job
+    this.queuedByHash.delete(job.hash)
+    const until = keep ? this.history.succeeded(job, this.clock()) : undefined
+    if (until === undefined) this.changes.acked(job)
+    else this.changes.finished(job, until)
+    if (job.unique !== undefined) this.finishUnique(job, job.unique)
+    return job
+  }
+
+  /** A finished job's unique key stays held for its unique_for; the journal records until when. */
+  private finishUnique(job: Job, spec: UniqueSpec): void {
+    const hold = this.uniqueKeys.finish(job, spec, this.clock())
+    if (hold !== undefined) this.changes.uniqueHeld(hold)
   }
 
   /** The lease a consumer names by hash and token. Runner lanes' leases are their runs: 409. */
@@ -280,6 +373,7 @@ export class Queue {
     if (job === undefined) throw new ApiError('job_not_found', `no dead job has hash ${JSON.stringify(hash)}`)
     job.attempts = 0
     this.changes.returned(job, 'retried')
+    if (job.unique !== undefined) this.uniqueKeys.hold(job, job.unique)
     this.enqueue(job)
     return job
   }
@@ -299,6 +393,8 @@ export class Queue {
     if (queued !== undefined) this.lanes.get(job.lane)!.ready.remove(job)
     this.queuedByHash.delete(hash)
     this.changes.deleted(job)
+    const released = job.unique === undefined ? undefined : this.uniqueKeys.release(job, job.unique)
+    if (released !== undefined) this.changes.uniqueHeld(released)
     return job
   }
 
@@ -572,7 +668,7 @@ export class Queue {
   private lane(name: string): Lane {
     let lane = this.lanes.get(name)
     if (lane === undefined) {
-      lane = new Lane(name, this.totals)
+      lane = new Lane(name, this.totals, (group) => this.groupWeights.get(name)?.[group] ?? 1)
       this.lanes.set(name, lane)
     }
     return lane

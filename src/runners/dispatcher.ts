@@ -233,7 +233,7 @@ class LaneWorker {
       recorded = this.service.retryLater(lease, 0)
       done = () => log.warn({ reason: report.reason }, 'job did not run; put back in its lane')
     } else if (result.status === 'succeeded') {
-      recorded = this.service.complete(lease, report)
+      recorded = this.service.complete(lease, report, result.result)
       done = () => {
         c.succeeded++
         log.info({ duration_ms: run.durationMs, exit_code: report.exitCode, http_status: report.httpStatus }, 'job succeeded')

@@ -1,5 +1,5 @@
 import { type Location, httpLocation, isUnder } from './location'
-import { OutputTail, type Runner, type RunnerOptions, type RunResult } from './runner'
+import { OUTPUT_TAIL_BYTES, OutputTail, type Runner, type RunnerOptions, type RunResult } from './runner'
 
 /**
  * The http runner (dispatchr): POSTs `{"taskName", "taskArgs"}` as JSON to the lane's `target`,
@@ -70,9 +70,9 @@ export function createHttpRunner(options: RunnerOptions): Runner {
           signal: context.signal,
           redirect: 'manual',
         })
-        const output = await bodyTail(response)
+        const { output, whole } = await bodyTail(response)
         const status = response.status
-        if (status >= 200 && status < 300) return { status: 'succeeded', httpStatus: status, output }
+        if (status >= 200 && status < 300) return { status: 'succeeded', httpStatus: status, output, result: jsonResult(response, output, whole) }
         return { status: 'failed', reason: `HTTP ${status}`, httpStatus: status, output, retry: !(status >= 400 && status < 500) }
       } catch (err) {
         if (context.signal.aborted) return { status: 'failed', reason: String(context.signal.reason) }
@@ -100,10 +100,24 @@ function networkError(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
-/** The last 4 KiB of a response body, read as it streams (a large body is not held whole). */
-async function bodyTail(response: Response): Promise<string> {
+/** The last 4 KiB of a response body, read as it streams (a large body is not held whole), and whether that is all of it. */
+async function bodyTail(response: Response): Promise<{ output: string; whole: boolean }> {
   const tail = new OutputTail()
-  if (response.body === null) return ''
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) tail.push(Buffer.from(chunk))
-  return tail.toString()
+  if (response.body === null) return { output: '', whole: true }
+  let bytes = 0
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    bytes += chunk.length
+    tail.push(Buffer.from(chunk))
+  }
+  return { output: tail.toString(), whole: bytes <= OUTPUT_TAIL_BYTES }
+}
+
+/** A JSON answer (Content-Type application/json, up to 4 KiB) is the run's result. */
+function jsonResult(response: Response, body: string, whole: boolean): unknown {
+  if (!whole || !/^application\/([\w.+-]+\+)?json\b/i.test(response.headers.get('content-type') ?? '')) return undefined
+  try {
+    return JSON.parse(body) as unknown
+  } catch {
+    return undefined
+  }
 }

@@ -2,6 +2,7 @@ import { isJsonObject } from '../json'
 import { unknownKey } from '../suggest'
 import { ENV_NAME, type EnvPattern, parseAllowedEnv } from './environment'
 import { parseRepoLocation } from './location'
+import { SCHEDULING_KEYS, isConsumerLaneBlock } from '../service/lane-settings'
 
 /**
  * Runner lanes, from the config file's `lanes` object: each key a lane served by a runner. Every
@@ -37,7 +38,7 @@ export interface RunnerLane {
 
 export class LaneConfigError extends Error {}
 
-const COMMON_KEYS = ['runner', 'concurrency', 'timeout', 'retries', 'backoff', 'keep_finished', 'arguments']
+const COMMON_KEYS = ['runner', 'concurrency', 'timeout', 'retries', 'backoff', 'keep_finished', 'arguments', ...SCHEDULING_KEYS]
 
 /**
  * The keys each kind of lane takes beside the common ones; any other key stops the daemon, so a
@@ -66,10 +67,13 @@ function laneKind(runner: string): LaneKind | undefined {
   return isModulePath(runner) ? 'module' : undefined
 }
 
+/** The runner lanes of `lanes`; blocks without a runner are consumer lanes' settings (service/lane-settings.ts). */
 export function parseLanes(raw: unknown): RunnerLane[] {
   if (raw === undefined) return []
-  if (!isJsonObject(raw)) throw new LaneConfigError('"lanes" must be an object mapping lane names to their runner settings')
-  return Object.entries(raw).map(([lane, block]) => parseLane(lane, block, `lanes.${lane}`))
+  if (!isJsonObject(raw)) throw new LaneConfigError('"lanes" must be an object mapping lane names to their settings')
+  return Object.entries(raw)
+    .filter(([, block]) => !isConsumerLaneBlock(block))
+    .map(([lane, block]) => parseLane(lane, block, `lanes.${lane}`))
 }
 
 /** Refuses the first key of `block` outside `known`, naming its path in the file. */

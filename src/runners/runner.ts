@@ -38,7 +38,14 @@ export interface RunContext {
 
 /** What a run came to. Anything else a runner resolves to is treated as a failure. */
 export type RunResult =
-  | { readonly status: 'succeeded'; readonly output?: string; readonly exitCode?: number; readonly httpStatus?: number }
+  | {
+      readonly status: 'succeeded'
+      readonly output?: string
+      readonly exitCode?: number
+      readonly httpStatus?: number
+      /** What the run returned (any JSON value, up to max_result_bytes): shown by `GET /job`. */
+      readonly result?: unknown
+    }
   | {
       readonly status: 'failed'
       /** Why, for operators: "exit code 3", "timeout", "HTTP 503". */

@@ -10,7 +10,10 @@ export interface JobEventListener {
   scheduled?(job: Job): void
   /** Handed to a consumer (or a runner slot): for good, or under `lease`. */
   taken?(job: Job, lease: Held | undefined): void
+  /** Acked by its consumer (`job.result` holds what it returned, if anything). */
   acked?(job: Job): void
+  /** A runner lane's run of the job succeeded (`job.result`, `job.report`). */
+  succeeded?(job: Job): void
   /** Given back by its consumer: ready at once, or after `delayMs`. */
   released?(job: Job, delayMs: number): void
   /** A lease ran out: the job is back in its lane. */

@@ -1,9 +1,10 @@
-import { DeadlineTimer } from '../deadlines'
+import type { DeadlineTimer } from '../deadlines'
 import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import type { Held } from '../queue/held'
-import type { Job, RunReport } from '../queue/job'
+import { Job, type RunReport } from '../queue/job'
 import { type LaneSnapshot, type ScheduleInput, byLaneName } from '../queue/queue'
+import type { UniqueHold } from '../queue/unique'
 import { type JobStore, type LaneCounts, type Maybe, type StoreStats, type Taken, isPromise, then, when } from '../store/job-store'
 import { journalFailed } from './commit'
 import { JobAdmin } from './admin'
@@ -11,7 +12,16 @@ import { EventStream } from './events'
 import { type QueueLimits, admit } from './limits'
 import { DrainRates } from './rates'
 import type { Receiver } from './receiver'
-import { BackgroundTasks, type Task } from './tasks'
+import { BackgroundTasks } from './tasks'
+import { type FinishWaiter, FinishWaiters } from './waiters'
+import { RateLimits } from './rate-limits'
+import { DEFAULT_LANE_SETTINGS, type LaneSettings, type LaneSettingsByName } from './lane-settings'
+
+/** A schedule's input whose unique key may leave its `forMs` to the lane's `unique_for`. */
+export type UniqueScheduleInput = Omit<NewJob, 'unique'> & { unique?: { key: string; forMs: number | undefined } }
+
+/** What a schedule with unique keys did with each input: queued it, or found its key held. */
+export type Scheduled = Job | UniqueHold
 
 /** What the service needs to know of runner lanes (the dispatcher answers). */
 export interface LanePolicy {
@@ -36,6 +46,8 @@ export interface LeaseCommand {
   token: string
   /** release: put the job back after this long; touch: the lease's new length. */
   ms: number | undefined
+  /** ack: what the consumer returns (JSON text), shown by GET /job while the job is kept. */
+  result?: string
 }
 
 /** Ready, parked, leased, delayed and dead counts by lane, and oldest ready jobs (objects without a prototype). */
@@ -64,22 +76,26 @@ export interface JobServiceOptions {
  */
 export class JobService {
   readonly events = new EventStream()
+  private readonly waiters: FinishWaiters
+  /** Lanes' rate limits; `drainLater` holds a timer per lane out of tokens with receivers waiting. */
+  private readonly rates = new RateLimits()
+  private readonly drainLater = new Map<string, NodeJS.Timeout>()
   readonly tasks: BackgroundTasks
   /** Each lane's recent drain rate, for ETAs (sampled by a task main.ts starts). */
-  readonly rates = new DrainRates()
+  readonly drainRates = new DrainRates()
   /** What operators do to jobs and lanes beyond the original's API: find, page, move, pause, kill, bulk. */
   readonly admin: JobAdmin
   private readonly store: JobStore
   private readonly logger: Logger
   private limits: QueueLimits
   private lanes: LanePolicy | undefined
+  private laneSettings: LaneSettingsByName = Object.create(null) as LaneSettingsByName
   /** Receivers waiting for a job, by lane (a lane that does not exist yet too), oldest first. */
   private readonly receivers = new Map<string, Set<Receiver>>()
   /** Receivers that are clients (counted against max_parked_receivers). */
   private parkedCount = 0
   private readonly clock: () => number
   private readonly deadlines: DeadlineTimer
-  private readonly reaper: Task
   /** A store over the network: receivers whose take is under way (not parked meanwhile), by lane. */
   private readonly serving = new Map<Receiver, { lane: string; cancelled: boolean }>()
   private readonly takesByLane = new Map<string, number>()
@@ -90,20 +106,18 @@ export class JobService {
     this.limits = options.limits
     this.clock = options.clock ?? Date.now
     this.tasks = new BackgroundTasks(options.logger)
-    this.reaper = this.tasks.add('lease and delay reaper', () => this.reap())
-    this.deadlines = new DeadlineTimer(() => {
-      // The reaper's work is synchronous with the in-memory store: done before this returns.
-      this.reaper.trigger()
-      return this.store.nextDeadline()
-    }, this.clock)
+    this.waiters = new FinishWaiters(this.events, (hash) => this.store.unwatch?.(hash))
+    // A store shared by several processes: a waited job may finish in another one.
+    if (this.store.waitedEnd !== undefined) this.tasks.add('waited jobs', () => this.pollWaited()).every(WAITED_POLL_MS)
+    this.deadlines = this.tasks.onDeadlines('lease and delay reaper', () => this.reap(), () => this.store.nextDeadline(), this.clock)
     this.store.onDeadline((at) => this.deadlines.arm(at))
     const next = this.store.nextDeadline()
     if (next !== undefined) this.deadlines.arm(next)
-    this.events.subscribe(this.rates)
+    this.events.subscribe(this.drainRates)
     this.admin = new JobAdmin({
       store: this.store,
       events: this.events,
-      rates: this.rates,
+      rates: this.drainRates,
       logger: this.logger,
       lanes: () => this.lanes,
       limits: () => this.limits,
@@ -144,6 +158,7 @@ export class JobService {
 
   /** Stops the timers and tasks (shutdown). */
   stop(): void {
+    for (const timer of this.drainLater.values()) clearTimeout(timer)
     this.deadlines.stop()
     this.tasks.stopAll()
   }
@@ -160,22 +175,90 @@ export class JobService {
    * `checked`: the messages were checked by their own intake (Dispatch Jobs), not the lane's rules.
    */
   schedule(inputs: readonly NewJob[], batch: boolean, options: { checked?: boolean } = {}): Maybe<Job[]> {
+    this.admit(inputs, batch, options)
+    return then(this.store.schedule(inputs), (jobs) => this.scheduled(jobs, batch))
+  }
+
+  /**
+   * As `schedule`, for jobs that may carry a unique key: one whose key is held on its lane is not
+   * queued, and its place in the answer is the hold (see JobStore.scheduleUnique). A key given
+   * without `forMs` is held for the lane's `unique_for`.
+   */
+  scheduleUnique(requested: readonly UniqueScheduleInput[], batch: boolean, options: { checked?: boolean; beforeDrain?: (outcomes: Scheduled[]) => void } = {}): Maybe<Scheduled[]> {
+    const inputs = requested.map((input): NewJob => {
+      const { unique } = input
+      if (unique === undefined || unique.forMs !== undefined) return input as NewJob
+      return { ...input, unique: { key: unique.key, forMs: this.settingsOf(input.lane).uniqueForMs } }
+    })
+    this.admit(inputs, batch, options)
+    return then(this.store.scheduleUnique(inputs), (outcomes) => {
+      options.beforeDrain?.(outcomes)
+      const jobs = outcomes.filter((outcome): outcome is Job => outcome instanceof Job)
+      return jobs.length === 0 ? outcomes : then(this.scheduled(jobs, batch), () => outcomes)
+    })
+  }
+
+  /**
+   * Schedules one job (its unique key held or not) and calls `waiter` once it finishes: the waiter
+   * is in place before any receiver can take the job. A key held by a job still queued or out
+   * waits for that job. Resolves, once durable, to the job or the hold; `stopWaiting` undoes it.
+   */
+  scheduleAndWait(input: UniqueScheduleInput, waiter: FinishWaiter): Maybe<Scheduled> {
+    const watch = ([outcome]: Scheduled[]): void => {
+      if (outcome instanceof Job || outcome!.active) this.waiters.add(outcome!.jobNum, outcome!.hash, waiter)
+    }
+    return then(this.scheduleUnique([input], false, { beforeDrain: watch }), ([outcome]) => outcome!)
+  }
+
+  stopWaiting(jobNum: number, waiter: FinishWaiter): void {
+    this.waiters.remove(jobNum, waiter)
+  }
+
+  /** Asks the shared store how each waited job ended (those finished here were told by events). */
+  private async pollWaited(): Promise<void> {
+    const watched = this.waiters.watched()
+    if (watched.length === 0) return
+    const ends = await Promise.all(watched.map(([, hash]) => this.store.waitedEnd!(hash).catch(() => undefined)))
+    for (const end of ends) if (end !== undefined) this.waiters.finish(end.job, end.state)
+  }
+
+  /** Lane settings from the config file (at start and on a reload). */
+  setLaneSettings(settings: LaneSettingsByName): void {
+    this.rates.configure(settings, this.clock())
+    for (const lane of Object.keys(this.laneSettings)) if (settings[lane]?.groupWeights === undefined) this.store.setGroupWeights(lane, undefined)
+    for (const [lane, { groupWeights }] of Object.entries(settings)) if (groupWeights !== undefined) this.store.setGroupWeights(lane, groupWeights)
+    this.laneSettings = settings
+  }
+
+  /** How long a consumer lane keeps a job acked with a result. */
+  keepFinishedMs(lane: string): number {
+    return this.settingsOf(lane).keepFinishedMs
+  }
+
+  private settingsOf(lane: string): LaneSettings {
+    return this.laneSettings[lane] ?? DEFAULT_LANE_SETTINGS
+  }
+
+  /** Checks messages against their lanes' runners, then the limits; throws ApiError. */
+  private admit(inputs: readonly NewJob[], batch: boolean, options: { checked?: boolean }): void {
     if (this.lanes !== undefined && options.checked !== true) {
       inputs.forEach((input, i) => checkedAt(batch ? i : undefined, () => this.lanes!.checkMessage(input.lane, input.message, input.fromArguments === true)))
     }
     admit(inputs, batch, this.limits, this.store.usage(), (lane) => this.store.hasLane(lane))
-    return then(this.store.schedule(inputs), (jobs) => {
-      for (const job of jobs) this.events.emit('scheduled', job)
-      let lane: string | undefined
-      for (const job of jobs) {
-        if (job.lane === lane) continue
-        lane = job.lane
-        this.drain(lane)
-      }
-      const first = jobs[0]!.jobNum
-      const last = jobs[jobs.length - 1]!.jobNum
-      return this.durable(jobs, () => (batch ? `jobs ${first}-${last} are` : `job ${first} is`) + ' queued in memory only, until the next snapshot')
-    })
+  }
+
+  /** Jobs just queued: told, handed to parked receivers, answered once durable. */
+  private scheduled(jobs: Job[], batch: boolean): Maybe<Job[]> {
+    for (const job of jobs) this.events.emit('scheduled', job)
+    let lane: string | undefined
+    for (const job of jobs) {
+      if (job.lane === lane) continue
+      lane = job.lane
+      this.drain(lane)
+    }
+    const first = jobs[0]!.jobNum
+    const last = jobs[jobs.length - 1]!.jobNum
+    return this.durable(jobs, () => (batch ? `jobs ${first}-${last} are` : `job ${first} is`) + ' queued in memory only, until the next snapshot')
   }
 
   /**
@@ -185,6 +268,8 @@ export class JobService {
   receive(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined> {
     this.refuseRunnerLane(lane)
     if (this.holdsBack(lane)) return undefined
+    // Out of tokens: nothing to take now (a blocking receive waits for the next token).
+    if (this.rates.active && this.store.hasReady(lane) && this.rates.grant(lane, 1, this.clock()) === 0) return undefined
     return then(this.store.take(lane, leaseMs), (taken) => (taken === undefined ? undefined : this.handOver(taken)))
   }
 
@@ -195,6 +280,8 @@ export class JobService {
   receiveMany(lane: string, leaseMs: number | undefined, count: number): Maybe<Taken[]> {
     this.refuseRunnerLane(lane)
     if (this.holdsBack(lane)) return []
+    if (this.rates.active) count = this.rates.grant(lane, Math.min(count, this.store.readyCount(lane)), this.clock())
+    if (count === 0) return []
     return then(this.store.takeMany(lane, leaseMs, count), (taken) => {
       for (const t of taken) this.events.emit('taken', t.job, t.lease)
       if (taken.length === 0 || !this.store.defersReplies) return taken
@@ -275,9 +362,13 @@ export class JobService {
     return this.parkedCount
   }
 
-  /** A consumer is done with the job it leased under `token`: gone for good once durable. */
-  ack(hash: string, token: string, durable = true): Maybe<Job> {
-    return then(this.store.ack(hash, token), (job) => {
+  /**
+   * A consumer is done with the job it leased under `token`: gone for good once durable, or, with
+   * a `result` (JSON text), kept as succeeded with it for the lane's keep_finished.
+   */
+  ack(hash: string, token: string, result?: string, durable = true): Maybe<Job> {
+    if (result !== undefined) this.checkResultSize(result, '"result"')
+    return then(this.store.ack(hash, token, result), (job) => {
       this.events.emit('acked', job)
       return durable ? this.durable(job, () => `job ${job.jobNum} is acked in memory only, until the next snapshot`) : job
     })
@@ -297,7 +388,7 @@ export class JobService {
    * ApiError it met); the reply waits for the records of all of them.
    */
   ackMany(commands: readonly LeaseCommand[]): Maybe<(Job | ApiError)[]> {
-    return this.each(commands, (c) => this.ack(c.hash, c.token, false))
+    return this.each(commands, (c) => this.ack(c.hash, c.token, c.result, false))
   }
 
   releaseMany(commands: readonly LeaseCommand[]): Maybe<(Job | ApiError)[]> {
@@ -342,9 +433,27 @@ export class JobService {
     })
   }
 
-  /** Runner lanes: the run under `lease` succeeded. */
-  complete(lease: Held, report: RunReport): Maybe<Job> {
-    return this.store.complete(lease, report)
+  /** Runner lanes: the run under `lease` succeeded, returning `result` (any JSON value) if anything. */
+  complete(lease: Held, report: RunReport, result?: unknown): Maybe<Job> {
+    let json: string | undefined
+    try {
+      json = result === undefined ? undefined : JSON.stringify(result)
+      if (json !== undefined) this.checkResultSize(json, 'the run\'s result')
+    } catch (err) {
+      // The run succeeded all the same: its result is dropped, and its report says why.
+      report = { ...report, output: `${report.output}\n[dispenserd: result dropped: ${(err as Error).message}]`.slice(-4096) }
+      json = undefined
+    }
+    return then(this.store.complete(lease, report, json), (job) => {
+      this.events.emit('succeeded', job)
+      return job
+    })
+  }
+
+  private checkResultSize(json: string, what: string): void {
+    const max = this.limits.maxResultBytes
+    const bytes = Buffer.byteLength(json)
+    if (max > 0 && bytes > max) throw new ApiError('invalid_data', `${what} is ${bytes} bytes of JSON, over max_result_bytes (${max})`)
   }
 
   /** Runner lanes: the run under `lease` failed with no retries left. */
@@ -382,7 +491,7 @@ export class JobService {
   }
 
   /** Totals for `GET /`'s server block. */
-  totals(): { next_job_num: number; queued_jobs_total: number; queued_bytes: number; parked_receivers: number; leased_jobs_total: number; dead_jobs_total: number; finished_jobs_forgotten: number } {
+  totals(): { next_job_num: number; queued_jobs_total: number; queued_bytes: number; parked_receivers: number; leased_jobs_total: number; unique_keys_held: number; waited_jobs: number; dead_jobs_total: number; finished_jobs_forgotten: number } {
     const usage = this.store.usage()
     return {
       next_job_num: this.store.nextJobNum,
@@ -390,6 +499,8 @@ export class JobService {
       queued_bytes: usage.bytes,
       parked_receivers: this.parkedCount,
       leased_jobs_total: this.store.leasedJobs(),
+      unique_keys_held: this.store.uniqueKeysHeld(),
+      waited_jobs: this.waiters.size,
       dead_jobs_total: usage.dead,
       finished_jobs_forgotten: this.store.finishedForgotten(),
     }
@@ -425,8 +536,16 @@ export class JobService {
     return { ...this.store.status(), tasks: this.tasks.status() }
   }
 
+  /**
+   * Throws ApiError when `message` cannot be scheduled on `lane` (its runner's arguments, a Dispatch
+   * lane): for what schedules jobs later (cron entries), checked when it is set up.
+   */
+  checkMessage(lane: string, message: string): void {
+    this.lanes?.checkMessage(lane, message, false)
+  }
+
   /** The one commit path: `value` once the change just made is durable; a journal failure rejects with `failure()`. */
-  private durable<T>(value: T, failure: () => string): Maybe<T> {
+  durable<T>(value: T, failure: () => string): Maybe<T> {
     if (!this.store.defersReplies) return value
     return new Promise((resolve, reject) => {
       this.store.whenDurable((err) => (err === undefined ? resolve(value) : reject(journalFailed(err, failure()))))
@@ -456,21 +575,36 @@ export class JobService {
     while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
       if (this.takesByLane.size > 0 && (this.takesByLane.get(lane) ?? 0) >= MAX_TAKES_IN_FLIGHT) return
       const receiver = waiting.values().next().value as Receiver
+      if (this.rates.active && !this.rates.has(lane, receiver.min ?? 1, this.clock())) return this.waitForTokens(lane, receiver.min ?? 1)
       if (receiver.count !== undefined) {
         // A batch receiver waits for `min` jobs (the receivers behind it wait their turn). A
         // store over the network checks `min` in the take itself (its counts are a second old).
         if (this.store.answersAtOnce && this.store.readyCount(lane) < (receiver.min ?? 1)) return
         this.unpark(lane, waiting, receiver)
-        const taken = this.store.takeMany(lane, receiver.leaseMs, receiver.count, receiver.min ?? 1, waiting.size)
+        // Rate limits are the in-memory store's (the Redis store refuses them), whose count is exact.
+        const count = this.rates.active ? this.rates.grant(lane, Math.min(receiver.count, this.store.readyCount(lane)), this.clock()) : receiver.count
+        const taken = this.store.takeMany(lane, receiver.leaseMs, count, receiver.min ?? 1, waiting.size)
         if (isPromise(taken)) this.takeFor(receiver, lane, taken)
         else this.handManyTo(receiver, lane, taken)
         continue
       }
+      if (this.rates.active) this.rates.grant(lane, 1, this.clock())
       this.unpark(lane, waiting, receiver)
       const taken = this.store.take(lane, receiver.leaseMs, waiting.size)
       if (isPromise(taken)) this.takeFor(receiver, lane, taken)
       else this.handTo(receiver, lane, taken)
     }
+  }
+
+  /** A rate-limited lane with receivers waiting: drained again once `tokens` tokens are due. */
+  private waitForTokens(lane: string, tokens: number): void {
+    if (this.drainLater.has(lane)) return
+    const timer = setTimeout(() => {
+      this.drainLater.delete(lane)
+      this.drain(lane)
+    }, this.rates.msUntil(lane, tokens, this.clock()))
+    timer.unref()
+    this.drainLater.set(lane, timer)
   }
 
   /**
@@ -587,6 +721,8 @@ export class JobService {
 
 /** A store over the network: takes under way at once for one lane's parked receivers. */
 const MAX_TAKES_IN_FLIGHT = 8
+/** How often a shared store is asked whether waited jobs finished in another process. */
+const WAITED_POLL_MS = 200
 
 /** An ApiError as a batch item's answer; anything else is a fault of the whole request. */
 function apiErrorOrThrow(err: unknown): ApiError {

@@ -10,9 +10,11 @@ export interface QueueLimits {
   maxMessageBytes: number
   maxLanes: number
   maxParkedReceivers: number
+  /** The largest result an ack or a run may leave (JSON bytes). */
+  maxResultBytes: number
 }
 
-export const NO_LIMITS: QueueLimits = { maxQueuedJobs: 0, maxQueuedBytes: 0, maxMessageBytes: 0, maxLanes: 0, maxParkedReceivers: 0 }
+export const NO_LIMITS: QueueLimits = { maxQueuedJobs: 0, maxQueuedBytes: 0, maxMessageBytes: 0, maxLanes: 0, maxParkedReceivers: 0, maxResultBytes: 0 }
 
 /**
  * Checks a schedule of `inputs` against the limits before anything is queued: the whole batch fits

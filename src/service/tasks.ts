@@ -1,3 +1,4 @@
+import { DeadlineTimer } from '../deadlines'
 import type { Logger } from '../log'
 
 /** What `GET /` shows of a background task. */
@@ -87,6 +88,19 @@ export class BackgroundTasks {
     const task = new Task(name, work, this.logger)
     this.tasks.set(name, task)
     return task
+  }
+
+  /**
+   * A task run by one deadline timer (beanstalkd's way: no timer per item): it runs when the timer
+   * goes off, then `next` says when it must run again. Returns the timer, to arm for an earlier time.
+   * (The work is synchronous with the in-memory store, so it is done before `next` is asked.)
+   */
+  onDeadlines(name: string, work: () => void, next: () => number | undefined, clock: () => number): DeadlineTimer {
+    const task = this.add(name, work)
+    return new DeadlineTimer(() => {
+      task.trigger()
+      return next()
+    }, clock)
   }
 
   status(): Record<string, TaskStatus> {

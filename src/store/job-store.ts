@@ -1,9 +1,11 @@
 import { ApiError } from '../errors'
 import type { JournalStats } from '../persist/journal'
+import type { CronRecord } from '../queue/cron-table'
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
 import type { JobPage, PageQuery } from '../queue/pages'
 import type { FoundJob, LaneCounts, LaneSnapshot, ScheduleInput } from '../queue/queue'
+import type { UniqueHold } from '../queue/unique'
 
 /**
  * The seam between the job service (policy: limits, receivers, runner lanes, replies) and where
@@ -90,6 +92,8 @@ export interface StoreStats {
  * those are the service's.
  */
 export interface JobStore {
+  /** Which store this is: what a request it does not offer names (code 15). */
+  readonly kind: 'memory' | 'redis'
   /**
    * True for a store whose calls return plain values (in memory): a receive finds out at once
    * whether a job is ready. False for a store over the network: its calls return promises, and
@@ -103,6 +107,12 @@ export interface JobStore {
    * process last saw, and wake-ups since): it may say yes and be wrong, and `take` is the authority.
    */
   hasReady(lane: string): boolean
+  /**
+   * How the groups of a lane share each priority: weighted round-robin, a group's turn giving up to
+   * its weight in jobs (unnamed groups, and jobs without a group, weigh 1). The service sets it from
+   * the lanes' `group_weights`; undefined: every group weighs 1. Applies from the next take.
+   */
+  setGroupWeights(lane: string, weights: Readonly<Record<string, number>> | undefined): void
   /** Makes a lane known; runner lanes' jobs are also found by hash in every state. */
   declareLane(lane: string, runner: boolean): void
   usage(): Usage
@@ -110,6 +120,16 @@ export interface JobStore {
 
   /** Queues `inputs` in order, with consecutive job numbers. */
   schedule(inputs: readonly ScheduleInput[]): Maybe<Job[]>
+  /**
+   * As `schedule`, for inputs that may carry a unique key (`input.unique`), as one atomic change:
+   * an input whose key is held on its lane is not queued, and its place in the answer holds the
+   * hold instead (the job that has the key: queued, leased, running or delayed, or finished less
+   * than its `unique.forMs` ago), an earlier input of the same call included. A key is held from
+   * schedule until the job is taken for good, acked, succeeded or dead, then for `forMs` more;
+   * deleting the job frees it. Holds survive restarts. (Over Redis: a hash per lane and key, set
+   * with the job in one script, given a TTL when the job finishes.)
+   */
+  scheduleUnique(inputs: readonly ScheduleInput[]): Maybe<(Job | UniqueHold)[]>
   /**
    * Takes the lane's next ready job, for good or under a lease of `leaseMs`; undefined when none is
    * ready. `waiting` is set when the take is for a parked receiver: how many more receivers of this
@@ -129,11 +149,12 @@ export interface JobStore {
   readyCount(lane: string): number
   /** A job whose hand-over failed goes back, if that hand-over is still its latest (see Queue). */
   returnUndelivered(taken: Taken): Maybe<boolean>
-  ack(hash: string, token: string): Maybe<Job>
+  /** `result` (JSON text): the job is kept as succeeded, with it, for its lane's keep_finished; without, it is gone. */
+  ack(hash: string, token: string, result?: string): Maybe<Job>
   release(hash: string, token: string, delayMs: number): Maybe<Job>
   touch(hash: string, token: string, leaseMs: number | undefined): Maybe<Held>
   /** Runner lanes: the run under `lease` succeeded, failed for good, or is to be tried again. */
-  complete(lease: Held, report: RunReport): Maybe<Job>
+  complete(lease: Held, report: RunReport, result?: string): Maybe<Job>
   bury(lease: Held, report: RunReport): Maybe<Job>
   retryLater(lease: Held, delayMs: number): Maybe<Job>
   retryDead(hash: string): Maybe<Job>
@@ -165,7 +186,18 @@ export interface JobStore {
   counts(): LaneCounts
   laneNames(): string[]
   leasedJobs(): number
+  /** Unique keys held now, by jobs here and by finished ones. */
+  uniqueKeysHeld(): number
   finishedForgotten(): number
+
+  /**
+   * Cron entries' records (src/service/cron.ts decides when they fire): kept, snapshotted and
+   * journaled with the jobs, so a firing's job and the record of its slot are one change together.
+   */
+  cronRecords(): Maybe<CronRecord[]>
+  /** Adds or replaces a cron entry's record. */
+  saveCron(record: CronRecord): Maybe<void>
+  deleteCron(name: string): Maybe<void>
 
   /** The earliest lease or delay deadline (ms since the epoch), if any. */
   nextDeadline(): number | undefined
@@ -192,4 +224,18 @@ export interface JobStore {
   onWork?(listener: (lane: string) => boolean): void
   /** Set while a store over the network cannot be reached: the error a parked receiver's timeout answers. */
   readonly unavailable?: ApiError | undefined
+
+  /**
+   * A store shared by several processes: how the job a schedule with `watchMs` was told to watch
+   * ended, when it was finished by any process (undefined: not yet). A process sees its own
+   * finishes as events; this is how it learns of the others'.
+   */
+  waitedEnd?(hash: string): Promise<{ job: Job; state: 'succeeded' | 'dead' | 'taken' | 'deleted' } | undefined>
+  /** Nobody here waits for that job any more. */
+  unwatch?(hash: string): void
+}
+
+/** The answer to a request `store` does not offer (code 15, HTTP 501): names what and where it is offered. */
+export function notOffered(what: string, store: JobStore['kind']): ApiError {
+  return new ApiError('not_supported', `${what} is not offered by store "${store}"; store "memory" offers it`)
 }

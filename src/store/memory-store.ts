@@ -6,8 +6,10 @@ import { SnapshotStore } from '../persist/store'
 import type { Held } from '../queue/held'
 import type { HistoryLimits } from '../queue/history'
 import type { Job, RunReport } from '../queue/job'
+import type { CronRecord } from '../queue/cron-table'
 import type { JobPage, PageQuery } from '../queue/pages'
 import { type FoundJob, type LaneSnapshot, Queue, type ScheduleInput } from '../queue/queue'
+import type { UniqueHold } from '../queue/unique'
 import type { BackgroundTasks, Task } from '../service/tasks'
 import type { Expired, JobStore, LaneCounts, StoreStats, Taken, Usage } from './job-store'
 
@@ -37,6 +39,7 @@ const REPAIR_EVERY_MS = 5000
  */
 export class MemoryStore implements JobStore {
   readonly answersAtOnce = true
+  readonly kind = 'memory'
   private readonly queue: Queue
   private readonly snapshots: SnapshotStore | undefined
   private readonly journal: Journal | undefined
@@ -132,6 +135,10 @@ export class MemoryStore implements JobStore {
     return this.queue.hasReady(lane)
   }
 
+  setGroupWeights(lane: string, weights: Readonly<Record<string, number>> | undefined): void {
+    this.queue.setGroupWeights(lane, weights)
+  }
+
   declareLane(lane: string, runner: boolean): void {
     if (runner) this.queue.indexLane(lane)
     else this.queue.declareLane(lane)
@@ -143,6 +150,10 @@ export class MemoryStore implements JobStore {
 
   schedule(inputs: readonly ScheduleInput[]): Job[] {
     return this.queue.scheduleMany(inputs)
+  }
+
+  scheduleUnique(inputs: readonly ScheduleInput[]): (Job | UniqueHold)[] {
+    return this.queue.scheduleUnique(inputs)
   }
 
   take(lane: string, leaseMs: number | undefined): Taken | undefined {
@@ -168,8 +179,8 @@ export class MemoryStore implements JobStore {
     return this.queue.returnUndelivered(job, lease)
   }
 
-  ack(hash: string, token: string): Job {
-    return this.queue.ack(hash, token)
+  ack(hash: string, token: string, result?: string): Job {
+    return this.queue.ack(hash, token, result)
   }
 
   release(hash: string, token: string, delayMs: number): Job {
@@ -180,8 +191,8 @@ export class MemoryStore implements JobStore {
     return this.queue.touch(hash, token, leaseMs)
   }
 
-  complete(lease: Held, report: RunReport): Job {
-    return this.queue.complete(lease, report)
+  complete(lease: Held, report: RunReport, result?: string): Job {
+    return this.queue.complete(lease, report, result)
   }
 
   bury(lease: Held, report: RunReport): Job {
@@ -244,8 +255,24 @@ export class MemoryStore implements JobStore {
     return this.queue.leasedJobs
   }
 
+  uniqueKeysHeld(): number {
+    return this.queue.uniqueKeysHeld
+  }
+
   finishedForgotten(): number {
     return this.queue.finishedForgotten
+  }
+
+  cronRecords(): CronRecord[] {
+    return this.queue.cron.all()
+  }
+
+  saveCron(record: CronRecord): void {
+    this.queue.cron.save(record)
+  }
+
+  deleteCron(name: string): void {
+    this.queue.cron.delete(name)
   }
 
   nextDeadline(): number | undefined {

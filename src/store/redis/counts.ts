@@ -14,6 +14,7 @@ interface Counts {
   paused: boolean
   /** When the lane's next job to serve was scheduled (seconds since the epoch), if one is ready. */
   head: number | undefined
+  uniqueHeld: number
 }
 
 /**
@@ -23,7 +24,7 @@ interface Counts {
  */
 export class CountsCache {
   private byLaneCounts = new Map<string, Counts>()
-  private totals = { jobs: 0, bytes: 0, dead: 0, leased: 0, forgotten: 0 }
+  private totals = { jobs: 0, bytes: 0, dead: 0, leased: 0, forgotten: 0, uniqueHeld: 0 }
   /** Added by this frontend since the last read. */
   private local = { jobs: 0, bytes: 0 }
   private readAt = 0
@@ -39,16 +40,17 @@ export class CountsCache {
       }),
     )
     const next = new Map<string, Counts>()
-    const totals = { jobs: 0, bytes: 0, dead: 0, leased: 0, forgotten: 0 }
+    const totals = { jobs: 0, bytes: 0, dead: 0, leased: 0, forgotten: 0, uniqueHeld: 0 }
     names.forEach((lane, i) => {
-      const [ready, leased, leasesOver, delayed, delaysOver, dead, jobs, bytes, forgotten, paused, head] = replies[i]! as number[] as [number, number, number, number, number, number, number, number, number, number, number]
-      const counts = { queued: ready + leasesOver + delaysOver, leased: leased - leasesOver, delayed: delayed - delaysOver, dead, jobs, bytes, forgotten, paused: paused === 1, head: head < 0 ? undefined : head }
+      const [ready, leased, leasesOver, delayed, delaysOver, dead, jobs, bytes, forgotten, paused, head, uniqueHeld] = replies[i]! as number[] as [number, number, number, number, number, number, number, number, number, number, number, number]
+      const counts = { queued: ready + leasesOver + delaysOver, leased: leased - leasesOver, delayed: delayed - delaysOver, dead, jobs, bytes, forgotten, paused: paused === 1, head: head < 0 ? undefined : head, uniqueHeld }
       next.set(lane, counts)
       totals.jobs += jobs
       totals.bytes += bytes
       totals.dead += dead
       totals.leased += counts.leased
       totals.forgotten += forgotten
+      totals.uniqueHeld += uniqueHeld
     })
     this.byLaneCounts = next
     this.totals = totals
@@ -72,6 +74,10 @@ export class CountsCache {
 
   get leased(): number {
     return this.totals.leased
+  }
+
+  get uniqueHeld(): number {
+    return this.totals.uniqueHeld
   }
 
   get forgotten(): number {

@@ -8,7 +8,9 @@ import { Job, MAX_PRIORITY, type RunReport } from '../../queue/job'
 import type { FoundJob, JobState, LaneSnapshot, ScheduleInput } from '../../queue/queue'
 import { type JobPage, type PageQuery, SCAN_BUDGET, listPage } from '../../queue/pages'
 import type { BackgroundTasks } from '../../service/tasks'
-import { type Expired, type JobStore, type LaneCounts, type StoreStats, type Taken, type Usage, noSuchLane } from '../job-store'
+import type { CronRecord } from '../../queue/cron-table'
+import { UniqueHold } from '../../queue/unique'
+import { type Expired, type JobStore, type LaneCounts, type StoreStats, type Taken, type Usage, noSuchLane, notOffered } from '../job-store'
 import { type Client, ConnectionState, type Outcome, type RedisTarget, Script, connect, storeError } from './connection'
 import { Coalescer } from './coalesce'
 import { CountsCache } from './counts'
@@ -57,6 +59,7 @@ type Reply = (string | number | null)[]
 export class RedisStore implements JobStore {
   readonly defersReplies = true
   readonly answersAtOnce = false
+  readonly kind = 'redis'
   readonly broken = undefined
   private readonly client: Client
   private readonly subscriber: Redis | Cluster
@@ -79,10 +82,15 @@ export class RedisStore implements JobStore {
   private readonly sweepToken = randomBytes(8).toString('hex')
   /** Paused lanes as of the last count read, and this frontend's own pauses and resumes since. */
   private paused = new Set<string>()
+  /**
+   * Cron entries' records, kept by this frontend only: each frontend runs the config file's
+   * entries, and a slot's unique key (held in Redis) lets only one of them queue the slot's job.
+   */
+  private readonly cron = new Map<string, CronRecord>()
   /** Schedules, receives and acks of one lane in one turn: one script each (coalesce.ts). */
   private readonly scheduling = new Coalescer((lane, groups: { input: ScheduleInput; jobNum: number }[][]) => this.scheduleGroups(lane, groups), ownError)
   private readonly taking = new Coalescer((_, takes: { lane: string; leaseMs: number | undefined }[]) => this.takeEach(takes), ownError)
-  private readonly acking = new Coalescer((lane, acks: [string, string][]) => this.ackEach(lane, acks), ownError)
+  private readonly acking = new Coalescer((lane, acks: AckArgs[]) => this.ackEach(lane, acks), ownError)
 
   constructor(private readonly options: RedisStoreOptions) {
     const { logger, prefix } = options
@@ -257,14 +265,10 @@ export class RedisStore implements JobStore {
    * keeping its jobs together and in the order of their numbers.
    */
   async schedule(inputs: readonly ScheduleInput[]): Promise<Job[]> {
+    refuseGroups(inputs)
     this.hashes()
     const first = await this.call(() => this.numbers.take(this.client, inputs.length), 'change')
-    const byLane = new Map<string, number[]>()
-    inputs.forEach((input, i) => {
-      const indexes = byLane.get(input.lane)
-      if (indexes === undefined) byLane.set(input.lane, [i])
-      else indexes.push(i)
-    })
+    const byLane = indexesByLane(inputs)
     const jobs: Job[] = new Array<Job>(inputs.length)
     await Promise.all(
       [...byLane].map(async ([lane, indexes]) => {
@@ -298,6 +302,68 @@ export class RedisStore implements JobStore {
       offset += group.length
       return { laneId, seq: start, now }
     })
+  }
+
+  /**
+   * As `schedule`, with unique keys: one script per lane checks and takes each key with its job
+   * (so two frontends scheduling one key at once queue it once). An input with `watchMs` has its
+   * job (or the job holding its key) watched: its end is kept for `waitedEnd`.
+   */
+  async scheduleUnique(inputs: readonly ScheduleInput[]): Promise<(Job | UniqueHold)[]> {
+    refuseGroups(inputs)
+    this.hashes()
+    const first = await this.call(() => this.numbers.take(this.client, inputs.length), 'change')
+    const outcomes = new Array<Job | UniqueHold>(inputs.length)
+    await Promise.all(
+      [...indexesByLane(inputs)].map(async ([lane, indexes]) => {
+        const laneId = await this.call(() => this.lanes.ensure(this.client, lane), 'change')
+        const args: (string | number)[] = [indexes.length]
+        for (const i of indexes) {
+          const { priority, delayMs, message, unique, watchMs } = inputs[i]!
+          args.push(priority, first + i, delayMs ?? 0, message, unique?.key ?? '', Math.round(unique?.forMs ?? 0), Math.round(watchMs ?? 0))
+        }
+        const reply = await this.laneCall(lane, 'scheduleUnique', args, 'change')
+        const now = reply[0] as number
+        let queued = 0
+        let bytes = 0
+        indexes.forEach((i, k) => {
+          const input = inputs[i]!
+          const [kind, member, jobNum, until] = reply.slice(1 + 4 * k, 5 + 4 * k) as [number, string, string, string]
+          if (kind === 0) {
+            outcomes[i] = new UniqueHold(lane, input.unique!.key, this.hashes().encode(laneId, member), Number(jobNum), until === '' ? Infinity : Number(until), undefined)
+            return
+          }
+          const job = this.job(encodeRecord({ jobNum: first + i, created: Math.floor(now / 1000), priority: input.priority, attempts: 0, hash: '' }, input.message), lane, laneId, member)
+          if ((input.delayMs ?? 0) > 0) job.notBefore = now + input.delayMs!
+          outcomes[i] = job
+          queued++
+          bytes += Buffer.byteLength(input.message)
+        })
+        if (queued === 0) return
+        this.tally.added(queued, bytes)
+        this.wakeups.work(lane)
+      }),
+    )
+    return outcomes
+  }
+
+  /** How a watched job ended, if it did (on any frontend). */
+  async waitedEnd(hash: string): Promise<{ job: Job; state: 'succeeded' | 'dead' | 'taken' | 'deleted' } | undefined> {
+    const place = await this.locate(hash)
+    if (place === undefined) return undefined
+    const reply = await this.laneCall(place.lane, 'ended', [place.member], 'read')
+    if (reply[0] !== 1) return undefined
+    const [, state, record, result] = reply as [number, 'succeeded' | 'dead' | 'taken' | 'deleted', string, string | null]
+    const job = this.job(record, place.lane, place.laneId, place.member)
+    if (result !== null) job.result = result
+    return { job, state }
+  }
+
+  unwatch(hash: string): void {
+    // Best effort: a watch nobody ends here is dropped by the sweep when its wait is over.
+    void this.locate(hash)
+      .then((place) => (place === undefined ? undefined : this.laneCall(place.lane, 'unwatch', [place.member], 'change')))
+      .catch(() => undefined)
   }
 
   /**
@@ -407,10 +473,11 @@ export class RedisStore implements JobStore {
   }
 
   /** Runs a lease script (ack, release, touch) on the job `hash` names; ApiError when no such lease is in force. */
-  private async onLease(name: 'ack' | 'release' | 'touch', hash: string, token: string, extra: (string | number)[]): Promise<{ job: Job; reply: Reply }> {
+  private async onLease(name: 'ack' | 'release' | 'touch', hash: string, token: string, extra: (lane: string) => (string | number)[]): Promise<{ job: Job; reply: Reply }> {
     const place = await this.locate(hash)
     if (place === undefined) throw notLeased(hash)
-    const reply = name === 'ack' ? await this.acking.add(place.lane, [place.member, token]) : await this.laneCall(place.lane, name, [place.member, token, ...extra], 'change')
+    const args: (string | number)[] = [place.member, token, ...extra(place.lane)]
+    const reply = name === 'ack' ? await this.acking.add(place.lane, args as AckArgs, ackSize(args as AckArgs)) : await this.laneCall(place.lane, name, args, 'change')
     const record = reply[1] as string | null
     if (reply[0] === 1) return { job: this.job(record!, place.lane, place.laneId, place.member, hash), reply }
     if (reply[0] === 0 || record === null) throw notLeased(hash)
@@ -421,40 +488,44 @@ export class RedisStore implements JobStore {
     throw new ApiError('not_leased', `job ${job.jobNum} is not leased under lease_token ${JSON.stringify(token)}: that lease ended (it expired or was released) and the job was leased again`)
   }
 
-  /** Acks of one lane (member, token): one script; each ack's reply as the ack script gives it. */
-  private async ackEach(lane: string, acks: [string, string][]): Promise<Reply[]> {
-    if (acks.length === 1) return [await this.laneCall(lane, 'ack', acks[0]!, 'change')]
-    const reply = await this.laneCall(lane, 'ackMany', [acks.length, ...acks.flat()], 'change')
+  /** Acks of one lane: one script (several when coalesced); each ack's reply as a lone ack would get it. */
+  private async ackEach(lane: string, acks: AckArgs[]): Promise<Reply[]> {
+    const reply = await this.laneCall(lane, 'ack', [acks.length, ...acks.flat()], 'change')
     return acks.map((_, i) => reply.slice(2 * i, 2 * i + 2))
   }
 
-  async ack(hash: string, token: string): Promise<Job> {
-    const { job } = await this.onLease('ack', hash, token, [])
+  /** `result`: the job is kept as succeeded, with it, for its lane's keep_finished (readable from every frontend). */
+  async ack(hash: string, token: string, result?: string): Promise<Job> {
+    const history = this.options.history
+    const keep = (lane: string): number => (result === undefined ? 0 : (history?.keepFinishedMs(lane) ?? 0))
+    const { job } = await this.onLease('ack', hash, token, (lane) => [result ?? '', keep(lane), history?.maxFinished ?? 0])
+    if (result !== undefined) job.result = result
     this.tally.removed(1, Buffer.byteLength(job.message))
     return job
   }
 
   async release(hash: string, token: string, delayMs: number): Promise<Job> {
-    const { job, reply } = await this.onLease('release', hash, token, [delayMs])
+    const { job, reply } = await this.onLease('release', hash, token, () => [delayMs])
     if (delayMs > 0) job.notBefore = reply[2] as number
     else this.wakeups.work(job.lane)
     return job
   }
 
   async touch(hash: string, token: string, leaseMs: number | undefined): Promise<Held> {
-    const { job, reply } = await this.onLease('touch', hash, token, [leaseMs ?? ''])
+    const { job, reply } = await this.onLease('touch', hash, token, () => [leaseMs ?? ''])
     return new Held(job, reply[2] as number, reply[3] as number, Buffer.byteLength(job.message), token)
   }
 
   /** A run's end: its lease must still be the job's, or ApiError not_leased. */
-  private async finish(lease: Held, kind: 'ok' | 'dead' | 'retry', report: RunReport | undefined, delayMs: number): Promise<Job> {
+  private async finish(lease: Held, kind: 'ok' | 'dead' | 'retry', report: RunReport | undefined, delayMs: number, result?: string): Promise<Job> {
     const { job } = lease
     const history = this.options.history
     const keepMs = kind === 'ok' ? (history?.keepFinishedMs(job.lane) ?? 0) : 0
-    const args = [this.memberOf(job), lease.token, kind, job.attempts, report === undefined ? '' : JSON.stringify(report), keepMs, history?.maxFinished ?? 0, delayMs]
+    const args = [this.memberOf(job), lease.token, kind, job.attempts, report === undefined ? '' : JSON.stringify(report), keepMs, history?.maxFinished ?? 0, delayMs, result ?? '']
     const reply = await this.laneCall(job.lane, 'finish', args, 'change')
     if (reply[0] !== 1) throw new ApiError('not_leased', `the lease on job ${job.jobNum} ended before its run did`)
     job.report = report
+    if (result !== undefined) job.result = result
     if (kind === 'retry') {
       if (delayMs > 0) job.notBefore = (reply[2] as number) + delayMs
       else this.wakeups.work(job.lane)
@@ -462,8 +533,8 @@ export class RedisStore implements JobStore {
     return job
   }
 
-  complete(lease: Held, report: RunReport): Promise<Job> {
-    return this.finish(lease, 'ok', report, 0)
+  complete(lease: Held, report: RunReport, result?: string): Promise<Job> {
+    return this.finish(lease, 'ok', report, 0, result)
   }
 
   bury(lease: Held, report: RunReport): Promise<Job> {
@@ -510,12 +581,13 @@ export class RedisStore implements JobStore {
     return hit === undefined ? undefined : this.found(hit.lane, this.lanes.cachedId(hit.lane)!, hit.reply)
   }
 
-  /** A find script's reply as a FoundJob: {state, record, deadline, report, member, position}. */
+  /** A find script's reply as a FoundJob: {state, record, deadline, report, member, position, result}. */
   private found(lane: string, laneId: string, reply: Reply): FoundJob | undefined {
     if (reply[0] === 0) return undefined
-    const [state, record, deadline, report, member, position] = reply as [string, string, string, string | null, string, number]
+    const [state, record, deadline, report, member, position, result] = reply as [string, string, string, string | null, string, number, string | null | undefined]
     const job = this.job(record, lane, laneId, member)
     if (report !== null) job.report = JSON.parse(report) as RunReport
+    if (typeof result === 'string') job.result = result
     if (state === 'delayed') job.notBefore = Number(deadline)
     const running = state === 'leased' && this.options.runnerLanes?.has(lane) === true
     const out: FoundJob = { job, state: running ? 'running' : (state as JobState) }
@@ -662,6 +734,27 @@ export class RedisStore implements JobStore {
     return this.tally.forgotten
   }
 
+  uniqueKeysHeld(): number {
+    return this.tally.uniqueHeld
+  }
+
+  setGroupWeights(lane: string, weights: Readonly<Record<string, number>> | undefined): void {
+    // The config refuses group_weights with this store; nothing else sets them.
+    if (weights !== undefined) throw notOffered(`"group_weights" (lane ${JSON.stringify(lane)})`, this.kind)
+  }
+
+  cronRecords(): CronRecord[] {
+    return [...this.cron.values()]
+  }
+
+  saveCron(record: CronRecord): void {
+    this.cron.set(record.name, record)
+  }
+
+  deleteCron(name: string): void {
+    this.cron.delete(name)
+  }
+
   /** The sweeper runs every second (on whichever frontend takes the turn). */
   nextDeadline(): number {
     return Date.now() + SWEEP_MS
@@ -774,6 +867,22 @@ export class RedisStore implements JobStore {
   }
 }
 
+/** Fair groups keep their turns in one process: over Redis a schedule with "group" is refused (code 15). */
+function refuseGroups(inputs: readonly ScheduleInput[]): void {
+  if (inputs.some((input) => input.group !== undefined)) throw notOffered('"group" (fair groups within a lane)', 'redis')
+}
+
+/** The inputs' indexes by lane, in order: one script per lane. */
+function indexesByLane(inputs: readonly ScheduleInput[]): Map<string, number[]> {
+  const byLane = new Map<string, number[]>()
+  inputs.forEach((input, i) => {
+    const indexes = byLane.get(input.lane)
+    if (indexes === undefined) byLane.set(input.lane, [i])
+    else indexes.push(i)
+  })
+  return byLane
+}
+
 /** Each caller of a coalesced call that failed gets an error of its own (the same code and message). */
 function ownError(err: unknown): unknown {
   return err instanceof ApiError ? new ApiError(err.codeName, err.message) : err
@@ -792,4 +901,12 @@ export function redactUrl(url: string): string {
   } catch {
     return 'redis://…'
   }
+}
+
+/** One ack's arguments to the ack script: member, token, result ('' for none), keep ms, succeeded jobs kept at most. */
+type AckArgs = [string, string, string, number, number]
+
+/** What an ack weighs in a coalesced call: one, and one more per KiB of its result (a call's size stays bounded). */
+function ackSize(args: AckArgs): number {
+  return 1 + Math.floor(args[2].length / 1024)
 }

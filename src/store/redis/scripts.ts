@@ -17,10 +17,11 @@
  * any key of another slot; `allow-oom` lets the scripts that take, end or free work past maxmemory.
  */
 
-export const LANE_KEY_SUFFIXES = ['r', 'j', 'm', 'l', 'x', 'd', 'dead', 'done', 'rep', 'w'] as const
+export const LANE_KEY_SUFFIXES = ['r', 'j', 'm', 'l', 'x', 'd', 'dead', 'done', 'rep', 'w', 'u', 'uk', 'ue', 'res', 'wt', 'we', 'ug'] as const
 
 const PRELUDE = `
 local R, J, M, L, X, D, DEAD, DONE, REP, W = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local U, UK, UE, RES, WT, WE, UG = KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16], KEYS[17]
 local CHAN, FE = ARGV[1], ARGV[2]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -109,6 +110,67 @@ local function leaseOf(m, token)
   if not x or tokenOf(x) ~= token then return 'other', rec end
   return 'ok', rec, x
 end
+-- unique holds: U key -> 'member|job_num|until' (until '' while the job is queued or out);
+-- UK member -> 'forMs|key' while the job's record is kept; UE key -> until (finished holds, to trim)
+local function holdOf(key)
+  local h = redis.call('HGET', U, key)
+  if not h then return nil end
+  local m, num, untl = string.match(h, '^([^|]*)|([^|]*)|(.*)$')
+  if untl ~= '' and tonumber(untl) <= now then return nil end
+  return m, num, untl
+end
+local function hold(m, num, forMs, key)
+  redis.call('HSET', U, key, m .. '|' .. num .. '|')
+  redis.call('ZREM', UE, key)
+  redis.call('HSET', UK, m, forMs .. '|' .. key)
+end
+-- job m finished (taken for good, acked, succeeded, dead): its key stays held forMs more;
+-- free: deleted, the key goes at once. The job's record going too (gone) drops UK.
+local function unhold(m, free, gone)
+  local uk = redis.call('HGET', UK, m)
+  if not uk then return end
+  if gone then redis.call('HDEL', UK, m) end
+  local forMs, key = string.match(uk, '^(%d+)|(.*)$')
+  local h = redis.call('HGET', U, key)
+  if not h then return end
+  local hm, num, untl = string.match(h, '^([^|]*)|([^|]*)|(.*)$')
+  if hm ~= m or untl ~= '' then return end
+  if free or tonumber(forMs) <= 0 then
+    redis.call('HDEL', U, key)
+    redis.call('ZREM', UE, key)
+  else
+    redis.call('HSET', U, key, m .. '|' .. num .. '|' .. (now + tonumber(forMs)))
+    redis.call('ZADD', UE, now + tonumber(forMs), key)
+  end
+end
+-- a waited job (WT member -> until when someone may wait) ended: what the waiting frontend reads
+local function ended(m, state, rec, res)
+  if not redis.call('ZSCORE', WT, m) then return end
+  redis.call('HSET', WE, m, state, m .. ':rec', rec)
+  if res and res ~= '' then redis.call('HSET', WE, m .. ':res', res) end
+end
+-- job m (record rec) is queued again: it holds its key again, unless another job took it meanwhile
+local function rehold(m, rec)
+  local uk = redis.call('HGET', UK, m)
+  if not uk then return end
+  local forMs, key = string.match(uk, '^(%d+)|(.*)$')
+  local hm = holdOf(key)
+  if not hm or hm == m then hold(m, string.match(rec, '^([^|]*)|'), forMs, key) end
+end
+local function unwatch(m)
+  redis.call('ZREM', WT, m)
+  redis.call('HDEL', WE, m, m .. ':rec', m .. ':res')
+end
+-- job m (record rec) is taken by a plain receive: gone from the store, its key held its unique_for.
+-- Its key's record (UK) stays a minute (UG), so a hand-over that fails puts the job back with its key.
+local function takenForGood(m, rec)
+  forget(m, rec)
+  redis.call('HINCRBY', M, 'jobs', -1)
+  redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
+  unhold(m, false, false)
+  if redis.call('HEXISTS', UK, m) == 1 then redis.call('ZADD', UG, now + 60000, m) end
+  ended(m, 'taken', rec, '')
+end
 -- out, then each member of ms with its record and report (or false)
 local function withRecords(out, ms)
   for _, m in ipairs(ms) do
@@ -123,7 +185,17 @@ local function forgetDone(ms)
     redis.call('ZREM', DONE, m)
     forget(m, redis.call('HGET', J, m))
     redis.call('HDEL', REP, m)
+    redis.call('HDEL', RES, m)
+    redis.call('HDEL', UK, m)
   end
+end
+-- keeps job m (record rec, result res or '') as succeeded for keep ms; false when it is not kept
+local function keepDone(m, rec, res, keep, maxF)
+  if keep <= 0 or maxF <= 0 then return false end
+  redis.call('HSET', J, m, rec)
+  redis.call('ZADD', DONE, now + keep, m)
+  if res ~= '' then redis.call('HSET', RES, m, res) end
+  return true
 end
 -- succeeded jobs past their keep time go; then the oldest, past maxF
 local function trimDone(maxF)
@@ -157,7 +229,7 @@ local function find(m)
   if rank then return {'queued', rec, '', rep, m, rank} end
   if redis.call('ZSCORE', DEAD, m) then return {'dead', rec, '', rep, m, -1} end
   d = redis.call('ZSCORE', DONE, m)
-  if d and tonumber(d) > now then return {'succeeded', rec, '', rep, m, -1} end
+  if d and tonumber(d) > now then return {'succeeded', rec, d, rep, m, -1, redis.call('HGET', RES, m)} end
   return {0}
 end
 `
@@ -227,9 +299,7 @@ if lease > 0 then
   redis.call('HSET', X, m, ARGV[3] .. '|' .. ARGV[4])
   out = {1, m, rec, now + lease, now}
 else
-  forget(m, rec)
-  redis.call('HINCRBY', M, 'jobs', -1)
-  redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
+  takenForGood(m, rec)
   out = {1, m, rec, 0, now}
 end
 for _, e in ipairs(expired) do out[#out + 1] = e end
@@ -264,12 +334,9 @@ else
     end
     many('ZADD', L, deadlines)
     many('HSET', X, holders)
-  elseif #ms > 0 then
-    local bytes = 0
-    for _, rec in ipairs(recs) do bytes = bytes + msgBytes(rec) end
-    forgetMany(ms, recs)
-    redis.call('HINCRBY', M, 'jobs', -#ms)
-    redis.call('HINCRBY', M, 'bytes', -bytes)
+  else
+    -- each job taken for good keeps its unique key its unique_for and ends a wait on it
+    for k, m in ipairs(ms) do takenForGood(m, recs[k]) end
   end
   for k, m in ipairs(ms) do
     out[#out + 1] = m
@@ -280,52 +347,34 @@ for _, e in ipairs(expired) do out[#out + 1] = e end
 return out
 `),
 
-  // ARGV[3] member, [4] token. Returns {1, record} or {0 (no lease in force) | -1 (another lease), record or false}.
+  // One or more acks of one lane (several when coalesce.ts gathered them): ARGV[3] n, then per
+  // ack: member, token, result (JSON text, or '': none), keep ms (a job acked with a result is kept
+  // as succeeded this long), succeeded jobs kept per lane at most. Returns per ack two items:
+  // {1 | 0 (no lease in force) | -1 (another lease), record or false}. Each ack sees the ones
+  // before it in the call as a next ack script would (a job acked twice in one call is gone).
   ack: script('allow-oom', `
-local state, rec = leaseOf(ARGV[3], ARGV[4])
-if state == 'gone' then return {0, rec} elseif state == 'other' then return {-1, rec} end
-redis.call('ZREM', L, ARGV[3])
-redis.call('HDEL', X, ARGV[3])
-forget(ARGV[3], rec)
-redis.call('HINCRBY', M, 'jobs', -1)
-redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
-return {1, rec}
-`),
-
-  // Acks coalesced (coalesce.ts): ARGV[3] n, then per ack: member, token. Returns per ack what
-  // ack does (two items each: {1 | 0 | -1, record or false}), the counters moved once.
-  ackMany: script('allow-oom', `
-local n = tonumber(ARGV[3])
-local ms = {}
-for i = 1, n do ms[i] = ARGV[2 + 2 * i] end
--- read once for all (as leaseOf reads for one); a job acked earlier in this call is gone, as it
--- would be for the next ack script
-local ds, recs, xs = many('ZMSCORE', L, ms), many('HMGET', J, ms), many('HMGET', X, ms)
-local out, acked, ackedRecs, seen, bytes = {}, {}, {}, {}, 0
-for i = 1, n do
-  local m, rec, d = ms[i], recs[i], ds[i]
-  if seen[m] then
+local out = {}
+for i = 0, tonumber(ARGV[3]) - 1 do
+  local b = 4 + 5 * i
+  local m, res = ARGV[b], ARGV[b + 2]
+  local state, rec = leaseOf(m, ARGV[b + 1])
+  if state == 'gone' then
     out[#out + 1] = 0
-    rec = false
-  elseif not d or not rec or tonumber(d) <= now then
-    out[#out + 1] = 0
-  elseif not xs[i] or tokenOf(xs[i]) ~= ARGV[3 + 2 * i] then
+  elseif state == 'other' then
     out[#out + 1] = -1
   else
-    seen[m] = true
-    acked[#acked + 1] = m
-    ackedRecs[#ackedRecs + 1] = rec
-    bytes = bytes + msgBytes(rec)
+    redis.call('ZREM', L, m)
+    redis.call('HDEL', X, m)
+    redis.call('HINCRBY', M, 'jobs', -1)
+    redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
+    local maxF = tonumber(ARGV[b + 4])
+    local kept = res ~= '' and keepDone(m, rec, res, tonumber(ARGV[b + 3]), maxF)
+    if kept then trimDone(maxF) else forget(m, rec) end
+    unhold(m, false, not kept)
+    ended(m, 'succeeded', rec, res)
     out[#out + 1] = 1
   end
   out[#out + 1] = rec
-end
-if #acked > 0 then
-  many('ZREM', L, acked)
-  many('HDEL', X, acked)
-  forgetMany(acked, ackedRecs)
-  redis.call('HINCRBY', M, 'jobs', -#acked)
-  redis.call('HINCRBY', M, 'bytes', -bytes)
 end
 return out
 `),
@@ -368,6 +417,9 @@ if ARGV[4] == '' then
   redis.call('ZADD', R, prio(rec), m)
   redis.call('HINCRBY', M, 'jobs', 1)
   redis.call('HINCRBY', M, 'bytes', msgBytes(rec))
+  -- back in its lane: it holds its key again, unless another job took the key meanwhile
+  redis.call('ZREM', UG, m)
+  rehold(m, rec)
 else
   local x = redis.call('HGET', X, m)
   local rec = redis.call('HGET', J, m)
@@ -382,7 +434,7 @@ return 1
 
   // A run's end (runner lanes). ARGV[3] member, [4] token, [5] 'ok' | 'dead' | 'retry',
   // [6] attempts, [7] report (JSON, or ''), [8] keep_finished ms, [9] succeeded jobs kept per lane
-  // at most, [10] retry delay ms. Returns {1, record, now} or {0} when the run's lease had ended.
+  // at most, [10] retry delay ms, [11] the run's result (JSON, or ''). Returns {1, record, now} or {0} when the run's lease had ended.
   finish: script('allow-oom', `
 local m, kind = ARGV[3], ARGV[5]
 local x = redis.call('HGET', X, m)
@@ -395,18 +447,21 @@ if ARGV[7] ~= '' then redis.call('HSET', REP, m, ARGV[7]) end
 if kind == 'ok' then
   redis.call('HINCRBY', M, 'jobs', -1)
   redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
-  local keep, maxF = tonumber(ARGV[8]), tonumber(ARGV[9])
-  if keep > 0 and maxF > 0 then
-    redis.call('HSET', J, m, rec)
-    redis.call('ZADD', DONE, now + keep, m)
+  local maxF = tonumber(ARGV[9])
+  local kept = keepDone(m, rec, ARGV[11], tonumber(ARGV[8]), maxF)
+  if kept then
     trimDone(maxF)
   else
     forget(m, rec)
     redis.call('HDEL', REP, m)
   end
+  unhold(m, false, not kept)
+  ended(m, 'succeeded', rec, ARGV[11])
 elseif kind == 'dead' then
   redis.call('HSET', J, m, rec)
   redis.call('ZADD', DEAD, now, m)
+  unhold(m, false, false)
+  ended(m, 'dead', rec, '')
 else
   redis.call('HSET', J, m, rec)
   local delay = tonumber(ARGV[10])
@@ -417,6 +472,60 @@ if redis.call('ZCARD', R) > 0 then wake(1) end
 return {1, rec, now}
 `),
 
+  // Schedules jobs that may carry a unique key, as one step. ARGV[3] = n, then per job: priority,
+  // job_num, delay ms, message, unique key ('' none), ms the key stays held once the job is
+  // finished, ms a frontend waits for the job (0: none; the job, or the active holder of its key,
+  // is watched: its end is kept for that frontend to read). Returns {now, then per job: 1, member,
+  // '', '' (queued) or 0, holder's member, holder's job_num, until ('' while the holder is queued or out)}.
+  scheduleUnique: script('', `
+local n = tonumber(ARGV[3])
+local out = {now}
+local ready, bytes, queued = 0, 0, 0
+for i = 0, n - 1 do
+  local b = 4 + 7 * i
+  local p, num, delay, msg, key, forMs, watch = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], tonumber(ARGV[b + 6])
+  local hm, hnum, huntil
+  if key ~= '' then hm, hnum, huntil = holdOf(key) end
+  if hm then
+    if watch > 0 and huntil == '' then redis.call('ZADD', WT, now + watch, hm) end
+    out[#out + 1] = 0
+    out[#out + 1] = hm
+    out[#out + 1] = hnum
+    out[#out + 1] = huntil
+  else
+    local m = string.format('%012x', redis.call('HINCRBY', M, 'seq', 1))
+    keep(m, num .. '|' .. clock[1] .. '|' .. p .. '|0||' .. msg)
+    bytes = bytes + #msg
+    queued = queued + 1
+    if delay > 0 then redis.call('ZADD', D, now + delay, m) else redis.call('ZADD', R, p, m); ready = ready + 1 end
+    if key ~= '' then hold(m, num, forMs, key) end
+    if watch > 0 then redis.call('ZADD', WT, now + watch, m) end
+    out[#out + 1] = 1
+    out[#out + 1] = m
+    out[#out + 1] = ''
+    out[#out + 1] = ''
+  end
+end
+redis.call('HINCRBY', M, 'jobs', queued)
+redis.call('HINCRBY', M, 'bytes', bytes)
+wake(ready)
+return out
+`),
+
+  // A waited job's end, if it ended. ARGV[3] member. Returns {0} or {1, state, record, result or false}.
+  ended: script('no-writes', `
+local m = ARGV[3]
+local state = redis.call('HGET', WE, m)
+if not state then return {0} end
+return {1, state, redis.call('HGET', WE, m .. ':rec'), redis.call('HGET', WE, m .. ':res')}
+`),
+
+  // Nobody waits for job ARGV[3] here any more.
+  unwatch: script('allow-oom', `
+unwatch(ARGV[3])
+return 1
+`),
+
   // ARGV[3] member. Returns {1, record} or {0}.
   retryDead: script('', `
 local m = ARGV[3]
@@ -425,6 +534,8 @@ redis.call('HDEL', REP, m)
 local rec = withAttempts(redis.call('HGET', J, m), 0)
 redis.call('HSET', J, m, rec)
 redis.call('ZADD', R, prio(rec), m)
+-- queued again: it holds its key again, unless another job took the key meanwhile
+rehold(m, rec)
 wake(1)
 return {1, rec}
 `),
@@ -437,6 +548,8 @@ local rec = redis.call('HGET', J, m)
 if not rec then return {0} end
 if redis.call('ZSCORE', L, m) then return {-1, rec} end
 if redis.call('ZREM', DEAD, m) + redis.call('ZREM', D, m) + redis.call('ZREM', R, m) == 0 then return {0} end
+unhold(m, true, true)
+ended(m, 'deleted', rec, '')
 forget(m, rec)
 redis.call('HDEL', REP, m)
 redis.call('HINCRBY', M, 'jobs', -1)
@@ -444,7 +557,8 @@ redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
 return {1, rec}
 `),
 
-  // ARGV[3] member. Returns {state, record, deadline or '', report or false, member, position or -1} or {0}.
+  // ARGV[3] member. Returns {state, record, deadline or '', report or false, result or false} or {0}.
+  // ARGV[3] member. Returns {state, record, deadline or '', report or false, member, position or -1, result or false} or {0}.
   find: script('no-writes', FIND + 'return find(ARGV[3])'),
 
   // ARGV[3] job number. As find, by the lane's index of job numbers.
@@ -480,7 +594,8 @@ return out
 `),
 
   // Counts: {ready, leased, leases expired, delayed, delays over, dead, jobs, bytes, forgotten,
-  // paused (1 or 0), when the lane's next job to serve was scheduled (seconds; -1: none ready)}.
+  // paused (1 or 0), when the lane's next job to serve was scheduled (seconds; -1: none ready),
+  // unique keys held}.
   counts: script('no-writes', `
 local f = redis.call('HMGET', M, 'jobs', 'bytes', 'forgotten', 'paused')
 local head = -1
@@ -491,7 +606,7 @@ if #top > 0 then
 end
 return {redis.call('ZCARD', R), redis.call('ZCARD', L), redis.call('ZCOUNT', L, '-inf', now), redis.call('ZCARD', D),
   redis.call('ZCOUNT', D, '-inf', now), redis.call('ZCARD', DEAD), tonumber(f[1] or 0), tonumber(f[2] or 0), tonumber(f[3] or 0),
-  f[4] == '1' and 1 or 0, head}
+  f[4] == '1' and 1 or 0, head, redis.call('HLEN', U) - redis.call('ZCOUNT', UE, '-inf', now)}
 `),
 
   // POST /pause and /resume: ARGV[3] '1' to pause, '0' to resume. A resume names every waiting
@@ -591,11 +706,21 @@ else ms = redis.call('ZRANGE', set, '(' .. now, '+inf', 'BYSCORE', 'LIMIT', 0, t
 return withRecords({}, ms)
 `),
 
-  // The sweeper: what is due goes back, succeeded jobs past their time are forgotten, waiting
-  // frontends are named for what became ready. ARGV[3] limit. Returns {moved, member, record, ...} (expired leases).
+  // The sweeper: what is due goes back, succeeded jobs past their time are forgotten (and unique
+  // keys past theirs, and waits nobody ended), waiting frontends are named for what became ready. ARGV[3] limit. Returns {moved, member, record, ...} (expired leases).
   reap: script('allow-oom', `
 local expired, moved = due(tonumber(ARGV[3]))
 trimDone(-1)
+for _, key in ipairs(redis.call('ZRANGE', UE, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)) do
+  redis.call('ZREM', UE, key)
+  local h = redis.call('HGET', U, key)
+  if h and not string.match(h, '|$') and tonumber(string.match(h, '|([^|]*)$')) <= now then redis.call('HDEL', U, key) end
+end
+for _, m in ipairs(redis.call('ZRANGE', WT, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)) do unwatch(m) end
+for _, m in ipairs(redis.call('ZRANGE', UG, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)) do
+  redis.call('ZREM', UG, m)
+  if redis.call('HEXISTS', J, m) == 0 then redis.call('HDEL', UK, m) end
+end
 if moved > 0 then wake(moved) end
 local out = {moved}
 for _, e in ipairs(expired) do out[#out + 1] = e end
