@@ -42,3 +42,10 @@ export class ApiError extends Error {
     return CODES[this.codeName].http
   }
 }
+
+/** Code 14 for a change sent to the store whose answer never came: it may have been made. */
+export class OutcomeUnknown extends ApiError {
+  constructor(message: string) {
+    super('store_unavailable', message)
+  }
+}

@@ -181,6 +181,8 @@ function makeShutdown({ live, logger, service, store, dispatcher, routes, http, 
     // Running jobs get shutdown_grace to finish; then they are stopped and put back in their lanes.
     await dispatcher.stop(config.shutdown_grace * 1000)
     service.stop()
+    // Takes under way for dismissed receivers end, and their jobs go back, while the store is open.
+    await service.settle()
     // Replies waiting for the journal go out (or their jobs go back), then the final snapshot.
     let code = 0
     try {

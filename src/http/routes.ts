@@ -185,7 +185,7 @@ export class Routes {
         receiver.timer = setTimeout(() => {
           if (!service.cancel(lane, receiver)) return
           // An outage is not an empty lane: a consumer must not take one for the other.
-          const unavailable = service.unavailable
+          const unavailable = service.unavailable(lane)
           if (unavailable !== undefined) ex.sendError(unavailable)
           else if (count === undefined) ex.send(200, EMPTY_QUEUE_BODY)
           else takeBatch(ex, lane, leaseMs, count)
@@ -256,7 +256,7 @@ export class Routes {
    */
   healthz(ex: Exchange): void {
     const { service } = this.options
-    ex.send(200, JSON.stringify({ status: 'ok', code: 0, alive: true, store: { type: service.storeStats().kind, state: service.unavailable === undefined ? 'up' : 'down' } }))
+    ex.send(200, JSON.stringify({ status: 'ok', code: 0, alive: true, store: { type: service.storeStats().kind, state: service.unavailable() === undefined ? 'up' : 'down' } }))
   }
 
   /**
@@ -266,7 +266,7 @@ export class Routes {
    * daemon that answers has its jobs.
    */
   readyz(ex: Exchange): void {
-    const unavailable = this.options.service.unavailable
+    const unavailable = this.options.service.unavailable()
     if (this.closing) ex.sendError(new ApiError('shutting_down', `not ready: ${SHUTTING_DOWN}`))
     else if (unavailable !== undefined) ex.sendError(new ApiError('store_unavailable', `not ready: ${unavailable.message}`))
     else if (this.options.service.broken !== undefined) ex.sendError(journalFailed(this.options.service.broken, 'not ready: changes are refused until a snapshot succeeds'))

@@ -1,5 +1,5 @@
 import type { DeadlineTimer } from '../deadlines'
-import { ApiError } from '../errors'
+import { ApiError, OutcomeUnknown } from '../errors'
 import type { Logger } from '../log'
 import type { Held } from '../queue/held'
 import { Job, type RunReport } from '../queue/job'
@@ -99,6 +99,8 @@ export class JobService {
   /** A store over the network: receivers whose take is under way (not parked meanwhile), by lane. */
   private readonly serving = new Map<Receiver, { lane: string; cancelled: boolean }>()
   private readonly takesByLane = new Map<string, number>()
+  /** Takes for receivers and put-backs under way (a store over the network): shutdown waits for them. */
+  private readonly underway = new Set<Promise<void>>()
 
   constructor(options: JobServiceOptions) {
     this.store = options.store
@@ -136,9 +138,9 @@ export class JobService {
     return this.store.answersAtOnce
   }
 
-  /** Set while a store over the network is unreachable: what a parked receiver whose wait ends is answered. */
-  get unavailable(): ApiError | undefined {
-    return this.store.unavailable
+  /** Set while a store over the network cannot serve `lane`: what a parked receiver whose wait ends there is answered. */
+  unavailable(lane?: string): ApiError | undefined {
+    return this.store.unavailable?.(lane)
   }
 
   /** Which lanes runners serve (the dispatcher, made after the service). */
@@ -622,7 +624,7 @@ export class JobService {
       if (left === 0) this.takesByLane.delete(lane)
       else this.takesByLane.set(lane, left)
     }
-    taken.then(
+    const handled = taken.then(
       (t) => {
         settled()
         if (serving.cancelled) {
@@ -633,10 +635,31 @@ export class JobService {
       },
       (err: unknown) => {
         settled()
+        if (serving.cancelled) return
+        // A take for good that got no answer may have taken the job, which nobody else will get:
+        // the receiver hears so (a leased job comes back when its lease ends: it waits on).
+        if (err instanceof OutcomeUnknown && receiver.leaseMs === undefined) return receiver.fail(err)
         // Redis unavailable: the receiver waits on (the store polls the lane again in a second).
-        if (!serving.cancelled) this.repark(receiver, lane, err instanceof ApiError ? undefined : err)
+        this.repark(receiver, lane, err instanceof ApiError ? undefined : err)
       },
     )
+    this.track(handled)
+  }
+
+  private track(work: Promise<unknown>): void {
+    const done: Promise<void> = work.then(
+      () => void this.underway.delete(done),
+      () => void this.underway.delete(done),
+    )
+    this.underway.add(done)
+  }
+
+  /**
+   * Resolves once the takes for receivers and the put-backs under way have ended: at shutdown,
+   * before the store closes, so a job taken for a receiver that was dismissed meanwhile goes back.
+   */
+  async settle(): Promise<void> {
+    while (this.underway.size > 0) await Promise.all([...this.underway])
   }
 
   private handTo(receiver: Receiver, lane: string, taken: Taken | undefined): void {
@@ -692,8 +715,10 @@ export class JobService {
   /** A job whose hand-over failed goes back if that hand-over is still its latest, and on to the next receiver. */
   private putBack(taken: Taken, reason: string): void {
     const { job } = taken
+    const back = this.store.returnUndelivered(taken)
+    if (isPromise(back)) this.track(back)
     when(
-      this.store.returnUndelivered(taken),
+      back,
       (back) => {
         if (back) {
           this.logger.warn({ lane: job.lane, job_num: job.jobNum, hash: job.hash, reason }, 'job put back')

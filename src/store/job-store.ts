@@ -222,8 +222,8 @@ export interface JobStore {
    * the periodic re-poll). It drains the lane and returns whether receivers still wait on it here.
    */
   onWork?(listener: (lane: string) => boolean): void
-  /** Set while a store over the network cannot be reached: the error a parked receiver's timeout answers. */
-  readonly unavailable?: ApiError | undefined
+  /** Set while a store over the network cannot serve `lane` (without one: while it cannot be reached at all): the error a parked receiver's timeout there answers. */
+  unavailable?(lane?: string): ApiError | undefined
 
   /**
    * A store shared by several processes: how the job a schedule with `watchMs` was told to watch

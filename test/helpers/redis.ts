@@ -2,7 +2,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { accepts, freePort, removeDir, tempDir } from './daemon'
+import { type Running, accepts, call, freePort, removeDir, startDaemon, tempDir, until } from './daemon'
 
 const run = promisify(execFile)
 
@@ -130,4 +130,20 @@ export async function masterOf(cluster: RedisCluster, key: string): Promise<numb
     }
   }
   throw new Error(`no master serves slot ${slot}`)
+}
+
+/** The Redis store's state in a daemon's GET / (connecting, up or down). */
+export async function storeState(d: Running): Promise<string> {
+  return ((await call(`${d.url}/`)).body.payload as { store: { state: string } }).store.state
+}
+
+/** A daemon over the Redis store (`args` say where), killed at the test's end; resolves once connected. */
+export async function startFrontend(t: { teardown(fn: () => Promise<void>): void }, args: string[]): Promise<Running> {
+  const d = await startDaemon({ args: ['--store', 'redis', ...args] })
+  t.teardown(async () => {
+    await d.stop('SIGKILL')
+    removeDir(d.dataDir)
+  })
+  await until(async () => (await storeState(d)) === 'up', 'the frontend to connect to Redis', 15_000)
+  return d
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
-import { ApiError } from '../../errors'
+import { ApiError, OutcomeUnknown } from '../../errors'
 import type { Logger } from '../../log'
 
 /** Where the Redis store connects: one server by URL, or a cluster by some of its nodes. */
@@ -85,8 +85,10 @@ export function storeError(err: unknown, outcome: Outcome): Error {
   }
   const notMade = NOT_SENT.some((re) => re.test(message)) || NOT_RUN.test(message)
   if (!notMade && !/timed out|Connection|ECONN|EPIPE|MaxRetriesPerRequest|Cluster|closed|socket/i.test(message)) return err instanceof Error ? err : new Error(message)
-  const what = outcome === 'read' ? 'nothing was changed' : notMade ? 'the change was not made' : 'the outcome is unknown: the change may have been made (no answer in time)'
-  return new ApiError('store_unavailable', `the job store (Redis) is unavailable (${message}); ${what}`)
+  if (outcome === 'change' && !notMade) {
+    return new OutcomeUnknown(`the job store (Redis) is unavailable (${message}); the outcome is unknown: the change may have been made (no answer in time)`)
+  }
+  return new ApiError('store_unavailable', `the job store (Redis) is unavailable (${message}); ${outcome === 'read' ? 'nothing was changed' : 'the change was not made'}`)
 }
 
 /** Follows the client's state for GET / and for refusing work at once while it is down. */

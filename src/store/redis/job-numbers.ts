@@ -1,4 +1,5 @@
-import type { Client } from './connection'
+import { type Client, Script } from './connection'
+import { META_SCRIPTS } from './scripts'
 
 /** Job numbers a frontend takes from the shared counter at once. */
 const BLOCK = 1000
@@ -15,7 +16,17 @@ export class JobNumbers {
   private end = 0
   private pending: Promise<void> | undefined
 
+  private readonly floor = new Script(META_SCRIPTS.jobNumFloor)
+
   constructor(private readonly key: string) {}
+
+  /**
+   * After a (re)connect: Redis may have come back without the counter. It is raised above every
+   * number of this frontend's block, so blocks taken from now on (by any frontend) repeat none.
+   */
+  async reconnected(client: Client): Promise<void> {
+    if (this.end > 0) await this.floor.run(client, [this.key], [this.end])
+  }
 
   /** The number the next job scheduled here will get, as far as this frontend knows. */
   get next(): number {

@@ -5,8 +5,9 @@ import { META_SCRIPTS } from './scripts'
 
 /**
  * Lane names and their ids (8 hex digits, part of every job hash), kept in two hashes on the meta
- * slot and cached here forever (an id never changes). A lane gets its id when its first job is
- * scheduled (or it is declared); receives never create one.
+ * slot and cached here until the connection is made again (an id never changes while Redis keeps
+ * its data). A lane gets its id when its first job is scheduled (or it is declared); receives
+ * never create one.
  */
 export class LaneDirectory {
   private readonly ids = new Map<string, string>()
@@ -63,6 +64,12 @@ export class LaneDirectory {
     const name = await client.hget(metaKey(this.prefix, 'lane_ids'), id)
     if (name !== null) this.remember(name, id)
     return name ?? undefined
+  }
+
+  /** Forgets every id (the server may have lost them); they are read again as needed. */
+  forget(): void {
+    this.ids.clear()
+    this.names.clear()
   }
 
   /** Reads every lane (lanes made by other frontends too). */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
-import { ApiError } from '../../errors'
+import { ApiError, OutcomeUnknown } from '../../errors'
 import type { Logger } from '../../log'
 import { Held } from '../../queue/held'
 import type { HistoryLimits } from '../../queue/history'
@@ -79,6 +79,8 @@ export class RedisStore implements JobStore {
   /** Leases found expired by takes, reported by the next sweep (the job log's "job put back"). */
   private expiredByTakes: Job[] = []
   private readonly declared = new Set<string>()
+  /** Lanes whose last script failed for want of Redis (on a cluster, one shard can be down alone). */
+  private readonly failing = new Set<string>()
   private readonly sweepToken = randomBytes(8).toString('hex')
   /** Paused lanes as of the last count read, and this frontend's own pauses and resumes since. */
   private paused = new Set<string>()
@@ -120,6 +122,11 @@ export class RedisStore implements JobStore {
   }
 
   private whenReady(): void {
+    // The server may have come back without its data (no persistence, a lost last second): lane ids
+    // then start again, and one cached from before could name another lane now. Ids and the hash
+    // secret are read afresh before anything is served again.
+    this.codec = undefined
+    this.lanes.forget()
     // ready() catches its own failures (and tries again); nothing is left to reject.
     this.ready().catch(() => undefined)
   }
@@ -135,6 +142,7 @@ export class RedisStore implements JobStore {
       await this.client.set(metaKey(prefix, 'secret'), randomBytes(32).toString('hex'), 'NX')
       const secret = await this.client.get(metaKey(prefix, 'secret'))
       this.codec = new HashCodec(Buffer.from(secret!, 'hex'))
+      await this.numbers.reconnected(this.client)
       await this.lanes.refresh(this.client)
       for (const lane of [...this.declared, ...(this.options.runnerLanes?.keys() ?? [])]) await this.lanes.ensure(this.client, lane)
       await this.refresh()
@@ -190,10 +198,15 @@ export class RedisStore implements JobStore {
     this.hashes()
     const keys = this.lanes.keys(lane)
     try {
-      return (await this.scripts[name].run(this.client, keys.keys, [keys.channel, this.frontend, ...args])) as Reply
+      const reply = (await this.scripts[name].run(this.client, keys.keys, [keys.channel, this.frontend, ...args])) as Reply
+      this.failing.delete(lane)
+      return reply
     } catch (err) {
       const failure = storeError(err, outcome)
-      if (failure instanceof ApiError && failure.codeName === 'store_unavailable') this.connection.set('down', (err as Error).message)
+      if (failure instanceof ApiError && failure.codeName === 'store_unavailable') {
+        this.connection.set('down', (err as Error).message)
+        this.failing.add(lane)
+      }
       throw failure
     }
   }
@@ -270,8 +283,9 @@ export class RedisStore implements JobStore {
     const first = await this.call(() => this.numbers.take(this.client, inputs.length), 'change')
     const byLane = indexesByLane(inputs)
     const jobs: Job[] = new Array<Job>(inputs.length)
-    await Promise.all(
-      [...byLane].map(async ([lane, indexes]) => {
+    const lanes = [...byLane]
+    const outcomes = await Promise.allSettled(
+      lanes.map(async ([lane, indexes]) => {
         const group = indexes.map((i) => ({ input: inputs[i]!, jobNum: first + i }))
         const { laneId, seq, now } = await this.scheduling.add(lane, group, group.length)
         indexes.forEach((i, k) => {
@@ -286,7 +300,14 @@ export class RedisStore implements JobStore {
         this.wakeups.work(lane)
       }),
     )
-    return jobs
+    const failed = outcomes.find((o) => o.status === 'rejected')
+    if (failed === undefined) return jobs
+    const made = lanes.filter((_, k) => outcomes[k]!.status === 'fulfilled').flatMap(([, indexes]) => indexes)
+    if (made.length === 0) throw failed.reason
+    // A batch is atomic per lane only: the client must learn which jobs are queued, or a resend queues them twice.
+    const err = storeError(failed.reason, 'change')
+    const queued = made.sort((x, y) => x - y).map((i) => `jobs[${i}]`).join(', ')
+    throw new ApiError(err instanceof ApiError ? err.codeName : 'internal', `${queued} of the batch ${made.length === 1 ? 'is' : 'are'} queued (a batch over several lanes is atomic per lane only); for the others: ${err.message}`)
   }
 
   /** One schedule script for the groups of jobs (one per caller) of one lane; each group's first lane sequence. */
@@ -391,8 +412,9 @@ export class RedisStore implements JobStore {
     const concurrency = this.options.runnerLanes?.get(lane)
     const token = leaseMs === undefined ? '' : `${this.tokenPrefix}${(++this.tokens).toString(36)}`
     const after = waiting === undefined ? 'keep' : waiting > 0 ? 'add' : 'drop'
+    const knownId = await this.laneIdBeforeTake(lane)
     const reply = await this.laneCall(lane, 'take', [leaseMs ?? 0, token, waiting === undefined ? '0' : '1', concurrency?.() ?? 0, concurrency === undefined ? '0' : '1', after], 'change')
-    const laneId = reply[0] === 1 || reply.length > 3 ? await this.call(() => this.lanes.idOf(this.client, lane), 'read') : undefined
+    const laneId = knownId ?? (reply[0] === 1 || reply.length > 3 ? await this.laneIdAfterTake(lane) : undefined)
     if (reply[0] === 0) {
       this.noteExpired(reply, 3, lane, laneId)
       const [, deadline, now] = reply as [number, number, number]
@@ -429,9 +451,10 @@ export class RedisStore implements JobStore {
       const epoch = this.wakeups.epoch(lane)
       const tokens = `${this.tokenPrefix}${(++this.tokens).toString(36)}`
       const after = waiting === undefined ? 'keep' : waiting > 0 ? 'add' : 'drop'
+      const knownId = await this.laneIdBeforeTake(lane)
       const reply = await this.laneCall(lane, 'takeMany', [leaseMs ?? 0, tokens, count, waiting === undefined ? 1 : min, waiting === undefined ? '0' : '1', after], 'change')
       const n = reply[2] as number
-      const laneId = reply.length > 4 ? await this.call(() => this.lanes.idOf(this.client, lane), 'read') : undefined
+      const laneId = knownId ?? (reply.length > 4 ? await this.laneIdAfterTake(lane) : undefined)
       this.noteExpired(reply, 4 + 2 * n, lane, laneId)
       const now = reply[1] as number
       if (reply[0] === 0) {
@@ -450,6 +473,23 @@ export class RedisStore implements JobStore {
     } catch (err) {
       this.wakeups.failed(lane)
       throw err
+    }
+  }
+
+  /**
+   * A take needs its lane's id for the hashes of what it takes: read before the take (undefined:
+   * the lane has no job yet), since once the take has run a failure to read it loses the jobs.
+   */
+  private laneIdBeforeTake(lane: string): Promise<string | undefined> {
+    return this.call(() => this.lanes.idOf(this.client, lane), 'read')
+  }
+
+  /** The id of a lane made while a take ran (rare); a failure now is a take made whose jobs are lost to this reply. */
+  private async laneIdAfterTake(lane: string): Promise<string> {
+    try {
+      return (await this.lanes.idOf(this.client, lane))!
+    } catch (err) {
+      throw new OutcomeUnknown(`the job store (Redis) is unavailable (${(err as Error).message}); jobs were taken but could not be answered (leased ones come back when their leases end)`)
     }
   }
 
@@ -840,9 +880,17 @@ export class RedisStore implements JobStore {
     callback(undefined)
   }
 
-  /** Set while Redis is unavailable: what a receiver whose wait ends meanwhile is answered. */
-  get unavailable(): ApiError | undefined {
-    return this.connection.state === 'up' ? undefined : this.notConnected()
+  /**
+   * Set while Redis cannot serve `lane`: what a receiver whose wait there ends meanwhile is
+   * answered. A cluster with one shard down still serves the other shards' lanes: there it is the
+   * lane's own last call that tells.
+   */
+  unavailable(lane?: string): ApiError | undefined {
+    const down = this.codec === undefined || this.connection.state !== 'up'
+    if (!down) return undefined
+    // A lane of a cluster is served while its own master answers, whatever the others do.
+    if (lane !== undefined && 'cluster' in this.options.target && this.codec !== undefined && !this.failing.has(lane)) return undefined
+    return this.notConnected()
   }
 
   status(): Record<string, unknown> {
