@@ -2,8 +2,9 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import Ajv2020 from 'ajv/dist/2020'
 import t from 'tap'
-import { type Running, call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
-import { type RedisCluster, startCluster, startFrontend as frontend, startRedis, storeState } from './helpers/redis'
+import { call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
+import { type JobReply, frontend, parked, storeState } from './helpers/frontends'
+import { type RedisCluster, startCluster, startRedis } from './helpers/redis'
 
 /**
  * Several daemons ("frontends", the real bin/dispenserd) sharing one Redis store: what one does the
@@ -11,19 +12,6 @@ import { type RedisCluster, startCluster, startFrontend as frontend, startRedis,
  * and Redis hanging or down is answered 503 code 14 (never a hung request), reported in GET /, and
  * recovered from by itself.
  */
-
-async function parked(d: Running): Promise<number> {
-  const { body } = await call(`${d.url}/`)
-  return ((body.payload as Record<string, unknown>).server as { parked_receivers: number }).parked_receivers
-}
-
-interface JobReply {
-  code: number
-  job_num: number
-  hash: string
-  message: string
-  lease_token?: string
-}
 
 t.test('frontends over one standalone redis-server', async (t) => {
   const redis = await startRedis()
