@@ -8,6 +8,7 @@ export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bin/**', 'data/**'] },
   {
     files: ['**/*.ts'],
+    ignores: ['ui/**'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: { project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
@@ -17,6 +18,19 @@ export default tseslint.config(
     rules: {
       // tap runs top-level t.test() calls itself and reports their failures: not floating.
       '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: false, allowForKnownSafeCalls: [{ from: 'package', package: '@tapjs/test', name: 'test' }] }],
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
+  // The dashboard runs in the browser: its own tsconfig (the DOM's types), the same two rules.
+  {
+    files: ['ui/**/*.ts', 'ui/**/*.tsx'],
+    languageOptions: {
+      parser: tseslint.parser,
+      parserOptions: { project: './ui/tsconfig.json', tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { '@typescript-eslint': tseslint.plugin },
+    rules: {
+      '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: false }],
       '@typescript-eslint/no-misused-promises': 'error',
     },
   },

@@ -22,6 +22,7 @@ import { type Check, type Row, type Section, checks, table } from './lib/report'
 import { containers } from './workloads/containers'
 import { SNAPSHOT_MODE, journal } from './workloads/journal'
 import { memory } from './workloads/memory'
+import { pages } from './workloads/pages'
 import { roundTrip } from './workloads/roundtrip'
 import { runners } from './workloads/runners'
 import { snapshot, startup } from './workloads/snapshot'
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
   const args = new Command('bench')
     .option('--rounds <n>', 'interleaved rounds per comparison; the median is reported', '3')
     .option('--seconds <n>', 'seconds per measurement', '5')
-    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,batchdrain,groups,memory,snapshot,scale,startup,journal,runners,containers,soak')
+    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,batchdrain,groups,memory,snapshot,scale,startup,journal,runners,containers,pages,soak')
     .option('--with-10m', 'also snapshot and scale at 10M queued jobs')
     .option('--soak <minutes>', 'also run a mixed load for this long, sampling RSS')
     .option('--smoke', 'one tiny workload against dispenserd and the ceiling; writes nothing')
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
     journal: () => journal({ rounds, seconds }),
     runners: () => runners({ rounds, jobs: 2000, concurrency: [1, 4] }),
     containers: () => containers({ rounds, jobs: 40, concurrency: [1, 4] }),
+    pages: () => pages(1_000_000, seconds * 2),
     soak: () => soak(Number(args.soak ?? 10)),
   }
   const everyDefault = Object.keys(workloads).filter((name) => name !== 'soak' || args.soak !== undefined)

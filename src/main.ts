@@ -16,6 +16,11 @@ import { JobService } from './service/job-service'
 import { CronScheduler } from './service/cron'
 import { DEFAULT_KEEP_FINISHED_MS } from './service/lane-settings'
 import { jobLog } from './service/job-log'
+import { Exposition, type MetricSources } from './metrics/exposition'
+import { overview } from './metrics/overview'
+import { RATE_SAMPLE_MS } from './service/rates'
+import { loadUiFiles } from './http/ui-assets'
+import { JobMetrics } from './metrics/job-metrics'
 import { type OpenStore, openStore } from './store/open'
 import { Dispatcher } from './runners/dispatcher'
 import { DispatchRepos, validateDispatchArguments } from './runners/dispatch'
@@ -72,8 +77,20 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     service.setLaneSettings(config.lane_settings)
     consumerKeep = (lane) => service.keepFinishedMs(lane)
     service.events.subscribe(jobLog(logger))
+    const jobMetrics = new JobMetrics()
+    service.events.subscribe(jobMetrics)
     const dispatcher = new Dispatcher(runnerLanes, service, logger)
     service.setLanePolicy(dispatcher)
+    service.tasks.add('drain rates', () => service.drainRates.sample()).every(RATE_SAMPLE_MS)
+    const sources: MetricSources = {
+      laneStats: () => service.laneStats(),
+      totals: () => service.totals(),
+      pausedLanes: () => service.pausedLanes(),
+      tasks: () => service.tasks.status(),
+      store: () => service.storeStats(),
+      runners: () => dispatcher.counters(),
+      jobs: jobMetrics,
+    }
     opened.start(service.tasks)
     const cron = new CronScheduler(service, store, logger)
     await cron.start(config.cron)
@@ -93,13 +110,18 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           ...service.totals(),
           memory: memoryUsage(),
         },
+        limits: service.limitsInForce(),
+        paused_lanes: [...service.pausedLanes()],
         runners: dispatcher.counters(),
         cron: cron.status(),
         ...service.status(),
       }),
+      metrics: new Exposition(sources),
+      overview: () => overview(sources, (lane) => service.drainRates.rate(lane)),
     })
     const { host, port } = parseAddress(config.address)!
-    const http = await startHttpServer({ host, port, authToken: config.auth_token, maxBodyBytes: config.max_body_bytes, routes, logger, tls })
+    const dashboard = { update: () => JSON.stringify(overview(sources, (lane) => service.drainRates.rate(lane))), intervalMs: 1000 }
+    const http = await startHttpServer({ host, port, authToken: config.auth_token, maxBodyBytes: config.max_body_bytes, routes, logger, live: dashboard, ui: loadUiFiles(), tls })
     try {
       // Runner slots before the first log line that says the daemon is up.
       dispatcher.start()

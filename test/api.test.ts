@@ -48,7 +48,7 @@ t.test('GET / has the original status shape', async (t) => {
   t.same(payload.queued_jobs, { main: 0 })
   t.same(payload.idle_workers, { main: 0 })
   t.match(payload.server!.http_engine, /native/, 'the native uWebSockets.js build is loaded')
-  t.same(Object.keys(payload.tasks!).sort(), ['cron', 'lease and delay reaper', 'snapshot'], 'the background tasks, by name')
+  t.same(Object.keys(payload.tasks!).sort(), ['cron', 'drain rates', 'lease and delay reaper', 'snapshot'], 'the background tasks, by name')
 })
 
 t.test('GET / shows each background task’s runs, last run and error', async (t) => {

@@ -175,7 +175,7 @@ t.test('killing a running job kills its container, and the job fails for good', 
   await until(async () => (await containersOf(namespace)).some((c) => c.State === 'running'), 'the container to run', 20_000)
   t.equal(dispatcher.kill('0'.repeat(40)), false, 'no such running job')
   t.equal(dispatcher.kill(hash), true)
-  const find = async (): Promise<{ job: Job; state: string } | undefined> => service.find(hash)
+  const find = async (): Promise<{ job: Job; state: string } | undefined> => service.admin.find(hash)
   await until(async () => (await find())?.state === 'dead', 'the job to be dead', 20_000)
   t.match((await find())!.job.report, { state: 'dead', reason: 'killed', exitCode: 137 })
   t.match(await containersOf(namespace), [{ State: 'exited' }])

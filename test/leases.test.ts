@@ -21,6 +21,7 @@ function recordingLog(into: string[]): ChangeLog {
     returned: (j, why) => into.push(`returned:${j.jobNum}:${why}`),
     buried: (j) => into.push(`buried:${j.jobNum}`),
     deleted: (j) => into.push(`deleted:${j.jobNum}`),
+    lanePaused: (lane, paused) => into.push(`${paused ? 'paused' : 'resumed'}:${lane}`),
     finished: (j) => into.push(`finished:${j.jobNum}`),
     uniqueHeld: (h) => into.push(`unique:${h.jobNum}:${h.key}`),
     cronChanged: (name) => into.push(`cron:${name}`),

@@ -71,6 +71,18 @@ async function api(t: Test, route: string, body?: unknown, options: { query?: st
   return reply.body
 }
 
+/** A reply that is not JSON (metrics, the dashboard's files): its status and type must be the document's. */
+async function raw(t: Test, route: string, url: string, options: { daemon?: Running; headers?: Record<string, string> } = {}): Promise<string> {
+  const reply = await fetch(`${(options.daemon ?? d).url}${url}`, { headers: options.headers })
+  const body = await reply.text()
+  seen.add(`${route} ${reply.status}`)
+  const documented = doc.paths[route]?.get?.responses[String(reply.status)] as { content?: Record<string, unknown> } | undefined
+  t.ok(documented, `${route} ${reply.status} is documented`)
+  const type = reply.headers.get('content-type') ?? ''
+  t.ok(Object.keys(documented?.content ?? {}).some((documentedType) => type.startsWith(documentedType)), `${route}: ${type} is a documented type`)
+  return body
+}
+
 t.test('the document is OpenAPI 3.1 and lists exactly the routes the server has', async (t) => {
   t.match(doc, { openapi: '3.1.0', info: { title: 'dispenserd' } })
   const server = readFileSync(path.join(ROOT, 'src', 'http', 'server.ts'), 'utf8')
@@ -99,6 +111,34 @@ t.test('status, with and without the token', async (t) => {
   await api(t, '/', undefined, { daemon: secured, headers: { authorization: 'Bearer sesame' } })
   await api(t, '/jobs', undefined, { daemon: secured })
   await api(t, '/openapi.json', undefined, { daemon: secured })
+  await api(t, '/healthz', undefined, { daemon: secured })
+  await api(t, '/readyz', undefined, { daemon: secured })
+  await api(t, '/lanes', undefined, { daemon: secured })
+  await api(t, '/lanes')
+  await raw(t, '/metrics', '/metrics')
+  await raw(t, '/metrics', '/metrics', { headers: { accept: 'application/openmetrics-text; version=1.0.0' } })
+  await raw(t, '/metrics', '/metrics', { daemon: secured })
+  await raw(t, '/ui', '/ui', { daemon: secured })
+  t.match(await raw(t, '/ui/*', '/ui/', { daemon: secured }), /<script src="\/ui\/app.js">/)
+  await raw(t, '/ui/*', '/ui/app.js', { daemon: secured })
+  await raw(t, '/ui/*', '/ui/nothing.js', { daemon: secured })
+})
+
+t.test('the operators\' API: pages, lookups by number, moves, pause and resume, bulk actions', async (t) => {
+  const { first_job_num: first } = await api(t, '/schedule', { jobs: [{ lane: 'ops', message: 'a' }, { lane: 'ops', message: 'b', priority: 3 }] })
+  const page = await api(t, '/jobs', undefined, { query: 'lane=ops&limit=1' })
+  t.match(page, { total: 2, jobs: [{ message: 'b', position: 0 }] })
+  await api(t, '/jobs', undefined, { query: `lane=ops&cursor=${String(page.next_cursor)}` })
+  await api(t, '/jobs', undefined, { query: 'lane=ops&state=lost' })
+  const a = await api(t, '/job', undefined, { query: `job_num=${String(first)}` })
+  await api(t, '/move', { hash: a.hash, priority: 1 })
+  await api(t, '/move', { hash: 'unknown', priority: 1 })
+  await api(t, '/pause', { lane: 'ops' })
+  await api(t, '/resume', { lane: 'ops' })
+  await api(t, '/pause', {})
+  await api(t, '/bulk', { action: 'reprioritize', filter: { lane: 'ops' }, priority: 7 })
+  await api(t, '/bulk', { action: 'delete', hashes: [a.hash, 'unknown'] })
+  await api(t, '/bulk', { action: 'nope' })
 })
 
 t.test('schedule, list, receive and leases', async (t) => {
@@ -160,6 +200,9 @@ t.test('runner lanes: job, failed, retry, delete, and a running job', async (t) 
   await until(async () => (await call(`${d.url}/job?hash=${String(running.hash)}`)).body.state === 'running', 'the job to run')
   await api(t, '/delete', { hash: running.hash })
   await api(t, '/ack', { hash: running.hash, lease_token: 'x' })
+  await api(t, '/kill', { hash: running.hash })
+  await until(async () => (await call(`${d.url}/job?hash=${String(running.hash)}`)).body.state === 'dead', 'the killed job to be dead')
+  await api(t, '/kill', { hash: running.hash })
 })
 
 t.test('unique keys, waits, results and cron entries', async (t) => {

@@ -3,8 +3,9 @@ import path from 'node:path'
 import Ajv2020 from 'ajv/dist/2020'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { type Reply, type Running, call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
-import { type RedisCluster, startCluster, startFrontend as frontend, startRedis, storeState } from './helpers/redis'
+import { type Reply, call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
+import { type JobReply, frontend, parked, storeState } from './helpers/frontends'
+import { type RedisCluster, startCluster, startRedis } from './helpers/redis'
 
 /**
  * Several daemons ("frontends", the real bin/dispenserd) sharing one Redis store: what one does the
@@ -12,19 +13,6 @@ import { type RedisCluster, startCluster, startFrontend as frontend, startRedis,
  * and Redis hanging or down is answered 503 code 14 (never a hung request), reported in GET /, and
  * recovered from by itself.
  */
-
-async function parked(d: Running): Promise<number> {
-  const { body } = await call(`${d.url}/`)
-  return ((body.payload as Record<string, unknown>).server as { parked_receivers: number }).parked_receivers
-}
-
-interface JobReply {
-  code: number
-  job_num: number
-  hash: string
-  message: string
-  lease_token?: string
-}
 
 t.test('frontends over one standalone redis-server', async (t) => {
   const redis = await startRedis()

@@ -85,7 +85,7 @@ t.test('a parked receiver gets the next job of its lane at once, oldest receiver
   schedule(service, 'two')
   t.same(messages(second), ['two'])
   t.same(elsewhere.got, [])
-  t.same(service.laneStats(), { leased: { main: 0 }, delayed: { main: 0 }, queued: { main: 0 }, idle: { main: 0, video: 1 } }, 'a lane only waited on is not created, but its receiver counted')
+  t.same(service.laneStats(), { leased: { main: 0 }, delayed: { main: 0 }, queued: { main: 0 }, dead: { main: 0 }, oldestReady: {}, idle: { main: 0, video: 1 } }, 'a lane only waited on is not created, but its receiver counted')
   schedule(service, 'v', 'video')
   t.same(messages(elsewhere), ['v'], 'the lane, once created by a job, hands it to the receiver waiting for it')
   t.end()
@@ -138,7 +138,7 @@ t.test('a refused delivery passes the job on to the next parked receiver', (t) =
   service.awaitJob('main', live)
   schedule(service, 'x')
   t.same(messages(live), ['x'])
-  t.same(service.laneStats(), { leased: { main: 0 }, delayed: { main: 0 }, queued: { main: 0 }, idle: { main: 0 } })
+  t.same(service.laneStats(), { leased: { main: 0 }, delayed: { main: 0 }, queued: { main: 0 }, dead: { main: 0 }, oldestReady: {}, idle: { main: 0 } })
   t.end()
 })
 

@@ -27,7 +27,7 @@ t.setTimeout(600_000)
 const logger = createLogger('silent')
 const RUNNER = 'runner'
 /** Lanes of the cases below (spread over the cluster's three masters: checked). */
-const LANES = ['main', 'order', 'leases', 'delays', RUNNER, '__proto__', '{odd}%lane', 'büro', 'big', 'batch', 'together']
+const LANES = ['main', 'order', 'leases', 'delays', RUNNER, '__proto__', '{odd}%lane', 'büro', 'big', 'batch', 'together', 'ops']
 
 interface Backend {
   store: JobStore
@@ -394,6 +394,50 @@ function contract(name: string, open: () => Promise<Backend>): void {
       await store.ack(lease.job.hash, lease.lease!.token)
       await until(() => store.usage().jobs === before.jobs - 1, 'usage to drop by the acked job', 5000)
       await takeAll(store, 'delays', 2)
+    })
+
+    t.test('a paused lane is listed as paused; a shared store refuses its takes itself', async (t) => {
+      await store.schedule([1, 2].map((priority) => ({ lane: 'ops', priority, message: `p${priority}` })))
+      await store.setPaused('ops', true)
+      t.ok(store.pausedLanes().has('ops'))
+      // In memory the job service holds a paused lane back; a store shared by processes must, in the take.
+      if (!store.answersAtOnce) {
+        t.equal(await store.take('ops', undefined), undefined, 'no take while paused')
+        t.same(await store.takeMany('ops', 60_000, 5), [], 'no batch either')
+      }
+      await store.setPaused('ops', false)
+      t.notOk(store.pausedLanes().has('ops'))
+      t.same((await takeAll(store, 'ops', 2)).map((j) => j.message), ['p1', 'p2'])
+    })
+
+    t.test('finds by number with the position; pages walk in serving order past a cursor whose job was taken', async (t) => {
+      const jobs = await store.schedule([5, 1, 3, 1, 9, 0].map((priority, i) => ({ lane: 'ops', priority, message: `o${i}${i % 2 === 0 ? ' even' : ''}` })))
+      const order = ['o5', 'o1', 'o3', 'o2 even', 'o0 even', 'o4 even']
+      const found = await store.findByNumber(jobs[2]!.jobNum)
+      t.match(found, { job: { hash: jobs[2]!.hash, message: 'o2 even' }, state: 'queued', position: 3 })
+      t.equal(await store.findByNumber(jobs[5]!.jobNum + 1_000_000), undefined)
+      const query = { lane: 'ops', state: 'ready', sort: 'order', offset: 0, limit: 2 } as const
+      const first = await store.page(query)
+      t.same([first.total, first.jobs.map((j) => j.message)], [6, order.slice(0, 2)])
+      t.not(first.nextCursor, null)
+      t.same((await takeAll(store, 'ops', 2)).map((j) => j.message), order.slice(0, 2), 'the cursor\'s job is taken meanwhile')
+      const second = await store.page({ ...query, cursor: first.nextCursor! })
+      t.same(second.jobs.map((j) => j.message), order.slice(2, 4))
+      t.same((await store.page({ ...query, offset: 1, limit: 10, q: 'even' })).jobs.map((j) => j.message), ['o0 even', 'o4 even'], 'a search, past one match')
+      const leased = await take(store, 'ops', 60_000)
+      t.same((await store.page({ ...query, state: 'leased' })).jobs.map((j) => j.hash), [leased.job.hash])
+      t.match(await store.findByNumber(leased.job.jobNum), { state: 'leased' })
+      await store.ack(leased.job.hash, leased.lease!.token)
+      t.equal(await store.findByNumber(leased.job.jobNum), undefined, 'acked: not found by number either')
+      await takeAll(store, 'ops', 3)
+    })
+
+    t.test('a job moved to another priority in its lane is served at its new place', async (t) => {
+      const [a, b] = await store.schedule([5, 6].map((priority, i) => ({ lane: 'ops', priority, message: `m${i}` })))
+      const moved = await store.relocate(b!.hash, 'ops', 1)
+      t.same([moved.hash, moved.priority, moved.lane], [b!.hash, 1, 'ops'])
+      t.same((await takeAll(store, 'ops', 2)).map((j) => j.hash), [b!.hash, a!.hash])
+      t.equal(await codeOfCall(() => store.relocate(a!.hash, 'ops', 1)), 'job_not_found', 'taken for good: gone')
     })
 
     t.test('ready jobs are listed in serving order', async (t) => {

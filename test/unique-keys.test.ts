@@ -21,6 +21,7 @@ function setup(): { q: Queue; clock: { ms: number }; log: string[] } {
       finished: () => undefined,
       uniqueHeld: (h) => log.push(`${h.key}:${h.jobNum}:${h.until - clock.ms}`),
       cronChanged: () => undefined,
+      lanePaused: () => undefined,
     },
   })
   return { q, clock, log }

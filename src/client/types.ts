@@ -3,19 +3,9 @@
  * document in docs/openapi.yaml is the reference and a test checks real replies against it).
  */
 
-/** A job as `GET /jobs` lists it and a receive hands it out. */
-export interface Job {
-  job_num: number
-  hash: string
-  timestamp: string
-  lane: string
-  priority: number
-  message: string
-  /** Runner lanes: runs started so far. */
-  attempts?: number
-  /** Delayed jobs: when they become ready. */
-  not_before?: string
-}
+import type { Job } from './job'
+
+export type { Job } from './job'
 
 /** A job handed out under a lease: ack, release or touch it with its hash and `lease_token`. */
 export interface LeasedJob extends Job {

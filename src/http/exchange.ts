@@ -71,6 +71,16 @@ export class Exchange {
 
   /** Answers with a JSON body. Returns false when the client was already gone. */
   send(httpStatus: HttpStatus, json: string | Uint8Array, closeConnection = false, retryAfterSeconds = 0): boolean {
+    const headers = retryAfterSeconds > 0 ? { 'Retry-After': String(retryAfterSeconds) } : undefined
+    return this.reply(httpStatus, 'application/json', json, headers, closeConnection)
+  }
+
+  /** Answers with a body of another type than JSON (metrics, the dashboard's files). */
+  sendBody(httpStatus: HttpStatus, contentType: string, body: string | Uint8Array, headers?: Record<string, string>): boolean {
+    return this.reply(httpStatus, contentType, body, headers, false)
+  }
+
+  private reply(httpStatus: HttpStatus, contentType: string, body: string | Uint8Array, headers: Record<string, string> | undefined, closeConnection: boolean): boolean {
     if (!this.open) return false
     this.answered = true
     this.abortHandler = undefined
@@ -78,9 +88,9 @@ export class Exchange {
       this.res.cork(() => {
         if (this.readingHeld) this.res.resume()
         this.res.writeStatus(statusLine(httpStatus))
-        this.res.writeHeader('Content-Type', 'application/json')
-        if (retryAfterSeconds > 0) this.res.writeHeader('Retry-After', String(retryAfterSeconds))
-        this.res.end(json, closeConnection)
+        this.res.writeHeader('Content-Type', contentType)
+        if (headers !== undefined) for (const name in headers) this.res.writeHeader(name, headers[name]!)
+        this.res.end(body, closeConnection)
       })
       return true
     } catch {

@@ -4,6 +4,7 @@ import { then } from '../store/job-store'
 import { answer } from './answer'
 import type { Operation } from './operation'
 import { batchReply, deadJobsReply, jobStateReply, leaseReply } from './replies'
+import { parseJobRef } from './admin-requests'
 import { type FailedQuery, type LeaseCommands, parseAck, parseFailed, parseHash, parseRelease, parseTouch } from './requests'
 
 export interface JobOperations {
@@ -12,7 +13,7 @@ export interface JobOperations {
   touch: Operation<LeaseCommands>
   retry: Operation<string>
   delete: Operation<string>
-  job: Operation<string>
+  job: Operation<{ hash: string } | { jobNum: number }>
   failed: Operation<FailedQuery>
 }
 
@@ -59,15 +60,16 @@ export function jobOperations(service: JobService): JobOperations {
       run: (ex, hash) => answer(ex, service.delete(hash), (job) => leaseReply(job)),
     },
     job: {
-      parse: parseHash,
+      parse: parseJobRef,
       pacer: undefined,
       changes: false,
-      run(ex, hash) {
-        const found = then(service.find(hash), (found) => {
-          if (found === undefined) throw new ApiError('job_not_found', `no job has hash ${JSON.stringify(hash)} (runner lanes' jobs, and delayed, leased and dead jobs of any lane, can be found by hash)`)
+      run(ex, ref) {
+        const lookup = 'hash' in ref ? service.admin.find(ref.hash) : service.admin.findByNumber(ref.jobNum)
+        const found = then(lookup, (found) => {
+          if (found === undefined) throw new ApiError('job_not_found', 'hash' in ref ? `no job has hash ${JSON.stringify(ref.hash)}` : `no job has job_num ${ref.jobNum}`)
           return found
         })
-        answer(ex, found, ({ job, state }) => jobStateReply(job, state))
+        answer(ex, found, ({ job, state, position, eta }) => jobStateReply(job, state, { position, eta }))
       },
     },
     failed: {

@@ -1,7 +1,10 @@
 import { version } from '../../package.json'
 import { CODES } from '../errors'
 import { MAX_PRIORITY } from '../queue/job'
+import { PAGE_SORTS, PAGE_STATES } from '../queue/pages'
+import { BULK_ACTIONS } from '../service/bulk'
 import { MAX_UNIQUE_FOR_SECONDS } from '../service/lane-settings'
+import { MAX_BULK_HASHES, MAX_PAGE } from './admin-requests'
 import { MAX_BATCH, MAX_LANE_LENGTH, MAX_SECONDS, MAX_UNIQUE_KEY_LENGTH } from './requests'
 
 /**
@@ -87,6 +90,14 @@ const reportFields = {
 const lane = { type: 'string', maxLength: MAX_LANE_LENGTH, description: 'default main' }
 const leaseFields = { lease_expires: RFC3339, lease_token: { type: 'string' } }
 const jobRef = object({ ...ok, job_num: integer(1), hash: { type: 'string' } })
+const whereFields = {
+  position: { ...integer(0), description: 'queued jobs: how many of the lane\'s ready jobs are served before it' },
+  eta_seconds: { type: ['number', 'null'], minimum: 0, description: 'queued jobs: position over the lane\'s recent drain rate; null while it drains nothing' },
+}
+const laneBody = object({ lane: { type: 'string', maxLength: MAX_LANE_LENGTH } }, ['lane'])
+const pausedReply = json(object({ ...ok, lane: { type: 'string' }, paused: { type: 'boolean' } }), 'the lane and whether it is paused now')
+const filter = object({ lane: { type: 'string' }, state: { enum: [...PAGE_STATES] }, q: { type: 'string' } }, ['lane'])
+const text = (type: string, description: string): Schema => ({ description, content: { [type]: { schema: { type: 'string' } } } })
 const newJobFields = {
   message: { type: 'string' },
   arguments: { type: 'object', description: 'runner lanes: the arguments, instead of message' },
@@ -124,6 +135,7 @@ const schemas: Record<string, Schema> = {
     {
       ...ok,
       ...jobFields,
+      ...whereFields,
       attempts: integer(0),
       state: { enum: ['queued', 'running', 'leased', 'delayed', 'dead', 'succeeded', 'taken', 'deleted'], description: 'taken and deleted only in a waited schedule\'s reply' },
       last_run: ref('RunReport'),
@@ -131,6 +143,35 @@ const schemas: Record<string, Schema> = {
     },
     ['status', 'code', 'state', 'attempts', ...JOB_REQUIRED],
   ),
+  PagedJob: object({ ...jobFields, ...whereFields, attempts: integer(0), last_run: ref('RunReport'), result: { description: 'what its consumer (ack) or runner returned, any JSON' } }, [...JOB_REQUIRED, 'attempts']),
+  JobPage: object({
+    ...ok,
+    lane: { type: 'string' },
+    state: { enum: [...PAGE_STATES] },
+    sort: { enum: [...PAGE_SORTS] },
+    offset: integer(0),
+    limit: integer(1, MAX_PAGE),
+    total: integer(0),
+    next_cursor: { ...nullable('string'), description: 'pass back as cursor (same sort) for the next page; null after the last' },
+    jobs: { type: 'array', items: ref('PagedJob') },
+  }),
+  BulkResult: object({
+    ...ok,
+    action: { enum: [...BULK_ACTIONS] },
+    matched: integer(0),
+    done: integer(0),
+    failed: integer(0),
+    errors: { type: 'array', maxItems: 100, items: object({ hash: { type: 'string' }, code: integer(1), message: { type: 'string' } }) },
+  }),
+  LaneOverview: object({
+    lane: { type: 'string' },
+    ...Object.fromEntries(['ready', 'leased', 'delayed', 'dead', 'running', 'parked', 'oldest_ready_age_seconds', 'scheduled_total', 'received_total', 'acked_total', 'dead_lettered_total', 'latency_count'].map((k) => [k, integer(0)])),
+    paused: { type: 'boolean' },
+    runner: nullable('string'),
+    concurrency: nullable('integer'),
+    latency_seconds_sum: { type: 'number', minimum: 0 },
+    drain_rate: { type: 'number', minimum: 0, description: 'jobs per second handed over in about the last minute' },
+  }),
   CronEntry: object({
     name: { type: 'string' },
     source: { enum: ['config', 'api'] },
@@ -196,7 +237,7 @@ const schemas: Record<string, Schema> = {
     snapshot: {
       oneOf: [
         object({ enabled: { const: false } }),
-        object({ enabled: { const: true }, file: { type: 'string' }, last_saved_at: nullable('string'), last_duration_ms: nullable('integer'), last_jobs: nullable('integer'), last_error: nullable('string') }),
+        object({ enabled: { const: true }, file: { type: 'string' }, last_saved_at: nullable('string'), last_duration_ms: nullable('integer'), last_jobs: nullable('integer'), last_bytes: nullable('integer'), last_error: nullable('string'), errors: integer(0) }),
       ],
     },
     journal: {
@@ -205,8 +246,10 @@ const schemas: Record<string, Schema> = {
     tasks: {
       type: 'object',
       description: 'background tasks by name (the lease and delay reaper, snapshots, journal compaction and repair)',
-      additionalProperties: object({ runs: integer(0), last_run_at: { oneOf: [RFC3339, { type: 'null' }] }, last_duration_ms: nullable('integer'), last_error: nullable('string') }),
+      additionalProperties: object({ runs: integer(0), last_run_at: { oneOf: [RFC3339, { type: 'null' }] }, last_duration_ms: nullable('integer'), last_error: nullable('string'), errors: integer(0) }),
     },
+    limits: object(Object.fromEntries(['max_queued_jobs', 'max_queued_bytes', 'max_message_bytes', 'max_lanes', 'max_parked_receivers'].map((k) => [k, integer(0)]))),
+    paused_lanes: { type: 'array', items: { type: 'string' } },
   }),
   RunnerCounters: object({
     runner: { type: 'string' },
@@ -219,7 +262,11 @@ const cronName = object({ name: { type: 'string' } }, ['name'])
 
 const paths: Record<string, Schema> = {
   '/': get('Status: lanes, counters, persistence (open without the token; the detail only with it when auth_token is set)', { 200: json(ref('Status'), 'status') }),
-  '/jobs': get('Every lane with its ready jobs, in serving order', { 200: json({ type: 'object', additionalProperties: { type: 'array', items: ref('Job') } }, 'jobs by lane'), ...errors('unauthorized', 'store_unavailable') }),
+  '/jobs': get(
+    'Every lane with its ready jobs, in serving order; with a paging field (lane, state, q, sort, limit, offset, cursor), a page of one lane',
+    { 200: json({ oneOf: [ref('JobPage'), { type: 'object', not: { required: ['status'] }, additionalProperties: { type: 'array', items: ref('Job') } }] }, 'a page, or jobs by lane'), ...errors(...BODY_ERRORS, 'not_supported') },
+    [query('lane', lane), query('state', { enum: [...PAGE_STATES] }), query('q', { type: 'string' }), query('sort', { enum: [...PAGE_SORTS] }), query('limit', integer(1, MAX_PAGE)), query('offset', integer(0)), query('cursor', { type: 'string' })],
+  ),
   '/schedule': post(
     'Queue a job, or a batch of jobs (all or none)',
     {
@@ -263,19 +310,48 @@ const paths: Record<string, Schema> = {
     200: leaseReply(object({ ...ok, job_num: integer(1), hash: { type: 'string' }, ...leaseFields }), 'the new deadline'),
     ...errors(...BODY_ERRORS, 'not_leased', 'conflict'),
   }),
-  '/job': get('A job by hash, with its state and last run', { 200: json(ref('JobDetail'), 'the job'), ...errors(...BODY_ERRORS, 'job_not_found') }, [query('hash', { type: 'string' }, true)]),
+  '/job': get('A job by hash or job number, with its state, position and ETA, and last run', { 200: json(ref('JobDetail'), 'the job'), ...errors(...BODY_ERRORS, 'job_not_found') }, [query('hash', { type: 'string' }), query('job_num', integer(1))]),
   '/failed': get(
     "A page of a lane's dead jobs, newest first",
     { 200: json(object({ ...ok, lane: { type: 'string' }, total: integer(0), offset: integer(0), jobs: { type: 'array', items: ref('DeadJob') } }), 'dead jobs'), ...errors(...BODY_ERRORS) },
     [query('lane', lane), query('offset', integer(0)), query('limit', integer(1, 1000))],
   ),
   '/retry': post('A dead job goes back to its lane', hashBody, { 200: json(jobRef, 'queued again'), ...errors(...CHANGE_ERRORS, 'job_not_found', 'limit_reached') }),
-  '/delete': post('A queued (runner lane), delayed or dead job is gone for good', hashBody, { 200: json(jobRef, 'deleted'), ...errors(...CHANGE_ERRORS, 'job_not_found', 'conflict') }),
+  '/delete': post('A queued, delayed or dead job is gone for good', hashBody, { 200: json(jobRef, 'deleted'), ...errors(...CHANGE_ERRORS, 'job_not_found', 'conflict') }),
   '/v0/jobs/queue': post(
     'Dispatch Jobs: queue a job that runs a commit of a git repository',
     object({ repo_url: { type: 'string' }, ref: { type: 'string', pattern: '^[0-9a-fA-F]{7,40}$' }, arguments: { type: 'object' }, lane, priority: integer(0, MAX_PRIORITY) }, ['repo_url', 'ref']),
     { 200: json(object({ ...ok, job_num: integer(1), hash: { type: 'string' } }), 'queued'), ...errors(...CHANGE_ERRORS, 'forbidden', 'limit_reached') },
   ),
+  '/move': post('Move a queued or delayed job to another lane and/or priority', object({ hash: { type: 'string' }, lane, priority: integer(0, MAX_PRIORITY) }, ['hash']), {
+    200: json(object({ ...ok, job_num: integer(1), hash: { type: 'string' }, lane: { type: 'string' }, priority: integer(0, MAX_PRIORITY) }), 'moved'),
+    ...errors(...CHANGE_ERRORS, 'job_not_found', 'conflict', 'limit_reached', 'not_supported'),
+  }),
+  '/pause': post('Pause a lane: it serves no receiver and starts no run (kept across restarts)', laneBody, { 200: pausedReply, ...errors(...CHANGE_ERRORS) }),
+  '/resume': post('Resume a paused lane', laneBody, { 200: pausedReply, ...errors(...CHANGE_ERRORS) }),
+  '/kill': post('Stop a running job of a runner lane for good (it is dead, reason killed)', hashBody, { 200: json(jobRef, 'the run is being stopped'), ...errors(...CHANGE_ERRORS, 'job_not_found', 'conflict', 'not_supported') }),
+  '/bulk': post(
+    'One action on many jobs: by hashes, or every job a filter matches',
+    object({ action: { enum: [...BULK_ACTIONS] }, hashes: { type: 'array', minItems: 1, maxItems: MAX_BULK_HASHES, items: { type: 'string' } }, filter, lane, priority: integer(0, MAX_PRIORITY) }, ['action']),
+    { 200: json(ref('BulkResult'), 'what was done, and the first failures'), ...errors(...CHANGE_ERRORS) },
+  ),
+  '/lanes': get('Every lane\'s counts and counters (the dashboard\'s overview)', {
+    200: json(object({ ...ok, time: integer(0), totals: { type: 'object', additionalProperties: integer(0) }, lanes: { type: 'array', items: ref('LaneOverview') } }), 'the overview'),
+    ...errors('unauthorized'),
+  }),
+  '/metrics': get('Metrics in the Prometheus text format, or OpenMetrics when Accept asks for application/openmetrics-text', {
+    200: { description: 'the exposition', content: { 'text/plain; version=0.0.4': { schema: { type: 'string' } }, 'application/openmetrics-text; version=1.0.0': { schema: { type: 'string' } } } },
+    ...errors('unauthorized'),
+  }),
+  '/healthz': get('Alive (open without the token), with the job store\'s type and state', {
+    200: json(object({ ...ok, alive: { const: true }, store: object({ type: { type: 'string' }, state: { enum: ['up', 'down'] } }) }), 'the daemon answers'),
+  }),
+  '/readyz': get('Ready for traffic (open without the token)', { 200: json(object({ ...ok, ready: { const: true } }), 'ready'), ...errors('journal_failed', 'shutting_down', 'store_unavailable') }),
+  '/ui': get('The dashboard (redirects to /ui/)', { 200: text('text/html', 'a page that goes on to /ui/') }),
+  '/ui/*': get('The dashboard\'s page (/ui/) and files (app.js, app.css), open without the token: they hold no data', {
+    200: { description: 'the page, its script or its style', content: Object.fromEntries(['text/html', 'text/javascript', 'text/css'].map((type) => [type, { schema: { type: 'string' } }])) },
+    ...errors('not_found'),
+  }),
   '/cron': get('The cron entries, with their next and last firing', { 200: json(object({ ...ok, entries: { type: 'array', items: ref('CronEntry') } }), 'entries'), ...errors(...BODY_ERRORS) }),
   '/cron/add': post(
     'Add a cron entry (kept across restarts)',
@@ -297,7 +373,7 @@ export const OPENAPI = {
   },
   components: {
     schemas,
-    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'required by every endpoint but GET / and GET /openapi.json when the daemon has an auth_token' } },
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'required by every endpoint but GET /, /openapi.json, /healthz, /readyz and the dashboard\'s files under /ui when the daemon has an auth_token' } },
   },
   security: [{}, { bearer: [] }],
   paths,

@@ -96,12 +96,25 @@ export function journalFailed(err: Error, outcome: string): ApiError {
   return new ApiError('journal_failed', `the journal could not be written (${err.message}); ${outcome}`)
 }
 
-/** `GET /job`: the job's fields, its state and attempts, and its last run's report if it has one. */
-export function jobStateReply(job: Job, state: JobState | FinishedState): string {
+/**
+ * `GET /job`: the job's fields, its state and attempts, its last run's report if it has one, its
+ * result if it succeeded with one, and for a queued job its position in its lane and ETA (seconds,
+ * null while the lane does not drain).
+ */
+export function jobStateReply(job: Job, state: JobState | FinishedState, where?: { position?: number; eta: number | null }): string {
   const out = new ByteWriter(1024)
   out.ascii(`${JOB_REPLY_START}"state":"${state}",`)
+  writeJobDetail(job, out, where)
+  out.ascii('}')
+  return out.buf.toString('utf8', 0, out.pos)
+}
+
+/** A job's members as `GET /job` and pages show them: its fields, attempts, position and ETA, last run. */
+function writeJobDetail(job: Job, out: ByteWriter, where?: { position?: number | null; eta: number | null }): void {
   writeJobMembers(job, out)
+  out.reserve(120)
   if (job.attempts === 0) out.ascii(',"attempts":0')
+  if (where?.position !== undefined && where.position !== null) out.ascii(`,"position":${where.position},"eta_seconds":${where.eta ?? 'null'}`)
   if (job.report !== undefined) {
     out.ascii(',"last_run":{')
     const start = out.pos
@@ -110,7 +123,23 @@ export function jobStateReply(job: Job, state: JobState | FinishedState): string
     out.ascii('}')
   }
   writeResultMember(job, out)
-  out.ascii('}')
+}
+
+/** A page of `GET /jobs`: the query as understood, the lane's count in that state, the jobs, and where the next page starts. */
+export function jobPageReply(query: { lane: string; state: string; sort: string; offset: number; limit: number }, page: { jobs: Job[]; total: number; nextCursor: string | null; positions: (number | null)[]; etas: (number | null)[] }): string {
+  const out = new ByteWriter(16 * 1024)
+  out.reserve(query.lane.length * 6 + 200)
+  out.ascii(`${JOB_REPLY_START}"lane":`)
+  out.jsonString(query.lane)
+  out.ascii(`,"state":"${query.state}","sort":"${query.sort}","offset":${query.offset},"limit":${query.limit},"total":${page.total},"next_cursor":${page.nextCursor === null ? 'null' : JSON.stringify(page.nextCursor)},"jobs":[`)
+  page.jobs.forEach((job, i) => {
+    out.reserve(4)
+    out.ascii(i === 0 ? '{' : ',{')
+    writeJobDetail(job, out, { position: page.positions[i], eta: page.etas[i] ?? null })
+    out.ascii('}')
+  })
+  out.reserve(3)
+  out.ascii(']}')
   return out.buf.toString('utf8', 0, out.pos)
 }
 

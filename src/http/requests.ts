@@ -11,7 +11,7 @@ import type { LeaseCommand } from '../service/job-service'
  */
 type Fields = Record<string, unknown>
 
-function invalid(message: string): ApiError {
+export function invalid(message: string): ApiError {
   return new ApiError('invalid_data', message)
 }
 
@@ -41,7 +41,7 @@ export function laneField(fields: Fields): string {
   return lane
 }
 
-function priorityField(fields: Fields): number {
+export function priorityField(fields: Fields): number {
   const priority = fields.priority
   if (priority === undefined || priority === null) return DEFAULT_PRIORITY
   if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
@@ -188,7 +188,7 @@ function tokenField(fields: Fields): string {
   return token
 }
 
-function hashField(fields: Fields): string {
+export function hashField(fields: Fields): string {
   const hash = fields.hash
   if (hash === undefined || hash === null || hash === '') throw invalid('missing hash')
   if (typeof hash !== 'string' || hash.length > 128) throw invalid('"hash" must be a string of at most 128 characters')
@@ -248,7 +248,7 @@ export interface FailedQuery {
 }
 
 /** A whole number from a JSON number or, from a query string, its decimal text. */
-function countField(fields: Fields, name: string, fallback: number, min: number, max: number): number {
+export function countField(fields: Fields, name: string, fallback: number, min: number, max: number): number {
   const raw = fields[name]
   if (raw === undefined || raw === null || raw === '') return fallback
   const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw

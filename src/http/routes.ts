@@ -9,6 +9,8 @@ import type { JobService } from '../service/job-service'
 import { then, when } from '../store/job-store'
 import { answer, fail } from './answer'
 import type { Exchange } from './exchange'
+import { type AdminOperations, adminOperations } from './admin-operations'
+import { PAGE_FIELDS } from './admin-requests'
 import { type JobOperations, jobOperations } from './job-operations'
 import { type CronOperations, cronOperations } from './cron-operations'
 import { WaitedSchedule } from './waited-schedule'
@@ -26,9 +28,12 @@ import {
   parseDispatchJob,
   parseJsonObject,
   parseReceive,
+  parseHash,
   parseSchedule,
   queryFields,
 } from './requests'
+
+const READY_BODY = '{"status":"ok","code":0,"ready":true}'
 
 /** The original's throttle: 25 ms between operations. */
 const THROTTLE_MS = 25
@@ -47,6 +52,10 @@ export interface RoutesOptions {
   cron: CronScheduler
   /** Extra status fields (server, snapshot) supplied by whoever wires the daemon. */
   statusExtras: () => Record<string, unknown>
+  /** `GET /lanes`: every lane's counts and counters (the dashboard's overview), as JSON. */
+  overview?: () => object
+  /** `GET /metrics`: the exposition in the format an Accept header asks for. */
+  metrics?: { render(accept: string): Promise<{ contentType: string; body: string }> }
 }
 
 /** What `POST /v0/jobs/queue` needs (the dispatch repositories answer). */
@@ -78,6 +87,8 @@ export class Routes {
   private readonly receiveBlockOp: Operation<BlockingReceive>
   /** Leases and inspection: ack, release, touch, retry, delete, job, failed. */
   private readonly jobOps: JobOperations
+  /** The operators' endpoints: pages, moves, pause and resume, kill, bulk. */
+  private readonly adminOps: AdminOperations
   private readonly cronOps: CronOperations
   /** Without a journal: replies to parked receivers, sent once the current handler has returned. */
   private readonly outbox: Outbox | undefined
@@ -182,6 +193,7 @@ export class Routes {
       },
     }
     this.jobOps = jobOperations(service)
+    this.adminOps = adminOperations(service, parseHash)
     this.cronOps = cronOperations(options.cron)
     this.setThrottles(options.throttleReceive, options.throttleSchedule)
   }
@@ -238,13 +250,71 @@ export class Routes {
     ex.send(200, JSON.stringify(body, null, 2))
   }
 
-  /** Streamed from a snapshot of the lanes (arrays of pointers), encoded a piece at a time as the client reads. */
-  jobs(ex: Exchange): void {
+  /**
+   * `GET /healthz`: the process is alive and serving requests (200 even while its store cannot be
+   * reached: a restart would not help), with the store's type and state. Never behind auth.
+   */
+  healthz(ex: Exchange): void {
+    const { service } = this.options
+    ex.send(200, JSON.stringify({ status: 'ok', code: 0, alive: true, store: { type: service.storeStats().kind, state: service.unavailable() === undefined ? 'up' : 'down' } }))
+  }
+
+  /**
+   * `GET /readyz`: whether the daemon should get traffic now: not while it shuts down, nor while
+   * changes cannot be made durable (the journal is broken), nor while its store (Redis) cannot be
+   * reached. 503 with the reason otherwise. The daemon listens only once its store is loaded, so a
+   * daemon that answers has its jobs.
+   */
+  readyz(ex: Exchange): void {
+    const unavailable = this.options.service.unavailable()
+    if (this.closing) ex.sendError(new ApiError('shutting_down', `not ready: ${SHUTTING_DOWN}`))
+    else if (unavailable !== undefined) ex.sendError(new ApiError('store_unavailable', `not ready: ${unavailable.message}`))
+    else if (this.options.service.broken !== undefined) ex.sendError(journalFailed(this.options.service.broken, 'not ready: changes are refused until a snapshot succeeds'))
+    else ex.send(200, READY_BODY)
+  }
+
+  /** `GET /lanes`: the dashboard's overview of every lane. */
+  lanes(ex: Exchange): void {
+    const { overview } = this.options
+    if (overview === undefined) this.notFound(ex, ex.url)
+    else ex.send(200, JSON.stringify({ status: 'ok', code: 0, ...overview() }))
+  }
+
+  /** `GET /metrics`: Prometheus text, or OpenMetrics when the Accept header asks for it. */
+  metrics(ex: Exchange, accept: string): void {
+    const { metrics } = this.options
+    if (metrics === undefined) {
+      this.notFound(ex, ex.url)
+      return
+    }
+    metrics.render(accept).then(
+      ({ contentType, body }) => ex.sendBody(200, contentType, body),
+      (err: unknown) => fail(ex, err),
+    )
+  }
+
+  /**
+   * `GET /jobs`. With a paging field in the query string (lane, offset, limit, cursor, state, q,
+   * sort): a page of one lane's jobs. Without: the original's listing of every lane, streamed from a
+   * snapshot of the lanes (arrays of pointers), encoded a piece at a time as the client reads.
+   */
+  jobs(ex: Exchange, query: string): void {
+    const fields = query === '' ? undefined : queryFields(query)
+    if (fields !== undefined && PAGE_FIELDS.some((name) => name in fields)) {
+      this.handle(ex, Buffer.alloc(0), this.adminOps.page, query)
+      return
+    }
     when(
       this.options.service.readyJobs(),
       (lanes) => ex.stream(encodeJobsByLane(lanes, { reusePieces: true })),
       (err) => fail(ex, err),
     )
+  }
+
+  /** The operators' endpoints that take a body (and, for GET, a query string): move, pause, resume, kill, bulk. */
+  admin(name: 'move' | 'pause' | 'resume' | 'kill' | 'bulk', ex: Exchange, body: Buffer): void {
+    // Each operation parses its own input and runs on it: the union of their types is not needed here.
+    this.handle(ex, body, this.adminOps[name] as unknown as Operation<unknown>)
   }
 
   /** `POST /v0/jobs/queue`: checks the job against its repository's Dispatchfile, then queues it. */

@@ -8,6 +8,8 @@ import { OPENAPI_JSON } from './openapi'
 import type { TlsFiles } from './tls'
 import { type RouteHandler, uwsHandler } from './route'
 import type { Routes } from './routes'
+import { serveLive } from './live'
+import { UI_FILES } from './ui-assets'
 import { uWS } from './uws'
 
 export interface HttpServerOptions {
@@ -19,6 +21,10 @@ export interface HttpServerOptions {
   maxBodyBytes: number
   routes: Routes
   logger: Logger
+  /** The dashboard's live updates (a WebSocket at /ui/live): the update, sent to every viewer each interval. */
+  live?: { update(): string; intervalMs: number }
+  /** The dashboard's files, served at /ui/ (see ui-assets.ts). */
+  ui?: Map<string, Buffer>
   /** HTTPS with these files (checked beforehand: see tls.ts); plain HTTP without. */
   tls?: TlsFiles
 }
@@ -38,6 +44,24 @@ export interface HttpServer {
 /** Which build of uWebSockets.js loaded: the package silently falls back to a slow pure-Node one. */
 export const HTTP_ENGINE =
   typeof (uWS as { getParts?: unknown }).getParts === 'function' ? 'uWebSockets.js (native)' : 'uWebSockets.js (pure-Node fallback)'
+
+const REDIRECT_TO_UI = '<!doctype html><meta http-equiv="refresh" content="0; url=/ui/"><a href="/ui/">dispenserd dashboard</a>'
+
+/** The headers of the dashboard's files: nothing but its own scripts and styles, never framed, never sniffed. */
+const UI_HEADERS = {
+  'Content-Security-Policy': "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-cache',
+}
+
+/** `/ui/` is the page; `/ui/<file>` its scripts and styles; anything else 404. */
+function serveUiFile(ex: Exchange, files: Map<string, Buffer>, url: string): void {
+  const name = url === '/ui/' ? 'index.html' : url.slice('/ui/'.length)
+  const body = files.get(name)
+  if (body === undefined) ex.sendError(new ApiError('not_found', `no such endpoint: ${url}${files.size === 0 ? ' (this build has no dashboard)' : ''}`))
+  else ex.sendBody(200, UI_FILES[name]!, body, UI_HEADERS)
+}
 
 /** Routes every request; the only file that creates the uWebSockets.js app. */
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
@@ -64,7 +88,16 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
 
   // Status stays open to health checks.
   on('/', (ex, _res, req) => routes.status(ex, authorized === undefined || authorized(req.getHeader('authorization'))), false)
-  on('/jobs', (ex) => routes.jobs(ex))
+  // Health checks (systemd, Kubernetes, load balancers) stay open too.
+  on('/healthz', (ex) => routes.healthz(ex), false)
+  on('/readyz', (ex) => routes.readyz(ex), false)
+  on('/jobs', (ex, _res, req) => routes.jobs(ex, req.getQuery() ?? ''))
+  on('/move', withBody((ex, body) => routes.admin('move', ex, body)))
+  on('/pause', withBody((ex, body) => routes.admin('pause', ex, body)))
+  on('/resume', withBody((ex, body) => routes.admin('resume', ex, body)))
+  on('/kill', withBody((ex, body) => routes.admin('kill', ex, body)))
+  on('/bulk', withBody((ex, body) => routes.admin('bulk', ex, body)))
+  on('/metrics', (ex, _res, req) => routes.metrics(ex, req.getHeader('accept')))
   on('/schedule', withBody((ex, body) => routes.schedule(ex, body)))
   on('/receive_block', withBody((ex, body) => routes.receiveBlock(ex, body)))
   on('/receive_noblock', withBody((ex, body) => routes.receiveNoblock(ex, body)))
@@ -76,6 +109,12 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   on('/delete', withBody((ex, body) => routes.delete(ex, body)))
   on('/job', withQuery((ex, query, body) => routes.job(ex, query, body)))
   on('/failed', withQuery((ex, query, body) => routes.failed(ex, query, body)))
+  on('/lanes', (ex) => routes.lanes(ex))
+  // The dashboard's files hold no data (the page asks for the token): served to anyone.
+  const ui = options.ui ?? new Map<string, Buffer>()
+  on('/ui', (ex) => ex.sendBody(200, 'text/html; charset=utf-8', REDIRECT_TO_UI, { Refresh: '0; url=/ui/' }), false)
+  on('/ui/*', (ex, _res, req) => serveUiFile(ex, ui, req.getUrl()), false)
+  const live = options.live === undefined ? undefined : serveLive(app, { ...options.live, tokenCheck: () => authorized, logger: options.logger })
   on('/cron', withBody((ex, body) => routes.cron(ex, 'list', body)))
   on('/cron/add', withBody((ex, body) => routes.cron(ex, 'add', body)))
   on('/cron/pause', withBody((ex, body) => routes.cron(ex, 'pause', body)))
@@ -116,6 +155,7 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
         },
         close() {
           this.stopAccepting()
+          live?.close()
           ;(app as unknown as { close(): void }).close()
         },
       }

@@ -68,7 +68,7 @@ export class WaitedSchedule implements FinishWaiter {
   giveUp(): void {
     if (this.done || this.watched === undefined) return this.end()
     const { jobNum, hash } = this.watched
-    const state = then(this.service.find(hash), (found) => found?.state ?? 'queued')
+    const state = then(this.service.admin.find(hash), (found) => found?.state ?? 'queued')
     when(state, (now) => this.answer(`{"status":"ok","code":${CODES.ok.code},"job_num":${jobNum},"hash":"${hash}","state":"${now}"}`), (err) => fail(this.ex, err))
   }
 

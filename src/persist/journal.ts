@@ -87,6 +87,18 @@ class Batch {
   }
 }
 
+/** Counters of what the journal did since start, for metrics. */
+export interface JournalStats {
+  /** Bytes in the current generation's file. */
+  bytes: number
+  writtenBytes: number
+  fsyncs: number
+  fsyncMsTotal: number
+  fsyncMsMax: number
+  /** Writes and fsyncs that failed. */
+  errors: number
+}
+
 export interface JournalOptions {
   dir: string
   fsync: FsyncMode
@@ -153,6 +165,8 @@ export class Journal implements ChangeLog {
     this.batches = [new Batch(options.generation, this.openGeneration(options.generation))]
   }
 
+  private readonly counters = { writtenBytes: 0, fsyncs: 0, fsyncMsTotal: 0, fsyncMsMax: 0, errors: 0 }
+
   /** True when every mutating reply must wait for `whenDurable`. */
   readonly deferReplies = true
 
@@ -163,6 +177,10 @@ export class Journal implements ChangeLog {
 
   get generation(): number {
     return this.open.generation
+  }
+
+  stats(): JournalStats {
+    return { bytes: this.bytesInGeneration, ...this.counters }
   }
 
   scheduled(job: Job): void {
@@ -198,6 +216,15 @@ export class Journal implements ChangeLog {
 
   deleted(job: Job): void {
     this.numberRecord('delete', job)
+  }
+
+  lanePaused(lane: string, paused: boolean): void {
+    const out = this.open.out
+    const start = this.startRecord(out, paused ? 'pause' : 'resume')
+    out.reserve(lane.length * 6 + 16)
+    out.ascii(',"lane":')
+    out.jsonString(lane)
+    this.endRecord(out, start)
   }
 
   uniqueHeld({ lane, key, hash, jobNum, until }: SavedHold): void {
@@ -382,6 +409,7 @@ export class Journal implements ChangeLog {
       this.useGeneration(batch)
       if (batch.out.pos > 0) {
         this.fs.write(this.fd!, batch.out.buf.subarray(0, batch.out.pos))
+        this.counters.writtenBytes += batch.out.pos
         this.dirty = true
       }
       return undefined
@@ -415,8 +443,13 @@ export class Journal implements ChangeLog {
     this.syncing++
     this.syncsOn.set(fd, (this.syncsOn.get(fd) ?? 0) + 1)
     this.lastSync = Date.now()
+    const started = performance.now()
     this.fs.sync(fd, (err) => {
       this.syncing--
+      const ms = performance.now() - started
+      this.counters.fsyncs++
+      this.counters.fsyncMsTotal += ms
+      this.counters.fsyncMsMax = Math.max(this.counters.fsyncMsMax, ms)
       const left = this.syncsOn.get(fd)! - 1
       if (left > 0) this.syncsOn.set(fd, left)
       else {
@@ -507,6 +540,7 @@ export class Journal implements ChangeLog {
   }
 
   private fail(err: Error, generation: number, what: 'write' | 'sync' = 'write'): void {
+    this.counters.errors++
     this.failedGeneration = Math.max(this.failedGeneration, generation)
     if (what === 'sync') this.syncFailedGeneration = Math.max(this.syncFailedGeneration, generation)
     // Records from now on (jobs put back when their replies failed, leases expiring) go to a new

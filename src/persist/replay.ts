@@ -39,7 +39,8 @@ export function decodeFinished(raw: Record<string, unknown>, laneKey: string, wh
 /**
  * What the journal says about each job it mentions: its last record decides. `schedule` and
  * `return` (which carry the whole job) and `lease` mean the job is there; `take` and `ack` mean it
- * is gone. Jobs the journal does not mention are as the snapshot has them.
+ * is gone. Jobs the journal does not mention are as the snapshot has them. `pause` and `resume`
+ * name a lane instead of a job; the last of them for a lane decides whether it is paused.
  *
  * Because only the last record counts, replaying records the snapshot already reflects does no
  * harm: a crash at any point of a compaction (snapshot written, old generations not yet deleted)
@@ -53,6 +54,8 @@ export class JournalState {
   readonly jobs = new Map<number, RestoredJob | null | 'present' | DeadJob | FinishedJob>()
   records = 0
   highestJobNum = 0
+  /** Lanes paused or resumed by the records: the last record of each lane decides. */
+  readonly paused = new Map<string, boolean>()
   /** Unique keys held by finished jobs (or freed: `until` 0), by lane and key; the last record wins. */
   readonly uniqueHolds = new Map<string, SavedHold>()
   /** Cron records by name (undefined: deleted); the last record wins. */
@@ -71,6 +74,12 @@ export class JournalState {
   }
 
   apply(op: string, fields: Record<string, unknown>, where: string): void {
+    if (op === 'pause' || op === 'resume') {
+      if (typeof fields.lane !== 'string') throw new Error(`${where}: "lane" must be a string`)
+      this.paused.set(fields.lane, op === 'pause')
+      this.records++
+      return
+    }
     if (op === 'cron') {
       const { name, record } = fields
       if (typeof name !== 'string') throw new Error(`${where}: a cron record needs a "name"`)

@@ -38,7 +38,11 @@ export interface SnapshotStatus {
   last_saved_at: string | null
   last_duration_ms: number | null
   last_jobs: number | null
+  /** Bytes of the last queue.json written. */
+  last_bytes: number | null
   last_error: string | null
+  /** Snapshots that failed since start. */
+  errors: number
 }
 
 function readIfExists(file: string): string | undefined {
@@ -63,7 +67,7 @@ export class SnapshotStore {
   private deadFileExists = false
   /** Dead jobs of the dead.json on disk (job number → hash); see retriedSinceDeadFile. */
   private onDiskDead = new Map<number, string>()
-  readonly status: SnapshotStatus = { last_saved_at: null, last_duration_ms: null, last_jobs: null, last_error: null }
+  readonly status: SnapshotStatus = { last_saved_at: null, last_duration_ms: null, last_jobs: null, last_bytes: null, last_error: null, errors: 0 }
   private pending: Promise<void> = Promise.resolve()
 
   constructor(
@@ -123,6 +127,7 @@ export class SnapshotStore {
         else restore(said)
       }
       queue.reserveJobNumsBelow(journal.highestJobNum + 1)
+      for (const [lane, paused] of journal.paused) queue.restorePaused(lane, paused)
     }
     // After the jobs, which hold their own keys: a finished hold never takes a key from a job here.
     // The journal's records are newer than state.json's list (see save), so they go last.
@@ -147,7 +152,7 @@ export class SnapshotStore {
   private loadState(queue: Queue): { holds: SavedHold[]; cron: CronRecord[] } {
     const stateText = readIfExists(this.stateFile)
     if (stateText === undefined || stateText.trim() === '') return { holds: [], cron: [] }
-    let state: { next_job_num?: unknown; unique_holds?: unknown; cron?: unknown }
+    let state: { next_job_num?: unknown; unique_holds?: unknown; cron?: unknown; paused_lanes?: unknown }
     try {
       state = JSON.parse(stateText) as typeof state
     } catch (err) {
@@ -158,6 +163,11 @@ export class SnapshotStore {
       throw new UnreadableSnapshotError(`${this.stateFile}: "next_job_num" must be a positive integer`)
     }
     queue.reserveJobNumsBelow(next)
+    const paused = state.paused_lanes ?? []
+    if (!Array.isArray(paused) || !paused.every((lane) => typeof lane === 'string')) {
+      throw new UnreadableSnapshotError(`${this.stateFile}: "paused_lanes" must be an array of lane names`)
+    }
+    for (const lane of paused) queue.restorePaused(lane, true)
     const { unique_holds: holds = [], cron = [] } = state
     if (!Array.isArray(holds) || !Array.isArray(cron)) throw new UnreadableSnapshotError(`${this.stateFile}: "unique_holds" and "cron" must be lists`)
     try {
@@ -198,6 +208,8 @@ export class SnapshotStore {
     const run = async (): Promise<void> => {
       const started = performance.now()
       const lanes = queue.snapshot()
+      // Paused lanes are kept in state.json (queue.json has no room for them), captured with the jobs.
+      const paused = queue.pausedLanes()
       const holds = queue.finishedUniqueHolds()
       const cron = queue.cron.all()
       const dead = queue.allDead()
@@ -211,7 +223,7 @@ export class SnapshotStore {
       try {
         // State first: a crash between the two writes leaves a next_job_num that is only too high.
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
-        await writeFileAtomically(this.stateFile, encodeState(queue.nextJobNum, holds, cron), this.fs)
+        await writeFileAtomically(this.stateFile, encodeState(queue.nextJobNum, holds, cron, paused), this.fs)
         const files = [{ file: this.queueFile, pieces: counted(encodeJobsByLane(lanes), size) }]
         // dead.json goes with queue.json, renamed first (see load): a job moves between the two
         // when it dies or is retried.
@@ -223,6 +235,7 @@ export class SnapshotStore {
         // dead.json may have been replaced without queue.json: remember both sets of dead jobs.
         for (const [jobNum, hash] of deadNow) this.onDiskDead.set(jobNum, hash)
         this.status.last_error = `${new Date().toISOString()}: ${(err as Error).message}`
+        this.status.errors++
         this.logger.error({ err, file: this.queueFile, reason }, 'snapshot failed; the previous queue.json is intact')
         throw err
       }
@@ -231,7 +244,7 @@ export class SnapshotStore {
         journal!.compactAfter(size.bytes)
       }
       const duration = Math.round(performance.now() - started)
-      Object.assign(this.status, { last_saved_at: new Date().toISOString(), last_duration_ms: duration, last_jobs: jobs, last_error: null })
+      Object.assign(this.status, { last_saved_at: new Date().toISOString(), last_duration_ms: duration, last_jobs: jobs, last_bytes: size.bytes, last_error: null })
       this.logger.info({ file: this.queueFile, jobs, duration_ms: duration, reason }, 'snapshot written')
     }
     const next = this.pending.then(run, run)
@@ -256,9 +269,10 @@ export class SnapshotStore {
   }
 }
 
-/** state.json: `{"next_job_num": N, "cron": [...], "unique_holds": [...]}`, a hold per line, in pieces of about 256 KiB. */
-function* encodeState(nextJobNum: number, holds: SavedHold[], cron: CronRecord[]): Generator<Buffer> {
+/** state.json: `{"next_job_num": N, "paused_lanes": [...], "cron": [...], "unique_holds": [...]}`, a hold per line, in pieces of about 256 KiB. */
+function* encodeState(nextJobNum: number, holds: SavedHold[], cron: CronRecord[], paused: string[]): Generator<Buffer> {
   let text = `{"next_job_num":${nextJobNum}`
+  if (paused.length > 0) text += `,"paused_lanes":${JSON.stringify(paused)}`
   if (cron.length > 0) text += `,"cron":[${cron.map((record) => `\n${JSON.stringify(encodeCronRecord(record))}`).join(',')}\n]`
   if (holds.length > 0) {
     text += ',"unique_holds":['

@@ -70,6 +70,94 @@ export class Bucket implements HeapItem {
     return next!
   }
 
+  /** The bucket's oldest job (the next it serves); the bucket must not be empty. */
+  oldest(): Job {
+    const next = this.fifo[this.head]
+    const back = this.putBack?.peek()
+    return back !== undefined && (next === undefined || back.jobNum < next.jobNum) ? back : next!
+  }
+
+  /** The first index of the FIFO at or after `head` whose job number is above `jobNum` (they grow along it). */
+  private after(jobNum: number): number {
+    let lo = this.head
+    let hi = this.fifo.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.fifo[mid]!.jobNum <= jobNum) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  /** The job numbered `jobNum` if it waits here: a binary search of the FIFO, a look through the put-back heap. */
+  find(jobNum: number): Job | undefined {
+    const i = this.after(jobNum) - 1
+    const job = i >= this.head ? this.fifo[i] : undefined
+    if (job !== undefined && job.jobNum === jobNum && job.heapIndex !== REMOVED) return job
+    return this.putBack?.copy().find((j) => j.jobNum === jobNum)
+  }
+
+  /**
+   * How many jobs here are served before the one numbered `jobNum`: O(log n), or O(its place) while
+   * jobs removed from the middle wait ahead of it to be skipped.
+   */
+  before(jobNum: number): number {
+    const end = this.after(jobNum - 1)
+    let count = end - this.head
+    if (this.removed > 0) for (let i = this.head; i < end; i++) if (this.fifo[i]!.heapIndex === REMOVED) count--
+    if (this.putBack !== undefined) for (const job of this.putBack.copy()) if (job.jobNum < jobNum) count++
+    return count
+  }
+
+  /**
+   * This bucket's jobs with numbers above `jobNum` in ascending order, or below it in descending
+   * order, read lazily (a page reads only what it shows).
+   */
+  *from(jobNum: number, ascending: boolean): Generator<Job> {
+    const putBack = this.putBack === undefined || this.putBack.size === 0 ? [] : this.putBack.copy().sort((a, b) => (ascending ? a.jobNum - b.jobNum : b.jobNum - a.jobNum))
+    let p = 0
+    const step = ascending ? 1 : -1
+    const first = ascending ? this.after(jobNum) : this.after(jobNum - 1) - 1
+    const inRange = (i: number): boolean => (ascending ? i < this.fifo.length : i >= this.head)
+    for (let i = first; inRange(i); i += step) {
+      const job = this.fifo[i]!
+      if (job.heapIndex === REMOVED) continue
+      while (p < putBack.length && (ascending ? putBack[p]!.jobNum < job.jobNum : putBack[p]!.jobNum > job.jobNum)) {
+        if (ascending ? putBack[p]!.jobNum > jobNum : putBack[p]!.jobNum < jobNum) yield putBack[p]!
+        p++
+      }
+      yield job
+    }
+    for (; p < putBack.length; p++) if (ascending ? putBack[p]!.jobNum > jobNum : putBack[p]!.jobNum < jobNum) yield putBack[p]!
+  }
+
+  /**
+   * Calls `visit` with this bucket's jobs numbered above `jobNum`, in order, until it returns false
+   * (then returns false): plain loops, no generator, for scans of many jobs (a search).
+   */
+  scan(jobNum: number, visit: (job: Job) => boolean): boolean {
+    if (this.putBack !== undefined && this.putBack.size > 0) {
+      for (const job of this.from(jobNum, true)) if (!visit(job)) return false
+      return true
+    }
+    const { fifo } = this
+    for (let i = this.after(jobNum); i < fifo.length; i++) {
+      const job = fifo[i]!
+      if (job.heapIndex !== REMOVED && !visit(job)) return false
+    }
+    return true
+  }
+
+  /** Whether the FIFO can be indexed directly (nothing removed from the middle, nothing put back). */
+  get plain(): boolean {
+    return this.removed === 0 && (this.putBack?.size ?? 0) === 0
+  }
+
+  /** The `i`-th job in order; only when `plain`. */
+  at(i: number): Job {
+    return this.fifo[this.head + i]!
+  }
+
   /** This bucket's jobs, oldest first (a copy; the bucket is untouched). */
   inOrder(): Job[] {
     let fifo = this.fifo.slice(this.head) as Job[]

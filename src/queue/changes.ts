@@ -7,7 +7,8 @@ import type { SavedHold } from './unique'
  * journal implements this). What a restart needs is only whether each job is still there:
  * `scheduled` and `returned` say it is (and carry it whole), `taken` and `acked` say it is gone,
  * `leased` says it is out with a consumer (back in its lane after a restart), `buried` that it is
- * dead (kept, with its report, outside its lane), `deleted` that it is gone.
+ * dead (kept, with its report, outside its lane), `deleted` that it is gone. `returned` also
+ * carries a job moved to another lane or priority (its record holds the new ones).
  */
 export interface ChangeLog {
   scheduled(job: Job): void
@@ -26,6 +27,8 @@ export interface ChangeLog {
   finished(job: Job, until: number): void
   /** Gone for good at an operator's request. */
   deleted(job: Job): void
+  /** An operator paused or resumed a lane (not about a job: kept across restarts all the same). */
+  lanePaused(lane: string, paused: boolean): void
   /**
    * A finished job holds its unique key until `hold.until` (0: the key is free). Keys held by jobs
    * still here are restored with those jobs.
@@ -35,7 +38,7 @@ export interface ChangeLog {
   cronChanged(name: string, record: CronRecord | undefined): void
 }
 
-export type ReturnReason = 'released' | 'lease expired' | 'not delivered' | 'retried'
+export type ReturnReason = 'released' | 'lease expired' | 'not delivered' | 'retried' | 'moved'
 
 export const NO_CHANGE_LOG: ChangeLog = {
   scheduled() {},
@@ -45,6 +48,7 @@ export const NO_CHANGE_LOG: ChangeLog = {
   returned() {},
   buried() {},
   deleted() {},
+  lanePaused() {},
   finished() {},
   uniqueHeld() {},
   cronChanged() {},

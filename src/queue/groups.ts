@@ -108,6 +108,65 @@ export class GroupedBucket implements HeapItem {
     return out
   }
 
+  /*
+   * What job pages and finds ask of a priority (as of a plain Bucket). A grouped priority is served
+   * in turns, not by job number, so these read the order played out (inOrder: O(jobs of this
+   * priority)); grouped lanes are the exception, and a page reads one priority at a time.
+   */
+
+  oldest(): Job {
+    let oldest: Job | undefined
+    for (const member of this.members.values()) {
+      const job = member.bucket.oldest()
+      if (oldest === undefined || job.jobNum < oldest.jobNum) oldest = job
+    }
+    return oldest!
+  }
+
+  find(jobNum: number): Job | undefined {
+    for (const member of this.members.values()) {
+      const job = member.bucket.find(jobNum)
+      if (job !== undefined) return job
+    }
+    return undefined
+  }
+
+  /** How many jobs here are served before the one numbered `jobNum`. */
+  before(jobNum: number): number {
+    const i = this.inOrder().findIndex((job) => job.jobNum === jobNum)
+    return i < 0 ? this.count : i
+  }
+
+  /** By job number, as Bucket.from: for pages sorted by age. */
+  *from(jobNum: number, ascending: boolean): Generator<Job> {
+    const jobs = this.inOrder().sort((a, b) => (ascending ? a.jobNum - b.jobNum : b.jobNum - a.jobNum))
+    for (const job of jobs) if (ascending ? job.jobNum > jobNum : job.jobNum < jobNum) yield job
+  }
+
+  /**
+   * Calls `visit` with the jobs served after the one numbered `jobNum` (from the start for 0), in
+   * serving order, until it returns false. When that job has left meanwhile, the jobs numbered
+   * above it follow, in serving order.
+   */
+  scan(jobNum: number, visit: (job: Job) => boolean): boolean {
+    const jobs = this.inOrder()
+    const at = jobNum === 0 ? -1 : jobs.findIndex((job) => job.jobNum === jobNum)
+    for (let i = at + 1; i < jobs.length; i++) {
+      if (at < 0 && jobNum !== 0 && jobs[i]!.jobNum <= jobNum) continue
+      if (!visit(jobs[i]!)) return false
+    }
+    return true
+  }
+
+  /** Never indexed directly: see `at`. */
+  get plain(): boolean {
+    return false
+  }
+
+  at(i: number): Job {
+    return this.inOrder()[i]!
+  }
+
   /** A group gets its first job: it joins the end of the round (just before whose turn it is). */
   private join(member: Member): void {
     this.members.set(member.group, member)

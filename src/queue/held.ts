@@ -90,6 +90,11 @@ export class HeldJobs {
     return held !== undefined && held.job.restoredHash === null ? held : undefined
   }
 
+  /** The held job numbered `jobNum` (held jobs are indexed by number). */
+  findNumber(jobNum: number): Job | undefined {
+    return this.byNum.get(jobNum)?.job
+  }
+
   nextDeadline(): number | undefined {
     return this.byDeadline.peek()?.at
   }

@@ -35,6 +35,11 @@ export class JobHistory {
     return this.dead.size
   }
 
+  /** How many of `lane`'s jobs are dead. */
+  deadCountOf(lane: string): number {
+    return this.deadByLane.get(lane)?.size ?? 0
+  }
+
   bury(job: Job): void {
     this.deadBytes += Buffer.byteLength(job.message)
     this.dead.set(job.hash, job)
@@ -61,6 +66,20 @@ export class JobHistory {
   deadOf(lane: string, offset: number, limit: number): { total: number; jobs: Job[] } {
     const all = [...(this.deadByLane.get(lane) ?? [])].reverse()
     return { total: all.length, jobs: all.slice(offset, offset + limit) }
+  }
+
+  /** A dead or succeeded job by number: O(jobs kept here), for jobs whose hash is not derived from their number. */
+  findNumber(jobNum: number, now: number): Job | undefined {
+    for (const job of this.dead.values()) if (job.jobNum === jobNum) return job
+    this.expire(now)
+    for (const { job } of this.finished.values()) if (job.jobNum === jobNum) return job
+    return undefined
+  }
+
+  /** A lane's succeeded jobs still kept, oldest finished first. */
+  finishedOf(lane: string, now: number): Job[] {
+    this.expire(now)
+    return [...this.finished.values()].filter((entry) => entry.job.lane === lane && entry.until > now).map((entry) => entry.job)
   }
 
   /** Every dead job, by lane (for snapshots). */

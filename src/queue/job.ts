@@ -86,6 +86,18 @@ export class Job implements HeapItem {
     return (this.extra ??= { attempts: 0, report: undefined, notBefore: 0, unique: undefined, result: undefined, group: undefined })
   }
 
+  /** Whether the hash is stored (restored from a snapshot) rather than derived from the job number. */
+  get hasStoredHash(): boolean {
+    return this.storedHash !== null
+  }
+
+  /** The same job in another lane or at another priority (relocated), with its number, hash, time and history. */
+  movedTo(lane: string, priority: number): Job {
+    const moved = new Job(this.jobNum, this.created, lane, priority, this.message, this.storedHash)
+    moved.extra = this.extra === undefined ? undefined : { ...this.extra }
+    return moved
+  }
+
   get hash(): string {
     return this.storedHash ?? processHashes.hashOf(this.jobNum)
   }

@@ -3,7 +3,9 @@ import { ApiError } from '../errors'
 import { type ChangeLog, NO_CHANGE_LOG, type ReturnReason } from './changes'
 import { type Held, HeldJobs } from './held'
 import { type HistoryLimits, JobHistory } from './history'
+import { processHashes } from './hash'
 import { DEFAULT_LANE, Job, type RunReport, compareJobs } from './job'
+import { type JobPage, type PageQuery, type PageState, listPage, readyPage } from './pages'
 import { Lane } from './lane'
 import { CronTable } from './cron-table'
 import type { QueueTotals } from './ready'
@@ -65,8 +67,25 @@ export function byLaneName(): Record<string, number> {
   return Object.create(null) as Record<string, number>
 }
 
+/** Counts by lane (objects without a prototype), kept as jobs change: see `Queue.stats`. */
+export interface LaneCounts {
+  queued: Record<string, number>
+  leased: Record<string, number>
+  delayed: Record<string, number>
+  dead: Record<string, number>
+  /** When each lane's oldest ready job was scheduled (seconds since the epoch); lanes with none ready are absent. */
+  oldestReady: Record<string, number>
+}
+
 /** Where a job is in its life, as `GET /job` shows it. */
 export type JobState = 'queued' | 'running' | 'leased' | 'delayed' | 'dead' | 'succeeded'
+
+/** A job found by hash or number, with its state and, when queued, how many jobs are served before it. */
+export interface FoundJob {
+  job: Job
+  state: JobState
+  position?: number
+}
 
 /** What happened to held jobs whose deadline passed. */
 export interface Expired {
@@ -96,6 +115,8 @@ export class Queue {
   /** Lanes whose queued jobs can be found by hash (runner lanes), and those jobs. */
   private readonly indexedLanes = new Set<string>()
   private readonly queuedByHash = new Map<string, Job>()
+  /** Lanes paused by an operator: the job service hands their jobs to no one. */
+  private readonly paused = new Set<string>()
   /** Unique keys held by jobs queued, out, or finished a short while ago. */
   private readonly uniqueKeys = new UniqueKeys()
   /** Each lane's group weights (lanes' `group_weights`); a group not named weighs 1. */
@@ -161,7 +182,7 @@ export class Queue {
       return job
     }
     lane.ready.push(job, bytes)
-    if (this.indexedLanes.has(lane.name)) this.queuedByHash.set(job.hash, job)
+    if (this.indexedLanes.has(lane.name) || job.hasStoredHash) this.queuedByHash.set(job.hash, job)
     this.changes.scheduled(job)
     return job
   }
@@ -365,9 +386,9 @@ export class Queue {
     const dead = this.history.unbury(hash)
     const held = dead === undefined ? this.held.find(hash) : undefined
     if (held?.leased) throw new ApiError('conflict', `job ${held.job.jobNum} is ${this.indexedLanes.has(held.job.lane) ? 'running' : 'leased'}; delete it once that ends`)
-    const queued = dead === undefined && held === undefined ? this.queuedByHash.get(hash) : undefined
+    const queued = dead === undefined && held === undefined ? this.findReady(hash) : undefined
     const job = dead ?? held?.job ?? queued
-    if (job === undefined) throw new ApiError('job_not_found', `no job has hash ${JSON.stringify(hash)} (only runner lanes' queued jobs, and delayed and dead jobs of any lane, can be found by hash)`)
+    if (job === undefined) throw new ApiError('job_not_found', `no queued, delayed or dead job has hash ${JSON.stringify(hash)}`)
     if (held !== undefined) this.held.remove(held)
     if (queued !== undefined) this.lanes.get(job.lane)!.ready.remove(job)
     this.queuedByHash.delete(hash)
@@ -377,16 +398,106 @@ export class Queue {
     return job
   }
 
-  /** A job and its state, found by hash; undefined when it is not known (see deleteJob). */
-  findJob(hash: string): { job: Job; state: JobState } | undefined {
+  /**
+   * A job and its state, found by hash on any lane; undefined when it is not known. A queued job
+   * comes with its position: how many of its lane's ready jobs are served before it.
+   */
+  findJob(hash: string): FoundJob | undefined {
     const held = this.held.find(hash)
     if (held !== undefined) return { job: held.job, state: !held.leased ? 'delayed' : this.indexedLanes.has(held.job.lane) ? 'running' : 'leased' }
-    const queued = this.queuedByHash.get(hash)
-    if (queued !== undefined) return { job: queued, state: 'queued' }
+    const queued = this.findReady(hash)
+    if (queued !== undefined) return { job: queued, state: 'queued', position: this.lanes.get(queued.lane)!.ready.positionOf(queued) }
     const dead = this.history.deadJob(hash)
     if (dead !== undefined) return { job: dead, state: 'dead' }
     const succeeded = this.history.finishedJob(hash, this.clock())
     return succeeded === undefined ? undefined : { job: succeeded, state: 'succeeded' }
+  }
+
+  /**
+   * A job by its number, on any lane: ready jobs by a binary search of each lane, others by their
+   * hash when it is derived from the number, and otherwise (restored jobs leased, delayed, dead or
+   * succeeded) by a look through those.
+   */
+  findByNumber(jobNum: number): FoundJob | undefined {
+    const ready = this.readyByNumber(jobNum)
+    if (ready !== undefined) return this.findJob(ready.hash)
+    const derived = this.findJob(processHashes.hashOf(jobNum))
+    if (derived !== undefined && derived.job.jobNum === jobNum) return derived
+    const other = this.held.findNumber(jobNum) ?? this.history.findNumber(jobNum, this.clock())
+    return other === undefined ? undefined : this.findJob(other.hash)
+  }
+
+  /** A page of a lane's jobs in one state (see pages.ts). An unknown lane has none. */
+  page(query: PageQuery): JobPage {
+    const lane = this.lanes.get(query.lane)
+    if (query.state === 'ready') return lane === undefined ? { jobs: [], total: 0, nextCursor: null } : readyPage(lane.ready, query)
+    return listPage(this.jobsIn(query.lane, query.state), query)
+  }
+
+  /** How many ready jobs are served before `job` (a ready job). */
+  positionOf(job: Job): number {
+    return this.lanes.get(job.lane)?.ready.positionOf(job) ?? 0
+  }
+
+  /** A lane's jobs in a state other than ready: O(jobs in that state). */
+  private jobsIn(lane: string, state: Exclude<PageState, 'ready'>): Job[] {
+    if (state === 'dead') return this.history.deadOf(lane, 0, Number.MAX_SAFE_INTEGER).jobs
+    if (state === 'succeeded') return this.history.finishedOf(lane, this.clock())
+    const runner = this.indexedLanes.has(lane)
+    const wanted = (held: Held): boolean => (state === 'delayed' ? !held.leased : held.leased && (state === 'running') === runner)
+    return (this.held.byLane().get(lane) ?? []).filter(wanted).map((held) => held.job)
+  }
+
+  /**
+   * Moves a ready or delayed job to another lane and/or priority: it keeps its number, hash, time,
+   * attempts and delay, and takes its place there by its number. The journal records it whole.
+   * Leased and running jobs answer 409 (they are their holder's); dead ones too (retry them first).
+   */
+  relocate(hash: string, laneName: string, priority: number): Job {
+    const held = this.held.find(hash)
+    if (held?.leased) throw new ApiError('conflict', `job ${held.job.jobNum} is ${this.indexedLanes.has(held.job.lane) ? 'running' : 'leased'}; move it once that ends`)
+    const ready = held === undefined ? this.findReady(hash) : undefined
+    const job = held?.job ?? ready
+    if (job === undefined) {
+      if (this.history.deadJob(hash) !== undefined) throw new ApiError('conflict', `job with hash ${JSON.stringify(hash)} is dead: retry it, then move it`)
+      throw new ApiError('job_not_found', `no queued or delayed job has hash ${JSON.stringify(hash)}`)
+    }
+    const moved = job.movedTo(laneName, priority)
+    if (held !== undefined) {
+      this.held.remove(held)
+      this.held.delay(moved, held.at, held.bytes)
+      if (moved.lane !== job.lane) this.lane(moved.lane)
+    } else {
+      this.lanes.get(job.lane)!.ready.remove(job)
+      this.queuedByHash.delete(hash)
+      this.enqueue(moved)
+    }
+    this.changes.returned(moved, 'moved')
+    return moved
+  }
+
+  /** Pauses or resumes a lane (kept across restarts: the journal and state.json carry it). */
+  setPaused(lane: string, paused: boolean): void {
+    if (paused === this.paused.has(lane)) return
+    if (paused) this.paused.add(lane)
+    else this.paused.delete(lane)
+    this.changes.lanePaused(lane, paused)
+  }
+
+  /** Pauses or resumes a lane as a snapshot or the journal says (at start: not journaled again). */
+  restorePaused(lane: string, paused: boolean): void {
+    if (paused) this.paused.add(lane)
+    else this.paused.delete(lane)
+  }
+
+  /** Lanes paused by an operator (the live set: read, never kept). */
+  get pausedSet(): ReadonlySet<string> {
+    return this.paused
+  }
+
+  /** Lanes paused by an operator. */
+  pausedLanes(): string[] {
+    return [...this.paused]
   }
 
   /** A lane's dead jobs, newest first (paginated). */
@@ -470,14 +581,20 @@ export class Queue {
     return this.totals.bytes + this.held.bytes + this.history.deadBytes
   }
 
-  /** Ready, leased and delayed counts of every lane: O(lanes), whatever the number of jobs. */
-  stats(): { queued: Record<string, number>; leased: Record<string, number>; delayed: Record<string, number> } {
-    const stats = { queued: byLaneName(), leased: byLaneName(), delayed: byLaneName() }
+  /**
+   * Ready, leased, delayed and dead counts of every lane, and when its oldest ready job was
+   * scheduled: O(lanes × priorities waiting), whatever the number of jobs.
+   */
+  stats(): LaneCounts {
+    const stats: LaneCounts = { queued: byLaneName(), leased: byLaneName(), delayed: byLaneName(), dead: byLaneName(), oldestReady: byLaneName() }
     for (const [name, lane] of this.lanes) {
       const held = this.held.countsOf(name)
       stats.queued[name] = lane.ready.size
       stats.leased[name] = held.leased
       stats.delayed[name] = held.delayed
+      stats.dead[name] = this.history.deadCountOf(name)
+      const oldest = lane.ready.oldest()
+      if (oldest !== undefined) stats.oldestReady[name] = oldest.created
     }
     return stats
   }
@@ -557,15 +674,43 @@ export class Queue {
     return lane
   }
 
-  /** Forgets a job of an indexed lane; on other lanes costs nothing (no hash is derived). */
+  /**
+   * Whether a queued job is kept in `queuedByHash`: every job of a runner lane, and jobs whose hash
+   * is stored (restored from a snapshot). The others' hashes are derived from their numbers, which
+   * `findReady` recovers from the hash, so they need no entry (no memory per job).
+   */
+  private indexes(job: Job): boolean {
+    return this.indexedLanes.has(job.lane) || job.hasStoredHash
+  }
+
+  /** Forgets an indexed job; for the others costs nothing (no hash is derived). */
   private unindex(job: Job): void {
-    if (this.indexedLanes.has(job.lane)) this.queuedByHash.delete(job.hash)
+    if (this.indexes(job)) this.queuedByHash.delete(job.hash)
   }
 
   private enqueue(job: Job): void {
     const lane = this.lane(job.lane)
-    if (this.indexedLanes.has(lane.name)) this.queuedByHash.set(job.hash, job)
+    if (this.indexes(job)) this.queuedByHash.set(job.hash, job)
     lane.ready.push(job)
+  }
+
+  /** A ready job by hash: from the index, or (a hash derived from its number) by its number. */
+  private findReady(hash: string): Job | undefined {
+    const indexed = this.queuedByHash.get(hash)
+    if (indexed !== undefined) return indexed
+    const jobNum = processHashes.jobNumOf(hash)
+    if (jobNum === undefined) return undefined
+    const job = this.readyByNumber(jobNum)
+    return job?.hash === hash ? job : undefined
+  }
+
+  /** A ready job by number, on any lane: a binary search of each lane's priorities. */
+  private readyByNumber(jobNum: number): Job | undefined {
+    for (const lane of this.lanes.values()) {
+      const job = lane.ready.find(jobNum)
+      if (job !== undefined) return job
+    }
+    return undefined
   }
 }
 

@@ -270,6 +270,7 @@ class LaneWorker {
     return this.runner.stats?.() ?? {}
   }
 
+  /** An operator's kill: the run of the job with this hash is aborted (reason "killed"); whether it was running here. */
   kill(hash: string): boolean {
     for (const [job, controller] of this.running) {
       if (job.hash !== hash) continue
@@ -333,9 +334,9 @@ export class Dispatcher {
   }
 
   /**
-   * Stops a running job (an operator's kill; the HTTP route is yet to come): its run is aborted with
-   * reason "killed" (an exec job's process group is signalled, a container is killed) and the job
-   * fails for good. Whether such a job was running.
+   * Stops a running job for good (an operator's kill): its run is aborted with reason "killed" (an
+   * exec job's process group is signalled, a container is killed) and the job fails for good, dead.
+   * Whether it was running.
    */
   kill(hash: string): boolean {
     return [...this.workers.values()].some((worker) => worker.kill(hash))

@@ -3,12 +3,14 @@ import { ApiError, OutcomeUnknown } from '../errors'
 import type { Logger } from '../log'
 import type { Held } from '../queue/held'
 import { Job, type RunReport } from '../queue/job'
+import { type LaneSnapshot, type ScheduleInput, byLaneName } from '../queue/queue'
 import type { UniqueHold } from '../queue/unique'
-import { type JobState, type LaneSnapshot, type ScheduleInput, byLaneName } from '../queue/queue'
-import { type JobStore, type Maybe, type Taken, isPromise, then, when } from '../store/job-store'
+import { type JobStore, type LaneCounts, type Maybe, type StoreStats, type Taken, isPromise, then, when } from '../store/job-store'
 import { journalFailed } from './commit'
+import { JobAdmin } from './admin'
 import { EventStream } from './events'
 import { type QueueLimits, admit } from './limits'
+import { DrainRates } from './rates'
 import type { Receiver } from './receiver'
 import { BackgroundTasks } from './tasks'
 import { type FinishWaiter, FinishWaiters } from './waiters'
@@ -29,6 +31,8 @@ export interface LanePolicy {
    * top-level `arguments` (`fromArguments`) to a lane without a runner.
    */
   checkMessage(lane: string, message: string, fromArguments: boolean): void
+  /** Stops the running job with this hash for good (it fails and is dead); whether it was running. */
+  kill?(hash: string): boolean
 }
 
 /** A job to schedule; `fromArguments` when the client sent top-level `arguments` (runner lanes only). */
@@ -46,12 +50,10 @@ export interface LeaseCommand {
   result?: string
 }
 
-/** Ready, parked, leased and delayed counts by lane (objects without a prototype). */
-export interface LaneStats {
-  queued: Record<string, number>
+/** Ready, parked, leased, delayed and dead counts by lane, and oldest ready jobs (objects without a prototype). */
+export interface LaneStats extends LaneCounts {
+  /** Receivers parked on each lane (idle runner slots too). */
   idle: Record<string, number>
-  leased: Record<string, number>
-  delayed: Record<string, number>
 }
 
 export interface JobServiceOptions {
@@ -79,6 +81,10 @@ export class JobService {
   private readonly rates = new RateLimits()
   private readonly drainLater = new Map<string, NodeJS.Timeout>()
   readonly tasks: BackgroundTasks
+  /** Each lane's recent drain rate, for ETAs (sampled by a task main.ts starts). */
+  readonly drainRates = new DrainRates()
+  /** What operators do to jobs and lanes beyond the original's API: find, page, move, pause, kill, bulk. */
+  readonly admin: JobAdmin
   private readonly store: JobStore
   private readonly logger: Logger
   private limits: QueueLimits
@@ -109,6 +115,17 @@ export class JobService {
     this.store.onDeadline((at) => this.deadlines.arm(at))
     const next = this.store.nextDeadline()
     if (next !== undefined) this.deadlines.arm(next)
+    this.events.subscribe(this.drainRates)
+    this.admin = new JobAdmin({
+      store: this.store,
+      events: this.events,
+      rates: this.drainRates,
+      logger: this.logger,
+      lanes: () => this.lanes,
+      limits: () => this.limits,
+      drain: (lane) => this.drain(lane),
+      durable: (value, failure) => this.durable(value, failure),
+    })
     // A store shared with other processes tells of work they made (and of deadlines it keeps).
     this.store.onWork?.((lane) => {
       this.drain(lane)
@@ -122,7 +139,7 @@ export class JobService {
   }
 
   /** Set while a store over the network cannot serve `lane`: what a parked receiver whose wait ends there is answered. */
-  unavailable(lane: string): ApiError | undefined {
+  unavailable(lane?: string): ApiError | undefined {
     return this.store.unavailable?.(lane)
   }
 
@@ -252,6 +269,7 @@ export class JobService {
    */
   receive(lane: string, leaseMs: number | undefined): Maybe<Taken | undefined> {
     this.refuseRunnerLane(lane)
+    if (this.holdsBack(lane)) return undefined
     // Out of tokens: nothing to take now (a blocking receive waits for the next token).
     if (this.rates.active && this.store.hasReady(lane) && this.rates.grant(lane, 1, this.clock()) === 0) return undefined
     return then(this.store.take(lane, leaseMs), (taken) => (taken === undefined ? undefined : this.handOver(taken)))
@@ -259,10 +277,11 @@ export class JobService {
 
   /**
    * Takes up to `count` of the lane's jobs in serving order, each for good or under its own lease;
-   * resolves once every take is durable (an empty list when none is ready).
+   * resolves once every take is durable (an empty list when none is ready, or the lane is paused).
    */
   receiveMany(lane: string, leaseMs: number | undefined, count: number): Maybe<Taken[]> {
     this.refuseRunnerLane(lane)
+    if (this.holdsBack(lane)) return []
     if (this.rates.active) count = this.rates.grant(lane, Math.min(count, this.store.readyCount(lane)), this.clock())
     if (count === 0) return []
     return then(this.store.takeMany(lane, leaseMs, count), (taken) => {
@@ -278,14 +297,14 @@ export class JobService {
     })
   }
 
-  /** How many jobs of the lane are ready now. */
+  /** How many jobs of the lane are ready now (none to hand out while it is paused). */
   readyCount(lane: string): number {
-    return this.store.readyCount(lane)
+    return this.store.pausedLanes().has(lane) ? 0 : this.store.readyCount(lane)
   }
 
-  /** Whether the lane may have a job ready now. */
+  /** Whether the lane may have a job ready now (a paused lane has none to hand out). */
   hasReady(lane: string): boolean {
-    return this.store.hasReady(lane)
+    return !this.holdsBack(lane) && this.store.hasReady(lane)
   }
 
   /** A job taken by `receive` whose reply could not be sent: it goes back, if that hand-over is still its latest. */
@@ -301,7 +320,7 @@ export class JobService {
     const counted = receiver.countsAsParked !== false
     if (counted) this.refuseRunnerLane(lane)
     const { maxParkedReceivers } = this.limits
-    if (counted && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers && !this.store.hasReady(lane)) {
+    if (counted && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers && !this.hasReady(lane)) {
       throw new ApiError('limit_reached', `${this.parkedCount} receivers are waiting; max_parked_receivers is ${maxParkedReceivers}`)
     }
     let waiting = this.receivers.get(lane)
@@ -455,9 +474,6 @@ export class JobService {
     })
   }
 
-  find(hash: string): Maybe<{ job: Job; state: JobState } | undefined> {
-    return this.store.find(hash)
-  }
 
   deadJobs(lane: string, offset: number, limit: number): Maybe<{ total: number; jobs: Job[] }> {
     return this.store.deadJobs(lane, offset, limit)
@@ -469,11 +485,11 @@ export class JobService {
 
   /** Counts by lane for `GET /`: from counters, never by walking the jobs. */
   laneStats(): LaneStats {
-    const { queued, leased, delayed } = this.store.counts()
+    const counts = this.store.counts()
     const idle = byLaneName()
-    for (const lane of Object.keys(queued)) idle[lane] = 0
+    for (const lane of Object.keys(counts.queued)) idle[lane] = 0
     for (const [lane, waiting] of this.receivers) idle[lane] = waiting.size
-    return { queued, idle, leased, delayed }
+    return { ...counts, idle }
   }
 
   /** Totals for `GET /`'s server block. */
@@ -490,6 +506,31 @@ export class JobService {
       dead_jobs_total: usage.dead,
       finished_jobs_forgotten: this.store.finishedForgotten(),
     }
+  }
+
+  /** The limits in force (a reload changes them), as `GET /` shows them. */
+  limitsInForce(): Record<string, number> {
+    const l = this.limits
+    return { max_queued_jobs: l.maxQueuedJobs, max_queued_bytes: l.maxQueuedBytes, max_message_bytes: l.maxMessageBytes, max_lanes: l.maxLanes, max_parked_receivers: l.maxParkedReceivers }
+  }
+
+  /** What `GET /metrics` shows of the store. */
+  storeStats(): StoreStats {
+    return this.store.stats()
+  }
+
+  /** Lanes paused by an operator: they serve no receiver and start no run. */
+  pausedLanes(): ReadonlySet<string> {
+    return this.store.pausedLanes()
+  }
+
+  /**
+   * Whether the service holds the lane's jobs back itself: a paused lane in memory. A store shared
+   * by several processes keeps the pause with the lane and its takes honour it in the same step,
+   * so a pause or resume on any of them holds here at once, whatever this process last read.
+   */
+  private holdsBack(lane: string): boolean {
+    return this.store.answersAtOnce && this.store.pausedLanes().has(lane)
   }
 
   /** What `GET /` shows of the store and the background tasks. */
@@ -531,6 +572,7 @@ export class JobService {
    * Each hand-over goes out once durable; a receiver that turns out to be gone gives its job back.
    */
   private drain(lane: string): void {
+    if (this.holdsBack(lane)) return
     const waiting = this.receivers.get(lane)
     while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
       if (this.takesByLane.size > 0 && (this.takesByLane.get(lane) ?? 0) >= MAX_TAKES_IN_FLIGHT) return

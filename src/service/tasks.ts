@@ -7,6 +7,8 @@ export interface TaskStatus {
   last_run_at: string | null
   last_duration_ms: number | null
   last_error: string | null
+  /** Runs that failed since start. */
+  errors: number
 }
 
 function noop(): void {}
@@ -20,7 +22,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * operator sees in `GET /` what the daemon does behind the requests, and whether it fails.
  */
 export class Task {
-  readonly status: TaskStatus = { runs: 0, last_run_at: null, last_duration_ms: null, last_error: null }
+  readonly status: TaskStatus = { runs: 0, last_run_at: null, last_duration_ms: null, last_error: null, errors: 0 }
   private timer: NodeJS.Timeout | undefined
   private stopped = false
 
@@ -40,6 +42,7 @@ export class Task {
       this.status.last_error = null
     } catch (err) {
       this.status.last_error = `${this.status.last_run_at}: ${err instanceof Error ? err.message : String(err)}`
+      this.status.errors++
       this.logger.error({ task: this.name, err }, 'background task failed')
     } finally {
       this.status.last_duration_ms = Math.round(performance.now() - started)

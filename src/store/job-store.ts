@@ -1,9 +1,11 @@
 import { ApiError } from '../errors'
+import type { JournalStats } from '../persist/journal'
+import type { CronRecord } from '../queue/cron-table'
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
-import type { JobState, LaneSnapshot, ScheduleInput } from '../queue/queue'
+import type { JobPage, PageQuery } from '../queue/pages'
+import type { FoundJob, LaneCounts, LaneSnapshot, ScheduleInput } from '../queue/queue'
 import type { UniqueHold } from '../queue/unique'
-import type { CronRecord } from '../queue/cron-table'
 
 /**
  * The seam between the job service (policy: limits, receivers, runner lanes, replies) and where
@@ -38,6 +40,11 @@ export function then<T, R>(value: Maybe<T>, f: (value: T) => Maybe<R>): Maybe<R>
   return isPromise(value) ? value.then(f) : f(value)
 }
 
+/** The reply to a request that names a lane no job was ever scheduled to. */
+export function noSuchLane(lane: string): ApiError {
+  return new ApiError('invalid_data', `no lane is named ${JSON.stringify(lane)}`)
+}
+
 /** What the limits count: every job kept (ready, leased, delayed, dead) and its message bytes. */
 export interface Usage {
   jobs: number
@@ -60,10 +67,23 @@ export interface Expired {
   lanes: Set<string>
 }
 
-export interface LaneCounts {
-  queued: Record<string, number>
-  leased: Record<string, number>
-  delayed: Record<string, number>
+export type { LaneCounts } from '../queue/queue'
+
+/** What `GET /metrics` shows of how the store keeps jobs; a store leaves out what it does not have. */
+export interface StoreStats {
+  /** Which store: "memory", "redis", … */
+  kind: string
+  /** A store over the network: whether it can be reached now. */
+  reachable?: boolean
+  snapshot?: {
+    /** Milliseconds since the epoch; null before the first. */
+    lastSavedAt: number | null
+    lastDurationMs: number | null
+    lastJobs: number | null
+    lastBytes: number | null
+    errors: number
+  }
+  journal?: JournalStats & { generation: number; broken: boolean }
 }
 
 /**
@@ -140,11 +160,29 @@ export interface JobStore {
   retryDead(hash: string): Maybe<Job>
   delete(hash: string): Maybe<Job>
 
-  find(hash: string): Maybe<{ job: Job; state: JobState } | undefined>
+  /** A job by hash, on any lane and in any state (a queued one with its position in its lane). */
+  find(hash: string): Maybe<FoundJob | undefined>
+  /** The same by job number. */
+  findByNumber(jobNum: number): Maybe<FoundJob | undefined>
+  /** A page of one lane's jobs in one state, searched and sorted (see queue/pages.ts); never O(all jobs) for ready ones. */
+  page(query: PageQuery): Maybe<JobPage>
+  /** Moves a ready or delayed job to `lane` at `priority`, keeping its number and hash (ApiError: leased, running, dead, unknown). Journaled. */
+  relocate(hash: string, lane: string, priority: number): Maybe<Job>
+  /** Pauses or resumes a lane; kept across restarts (journaled, and in the snapshot). */
+  setPaused(lane: string, paused: boolean): Maybe<void>
+  /**
+   * Lanes paused. Exact in memory, where the service holds their jobs back itself; a store shared by
+   * several processes keeps the flag with the lane and its takes honour it in the same step (so a
+   * pause holds on every process at once), and answers this from what it read at most a second ago.
+   */
+  pausedLanes(): ReadonlySet<string>
   deadJobs(lane: string, offset: number, limit: number): Maybe<{ total: number; jobs: Job[] }>
   /** Every lane with its ready jobs in serving order, as of now (GET /jobs streams it). */
   readyJobs(): Maybe<LaneSnapshot[]>
-  /** Counts by lane: exact in memory; from a store over the network, as of at most a second ago. */
+  /**
+   * Per-lane counts (ready, leased, delayed, dead) and oldest ready job, from counters: O(lanes),
+   * never O(jobs). Exact in memory; from a store over the network, as of at most a second ago.
+   */
   counts(): LaneCounts
   laneNames(): string[]
   leasedJobs(): number
@@ -175,6 +213,8 @@ export interface JobStore {
   readonly defersReplies: boolean
   /** What `GET /` shows of the store (snapshot, journal; a network store's connection). */
   status(): Record<string, unknown>
+  /** What `GET /metrics` shows of it: counters kept as it works, read at once. */
+  stats(): StoreStats
 
   /**
    * A store shared by several processes: `listener(lane)` is called when the lane may have work
@@ -182,8 +222,8 @@ export interface JobStore {
    * the periodic re-poll). It drains the lane and returns whether receivers still wait on it here.
    */
   onWork?(listener: (lane: string) => boolean): void
-  /** Set while a store over the network cannot serve `lane`: the error a parked receiver's timeout there answers. */
-  unavailable?(lane: string): ApiError | undefined
+  /** Set while a store over the network cannot serve `lane` (without one: while it cannot be reached at all): the error a parked receiver's timeout there answers. */
+  unavailable?(lane?: string): ApiError | undefined
 
   /**
    * A store shared by several processes: how the job a schedule with `watchMs` was told to watch

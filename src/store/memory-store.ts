@@ -6,11 +6,12 @@ import { SnapshotStore } from '../persist/store'
 import type { Held } from '../queue/held'
 import type { HistoryLimits } from '../queue/history'
 import type { Job, RunReport } from '../queue/job'
-import { type JobState, type LaneSnapshot, Queue, type ScheduleInput } from '../queue/queue'
-import type { UniqueHold } from '../queue/unique'
 import type { CronRecord } from '../queue/cron-table'
+import type { JobPage, PageQuery } from '../queue/pages'
+import { type FoundJob, type LaneSnapshot, Queue, type ScheduleInput } from '../queue/queue'
+import type { UniqueHold } from '../queue/unique'
 import type { BackgroundTasks, Task } from '../service/tasks'
-import type { Expired, JobStore, LaneCounts, Taken, Usage } from './job-store'
+import type { Expired, JobStore, LaneCounts, StoreStats, Taken, Usage } from './job-store'
 
 export interface MemoryStoreOptions {
   logger: Logger
@@ -210,8 +211,28 @@ export class MemoryStore implements JobStore {
     return this.queue.deleteJob(hash)
   }
 
-  find(hash: string): { job: Job; state: JobState } | undefined {
+  find(hash: string): FoundJob | undefined {
     return this.queue.findJob(hash)
+  }
+
+  findByNumber(jobNum: number): FoundJob | undefined {
+    return this.queue.findByNumber(jobNum)
+  }
+
+  page(query: PageQuery): JobPage {
+    return this.queue.page(query)
+  }
+
+  relocate(hash: string, lane: string, priority: number): Job {
+    return this.queue.relocate(hash, lane, priority)
+  }
+
+  setPaused(lane: string, paused: boolean): void {
+    this.queue.setPaused(lane, paused)
+  }
+
+  pausedLanes(): ReadonlySet<string> {
+    return this.queue.pausedSet
   }
 
   deadJobs(lane: string, offset: number, limit: number): { total: number; jobs: Job[] } {
@@ -281,5 +302,22 @@ export class MemoryStore implements JobStore {
           ? { enabled: false }
           : { enabled: true, fsync: options.persistence!.journal!.fsync, generation: journal.generation, error: journal.broken?.message ?? null },
     }
+  }
+
+  stats(): StoreStats {
+    const { snapshots, journal } = this
+    const stats: StoreStats = { kind: 'memory' }
+    if (snapshots !== undefined) {
+      const s = snapshots.status
+      stats.snapshot = {
+        lastSavedAt: s.last_saved_at === null ? null : Date.parse(s.last_saved_at),
+        lastDurationMs: s.last_duration_ms,
+        lastJobs: s.last_jobs,
+        lastBytes: s.last_bytes,
+        errors: s.errors,
+      }
+    }
+    if (journal !== undefined) stats.journal = { ...journal.stats(), generation: journal.generation, broken: journal.broken !== undefined }
+    return stats
   }
 }

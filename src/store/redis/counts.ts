@@ -11,6 +11,9 @@ interface Counts {
   jobs: number
   bytes: number
   forgotten: number
+  paused: boolean
+  /** When the lane's next job to serve was scheduled (seconds since the epoch), if one is ready. */
+  head: number | undefined
   uniqueHeld: number
 }
 
@@ -42,8 +45,8 @@ export class CountsCache {
     const next = new Map<string, Counts>()
     const totals = { jobs: 0, bytes: 0, dead: 0, leased: 0, forgotten: 0, uniqueHeld: 0 }
     names.forEach((lane, i) => {
-      const [ready, leased, leasesOver, delayed, delaysOver, dead, jobs, bytes, forgotten, uniqueHeld] = replies[i]! as [number, number, number, number, number, number, number, number, number, number]
-      const counts = { queued: ready + leasesOver + delaysOver, leased: leased - leasesOver, delayed: delayed - delaysOver, dead, jobs, bytes, forgotten, uniqueHeld }
+      const [ready, leased, leasesOver, delayed, delaysOver, dead, jobs, bytes, forgotten, paused, head, uniqueHeld] = replies[i]! as number[] as [number, number, number, number, number, number, number, number, number, number, number, number]
+      const counts = { queued: ready + leasesOver + delaysOver, leased: leased - leasesOver, delayed: delayed - delaysOver, dead, jobs, bytes, forgotten, paused: paused === 1, head: head < 0 ? undefined : head, uniqueHeld }
       next.set(lane, counts)
       totals.jobs += jobs
       totals.bytes += bytes
@@ -107,14 +110,22 @@ export class CountsCache {
     return this.readAt === 0 ? null : Date.now() - this.readAt
   }
 
+  /** Counts by lane; `oldestReady` is when each lane's next job to serve was scheduled (Redis keeps no index by age). */
   byLane(lanes: string[]): LaneCounts {
-    const out = { queued: byLaneName(), leased: byLaneName(), delayed: byLaneName() }
+    const out: LaneCounts = { queued: byLaneName(), leased: byLaneName(), delayed: byLaneName(), dead: byLaneName(), oldestReady: byLaneName() }
     for (const lane of lanes) {
       const counts = this.byLaneCounts.get(lane)
       out.queued[lane] = counts?.queued ?? 0
       out.leased[lane] = counts?.leased ?? 0
       out.delayed[lane] = counts?.delayed ?? 0
+      out.dead[lane] = counts?.dead ?? 0
+      if (counts?.head !== undefined) out.oldestReady[lane] = counts.head
     }
     return out
+  }
+
+  /** Lanes paused as of the last read. */
+  pausedLanes(): string[] {
+    return [...this.byLaneCounts].filter(([, counts]) => counts.paused).map(([lane]) => lane)
   }
 }

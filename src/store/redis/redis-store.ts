@@ -4,12 +4,13 @@ import { ApiError, OutcomeUnknown } from '../../errors'
 import type { Logger } from '../../log'
 import { Held } from '../../queue/held'
 import type { HistoryLimits } from '../../queue/history'
-import { Job, type RunReport } from '../../queue/job'
-import type { JobState, LaneSnapshot, ScheduleInput } from '../../queue/queue'
+import { Job, MAX_PRIORITY, type RunReport } from '../../queue/job'
+import type { FoundJob, JobState, LaneSnapshot, ScheduleInput } from '../../queue/queue'
+import { type JobPage, type PageQuery, SCAN_BUDGET, listPage } from '../../queue/pages'
 import type { BackgroundTasks } from '../../service/tasks'
 import type { CronRecord } from '../../queue/cron-table'
 import { UniqueHold } from '../../queue/unique'
-import { type Expired, type JobStore, type LaneCounts, type Taken, type Usage, notOffered } from '../job-store'
+import { type Expired, type JobStore, type LaneCounts, type StoreStats, type Taken, type Usage, noSuchLane, notOffered } from '../job-store'
 import { COMMAND_TIMEOUT_MS, type Client, ConnectionState, type Outcome, type RedisTarget, Script, connect, storeError } from './connection'
 import { Coalescer } from './coalesce'
 import { CountsCache } from './counts'
@@ -38,6 +39,13 @@ const SWEEP_MS = 1000
 const REAP_LIMIT = 1000
 /** Ready jobs read per script by GET /jobs. */
 const PAGE = 1000
+/**
+ * Jobs a search of ready jobs looks at per page, at most: a script holds Redis (every frontend's
+ * lanes on that server) while it runs, so this is a tenth of what the in-memory store looks at.
+ */
+export const REDIS_SCAN_BUDGET = SCAN_BUDGET / 10
+/** Jobs of one other state (leased, delayed, dead, succeeded) a page reads at most, to sort them. */
+export const LIST_CAP = SCAN_BUDGET
 
 type Reply = (string | number | null)[]
 
@@ -75,6 +83,8 @@ export class RedisStore implements JobStore {
   /** Lanes whose last script failed for want of Redis (on a cluster, one shard can be down alone). */
   private readonly failing = new Set<string>()
   private readonly sweepToken = randomBytes(8).toString('hex')
+  /** Paused lanes as of the last count read, and this frontend's own pauses and resumes since. */
+  private paused = new Set<string>()
   /**
    * Cron entries' records, kept by this frontend only: each frontend runs the config file's
    * entries, and a slot's unique key (held in Redis) lets only one of them queue the slot's job.
@@ -188,6 +198,7 @@ export class RedisStore implements JobStore {
     try {
       await this.lanes.refresh(this.client)
       await this.tally.refresh(this.client, this.lanes)
+      this.paused = new Set(this.tally.pausedLanes())
       if (this.connection.state !== 'up') {
         this.connection.set('up')
         this.wakeups.pollAll()
@@ -627,18 +638,124 @@ export class RedisStore implements JobStore {
     return job
   }
 
-  async find(hash: string): Promise<{ job: Job; state: JobState } | undefined> {
+  async find(hash: string): Promise<FoundJob | undefined> {
     const place = await this.locate(hash)
     if (place === undefined) return undefined
-    const reply = await this.laneCall(place.lane, 'find', [place.member], 'read')
+    return this.found(place.lane, place.laneId, await this.laneCall(place.lane, 'find', [place.member], 'read'))
+  }
+
+  /**
+   * A job by number: each lane keeps an index of its jobs' numbers (same slot), asked lane by lane
+   * at once, so O(lanes) scripts. Jobs imported by `dispenserd migrate` are found too.
+   */
+  async findByNumber(jobNum: number): Promise<FoundJob | undefined> {
+    this.hashes()
+    await this.call(() => this.lanes.refresh(this.client), 'read')
+    const replies = await Promise.all(this.lanes.lanes().map(async (lane) => ({ lane, reply: await this.laneCall(lane, 'findNum', [jobNum], 'read') })))
+    const hit = replies.find(({ reply }) => reply[0] !== 0)
+    return hit === undefined ? undefined : this.found(hit.lane, this.lanes.cachedId(hit.lane)!, hit.reply)
+  }
+
+  /** A find script's reply as a FoundJob: {state, record, deadline, report, member, position, result}. */
+  private found(lane: string, laneId: string, reply: Reply): FoundJob | undefined {
     if (reply[0] === 0) return undefined
-    const [state, record, deadline, report, result] = reply as [string, string, string, string | null, string | null | undefined]
-    const job = this.job(record, place.lane, place.laneId, place.member)
+    const [state, record, deadline, report, member, position, result] = reply as [string, string, string, string | null, string, number, string | null | undefined]
+    const job = this.job(record, lane, laneId, member)
     if (report !== null) job.report = JSON.parse(report) as RunReport
     if (typeof result === 'string') job.result = result
     if (state === 'delayed') job.notBefore = Number(deadline)
-    const running = state === 'leased' && this.options.runnerLanes?.has(place.lane) === true
-    return { job, state: running ? 'running' : (state as JobState) }
+    const running = state === 'leased' && this.options.runnerLanes?.has(lane) === true
+    const out: FoundJob = { job, state: running ? 'running' : (state as JobState) }
+    if (position >= 0) out.position = position
+    return out
+  }
+
+  /**
+   * A page of one lane's jobs. Ready jobs in serving order are read by rank in one script (a
+   * search looks at REDIS_SCAN_BUDGET jobs at most per page); the other states are read whole (up
+   * to LIST_CAP) and paged here as in memory. Ready jobs by age: ApiError not_supported (Redis
+   * keeps a lane's ready jobs by priority only; reading them all to sort would hold the server).
+   */
+  async page(query: PageQuery): Promise<JobPage> {
+    this.hashes()
+    const laneId = await this.call(() => this.lanes.idOf(this.client, query.lane), 'read')
+    if (laneId === undefined) return { jobs: [], total: 0, nextCursor: null }
+    if (query.state === 'ready') return this.readyPage(query, laneId)
+    const runner = this.options.runnerLanes?.has(query.lane) === true
+    const set = { leased: runner ? undefined : 'l', running: runner ? 'l' : undefined, delayed: 'd', dead: 'dead', succeeded: 'done' }[query.state]
+    const jobs: Job[] = []
+    if (set !== undefined) {
+      const reply = await this.laneCall(query.lane, 'listState', [set, LIST_CAP], 'read')
+      for (let i = 0; i + 2 < reply.length; i += 3) {
+        const job = this.job(reply[i + 1] as string, query.lane, laneId, reply[i] as string)
+        if (reply[i + 2] !== null) job.report = JSON.parse(reply[i + 2] as string) as RunReport
+        jobs.push(job)
+      }
+    }
+    return listPage(jobs, query)
+  }
+
+  private async readyPage(query: PageQuery, laneId: string): Promise<JobPage> {
+    if (query.sort !== 'order') {
+      throw new ApiError('not_supported', `GET /jobs of ready jobs sorted by "${query.sort}" is not offered by the Redis store, which keeps ready jobs by priority only: use sort=order (the memory store offers every sort)`)
+    }
+    let after: { priority: string; member: string } | undefined
+    if (query.cursor !== undefined) {
+      const m = /^(\d{1,10})\.(\d{1,15})$/.exec(query.cursor)
+      if (m === null || Number(m[1]) > MAX_PRIORITY) throw new ApiError('invalid_data', `"cursor" ${JSON.stringify(query.cursor)} is not a cursor of this lane's pages: pass a page's next_cursor as it is`)
+      after = { priority: m[1]!, member: Number(m[2]).toString(16).padStart(12, '0') }
+    }
+    const args = [after?.member ?? '', after?.priority ?? 0, query.offset, query.limit, query.q ?? '', REDIS_SCAN_BUDGET]
+    const reply = await this.laneCall(query.lane, 'readyOrder', args, 'read')
+    const [total, more, lastMember, lastPriority, skipLeft] = reply as [number, number, string, string, number]
+    if (more === 1 && skipLeft > 0) {
+      throw new ApiError('invalid_data', `"offset" ${query.offset} is past the ${REDIS_SCAN_BUDGET} jobs a page looks at while searching over Redis: walk there with next_cursor`)
+    }
+    const jobs: Job[] = []
+    for (let i = 5; i + 1 < reply.length; i += 2) jobs.push(this.job(reply[i + 1] as string, query.lane, laneId, reply[i] as string))
+    // The cursor: the last job looked at, as priority and lane sequence (opaque to clients).
+    return { jobs, total, nextCursor: more === 1 ? `${lastPriority}.${parseInt(lastMember, 16)}` : null }
+  }
+
+  /**
+   * POST /move: a new priority within the job's lane, in one script. Another lane: ApiError
+   * not_supported (the lanes' keys are in different hash slots, so no one script could move the
+   * job atomically, and its hash names its lane).
+   */
+  async relocate(hash: string, lane: string, priority: number): Promise<Job> {
+    const place = await this.locate(hash)
+    if (place === undefined) throw new ApiError('job_not_found', `no queued or delayed job has hash ${JSON.stringify(hash)}`)
+    if (place.lane !== lane) {
+      throw new ApiError('not_supported', `moving a job to another lane (from ${JSON.stringify(place.lane)} to ${JSON.stringify(lane)}) is not offered by the Redis store: its lanes are in different hash slots; give only "priority" to move it within its lane (the memory store offers both)`)
+    }
+    const reply = await this.laneCall(lane, 'reprioritize', [place.member, priority], 'change')
+    if (reply[0] === 0) throw new ApiError('job_not_found', `no queued or delayed job has hash ${JSON.stringify(hash)}`)
+    const job = this.job(reply[1] as string, lane, place.laneId, place.member)
+    if (reply[0] === -1) throw new ApiError('conflict', `job ${job.jobNum} is ${this.options.runnerLanes?.has(lane) ? 'running' : 'leased'}; move it once that ends`)
+    if (reply[0] === -2) throw new ApiError('conflict', `job with hash ${JSON.stringify(hash)} is dead: retry it, then move it`)
+    this.wakeups.work(lane)
+    return job
+  }
+
+  /** POST /pause and /resume: the flag is the lane's, in Redis; every frontend's takes honour it. */
+  async setPaused(lane: string, paused: boolean): Promise<void> {
+    this.hashes()
+    // Read from Redis when not known here yet: another frontend may have made the lane a moment ago.
+    if ((await this.call(() => this.lanes.idOf(this.client, lane), 'read')) === undefined) throw noSuchLane(lane)
+    await this.laneCall(lane, 'pause', [paused ? '1' : '0'], 'change')
+    if (paused) this.paused.add(lane)
+    else {
+      this.paused.delete(lane)
+      this.wakeups.work(lane)
+    }
+  }
+
+  pausedLanes(): ReadonlySet<string> {
+    return this.paused
+  }
+
+  stats(): StoreStats {
+    return { kind: 'redis', reachable: this.unavailable === undefined }
   }
 
   async deadJobs(lane: string, offset: number, limit: number): Promise<{ total: number; jobs: Job[] }> {
@@ -803,9 +920,11 @@ export class RedisStore implements JobStore {
    * answered. A cluster with one shard down still serves the other shards' lanes: there it is the
    * lane's own last call that tells.
    */
-  unavailable(lane: string): ApiError | undefined {
+  unavailable(lane?: string): ApiError | undefined {
     const down = this.codec === undefined || this.connection.state !== 'up'
-    if (!down || ('cluster' in this.options.target && this.codec !== undefined && !this.failing.has(lane))) return undefined
+    if (!down) return undefined
+    // A lane of a cluster is served while its own master answers, whatever the others do.
+    if (lane !== undefined && 'cluster' in this.options.target && this.codec !== undefined && !this.failing.has(lane)) return undefined
     return this.notConnected()
   }
 

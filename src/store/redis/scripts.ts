@@ -45,6 +45,24 @@ local function many(cmd, key, args)
 end
 local function attemptsOf(rec) local _, _, _, d = string.match(rec, HEAD) return tonumber(d) end
 local function tokenOf(x) return string.match(x, '^%d+|(.*)$') end
+-- The lane's index of job numbers (GET /job?job_num) is kept in J beside the records, field
+-- '#<job number>' -> member (members are hex digits: no clash), so it costs no command of its own.
+local function numField(rec) return '#' .. string.match(rec, '^([^|]*)|') end
+local function keep(m, rec) redis.call('HSET', J, m, rec, numField(rec), m) end
+local function forget(m, rec)
+  if rec then redis.call('HDEL', J, m, numField(rec)) else redis.call('HDEL', J, m) end
+end
+-- the same for many jobs at once (members and their records, in the same order)
+local function forgetMany(ms, recs)
+  local fields = {}
+  for k, m in ipairs(ms) do
+    fields[#fields + 1] = m
+    if recs[k] then fields[#fields + 1] = numField(recs[k]) end
+  end
+  many('HDEL', J, fields)
+end
+-- an operator's pause (POST /pause): takes hand out nothing, on every frontend, until a resume
+local function paused() return redis.call('HGET', M, 'paused') == '1' end
 -- names up to n waiting frontends (longest waiting first); each comes back by its next take
 local function wake(n)
   for _ = 1, n do
@@ -146,17 +164,26 @@ end
 -- job m (record rec) is taken by a plain receive: gone from the store, its key held its unique_for.
 -- Its key's record (UK) stays a minute (UG), so a hand-over that fails puts the job back with its key.
 local function takenForGood(m, rec)
-  redis.call('HDEL', J, m)
+  forget(m, rec)
   redis.call('HINCRBY', M, 'jobs', -1)
   redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
   unhold(m, false, false)
   if redis.call('HEXISTS', UK, m) == 1 then redis.call('ZADD', UG, now + 60000, m) end
   ended(m, 'taken', rec, '')
 end
+-- out, then each member of ms with its record and report (or false)
+local function withRecords(out, ms)
+  for _, m in ipairs(ms) do
+    out[#out + 1] = m
+    out[#out + 1] = redis.call('HGET', J, m)
+    out[#out + 1] = redis.call('HGET', REP, m)
+  end
+  return out
+end
 local function forgetDone(ms)
   for _, m in ipairs(ms) do
     redis.call('ZREM', DONE, m)
-    redis.call('HDEL', J, m)
+    forget(m, redis.call('HGET', J, m))
     redis.call('HDEL', REP, m)
     redis.call('HDEL', RES, m)
     redis.call('HDEL', UK, m)
@@ -182,6 +209,31 @@ local function trimDone(maxF)
 end
 `
 
+/** A job's state by member (find, findNum): queued ones with how many are served before them. */
+const FIND = `
+local function find(m)
+  local rec = redis.call('HGET', J, m)
+  if not rec then return {0} end
+  local rep = redis.call('HGET', REP, m)
+  local d = redis.call('ZSCORE', L, m)
+  if d then
+    if tonumber(d) > now then return {'leased', rec, d, rep, m, -1} end
+    return {'queued', rec, '', rep, m, -1}
+  end
+  d = redis.call('ZSCORE', D, m)
+  if d then
+    if tonumber(d) > now then return {'delayed', rec, d, rep, m, -1} end
+    return {'queued', rec, '', rep, m, -1}
+  end
+  local rank = redis.call('ZRANK', R, m)
+  if rank then return {'queued', rec, '', rep, m, rank} end
+  if redis.call('ZSCORE', DEAD, m) then return {'dead', rec, '', rep, m, -1} end
+  d = redis.call('ZSCORE', DONE, m)
+  if d and tonumber(d) > now then return {'succeeded', rec, d, rep, m, -1, redis.call('HGET', RES, m)} end
+  return {0}
+end
+`
+
 function script(flags: string, body: string): string {
   return `#!lua${flags === '' ? '' : ` flags=${flags}`}\n${PRELUDE}\n${body}`
 }
@@ -198,6 +250,8 @@ for i = 0, n - 1 do
   local m = string.format('%012x', first + i)
   recs[#recs + 1] = m
   recs[#recs + 1] = num .. '|' .. clock[1] .. '|' .. p .. '|0||' .. msg
+  recs[#recs + 1] = '#' .. num
+  recs[#recs + 1] = m
   bytes = bytes + #msg
   if delay > 0 then
     delayed[#delayed + 1] = now + delay
@@ -231,6 +285,7 @@ local function none()
   for _, e in ipairs(expired) do out[#out + 1] = e end
   return out
 end
+if paused() then return none() end
 if tonumber(ARGV[6]) > 0 and redis.call('ZCARD', L) >= tonumber(ARGV[6]) then return none() end
 local top = redis.call('ZPOPMIN', R)
 if #top == 0 then return none() end
@@ -259,7 +314,7 @@ return out
 local expired = due(1000)
 local lease = tonumber(ARGV[3])
 local out
-if redis.call('ZCARD', R) < tonumber(ARGV[6]) then
+if paused() or redis.call('ZCARD', R) < tonumber(ARGV[6]) then
   if ARGV[7] == '1' then redis.call('ZADD', W, 'NX', now, FE) end
   out = {0, now, 0, nextDeadline()}
 else
@@ -314,7 +369,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
     redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
     local maxF = tonumber(ARGV[b + 4])
     local kept = res ~= '' and keepDone(m, rec, res, tonumber(ARGV[b + 3]), maxF)
-    if kept then trimDone(maxF) else redis.call('HDEL', J, m) end
+    if kept then trimDone(maxF) else forget(m, rec) end
     unhold(m, false, not kept)
     ended(m, 'succeeded', rec, res)
     out[#out + 1] = 1
@@ -358,7 +413,7 @@ local m = ARGV[3]
 if ARGV[4] == '' then
   if redis.call('HEXISTS', J, m) == 1 then return 0 end
   local rec = ARGV[5]
-  redis.call('HSET', J, m, rec)
+  keep(m, rec)
   redis.call('ZADD', R, prio(rec), m)
   redis.call('HINCRBY', M, 'jobs', 1)
   redis.call('HINCRBY', M, 'bytes', msgBytes(rec))
@@ -397,7 +452,7 @@ if kind == 'ok' then
   if kept then
     trimDone(maxF)
   else
-    redis.call('HDEL', J, m)
+    forget(m, rec)
     redis.call('HDEL', REP, m)
   end
   unhold(m, false, not kept)
@@ -439,7 +494,7 @@ for i = 0, n - 1 do
     out[#out + 1] = huntil
   else
     local m = string.format('%012x', redis.call('HINCRBY', M, 'seq', 1))
-    redis.call('HSET', J, m, num .. '|' .. clock[1] .. '|' .. p .. '|0||' .. msg)
+    keep(m, num .. '|' .. clock[1] .. '|' .. p .. '|0||' .. msg)
     bytes = bytes + #msg
     queued = queued + 1
     if delay > 0 then redis.call('ZADD', D, now + delay, m) else redis.call('ZADD', R, p, m); ready = ready + 1 end
@@ -495,7 +550,7 @@ if redis.call('ZSCORE', L, m) then return {-1, rec} end
 if redis.call('ZREM', DEAD, m) + redis.call('ZREM', D, m) + redis.call('ZREM', R, m) == 0 then return {0} end
 unhold(m, true, true)
 ended(m, 'deleted', rec, '')
-redis.call('HDEL', J, m)
+forget(m, rec)
 redis.call('HDEL', REP, m)
 redis.call('HINCRBY', M, 'jobs', -1)
 redis.call('HINCRBY', M, 'bytes', 0 - msgBytes(rec))
@@ -503,27 +558,14 @@ return {1, rec}
 `),
 
   // ARGV[3] member. Returns {state, record, deadline or '', report or false, result or false} or {0}.
-  find: script('no-writes', `
-local m = ARGV[3]
-local rec = redis.call('HGET', J, m)
-if not rec then return {0} end
-local rep = redis.call('HGET', REP, m)
-local res = redis.call('HGET', RES, m)
-local d = redis.call('ZSCORE', L, m)
-if d then
-  if tonumber(d) > now then return {'leased', rec, d, rep} end
-  return {'queued', rec, '', rep}
-end
-d = redis.call('ZSCORE', D, m)
-if d then
-  if tonumber(d) > now then return {'delayed', rec, d, rep} end
-  return {'queued', rec, '', rep}
-end
-if redis.call('ZSCORE', R, m) then return {'queued', rec, '', rep} end
-if redis.call('ZSCORE', DEAD, m) then return {'dead', rec, '', rep} end
-d = redis.call('ZSCORE', DONE, m)
-if d and tonumber(d) > now then return {'succeeded', rec, d, rep, res} end
-return {0}
+  // ARGV[3] member. Returns {state, record, deadline or '', report or false, member, position or -1, result or false} or {0}.
+  find: script('no-writes', FIND + 'return find(ARGV[3])'),
+
+  // ARGV[3] job number. As find, by the lane's index of job numbers.
+  findNum: script('no-writes', FIND + `
+local m = redis.call('HGET', J, '#' .. ARGV[3])
+if not m then return {0} end
+return find(m)
 `),
 
   // ARGV[3] offset, [4] limit. Returns {total, member, record, report, ...}, newest first.
@@ -531,12 +573,7 @@ return {0}
 local off, lim = tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {redis.call('ZCARD', DEAD)}
 if lim <= 0 then return out end
-for _, m in ipairs(redis.call('ZRANGE', DEAD, off, off + lim - 1, 'REV')) do
-  out[#out + 1] = m
-  out[#out + 1] = redis.call('HGET', J, m)
-  out[#out + 1] = redis.call('HGET', REP, m)
-end
-return out
+return withRecords(out, redis.call('ZRANGE', DEAD, off, off + lim - 1, 'REV'))
 `),
 
   // A page of ready jobs in serving order: ARGV[3] the member the last page ended with ('' for
@@ -556,12 +593,117 @@ end
 return out
 `),
 
-  // Counts: {ready, leased, leases expired, delayed, delays over, dead, jobs, bytes, forgotten, unique keys held}.
+  // Counts: {ready, leased, leases expired, delayed, delays over, dead, jobs, bytes, forgotten,
+  // paused (1 or 0), when the lane's next job to serve was scheduled (seconds; -1: none ready),
+  // unique keys held}.
   counts: script('no-writes', `
-local f = redis.call('HMGET', M, 'jobs', 'bytes', 'forgotten')
+local f = redis.call('HMGET', M, 'jobs', 'bytes', 'forgotten', 'paused')
+local head = -1
+local top = redis.call('ZRANGE', R, 0, 0)
+if #top > 0 then
+  local _, created = string.match(redis.call('HGET', J, top[1]) or '', '^([^|]*)|([^|]*)|')
+  head = tonumber(created) or -1
+end
 return {redis.call('ZCARD', R), redis.call('ZCARD', L), redis.call('ZCOUNT', L, '-inf', now), redis.call('ZCARD', D),
   redis.call('ZCOUNT', D, '-inf', now), redis.call('ZCARD', DEAD), tonumber(f[1] or 0), tonumber(f[2] or 0), tonumber(f[3] or 0),
-  redis.call('HLEN', U) - redis.call('ZCOUNT', UE, '-inf', now)}
+  f[4] == '1' and 1 or 0, head, redis.call('HLEN', U) - redis.call('ZCOUNT', UE, '-inf', now)}
+`),
+
+  // POST /pause and /resume: ARGV[3] '1' to pause, '0' to resume. A resume names every waiting
+  // frontend (their takes were refused while paused). Returns 1.
+  pause: script('', `
+if ARGV[3] == '1' then
+  redis.call('HSET', M, 'paused', '1')
+else
+  redis.call('HDEL', M, 'paused')
+  wake(redis.call('ZCARD', W))
+end
+return 1
+`),
+
+  // POST /move within the lane: ARGV[3] member, [4] new priority. Returns {1, record} (its new
+  // record), {-1, record} (leased or running), {-2, record} (dead) or {0} (no such queued or delayed job).
+  reprioritize: script('allow-oom', `
+due(1000)
+local m, p = ARGV[3], ARGV[4]
+local rec = redis.call('HGET', J, m)
+if not rec then return {0} end
+if redis.call('ZSCORE', L, m) then return {-1, rec} end
+if redis.call('ZSCORE', DEAD, m) then return {-2, rec} end
+local ready = redis.call('ZSCORE', R, m)
+if not ready and not redis.call('ZSCORE', D, m) then return {0} end
+local a, b, _, d, e = string.match(rec, HEAD)
+rec = a .. '|' .. b .. '|' .. p .. '|' .. d .. '|' .. e .. '|' .. string.sub(rec, headLen(rec) + 1)
+redis.call('HSET', J, m, rec)
+if ready then redis.call('ZADD', R, 'XX', p, m) end
+return {1, rec}
+`),
+
+  // A page of ready jobs in serving order (GET /jobs?lane=…). ARGV[3] the member a previous page
+  // ended with ('' for none) and [4] its priority, [5] jobs to skip, [6] limit, [7] a substring
+  // the message must contain ('' for any), [8] jobs looked at at most. Returns {total, more (1/0),
+  // the last member looked at, its priority, offset left to skip, member, record, ...}.
+  readyOrder: script('allow-oom', `
+due(1000)
+local total = redis.call('ZCARD', R)
+local start = 0
+if ARGV[3] ~= '' then
+  local r = redis.call('ZRANK', R, ARGV[3])
+  if r then
+    start = r + 1
+  else
+    -- taken meanwhile: where it would be is where the next page starts (added and removed in this step)
+    redis.call('ZADD', R, ARGV[4], ARGV[3])
+    start = redis.call('ZRANK', R, ARGV[3])
+    redis.call('ZREM', R, ARGV[3])
+  end
+end
+local skip, limit, q, budget = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local out = {total, 0, '', '', 0}
+if q == '' then
+  start = start + skip
+  skip = 0
+  local ms = redis.call('ZRANGE', R, start, start + limit - 1, 'WITHSCORES')
+  for i = 1, #ms, 2 do
+    out[#out + 1] = ms[i]
+    out[#out + 1] = redis.call('HGET', J, ms[i])
+    out[3], out[4] = ms[i], ms[i + 1]
+  end
+  if start + limit < total then out[2] = 1 end
+  return out
+end
+local found, scanned, at = 0, 0, start
+while found < limit and scanned < budget do
+  local ms = redis.call('ZRANGE', R, at, at + math.min(1000, budget - scanned) - 1, 'WITHSCORES')
+  if #ms == 0 then return out end
+  for i = 1, #ms, 2 do
+    if found == limit then break end
+    scanned = scanned + 1
+    at = at + 1
+    out[3], out[4] = ms[i], ms[i + 1]
+    local rec = redis.call('HGET', J, ms[i])
+    if string.find(string.sub(rec, headLen(rec) + 1), q, 1, true) then
+      if skip > 0 then skip = skip - 1 else
+        out[#out + 1] = ms[i]
+        out[#out + 1] = rec
+        found = found + 1
+      end
+    end
+  end
+end
+if at < total then out[2] = 1 end
+out[5] = skip
+return out
+`),
+
+  // Jobs of one other state (GET /jobs?state=…): ARGV[3] 'l' (leased or running), 'd' (delayed),
+  // 'dead' or 'done' (succeeded), [4] how many at most. Returns {member, record, report or false, ...}.
+  listState: script('no-writes', `
+local set = ({l = L, d = D, dead = DEAD, done = DONE})[ARGV[3]]
+local ms
+if ARGV[3] == 'dead' then ms = redis.call('ZRANGE', set, 0, tonumber(ARGV[4]) - 1)
+else ms = redis.call('ZRANGE', set, '(' .. now, '+inf', 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[4])) end
+return withRecords({}, ms)
 `),
 
   // The sweeper: what is due goes back, succeeded jobs past their time are forgotten (and unique
@@ -602,7 +744,7 @@ local bytes, kept = 0, 0
 for i = 0, n - 1 do
   local p, rec, at, kind, rep = ARGV[4 + 5 * i], ARGV[5 + 5 * i], tonumber(ARGV[6 + 5 * i]), ARGV[7 + 5 * i], ARGV[8 + 5 * i]
   local m = string.format('%012x', first + i)
-  redis.call('HSET', J, m, rec)
+  keep(m, rec)
   bytes = bytes + msgBytes(rec)
   if rep ~= '' then redis.call('HSET', REP, m, rep) end
   if kind == 'dead' then redis.call('ZADD', DEAD, now, m)

@@ -62,9 +62,14 @@ export class Wakeups {
     return this.epochs.get(lane) ?? 0
   }
 
-  /** A take found the lane empty: idle until a hint, unless one came while it ran. */
+  /**
+   * A take found the lane empty. One that registered this frontend as waiting leaves the lane idle
+   * until a hint, unless one came while it ran. One that did not (a receive_noblock) leaves it as it
+   * was: no hint would come, so a receiver parking next must take (and register) itself.
+   */
   foundEmpty(lane: string, epochAtStart: number, registered: boolean): void {
-    if (registered) this.registered.add(lane)
+    if (!registered) return
+    this.registered.add(lane)
     if (this.epoch(lane) === epochAtStart) this.idle.add(lane)
     else this.hint(lane, false)
   }
