@@ -195,3 +195,17 @@ t.test('config check validates a file as a start would, without starting', async
   t.equal(missing.code, 1)
   t.match(missing.stderr, /cannot read config file/)
 })
+
+t.test('pause and resume a lane: a paused lane hands out nothing until resumed', async (t) => {
+  await cli(d.url, ['schedule', '--lane', 'held', 'one'])
+  const paused = await cli(d.url, ['pause', 'held'])
+  t.equal(paused.code, 0, paused.stderr)
+  t.equal(paused.stdout.trim(), 'lane held paused')
+  const none = await cli(d.url, ['receive', '--lane', 'held', '--json'])
+  t.match(lines(none.stdout)[0], { code: 2 }, 'nothing while paused')
+  const resumed = await cli(d.url, ['resume', 'held', '--json'])
+  t.same(lines(resumed.stdout)[0], { status: 'ok', code: 0, lane: 'held', paused: false })
+  const got = await cli(d.url, ['receive', '--lane', 'held'])
+  t.equal(got.stdout, 'one\n')
+})
+

@@ -1,7 +1,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import tls from 'node:tls'
-import type { FailedPage, Job, JobDetail, JobRef, LeasedJob, NewJob, Scheduled, ScheduledBatch, Status } from './types'
+import type { FailedPage, Job, JobDetail, JobRef, LanePaused, LeasedJob, NewJob, Scheduled, ScheduledBatch, Status } from './types'
 
 /**
  * A typed client of dispenserd's HTTP API, for Node 20 and later (node:http and node:https, HTTPS with
@@ -153,6 +153,15 @@ export class DispenserdClient {
   /** A queued (runner lane), delayed or dead job is gone for good. */
   async delete(hash: string): Promise<JobRef> {
     return (await this.call('/delete', { hash })) as unknown as JobRef
+  }
+
+  /** A lane serves no receiver and starts no run until it is resumed (kept across restarts). */
+  async pause(lane: string): Promise<LanePaused> {
+    return (await this.call('/pause', { lane })) as unknown as LanePaused
+  }
+
+  async resume(lane: string): Promise<LanePaused> {
+    return (await this.call('/resume', { lane })) as unknown as LanePaused
   }
 
   /** `GET /failed`: a page of a lane's dead jobs, newest first. */

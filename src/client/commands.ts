@@ -138,6 +138,17 @@ export function addClientCommands(program: Command): void {
       const job = await client.delete(hash)
       print(json ? JSON.stringify(job) : `job ${job.job_num} deleted`)
     }))
+  for (const [name, description] of [
+    ['pause', 'pause a lane: it serves no receiver and starts no run until resumed (kept across restarts)'],
+    ['resume', 'resume a paused lane'],
+  ] as const) {
+    clientCommand(program, `${name} <lane>`, description).action(
+      run(async ({ client, json }, lane: string) => {
+        const state = name === 'pause' ? await client.pause(lane) : await client.resume(lane)
+        print(json ? JSON.stringify(state) : `lane ${state.lane} ${state.paused ? 'paused' : 'resumed'}`)
+      }),
+    )
+  }
   clientCommand(program, 'failed', "list a lane's dead jobs, newest first")
     .option('--lane <lane>', 'the lane', 'main')
     .option('--offset <n>', 'skip this many', integer('offset'), 0)

@@ -66,6 +66,12 @@ export interface ScheduledBatch {
 }
 
 /** ack, release, touch, retry, delete. */
+/** `/pause` and `/resume`: the lane and whether it is paused now. */
+export interface LanePaused {
+  lane: string
+  paused: boolean
+}
+
 export interface JobRef {
   job_num: number
   hash: string

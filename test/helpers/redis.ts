@@ -39,6 +39,30 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
   }
 }
 
+/**
+ * A redis-server on a port `portOf` picks, once it answers as itself (INFO names its pid): when the
+ * port was taken between picking and binding (tests run side by side), the server exits at once
+ * and another port is tried, instead of waiting out a timeout or talking to another test's server.
+ */
+async function spawnAnswering(portOf: () => Promise<number>, dirOf: (port: number) => string, extra: string[]): Promise<RedisServer> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await portOf()
+    const server = spawnServer(port, dirOf(port), extra)
+    const deadline = Date.now() + 15_000
+    for (;;) {
+      const info = await redisCli(port, 'INFO', 'server').catch(() => '')
+      if (info.includes(`process_id:${server.pid}\r`) || info.includes(`process_id:${server.pid}\n`)) return server
+      if (server.proc.exitCode !== null || server.proc.signalCode !== null) break
+      if (Date.now() > deadline) {
+        await server.stop()
+        throw new Error(`timed out waiting for redis-server on port ${port} to answer`)
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    if (attempt === 5) throw new Error('redis-server exited at start on five ports in a row')
+  }
+}
+
 function spawnServer(port: number, dir: string, extra: string[]): RedisServer {
   mkdirSync(dir, { recursive: true })
   const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...extra], { stdio: 'ignore' })
@@ -61,8 +85,7 @@ function spawnServer(port: number, dir: string, extra: string[]): RedisServer {
 /** One standalone server on a free loopback port, answering PING. */
 export async function startRedis(port?: number, extra: string[] = []): Promise<RedisServer & { url: string; dir: string }> {
   const dir = tempDir('dispenserd-redis-')
-  const server = spawnServer(port ?? (await freePort()), dir, extra)
-  await waitFor(async () => (await redisCli(server.port, 'PING')).trim() === 'PONG', 'redis-server to answer')
+  const server = await spawnAnswering(async () => port ?? (await freePort()), () => dir, extra)
   return {
     ...server,
     url: `redis://127.0.0.1:${server.port}`,
@@ -91,15 +114,13 @@ export async function startCluster(masters = 3, replicasPerMaster = 0): Promise<
   const nodes: RedisServer[] = []
   try {
     for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
-      const port = await freeNodePort()
       nodes.push(
-        spawnServer(port, path.join(dir, String(port)), [
+        await spawnAnswering(freeNodePort, (port) => path.join(dir, String(port)), [
           '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000',
           '--cluster-require-full-coverage', 'no', '--repl-diskless-sync-delay', '0',
         ]),
       )
     }
-    for (const node of nodes) await waitFor(async () => (await redisCli(node.port, 'PING')).trim() === 'PONG', `node ${node.port} to answer`)
     await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes'], { timeout: 30_000 })
     for (const node of nodes) await waitFor(async () => (await redisCli(node.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok'), `node ${node.port} to see the cluster ok`)
   } catch (err) {
