@@ -1,8 +1,9 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import Ajv2020 from 'ajv/dist/2020'
+import { Redis } from 'ioredis'
 import t from 'tap'
-import { call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
+import { type Reply, call, freePort, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
 import { type JobReply, frontend, parked, storeState } from './helpers/frontends'
 import { type RedisCluster, startCluster, startRedis } from './helpers/redis'
 
@@ -156,6 +157,76 @@ t.test('Redis hanging (SIGSTOP) is answered 503 code 14 within the command timeo
   }
   t.equal(messages[0], 'before')
   t.ok(messages.includes('after'))
+})
+
+t.test('SIGTERM while Redis still runs the requests read before it: each is answered, and a job taken for a reply is not lost', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const admin = new Redis(redis.port)
+  t.teardown(() => admin.disconnect())
+  const a = await startDaemon({ args: ['--store', 'redis', '--redis-url', redis.url] })
+  t.teardown(async () => {
+    await a.stop('SIGKILL')
+    removeDir(a.dataDir)
+  })
+  await until(async () => (await storeState(a)) === 'up', 'the frontend to connect to Redis', 15_000)
+  await call(`${a.url}/schedule`, { lane: 'bye', message: 'leased' })
+  const leased = (await call(`${a.url}/receive_noblock`, { lane: 'bye', lease: 60 })).body as unknown as JobReply
+  await call(`${a.url}/schedule`, { lane: 'bye', message: 'taken' })
+
+  // Redis holds every script back (CLIENT PAUSE WRITE) until the daemon is shutting down.
+  await admin.call('CLIENT', 'PAUSE', '30000', 'WRITE')
+  t.teardown(() => admin.call('CLIENT', 'UNPAUSE').then(() => undefined))
+  const answered = (reply: Promise<Reply>): Promise<Reply | string> => reply.catch((err: Error) => `no answer (${String((err.cause as { code?: string } | undefined)?.code ?? err.message)})`)
+  const replies = Promise.all([
+    answered(call(`${a.url}/receive_noblock`, { lane: 'bye' })),
+    answered(call(`${a.url}/schedule`, { lane: 'bye', message: 'late' })),
+    answered(call(`${a.url}/ack`, { hash: leased.hash, lease_token: leased.lease_token })),
+  ])
+  await until(async () => /blocked_clients:[1-9]/.test(await admin.info('clients')), 'the requests to reach Redis')
+  const exited = a.stop('SIGTERM')
+  await until(() => a.logs.some((line) => line.msg === 'shutting down'), 'the shutdown to begin')
+  await admin.call('CLIENT', 'UNPAUSE')
+  const [received, scheduled, acked] = await replies
+  t.equal(await exited, 0)
+
+  // Done (Redis answers well within the command timeout, 1 s, on a quiet machine), or refused
+  // with 503: code 5 for a request read after the SIGTERM, code 14 on a machine too loaded.
+  for (const reply of [received, scheduled, acked]) {
+    t.ok(typeof reply !== 'string' && (reply.status === 200 || reply.body.code === 5 || reply.body.code === 14), `answered: ${typeof reply === 'string' ? reply : reply.text}`)
+  }
+  const left = (await admin.hvals('dispenserd:{bye}:j')).map((record) => record.split('|').slice(5).join('|'))
+  const delivered = typeof received !== 'string' && received.status === 200 ? (received.body as unknown as JobReply).message : undefined
+  // (A receive answered code 14 was told the outcome is unknown: its job may have been taken.)
+  if (typeof received === 'string' || received.body.code !== 14) {
+    t.ok(delivered === 'taken' || left.includes('taken'), `the job taken for the receive was delivered or is still queued (delivered: ${delivered}; left: ${left.join(', ')})`)
+  }
+  if (typeof scheduled !== 'string' && scheduled.status === 200) t.ok(left.includes('late'), 'the job scheduled is queued')
+  if (typeof acked !== 'string' && acked.status === 200) t.notOk(left.includes('leased'), 'the job acked is gone')
+})
+
+t.test('a batch of 40,000 short jobs (a 1 MiB body allows it) is queued whole, in order', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const a = await frontend(t, ['--redis-url', redis.url])
+  // Lane "main", the default: with a lane named in each job the body would pass 1 MiB.
+  const jobs = Array.from({ length: 40_000 }, (_, i) => ({ message: `j${i}` }))
+  const queued = await call(`${a.url}/schedule`, { jobs })
+  t.equal(queued.status, 200, queued.text.slice(0, 300))
+  t.equal(queued.body.count, 40_000)
+  const got = await call(`${a.url}/receive_noblock`, { count: 1000 })
+  t.same((got.body.jobs as JobReply[] | undefined)?.map((j) => j.message), jobs.slice(0, 1000).map((j) => j.message))
+})
+
+t.test('max_queued_jobs holds against a burst of schedules on one frontend: its own schedules count at once', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const a = await frontend(t, ['--redis-url', redis.url, '--max-queued-jobs', '10'])
+  t.equal((await call(`${a.url}/schedule`, { lane: 'burst', message: 'first' })).status, 200)
+  // Read together, these are admitted in one turn, before the script that queues them has run.
+  const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => call(`${a.url}/schedule`, { lane: 'burst', message: `m${i}` })))
+  t.equal(replies.filter((r) => r.status === 200).length, 9, 'nine more fit')
+  t.ok(replies.every((r) => r.status === 200 || r.body.code === 8), 'the others are refused with code 8')
 })
 
 t.test('past Redis\'s maxmemory a schedule answers 503 code 8 and consumers can still drain; an evicting policy is refused', async (t) => {

@@ -1,5 +1,11 @@
 /** Items (jobs) one coalesced script call carries at most: a bound on how long it holds Redis. */
 export const MAX_COALESCED = 1000
+/**
+ * Bytes (of messages) one coalesced call carries at most, unless one item alone has more. Large
+ * messages gain nothing from sharing a call, and gathered without bound they made commands past
+ * what the client can write (a string of 2^29 characters): a turn's large schedules go apart.
+ */
+export const MAX_COALESCED_BYTES = 8 * 1024 * 1024
 
 interface Waiting<In, Out> {
   item: In
@@ -19,7 +25,7 @@ interface Waiting<In, Out> {
  * one key are sent in that order on the one connection.
  */
 export class Coalescer<In, Out> {
-  private readonly pending = new Map<string, { size: number; waiting: Waiting<In, Out>[] }>()
+  private readonly pending = new Map<string, { size: number; bytes: number; waiting: Waiting<In, Out>[] }>()
   private scheduled = false
 
   constructor(
@@ -28,16 +34,18 @@ export class Coalescer<In, Out> {
     private readonly max = MAX_COALESCED,
   ) {}
 
-  /** `size`: how many jobs the item carries (a batch schedule: its jobs of this lane). */
-  add(key: string, item: In, size = 1): Promise<Out> {
+  /** `size`: how many jobs the item carries (a batch schedule: its jobs of this lane); `bytes`: their messages' bytes. */
+  add(key: string, item: In, size = 1, bytes = 0): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       let batch = this.pending.get(key)
-      if (batch === undefined || (batch.size + size > this.max && batch.waiting.length > 0)) {
+      const full = batch !== undefined && batch.waiting.length > 0 && (batch.size + size > this.max || batch.bytes + bytes > MAX_COALESCED_BYTES)
+      if (batch === undefined || full) {
         // A full batch goes now, ahead of this item: the key's order holds.
         if (batch !== undefined) this.send(key, batch.waiting)
-        this.pending.set(key, (batch = { size: 0, waiting: [] }))
+        this.pending.set(key, (batch = { size: 0, bytes: 0, waiting: [] }))
       }
       batch.size += size
+      batch.bytes += bytes
       batch.waiting.push({ item, resolve, reject })
       if (!this.scheduled) {
         this.scheduled = true
@@ -46,7 +54,13 @@ export class Coalescer<In, Out> {
     })
   }
 
-  private flush(): void {
+  /** Whether calls wait to be sent (at the end of this turn, or by `flush`). */
+  get gathering(): boolean {
+    return this.pending.size > 0
+  }
+
+  /** Sends what was gathered now (the store's close: before QUIT). */
+  flush(): void {
     this.scheduled = false
     const batches = [...this.pending]
     this.pending.clear()

@@ -20,12 +20,16 @@ export class Script {
   }
 
   async run(client: Client, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    // Keys and arguments in one array, not spread into the call: a call's arguments are bounded
+    // by the stack (a batch of 40,000 jobs overflowed it). ioredis flattens the array and writes
+    // numbers as decimals, so the cast to its key type only narrows what the typings accept.
+    const argv = [...keys, ...args] as string[]
     try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args)
+      return await client.evalsha(this.sha, keys.length, argv)
     } catch (err) {
       // After a restart or a failover the server may not have it yet.
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-      return await client.eval(this.lua, keys.length, ...keys, ...args)
+      return await client.eval(this.lua, keys.length, argv)
     }
   }
 }

@@ -20,13 +20,16 @@ interface Counts {
 /**
  * Every lane's counts, read once a second (one read-only script per lane) for GET / and the
  * limits: so max_queued_jobs and max_queued_bytes hold to within a second of traffic from other
- * frontends (this frontend's own schedules count at once).
+ * frontends (this frontend's own schedules count at once: from when they are admitted, as the
+ * schedules of one turn are admitted before the script that queues them has run).
  */
 export class CountsCache {
   private byLaneCounts = new Map<string, Counts>()
   private totals = { jobs: 0, bytes: 0, dead: 0, leased: 0, forgotten: 0, uniqueHeld: 0 }
   /** Added by this frontend since the last read. */
   private local = { jobs: 0, bytes: 0 }
+  /** Being queued by this frontend: admitted, their script not answered yet (no read has them for sure). */
+  private queuing = { jobs: 0, bytes: 0 }
   private readAt = 0
 
   constructor(private readonly script: Script) {}
@@ -58,6 +61,23 @@ export class CountsCache {
     this.readAt = Date.now()
   }
 
+  /** A schedule starts: its jobs count from now on. */
+  queued(jobs: number, bytes: number): void {
+    this.queuing.jobs += jobs
+    this.queuing.bytes += bytes
+  }
+
+  /** A schedule's script answered (`made`) or failed: its jobs count as added, or no more. */
+  settled(jobs: number, bytes: number, made: boolean): void {
+    this.queuing.jobs -= jobs
+    this.queuing.bytes -= bytes
+    if (made) {
+      this.local.jobs += jobs
+      this.local.bytes += bytes
+    }
+  }
+
+  /** Jobs queued by a call not counted beforehand (unique schedules: their script decides how many). */
   added(jobs: number, bytes: number): void {
     this.local.jobs += jobs
     this.local.bytes += bytes
@@ -69,7 +89,9 @@ export class CountsCache {
   }
 
   usage(lanes: number): Usage {
-    return { jobs: Math.max(0, this.totals.jobs + this.local.jobs), bytes: Math.max(0, this.totals.bytes + this.local.bytes), lanes, dead: this.totals.dead }
+    const jobs = this.totals.jobs + this.local.jobs + this.queuing.jobs
+    const bytes = this.totals.bytes + this.local.bytes + this.queuing.bytes
+    return { jobs: Math.max(0, jobs), bytes: Math.max(0, bytes), lanes, dead: this.totals.dead }
   }
 
   get leased(): number {

@@ -9,7 +9,7 @@ const BLOCK = 1000
  * meta slot is touched once per 1000 jobs, not once per schedule. Numbers are unique and grow
  * forever, and each frontend's grow in the order it schedules; across frontends they are not a
  * real-time order (serving order never depends on them: it is the lane's own sequence). A batch
- * gets consecutive numbers (from a block of its own when it is larger than what is left).
+ * gets consecutive numbers (from a block of its own size when it is larger than a block).
  */
 export class JobNumbers {
   private nextNum = 0
@@ -33,22 +33,25 @@ export class JobNumbers {
     return this.nextNum < this.end ? this.nextNum : this.end + 1
   }
 
-  /** The first of `n` consecutive numbers. */
+  /**
+   * The first of `n` consecutive numbers. Numbers go in the order of the calls: behind a call that
+   * waits for a block, the next ones wait too (rather than take what is left of the block), and they
+   * resume in that order, so the schedules of one lane are gathered (coalesce.ts) in the order they
+   * came and numbered in it.
+   */
   async take(client: Client, n: number): Promise<number> {
     for (;;) {
-      if (this.end - this.nextNum >= n) {
+      if (this.pending === undefined && this.end - this.nextNum >= n) {
         const first = this.nextNum
         this.nextNum += n
         return first
       }
-      if (n > BLOCK) {
-        const last = await client.incrby(this.key, n)
-        return last - n + 1
-      }
+      // A batch larger than a block gets a block of its own size (what was left of the last is skipped).
+      const size = Math.max(n, BLOCK)
       this.pending ??= client
-        .incrby(this.key, BLOCK)
+        .incrby(this.key, size)
         .then((last) => {
-          this.nextNum = last - BLOCK + 1
+          this.nextNum = last - size + 1
           this.end = last + 1
         })
         .finally(() => (this.pending = undefined))

@@ -11,13 +11,14 @@ import type { BackgroundTasks } from '../../service/tasks'
 import type { CronRecord } from '../../queue/cron-table'
 import { UniqueHold } from '../../queue/unique'
 import { type Expired, type JobStore, type LaneCounts, type StoreStats, type Taken, type Usage, noSuchLane, notOffered } from '../job-store'
-import { type Client, ConnectionState, type Outcome, type RedisTarget, Script, connect, storeError } from './connection'
+import { COMMAND_TIMEOUT_MS, type Client, ConnectionState, type Outcome, type RedisTarget, Script, connect, storeError } from './connection'
 import { Coalescer } from './coalesce'
 import { CountsCache } from './counts'
 import { HashCodec, decodeRecord, encodeRecord, metaKey } from './keys'
 import { LaneDirectory } from './lane-directory'
 import { JobNumbers } from './job-numbers'
 import { LANE_SCRIPTS, type LaneScript, META_SCRIPTS } from './scripts'
+import { CallsUnderWay } from './under-way'
 import { Wakeups } from './wakeups'
 
 export interface RedisStoreOptions {
@@ -93,6 +94,8 @@ export class RedisStore implements JobStore {
   private readonly scheduling = new Coalescer((lane, groups: { input: ScheduleInput; jobNum: number }[][]) => this.scheduleGroups(lane, groups), ownError)
   private readonly taking = new Coalescer((_, takes: { lane: string; leaseMs: number | undefined }[]) => this.takeEach(takes), ownError)
   private readonly acking = new Coalescer((lane, acks: AckArgs[]) => this.ackEach(lane, acks), ownError)
+  /** Calls to Redis under way: close() waits for them. */
+  private readonly underWay = new CallsUnderWay()
 
   constructor(private readonly options: RedisStoreOptions) {
     const { logger, prefix } = options
@@ -117,8 +120,29 @@ export class RedisStore implements JobStore {
 
   async close(): Promise<void> {
     this.wakeups.stop()
+    await this.settle()
     if (this.subscriber !== this.client) this.subscriber.disconnect()
     await this.client.quit().catch(() => this.client.disconnect())
+  }
+
+  /**
+   * Sends what is gathered and waits until no call is under way, nor any call their answers
+   * started (a reply that cannot be delivered puts its job back): QUIT goes after them all. The
+   * daemon closes its connections once the store is closed, so without this a request read
+   * before a SIGTERM was sent after QUIT (never made, never answered), or made and its reply
+   * cut off (a job taken for it lost). Each call ends within the command timeout; a deadline
+   * bounds the wait all the same.
+   */
+  private async settle(): Promise<void> {
+    const deadline = Date.now() + 3 * (this.options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS)
+    const coalescers = [this.scheduling, this.taking, this.acking]
+    while (Date.now() < deadline) {
+      for (const coalescer of coalescers) coalescer.flush()
+      await this.underWay.ended(deadline)
+      // What the answers start (replies, put-backs, calls gathered anew) runs before this.
+      await new Promise((resolve) => setImmediate(resolve))
+      if (this.underWay.size === 0 && !coalescers.some((coalescer) => coalescer.gathering)) return
+    }
   }
 
   private whenReady(): void {
@@ -198,7 +222,7 @@ export class RedisStore implements JobStore {
     this.hashes()
     const keys = this.lanes.keys(lane)
     try {
-      const reply = (await this.scripts[name].run(this.client, keys.keys, [keys.channel, this.frontend, ...args])) as Reply
+      const reply = (await this.underWay.run(() => this.scripts[name].run(this.client, keys.keys, [keys.channel, this.frontend, ...args]))) as Reply
       this.failing.delete(lane)
       return reply
     } catch (err) {
@@ -241,7 +265,7 @@ export class RedisStore implements JobStore {
 
   private async call<T>(f: () => Promise<T>, outcome: Outcome): Promise<T> {
     try {
-      return await f()
+      return await this.underWay.run(f)
     } catch (err) {
       throw storeError(err, outcome)
     }
@@ -280,14 +304,26 @@ export class RedisStore implements JobStore {
   async schedule(inputs: readonly ScheduleInput[]): Promise<Job[]> {
     refuseGroups(inputs)
     this.hashes()
-    const first = await this.call(() => this.numbers.take(this.client, inputs.length), 'change')
-    const byLane = indexesByLane(inputs)
+    const lanes = [...indexesByLane(inputs)].map(([lane, indexes]) => ({ lane, indexes, bytes: indexes.reduce((n, i) => n + Buffer.byteLength(inputs[i]!.message), 0) }))
+    // The limits count these jobs at once: the next request may be admitted before they are queued.
+    for (const { indexes, bytes } of lanes) this.tally.queued(indexes.length, bytes)
+    let first: number
+    try {
+      first = await this.call(() => this.numbers.take(this.client, inputs.length), 'change')
+    } catch (err) {
+      for (const { indexes, bytes } of lanes) this.tally.settled(indexes.length, bytes, false)
+      throw err
+    }
     const jobs: Job[] = new Array<Job>(inputs.length)
-    const lanes = [...byLane]
     const outcomes = await Promise.allSettled(
-      lanes.map(async ([lane, indexes]) => {
+      lanes.map(async ({ lane, indexes, bytes }) => {
         const group = indexes.map((i) => ({ input: inputs[i]!, jobNum: first + i }))
-        const { laneId, seq, now } = await this.scheduling.add(lane, group, group.length)
+        const placed = this.scheduling.add(lane, group, group.length, bytes)
+        placed.then(
+          () => this.tally.settled(indexes.length, bytes, true),
+          () => this.tally.settled(indexes.length, bytes, false),
+        )
+        const { laneId, seq, now } = await placed
         indexes.forEach((i, k) => {
           const input = inputs[i]!
           const member = (seq + k).toString(16).padStart(12, '0')
@@ -296,13 +332,12 @@ export class RedisStore implements JobStore {
           if ((input.delayMs ?? 0) > 0) job.notBefore = now + input.delayMs!
           jobs[i] = job
         })
-        this.tally.added(indexes.length, indexes.reduce((n, i) => n + Buffer.byteLength(inputs[i]!.message), 0))
         this.wakeups.work(lane)
       }),
     )
     const failed = outcomes.find((o) => o.status === 'rejected')
     if (failed === undefined) return jobs
-    const made = lanes.filter((_, k) => outcomes[k]!.status === 'fulfilled').flatMap(([, indexes]) => indexes)
+    const made = lanes.filter((_, k) => outcomes[k]!.status === 'fulfilled').flatMap(({ indexes }) => indexes)
     if (made.length === 0) throw failed.reason
     // A batch is atomic per lane only: the client must learn which jobs are queued, or a resend queues them twice.
     const err = storeError(failed.reason, 'change')
