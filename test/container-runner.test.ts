@@ -1,16 +1,8 @@
 import t from 'tap'
-import { createLogger } from '../src/log'
-import type { Job } from '../src/queue/job'
-import { NO_LIMITS } from '../src/service/limits'
-import { JobService } from '../src/service/job-service'
-import { MemoryStore } from '../src/store/memory-store'
 import { type Sample, renderJobsTotal } from '../src/runners/container-metrics'
-import { Dispatcher } from '../src/runners/dispatcher'
-import { parseLanes } from '../src/runners/lanes'
-import { createRunner } from '../src/runners/registry'
 import { call, until } from './helpers/daemon'
 import { containerDaemon } from './helpers/container-lanes'
-import { SUITE_LABELS, containersOf, engineSkip, removeNamespace, testEngine, uniqueNamespace } from './helpers/engine'
+import { containersOf, engineSkip, testEngine } from './helpers/engine'
 
 /**
  * The container runner through the real daemon (bin/dispenserd) on a real engine (rootful podman,
@@ -156,27 +148,14 @@ t.test('engine errors fail the job with the engine’s reason: a missing image f
   t.same(await containersOf(c.namespaces.nouser!), [], 'a container that cannot start is removed')
 })
 
-t.test('killing a running job kills its container, and the job fails for good', { skip }, async (t) => {
-  // In process: the kill has no HTTP route yet (the dashboard's job API brings one).
-  const namespace = uniqueNamespace()
-  const [spec] = parseLanes({ boxes: { runner: 'container', engine: testEngine!.url, image: testEngine!.image, command: ['sleep', '60'], namespace, labels: SUITE_LABELS, retries: 3 } })
-  const logger = createLogger('silent')
-  const service = new JobService({ store: new MemoryStore({ logger, runnerLanes: ['boxes'] }), logger, limits: NO_LIMITS })
-  const dispatcher = new Dispatcher([{ spec: spec!, runner: createRunner(spec!, '/', logger) }], service, logger)
-  service.setLanePolicy(dispatcher)
-  t.teardown(async () => {
-    await dispatcher.stop(0)
-    service.stop()
-    await removeNamespace(namespace)
-  })
-  dispatcher.start()
-  const [job] = await service.schedule([{ lane: 'boxes', priority: 1, message: '{}' }], false)
-  const { hash } = job!
-  await until(async () => (await containersOf(namespace)).some((c) => c.State === 'running'), 'the container to run', 20_000)
-  t.equal(dispatcher.kill('0'.repeat(40)), false, 'no such running job')
-  t.equal(dispatcher.kill(hash), true)
-  const find = async (): Promise<{ job: Job; state: string } | undefined> => service.admin.find(hash)
-  await until(async () => (await find())?.state === 'dead', 'the job to be dead', 20_000)
-  t.match((await find())!.job.report, { state: 'dead', reason: 'killed', exitCode: 137 })
+t.test('POST /kill of a running job kills its container, and the job fails for good', { skip }, async (t) => {
+  const c = await containerDaemon(t, { boxes: { command: ['sleep', '60'], retries: 3 } })
+  const hash = await c.schedule('boxes')
+  const namespace = c.namespaces.boxes!
+  await until(async () => (await containersOf(namespace)).some((box) => box.State === 'running'), 'the container to run', 20_000)
+  t.match(await call(`${c.d.url}/kill`, { hash: '0'.repeat(40) }), { status: 404, body: { code: 11 } }, 'no such running job')
+  t.match(await call(`${c.d.url}/kill`, { hash }), { status: 200, body: { status: 'ok', hash } })
+  await until(async () => (await call(`${c.d.url}/job?hash=${hash}`)).body.state === 'dead', 'the job to be dead', 20_000)
+  t.match((await call(`${c.d.url}/job?hash=${hash}`)).body, { state: 'dead', attempts: 1, last_run: { state: 'dead', reason: 'killed', exit_code: 137 } }, 'not retried')
   t.match(await containersOf(namespace), [{ State: 'exited' }])
 })
