@@ -29,3 +29,32 @@ t.test('a cursor into a grouped lane whose job was taken meanwhile still walks e
   const page2 = await ok(`${d.url}/jobs?lane=g&limit=10&cursor=${String(page1.next_cursor)}`)
   t.same((page2.jobs as Listed[]).map((j) => j.job_num), [n(1), n(4), n(2), n(5)], 'the jobs left, none skipped, in serving order')
 })
+
+t.test('a unique job moved to another lane takes its key along', async (t) => {
+  const d = await daemonForTest(t)
+  const job = await ok(`${d.url}/schedule`, { lane: 'from', message: 'invoice 7', unique_key: 'invoice-7' })
+  await ok(`${d.url}/move`, { hash: job.hash, lane: 'to' })
+  const onTo = await ok(`${d.url}/schedule`, { lane: 'to', message: 'invoice 7', unique_key: 'invoice-7' })
+  t.equal(onTo.code, 16, 'the key is held on the lane the job now waits in')
+  t.equal(onTo.hash, job.hash)
+  const onFrom = await ok(`${d.url}/schedule`, { lane: 'from', message: 'invoice 7 again', unique_key: 'invoice-7' })
+  t.equal(onFrom.code, 0, 'the lane it left no longer holds it')
+  await ok(`${d.url}/delete`, { hash: onFrom.hash })
+  // Taken for good (unique_for 0): the key is free on both lanes, and nothing stays held.
+  t.equal((await ok(`${d.url}/receive_noblock`, { lane: 'to' })).hash, job.hash)
+  t.equal((await ok(`${d.url}/schedule`, { lane: 'from', message: 'again', unique_key: 'invoice-7' })).code, 0, 'free on the lane it left')
+  t.equal((await ok(`${d.url}/schedule`, { lane: 'to', message: 'again', unique_key: 'invoice-7' })).code, 0, 'free on the lane it went to')
+  const server = ((await ok(`${d.url}/`)).payload as { server: { unique_keys_held: number } }).server
+  t.equal(server.unique_keys_held, 2, 'only the two new jobs hold keys')
+})
+
+t.test('a unique job is not moved to a lane where another job holds its key', async (t) => {
+  const d = await daemonForTest(t)
+  const there = await ok(`${d.url}/schedule`, { lane: 'to', message: 'a', unique_key: 'k' })
+  const job = await ok(`${d.url}/schedule`, { lane: 'from', message: 'b', unique_key: 'k' })
+  const refused = await call(`${d.url}/move`, { hash: job.hash, lane: 'to' })
+  t.same([refused.status, refused.body.code], [409, 12])
+  t.match(refused.body.message, new RegExp(`unique_key "k", which job ${String(there.job_num)} holds on lane "to"`))
+  t.equal(((await ok(`${d.url}/job?hash=${String(job.hash)}`)) as { lane: string }).lane, 'from', 'it stays where it was')
+  t.equal((await ok(`${d.url}/schedule`, { lane: 'from', message: 'c', unique_key: 'k' })).code, 16, 'holding its key there')
+})
