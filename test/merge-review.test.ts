@@ -1,5 +1,5 @@
 import t from 'tap'
-import { call, daemonForTest } from './helpers/daemon'
+import { call, daemonForTest, removeDir, startDaemon, tempDir } from './helpers/daemon'
 
 /**
  * Where the features merged from issues 11 and 14 meet: pages of a lane with fair groups while
@@ -57,4 +57,23 @@ t.test('a unique job is not moved to a lane where another job holds its key', as
   t.match(refused.body.message, new RegExp(`unique_key "k", which job ${String(there.job_num)} holds on lane "to"`))
   t.equal(((await ok(`${d.url}/job?hash=${String(job.hash)}`)) as { lane: string }).lane, 'from', 'it stays where it was')
   t.equal((await ok(`${d.url}/schedule`, { lane: 'from', message: 'c', unique_key: 'k' })).code, 16, 'holding its key there')
+})
+
+t.test('journal: a lane paused with no job left is still there after a kill, paused, and can be resumed', async (t) => {
+  const dataDir = tempDir()
+  t.teardown(() => removeDir(dataDir))
+  const args = ['--persistence', 'journal', '--journal-fsync', 'always', '--persist-interval', '0']
+  const first = await startDaemon({ dataDir, args })
+  const job = await ok(`${first.url}/schedule`, { lane: 'a', message: 'x', unique_key: 'k', unique_for: 600 })
+  t.equal((await ok(`${first.url}/receive_noblock`, { lane: 'a' })).hash, job.hash)
+  await ok(`${first.url}/pause`, { lane: 'a' })
+  await first.stop('SIGKILL')
+
+  const second = await startDaemon({ dataDir, args })
+  t.teardown(() => second.stop('SIGKILL'))
+  const lanes = (await ok(`${second.url}/lanes`)).lanes as { lane: string; paused: boolean }[]
+  t.match(lanes.find((l) => l.lane === 'a'), { paused: true }, 'listed, paused')
+  const held = await ok(`${second.url}/schedule`, { lane: 'a', message: 'y', unique_key: 'k' })
+  t.match(held, { code: 16, hash: job.hash }, 'the finished job still holds its key')
+  t.match(await ok(`${second.url}/resume`, { lane: 'a' }), { paused: false }, 'an operator can resume it')
 })

@@ -501,8 +501,11 @@ export class Queue {
 
   /** Pauses or resumes a lane as a snapshot or the journal says (at start: not journaled again). */
   restorePaused(lane: string, paused: boolean): void {
-    if (paused) this.paused.add(lane)
-    else this.paused.delete(lane)
+    if (paused) {
+      // The journal names no lane whose jobs are all gone: a paused lane must still be there, listed and resumable.
+      this.declareLane(lane)
+      this.paused.add(lane)
+    } else this.paused.delete(lane)
   }
 
   /** Lanes paused by an operator (the live set: read, never kept). */
