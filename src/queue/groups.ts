@@ -145,16 +145,16 @@ export class GroupedBucket implements HeapItem {
 
   /**
    * Calls `visit` with the jobs served after the one numbered `jobNum` (from the start for 0), in
-   * serving order, until it returns false. When that job has left meanwhile, the jobs numbered
-   * above it follow, in serving order.
+   * serving order, until it returns false. When that job has left meanwhile, every job of this
+   * priority follows, in serving order: it was most likely taken, and then so were the jobs served
+   * before it, while jobs of other groups numbered below it were served after it and not yet shown
+   * (skipping the numbers below it, as a plain bucket may, lost those). Only a job deleted from the
+   * middle leaves jobs shown before it, and those are shown again rather than lost.
    */
   scan(jobNum: number, visit: (job: Job) => boolean): boolean {
     const jobs = this.inOrder()
     const at = jobNum === 0 ? -1 : jobs.findIndex((job) => job.jobNum === jobNum)
-    for (let i = at + 1; i < jobs.length; i++) {
-      if (at < 0 && jobNum !== 0 && jobs[i]!.jobNum <= jobNum) continue
-      if (!visit(jobs[i]!)) return false
-    }
+    for (let i = at + 1; i < jobs.length; i++) if (!visit(jobs[i]!)) return false
     return true
   }
 

@@ -462,7 +462,10 @@ export class Queue {
       if (this.history.deadJob(hash) !== undefined) throw new ApiError('conflict', `job with hash ${JSON.stringify(hash)} is dead: retry it, then move it`)
       throw new ApiError('job_not_found', `no queued or delayed job has hash ${JSON.stringify(hash)}`)
     }
+    const unique = laneName === job.lane ? undefined : job.unique
+    if (unique !== undefined) this.takeKeyAlong(job, unique, laneName)
     const moved = job.movedTo(laneName, priority)
+    if (unique !== undefined) this.uniqueKeys.hold(moved, unique)
     if (held !== undefined) {
       this.held.remove(held)
       this.held.delay(moved, held.at, held.bytes)
@@ -476,6 +479,18 @@ export class Queue {
     return moved
   }
 
+  /**
+   * A unique job about to move to lane `to`: keys are per lane, so its key is freed on the lane it
+   * leaves (as a delete frees it) and held on `to` by the caller. A key held on `to` by another job,
+   * queued, out or finished less than its unique_for ago, refuses the move (it would queue the key twice).
+   */
+  private takeKeyAlong(job: Job, spec: UniqueSpec, to: string): void {
+    const holder = this.uniqueKeys.holder(to, spec.key, this.clock())
+    if (holder !== undefined) throw new ApiError('conflict', `job ${job.jobNum} has unique_key ${JSON.stringify(spec.key)}, which job ${holder.jobNum} holds on lane ${JSON.stringify(to)}; it was not moved`)
+    const released = this.uniqueKeys.release(job, spec)
+    if (released !== undefined) this.changes.uniqueHeld(released)
+  }
+
   /** Pauses or resumes a lane (kept across restarts: the journal and state.json carry it). */
   setPaused(lane: string, paused: boolean): void {
     if (paused === this.paused.has(lane)) return
@@ -486,8 +501,11 @@ export class Queue {
 
   /** Pauses or resumes a lane as a snapshot or the journal says (at start: not journaled again). */
   restorePaused(lane: string, paused: boolean): void {
-    if (paused) this.paused.add(lane)
-    else this.paused.delete(lane)
+    if (paused) {
+      // The journal names no lane whose jobs are all gone: a paused lane must still be there, listed and resumable.
+      this.declareLane(lane)
+      this.paused.add(lane)
+    } else this.paused.delete(lane)
   }
 
   /** Lanes paused by an operator (the live set: read, never kept). */
