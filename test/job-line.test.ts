@@ -32,6 +32,18 @@ t.test('lines as dispenserd writes them read the same both ways, escapes and non
   t.end()
 })
 
+t.test('a job is written as JSON.stringify writes it, lanes and times changing from job to job or not', (t) => {
+  // The bytes before the priority are kept for a run of jobs sharing time and lane: each change must show.
+  const lanes = ['main', 'a"b\\c', 'ünï ✓', '\u2028', 'main', 'main', 'video']
+  const times = [1_700_000_000, 1_700_000_000, 1_700_000_001, 1_700_000_001, 1_600_000_000, 1_700_000_000, 1_700_000_000]
+  lanes.forEach((lane, i) => {
+    const job = new Job(i + 1, times[i]!, lane, i * 1000, `message ${i}`, `hash${i}`)
+    const expected = JSON.stringify({ job_num: i + 1, hash: `hash${i}`, timestamp: new Date(times[i]! * 1000).toISOString().slice(0, 19) + 'Z', lane, priority: i * 1000, message: `message ${i}` })
+    t.equal(lineOf(job).toString('utf8'), expected, `job ${i + 1} (lane ${i})`)
+  })
+  t.end()
+})
+
 t.test('anything else is declined, to be read the general way', (t) => {
   const declined = [
     '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"m","attempts":2}',

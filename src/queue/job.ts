@@ -160,6 +160,19 @@ export function rfc3339(seconds: number): string {
   return cachedText
 }
 
+/** The last `,"timestamp":"…","lane":…,"priority":` written: jobs side by side mostly share both. */
+const middle = { created: NaN, lane: '', bytes: Buffer.alloc(0) }
+
+/** `,"timestamp":"<created>","lane":<lane as JSON>,"priority":`, made once for a run of jobs that share them. */
+function timestampAndLane(created: number, lane: string): Buffer {
+  if (created !== middle.created || lane !== middle.lane) {
+    middle.created = created
+    middle.lane = lane
+    middle.bytes = Buffer.from(`,"timestamp":"${rfc3339(created)}","lane":${JSON.stringify(lane)},"priority":`)
+  }
+  return middle.bytes
+}
+
 /**
  * Writes a job's fields as JSON object members, in the original's order: job_num, hash, timestamp,
  * lane, priority, message. Used for every job received, listed or saved.
@@ -170,11 +183,7 @@ export function writeJobMembers(job: Job, out: ByteWriter): void {
   out.uint(job.jobNum)
   out.ascii(',"hash":')
   job.writeHash(out)
-  out.ascii(',"timestamp":"')
-  out.ascii(rfc3339(job.created))
-  out.ascii('","lane":')
-  out.jsonString(job.lane)
-  out.ascii(',"priority":')
+  out.bytes(timestampAndLane(job.created, job.lane))
   out.uint(job.priority)
   out.ascii(',"message":')
   out.jsonString(job.message)
