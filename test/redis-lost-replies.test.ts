@@ -1,24 +1,14 @@
 import t from 'tap'
-import { type Running, call, until } from './helpers/daemon'
-import { startFrontend, startRedis, storeState } from './helpers/redis'
-import { startTcpProxy } from './helpers/tcp-proxy'
+import { call, until } from './helpers/daemon'
+import { frontendsWithProxy, parked, storeState } from './helpers/frontends'
 
 /**
  * Redis ran a command and its reply was lost (held back by a proxy past the command timeout): the
  * client must learn that the outcome is unknown, never lose a job in silence.
  */
 
-async function parked(d: Running): Promise<number> {
-  return ((await call(`${d.url}/`)).body.payload as { server: { parked_receivers: number } }).server.parked_receivers
-}
-
 t.test('a parked receive_block whose take ran in Redis but whose reply was lost is told so', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
-  const proxy = await startTcpProxy(redis.port)
-  t.teardown(() => proxy.close())
-  const a = await startFrontend(t, ['--redis-url', redis.url])
-  const b = await startFrontend(t, ['--redis-url', `redis://127.0.0.1:${proxy.port}`])
+  const { a, b, proxy } = await frontendsWithProxy(t)
 
   for (const [name, body] of [
     ['a single receiver', { lane: 'lost', timeout: 8 }],

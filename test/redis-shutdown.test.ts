@@ -1,7 +1,6 @@
 import t from 'tap'
 import { call, until } from './helpers/daemon'
-import { startFrontend, startRedis } from './helpers/redis'
-import { startTcpProxy } from './helpers/tcp-proxy'
+import { frontendsWithProxy, parked } from './helpers/frontends'
 
 /**
  * A frontend stopped (SIGTERM) while a take for a parked receiver is under way in Redis: the
@@ -10,18 +9,13 @@ import { startTcpProxy } from './helpers/tcp-proxy'
  * reply until the receiver has been answered, so the take is exactly in flight at shutdown.
  */
 t.test('SIGTERM with a take in flight puts its job back before closing the store', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
-  const proxy = await startTcpProxy(redis.port)
-  t.teardown(() => proxy.close())
-  const a = await startFrontend(t, ['--redis-url', redis.url])
-  const b = await startFrontend(t, ['--redis-url', `redis://127.0.0.1:${proxy.port}`])
+  const { a, b, proxy } = await frontendsWithProxy(t)
 
   // B has met the lane (it knows its id), so its next take goes straight to the lane.
   await call(`${a.url}/schedule`, { lane: 'stop', message: 'warm-up' })
   t.equal((await call(`${b.url}/receive_noblock`, { lane: 'stop' })).body.message, 'warm-up')
   const waiting = call(`${b.url}/receive_block`, { lane: 'stop', timeout: 30 })
-  await until(async () => ((await call(`${b.url}/`)).body.payload as { server: { parked_receivers: number } }).server.parked_receivers === 1, 'the receiver to park on B')
+  await until(async () => (await parked(b)) === 1, 'the receiver to park on B')
   proxy.hold()
   const { hash } = (await call(`${a.url}/schedule`, { lane: 'stop', message: 'not lost' })).body as { hash: string }
   await until(async () => (await call(`${a.url}/job?hash=${hash}`)).body.code === 11, 'B\'s take to take the job in Redis', 10_000)
