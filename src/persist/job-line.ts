@@ -1,4 +1,5 @@
 import { MAX_PRIORITY } from '../queue/job'
+import { hashSchemes } from '../queue/hash'
 import type { RestoredJob } from '../queue/queue'
 
 /**
@@ -70,8 +71,34 @@ function digits(buf: Buffer, at: number, end: number): number {
   return i
 }
 
-/** Seconds since the epoch of the last timestamp text: consecutive jobs mostly share one. */
-const lastTime = { text: '', seconds: NaN }
+/**
+ * The bytes of the last text read in one place of a line, and what was made of them: consecutive
+ * jobs mostly share a timestamp and a lane, so neither is made into a string again for each.
+ */
+class LastText<T> {
+  private readonly bytes = Buffer.alloc(256)
+  private length = -1
+  constructor(
+    private readonly make: (text: string) => T,
+    public value: T,
+  ) {}
+
+  /** What `make` makes of `buf[from..to)`, made again only where those bytes differ from the last. */
+  of(buf: Buffer, from: number, to: number, text: (buf: Buffer, from: number, to: number) => string): T {
+    const length = to - from
+    let same = length === this.length
+    for (let i = 0; same && i < length; i++) same = buf[from + i] === this.bytes[i]
+    if (same) return this.value
+    this.value = this.make(text(buf, from, to))
+    this.length = length <= this.bytes.length ? length : -1
+    if (this.length >= 0) buf.copy(this.bytes, 0, from, to)
+    return this.value
+  }
+}
+
+/** Seconds since the epoch of a timestamp (NaN when it is not one). */
+const lastTime = new LastText((text) => Math.floor(Date.parse(text) / 1000), NaN)
+const lastLane = new LastText((text) => text, '')
 
 /** A string literal with escapes, read by JSON (undefined when it is not one string). */
 function escapedString(buf: Buffer, from: number, to: number): string | undefined {
@@ -83,9 +110,14 @@ function escapedString(buf: Buffer, from: number, to: number): string | undefine
   }
 }
 
-/** The bytes between two quotes, if no other quote is among them. */
-function plainString(buf: Buffer, from: number, to: number): string | undefined {
-  return find(buf, QUOTE, from, to) === -1 ? utf8(buf, from, to) : undefined
+/** The bytes between two quotes as a string: read by JSON where they hold an escape; undefined where a quote is among them. */
+function messageString(buf: Buffer, from: number, to: number): string | undefined {
+  for (let i = from; i < to; i++) {
+    const c = buf[i]
+    if (c === BACKSLASH) return escapedString(buf, from - 1, to + 1)
+    if (c === QUOTE) return undefined
+  }
+  return utf8(buf, from, to)
 }
 
 export function parseJobLine(buf: Buffer, start: number, end: number, laneKey: string): RestoredJob | undefined {
@@ -94,30 +126,27 @@ export function parseJobLine(buf: Buffer, start: number, end: number, laneKey: s
   at = after(buf, at, HASH)
   const hashEnd = at < 0 ? -1 : quote(buf, at, end)
   if (hashEnd < 0) return undefined
-  const hash = latin1(buf, at, hashEnd)
+  // A hash a known scheme derives from the number is kept as that scheme: no string is made.
+  const scheme = hashSchemes.derivingBytes(buf, at, hashEnd, jobNum)
+  const hash = scheme === undefined ? latin1(buf, at, hashEnd) : undefined
   at = after(buf, hashEnd, TIMESTAMP)
   const timeEnd = at < 0 ? -1 : quote(buf, at, end)
   if (timeEnd < 0) return undefined
-  const time = latin1(buf, at, timeEnd)
+  const created = lastTime.of(buf, at, timeEnd, latin1)
   at = after(buf, timeEnd, LANE)
   const laneEnd = at < 0 ? -1 : quote(buf, at, end)
   const laneEscape = laneEnd < 0 ? -1 : find(buf, BACKSLASH, at, laneEnd)
   if (laneEnd < 0 || (laneEscape !== -1 && laneEscape < laneEnd)) return undefined
-  const lane = utf8(buf, at, laneEnd)
+  const lane = lastLane.of(buf, at, laneEnd, utf8)
   at = digits(buf, after(buf, laneEnd, PRIORITY), end)
   const priority = parsed.value
   at = after(buf, at, MESSAGE)
   if (at < 0 || buf[end - 1] !== 0x7d || buf[end - 2] !== QUOTE) return undefined
   const messageEnd = end - 2
   // The message runs to the line's last quote; with escapes inside, JSON reads it.
-  const escape = find(buf, BACKSLASH, at, messageEnd)
-  const message = escape !== -1 ? escapedString(buf, at - 1, messageEnd + 1) : plainString(buf, at, messageEnd)
+  const message = messageString(buf, at, messageEnd)
   if (message === undefined) return undefined
   if (jobNum < 1 || !Number.isSafeInteger(jobNum) || priority > MAX_PRIORITY) return undefined
-  if (time !== lastTime.text) {
-    lastTime.text = time
-    lastTime.seconds = Math.floor(Date.parse(time) / 1000)
-  }
-  if (Number.isNaN(lastTime.seconds)) return undefined
-  return { jobNum, hash: hash === '' ? undefined : hash, created: lastTime.seconds, lane: lane !== '' ? lane : laneKey, priority, message, attempts: undefined, notBefore: undefined, unique: undefined, group: undefined }
+  if (Number.isNaN(created)) return undefined
+  return { jobNum, hash: hash === '' ? undefined : hash, scheme, created, lane: lane !== '' ? lane : laneKey, priority, message, attempts: undefined, notBefore: undefined, unique: undefined, group: undefined }
 }

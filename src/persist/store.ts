@@ -3,9 +3,10 @@ import path from 'node:path'
 import type { Logger } from '../log'
 import { encodeDeadJobs, encodeJobsByLane } from '../queue/listing'
 import type { Queue } from '../queue/queue'
+import { hashSchemes } from '../queue/hash'
 import type { Job } from '../queue/job'
 import { type WriteFs, realFs, writeFileAtomically, writeFilesAtomically } from './atomic'
-import type { RestoredJob } from '../queue/queue'
+import { type RestoredJob, restoredHashOf } from '../queue/queue'
 import { type DeadJob, type FinishedJob, type JournalState, decodeFinished } from './replay'
 import { decodeHold, decodeReport, readSnapshotFile } from './snapshot'
 import type { SavedHold } from '../queue/unique'
@@ -140,8 +141,8 @@ export class SnapshotStore {
     // What dead.json holds as dead, and what it carries as retried that queue.json lacks (dead.json
     // was renamed without queue.json): the next dead.json must carry those too, until a queue.json
     // holding them is in place.
-    this.onDiskDead = new Map([...dead.dead.values()].map(({ dead: job }) => [job.jobNum, job.hash ?? '']))
-    for (const job of dead.retried.values()) this.onDiskDead.set(job.jobNum, job.hash ?? '')
+    this.onDiskDead = new Map([...dead.dead.values()].map(({ dead: job }) => [job.jobNum, restoredHashOf(job) ?? '']))
+    for (const job of dead.retried.values()) this.onDiskDead.set(job.jobNum, restoredHashOf(job) ?? '')
     return restored
   }
 
@@ -152,7 +153,7 @@ export class SnapshotStore {
   private loadState(queue: Queue): { holds: SavedHold[]; cron: CronRecord[] } {
     const stateText = readIfExists(this.stateFile)
     if (stateText === undefined || stateText.trim() === '') return { holds: [], cron: [] }
-    let state: { next_job_num?: unknown; unique_holds?: unknown; cron?: unknown; paused_lanes?: unknown }
+    let state: { next_job_num?: unknown; unique_holds?: unknown; cron?: unknown; paused_lanes?: unknown; hash_keys?: unknown }
     try {
       state = JSON.parse(stateText) as typeof state
     } catch (err) {
@@ -168,6 +169,10 @@ export class SnapshotStore {
       throw new UnreadableSnapshotError(`${this.stateFile}: "paused_lanes" must be an array of lane names`)
     }
     for (const lane of paused) queue.restorePaused(lane, true)
+    const keys = state.hash_keys ?? []
+    if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string' && hashSchemes.adopt(key))) {
+      throw new UnreadableSnapshotError(`${this.stateFile}: "hash_keys" must be an array of 56-digit lowercase hex keys`)
+    }
     const { unique_holds: holds = [], cron = [] } = state
     if (!Array.isArray(holds) || !Array.isArray(cron)) throw new UnreadableSnapshotError(`${this.stateFile}: "unique_holds" and "cron" must be lists`)
     try {
@@ -223,7 +228,7 @@ export class SnapshotStore {
       try {
         // State first: a crash between the two writes leaves a next_job_num that is only too high.
         mkdirSync(path.dirname(this.queueFile), { recursive: true })
-        await writeFileAtomically(this.stateFile, encodeState(queue.nextJobNum, holds, cron, paused), this.fs)
+        await writeFileAtomically(this.stateFile, encodeState(queue.nextJobNum, holds, cron, paused, hashSchemes.keys()), this.fs)
         const files = [{ file: this.queueFile, pieces: counted(encodeJobsByLane(lanes), size) }]
         // dead.json goes with queue.json, renamed first (see load): a job moves between the two
         // when it dies or is retried.
@@ -269,9 +274,14 @@ export class SnapshotStore {
   }
 }
 
-/** state.json: `{"next_job_num": N, "paused_lanes": [...], "cron": [...], "unique_holds": [...]}`, a hold per line, in pieces of about 256 KiB. */
-function* encodeState(nextJobNum: number, holds: SavedHold[], cron: CronRecord[], paused: string[]): Generator<Buffer> {
-  let text = `{"next_job_num":${nextJobNum}`
+/**
+ * state.json: `{"next_job_num": N, "hash_keys": [...], "paused_lanes": [...], "cron": [...], "unique_holds": [...]}`,
+ * a hold per line, in pieces of about 256 KiB. `hash_keys` are the hash schemes of this process and
+ * of the earlier ones whose jobs are still here (see HashSchemes): the next process recognises
+ * their hashes.
+ */
+function* encodeState(nextJobNum: number, holds: SavedHold[], cron: CronRecord[], paused: string[], hashKeys: string[]): Generator<Buffer> {
+  let text = `{"next_job_num":${nextJobNum},"hash_keys":${JSON.stringify(hashKeys)}`
   if (paused.length > 0) text += `,"paused_lanes":${JSON.stringify(paused)}`
   if (cron.length > 0) text += `,"cron":[${cron.map((record) => `\n${JSON.stringify(encodeCronRecord(record))}`).join(',')}\n]`
   if (holds.length > 0) {

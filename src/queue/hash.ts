@@ -6,12 +6,16 @@ import type { ByteWriter } from './bytes'
  * whenever it is shown: a random 96-bit prefix chosen per process, then the job number run through
  * a keyed permutation of 64 bits (a four-round Feistel network on two 32-bit halves). Hashes so look
  * random, never repeat within a process (the permutation is one-to-one) and differ between
- * processes (the prefix). Jobs restored from a snapshot keep the hash they were saved with.
+ * processes (the prefix). Jobs restored from a snapshot keep the hash they were saved with; where
+ * that hash is an earlier process's derivation (see HashSchemes), they keep a reference to that
+ * process's scheme instead of the string.
  */
 export class HashScheme {
-  private readonly prefix: string
+  readonly prefix: string
   private readonly prefixBytes: Buffer
   private readonly keys: Uint32Array
+  /** The 28 bytes the scheme is made of, as hex: saved in state.json so a later process can adopt it. */
+  readonly key: string
   /** The two halves of the last permutation (kept in fields to spare an allocation per hash). */
   private left = 0
   private right = 0
@@ -20,6 +24,7 @@ export class HashScheme {
     this.prefix = entropy.subarray(0, 12).toString('hex')
     this.prefixBytes = Buffer.from(this.prefix, 'latin1')
     this.keys = new Uint32Array(entropy.buffer.slice(entropy.byteOffset + 12, entropy.byteOffset + 28))
+    this.key = entropy.subarray(0, 28).toString('hex')
   }
 
   hashOf(jobNum: number): string {
@@ -42,8 +47,19 @@ export class HashScheme {
    */
   jobNumOf(hash: string): number | undefined {
     if (hash.length !== 40 || !hash.startsWith(this.prefix)) return undefined
-    let left = hexWord(hash, 24)
-    let right = hexWord(hash, 32)
+    return this.unpermute(hexWord(hash, 24), hexWord(hash, 32))
+  }
+
+  /** Whether `buf[from..to)` is the hash this scheme derives from `jobNum` (read from a file's bytes, no string made). */
+  derivesBytes(buf: Uint8Array, from: number, to: number, jobNum: number): boolean {
+    if (to - from !== 40) return false
+    const prefix = this.prefixBytes
+    for (let i = 0; i < 24; i++) if (buf[from + i] !== prefix[i]) return false
+    return this.unpermute(hexWordBytes(buf, from + 24), hexWordBytes(buf, from + 32)) === jobNum
+  }
+
+  /** The job number whose permutation is `left`/`right` (-1 for a half that was not hex), or undefined. */
+  private unpermute(left: number, right: number): number | undefined {
     if (left < 0 || right < 0) return undefined
     for (let round = 3; round >= 0; round--) {
       const previous = (right ^ mix(left ^ this.keys[round]!)) >>> 0
@@ -80,12 +96,26 @@ function mix(x: number): number {
 function hexWord(text: string, at: number): number {
   let x = 0
   for (let i = at; i < at + 8; i++) {
-    const c = text.charCodeAt(i)
-    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1
+    const digit = hexDigit(text.charCodeAt(i))
     if (digit < 0) return -1
     x = x * 16 + digit
   }
   return x
+}
+
+/** hexWord over bytes. */
+function hexWordBytes(buf: Uint8Array, at: number): number {
+  let x = 0
+  for (let i = at; i < at + 8; i++) {
+    const digit = hexDigit(buf[i]!)
+    if (digit < 0) return -1
+    x = x * 16 + digit
+  }
+  return x
+}
+
+function hexDigit(c: number): number {
+  return c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1
 }
 
 const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
@@ -96,3 +126,72 @@ function hex8(x: number): string {
 
 /** The scheme of this process, shared by every job scheduled in it. */
 export const processHashes = new HashScheme()
+
+/** A saved scheme's key: 56 lowercase hex digits. */
+const KEY_PATTERN = /^[0-9a-f]{56}$/
+
+/**
+ * The schemes whose hashes this process recognises: its own, and those of earlier processes on the
+ * same data directory (state.json names them). A job restored with a hash that its scheme derives
+ * from its number keeps a reference to the scheme instead of a 40-character string and needs no
+ * entry in a hash index: a million restored jobs load in less time and take less memory. A hash
+ * no known scheme derives (the original daemon's, or from a data directory whose state.json is
+ * gone) is kept as it is, as before.
+ */
+export class HashSchemes {
+  private readonly earlier: HashScheme[] = []
+  /** Earlier schemes some restored job refers to (saved again with the next snapshot). */
+  private readonly used = new Set<HashScheme>()
+
+  constructor(readonly current: HashScheme) {}
+
+  /** Recognises hashes of the scheme saved as `key` (from state.json); false for a malformed key. */
+  adopt(key: string): boolean {
+    if (!KEY_PATTERN.test(key)) return false
+    if (key === this.current.key || this.earlier.some((scheme) => scheme.key === key)) return true
+    this.earlier.push(new HashScheme(Buffer.from(key, 'hex')))
+    return true
+  }
+
+  /** The scheme that derives `hash` from `jobNum`, if one does; for a restored job. */
+  deriving(hash: string, jobNum: number): HashScheme | undefined {
+    if (this.current.jobNumOf(hash) === jobNum) return this.current
+    for (const scheme of this.earlier) {
+      if (scheme.jobNumOf(hash) === jobNum) {
+        this.used.add(scheme)
+        return scheme
+      }
+    }
+    return undefined
+  }
+
+  /** deriving() over the saved hash's bytes, `buf[from..to)`: the snapshot reader makes no string where a scheme matches. */
+  derivingBytes(buf: Uint8Array, from: number, to: number, jobNum: number): HashScheme | undefined {
+    for (const scheme of this.earlier) {
+      if (scheme.derivesBytes(buf, from, to, jobNum)) {
+        this.used.add(scheme)
+        return scheme
+      }
+    }
+    return this.current.derivesBytes(buf, from, to, jobNum) ? this.current : undefined
+  }
+
+  /** The scheme whose prefix `hash` has (this process's first), or undefined. */
+  of(hash: string): HashScheme | undefined {
+    if (hash.startsWith(this.current.prefix)) return this.current
+    for (const scheme of this.earlier) if (hash.startsWith(scheme.prefix)) return scheme
+    return undefined
+  }
+
+  /**
+   * The keys to save: this process's and the earlier ones jobs restored at start refer to (kept
+   * while this process runs, even once those jobs are gone: a key is dropped by the first restart
+   * that restores no job of it).
+   */
+  keys(): string[] {
+    return [this.current.key, ...[...this.used].map((scheme) => scheme.key)]
+  }
+}
+
+/** The schemes this process recognises (one set per process, as jobs' hashes are). */
+export const hashSchemes = new HashSchemes(processHashes)

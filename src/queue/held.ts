@@ -1,6 +1,6 @@
 import { ApiError } from '../errors'
 import type { ByteWriter } from './bytes'
-import { processHashes } from './hash'
+import { hashSchemes } from './hash'
 import { type HeapItem, IndexedHeap } from './heap'
 import type { Job } from './job'
 
@@ -85,9 +85,10 @@ export class HeldJobs {
       const restored = this.byRestoredHash.get(hash)
       if (restored !== undefined) return restored
     }
-    const jobNum = processHashes.jobNumOf(hash)
+    const scheme = hashSchemes.of(hash)
+    const jobNum = scheme?.jobNumOf(hash)
     const held = jobNum === undefined ? undefined : this.byNum.get(jobNum)
-    return held !== undefined && held.job.restoredHash === null ? held : undefined
+    return held !== undefined && held.job.scheme === scheme ? held : undefined
   }
 
   /** The held job numbered `jobNum` (held jobs are indexed by number). */

@@ -1,5 +1,5 @@
 import { type ByteWriter, jsonStringBound } from './bytes'
-import { processHashes } from './hash'
+import { HashScheme, processHashes } from './hash'
 import type { HeapItem } from './heap'
 import type { UniqueSpec } from './unique'
 
@@ -15,8 +15,12 @@ export const MAX_PRIORITY = 4294967295
  */
 export class Job implements HeapItem {
   heapIndex = -1
-  /** What only some jobs need (runs, delays), made on first use: most jobs carry one empty field. */
-  private extra: JobExtra | undefined = undefined
+  /**
+   * What only some jobs have, in one field because millions of jobs carry it empty: a hash not
+   * derived by this process (a string, or an earlier process's scheme; see storedHash), or, once a
+   * job needs more (runs, delays, results), a JobExtra that holds that hash too.
+   */
+  private more: string | HashScheme | JobExtra | undefined
 
   constructor(
     readonly jobNum: number,
@@ -24,9 +28,25 @@ export class Job implements HeapItem {
     readonly lane: string,
     readonly priority: number,
     readonly message: string,
-    /** Set for jobs restored from a snapshot (and by tests); null means derived. */
-    private readonly storedHash: string | null = null,
-  ) {}
+    /**
+     * Null: derived from the number by this process's scheme. A scheme: derived by an earlier
+     * process's (a restored job, see HashSchemes). A string: as restored from a snapshot (or set by
+     * tests).
+     */
+    storedHash: string | HashScheme | null = null,
+  ) {
+    this.more = storedHash ?? undefined
+  }
+
+  private get storedHash(): string | HashScheme | null {
+    const more = this.more
+    return more === undefined ? null : typeof more === 'string' || more instanceof HashScheme ? more : more.hash
+  }
+
+  private get extra(): JobExtra | undefined {
+    const more = this.more
+    return more === undefined || typeof more === 'string' || more instanceof HashScheme ? undefined : more
+  }
 
   /** Runs started (runner lanes); saved with the job so retries count across restarts. */
   get attempts(): number {
@@ -34,7 +54,7 @@ export class Job implements HeapItem {
   }
 
   set attempts(count: number) {
-    if (count !== 0 || this.extra !== undefined) this.more().attempts = count
+    if (count !== 0 || this.extra !== undefined) this.extended().attempts = count
   }
 
   /** How its last run ended (runner lanes), for inspection. */
@@ -43,7 +63,7 @@ export class Job implements HeapItem {
   }
 
   set report(report: RunReport | undefined) {
-    if (report !== undefined || this.extra !== undefined) this.more().report = report
+    if (report !== undefined || this.extra !== undefined) this.extended().report = report
   }
 
   /** While delayed: when it becomes ready (ms since the epoch); saved, so a delay outlives a restart. */
@@ -52,7 +72,7 @@ export class Job implements HeapItem {
   }
 
   set notBefore(at: number) {
-    if (at !== 0 || this.extra !== undefined) this.more().notBefore = at
+    if (at !== 0 || this.extra !== undefined) this.extended().notBefore = at
   }
 
   /** What its consumer (ack) or runner returned when it succeeded, as JSON text. */
@@ -61,7 +81,7 @@ export class Job implements HeapItem {
   }
 
   set result(json: string | undefined) {
-    if (json !== undefined || this.extra !== undefined) this.more().result = json
+    if (json !== undefined || this.extra !== undefined) this.extended().result = json
   }
 
   /** The group (a tenant, a customer) it is served fairly among, within its priority; none: not grouped. */
@@ -70,7 +90,7 @@ export class Job implements HeapItem {
   }
 
   set group(group: string | undefined) {
-    if (group !== undefined || this.extra !== undefined) this.more().group = group
+    if (group !== undefined || this.extra !== undefined) this.extended().group = group
   }
 
   /** The unique key it holds on its lane, if it was scheduled with one. */
@@ -79,48 +99,63 @@ export class Job implements HeapItem {
   }
 
   set unique(spec: UniqueSpec | undefined) {
-    if (spec !== undefined || this.extra !== undefined) this.more().unique = spec
+    if (spec !== undefined || this.extra !== undefined) this.extended().unique = spec
   }
 
-  private more(): JobExtra {
-    return (this.extra ??= { attempts: 0, report: undefined, notBefore: 0, unique: undefined, result: undefined, group: undefined })
+  private extended(): JobExtra {
+    const extra = this.extra
+    if (extra !== undefined) return extra
+    const made: JobExtra = { hash: this.storedHash, attempts: 0, report: undefined, notBefore: 0, unique: undefined, result: undefined, group: undefined }
+    this.more = made
+    return made
   }
 
-  /** Whether the hash is stored (restored from a snapshot) rather than derived from the job number. */
+  /** Whether the hash is stored as a string rather than derived from the job number by some scheme. */
   get hasStoredHash(): boolean {
-    return this.storedHash !== null
+    return typeof this.storedHash === 'string'
+  }
+
+  /** The scheme that derives its hash from its number, or undefined when the hash is stored as it is. */
+  get scheme(): HashScheme | undefined {
+    const stored = this.storedHash
+    return stored === null ? processHashes : typeof stored === 'string' ? undefined : stored
   }
 
   /** The same job in another lane or at another priority (relocated), with its number, hash, time and history. */
   movedTo(lane: string, priority: number): Job {
     const moved = new Job(this.jobNum, this.created, lane, priority, this.message, this.storedHash)
-    moved.extra = this.extra === undefined ? undefined : { ...this.extra }
+    const extra = this.extra
+    if (extra !== undefined) moved.more = { ...extra }
     return moved
   }
 
   get hash(): string {
-    return this.storedHash ?? processHashes.hashOf(this.jobNum)
+    const stored = this.storedHash
+    return stored === null ? processHashes.hashOf(this.jobNum) : typeof stored === 'string' ? stored : stored.hashOf(this.jobNum)
   }
 
-  /** The hash it was restored with, or null where its hash is derived from its number. */
+  /** The hash it was restored with as a string, or null where its hash is derived from its number. */
   get restoredHash(): string | null {
-    return this.storedHash
+    return typeof this.storedHash === 'string' ? this.storedHash : null
   }
 
   /** Writes the hash as a JSON string literal. */
   writeHash(out: ByteWriter): void {
-    if (this.storedHash !== null) {
-      out.reserve(jsonStringBound(this.storedHash))
-      out.jsonString(this.storedHash)
+    const stored = this.storedHash
+    if (typeof stored === 'string') {
+      out.reserve(jsonStringBound(stored))
+      out.jsonString(stored)
       return
     }
     out.ascii('"')
-    processHashes.writeHash(this.jobNum, out)
+    ;(stored ?? processHashes).writeHash(this.jobNum, out)
     out.ascii('"')
   }
 }
 
 interface JobExtra {
+  /** The job's storedHash, carried here once a JobExtra takes its field. */
+  hash: string | HashScheme | null
   attempts: number
   report: RunReport | undefined
   notBefore: number

@@ -3,7 +3,7 @@ import { ApiError } from '../errors'
 import { type ChangeLog, NO_CHANGE_LOG, type ReturnReason } from './changes'
 import { type Held, HeldJobs } from './held'
 import { type HistoryLimits, JobHistory } from './history'
-import { processHashes } from './hash'
+import { type HashScheme, hashSchemes, processHashes } from './hash'
 import { DEFAULT_LANE, Job, type RunReport, compareJobs } from './job'
 import { type JobPage, type PageQuery, type PageState, listPage, readyPage } from './pages'
 import { Lane } from './lane'
@@ -30,10 +30,17 @@ export interface ScheduleInput {
   watchMs?: number
 }
 
+/** The hash a restored job was saved with, if it had one. */
+export function restoredHashOf(job: RestoredJob): string | undefined {
+  return job.hash ?? job.scheme?.hashOf(job.jobNum)
+}
+
 /** A job as read back from a snapshot. A missing hash or time is made up on restore. */
 export interface RestoredJob extends ScheduleInput {
   jobNum: number
   hash?: string
+  /** Set instead of `hash` where a known scheme derives the saved hash from the number (see restoredHashOf). */
+  scheme?: HashScheme
   created?: number
   attempts?: number
   /** Still delayed until then (ms since the epoch). */
@@ -237,7 +244,9 @@ export class Queue {
   private rebuild(input: RestoredJob): Job {
     this.declareLane(input.lane)
     const lane = this.lanes.get(input.lane)!
-    const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? null)
+    // A hash some process of this data directory derived from the number is kept as its scheme, not as a string.
+    const hash = input.scheme ?? (input.hash === undefined ? null : (hashSchemes.deriving(input.hash, input.jobNum) ?? input.hash))
+    const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, hash)
     this.reserveJobNumsBelow(job.jobNum + 1)
     job.attempts = input.attempts ?? 0
     job.unique = input.unique
@@ -716,7 +725,7 @@ export class Queue {
   private findReady(hash: string): Job | undefined {
     const indexed = this.queuedByHash.get(hash)
     if (indexed !== undefined) return indexed
-    const jobNum = processHashes.jobNumOf(hash)
+    const jobNum = hashSchemes.of(hash)?.jobNumOf(hash)
     if (jobNum === undefined) return undefined
     const job = this.readyByNumber(jobNum)
     return job?.hash === hash ? job : undefined

@@ -1,0 +1,134 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import pino from 'pino'
+import t from 'tap'
+import { SnapshotStore } from '../src/persist/store'
+import { HashScheme, processHashes } from '../src/queue/hash'
+import type { Job } from '../src/queue/job'
+import { Queue } from '../src/queue/queue'
+import { call, removeDir, runToExit, startDaemon, tempDir } from './helpers/daemon'
+
+const logger = pino({ level: 'silent' })
+
+/** A queue.json of `jobs` on lane main, as dispenserd writes it (one job per line). */
+function writeQueueFile(dir: string, jobs: { jobNum: number; hash: string }[]): void {
+  const lines = jobs.map(({ jobNum, hash }) => `{"job_num":${jobNum},"hash":"${hash}","timestamp":"2026-11-30T20:55:01Z","lane":"main","priority":512,"message":"m${jobNum}"}`)
+  writeFileSync(path.join(dir, 'queue.json'), `{\n"main": [\n${lines.join(',\n')}\n]\n}\n`)
+}
+
+function drain(queue: Queue): Job[] {
+  const out: Job[] = []
+  for (let job = queue.receive('main'); job !== undefined; job = queue.receive('main')) out.push(job)
+  return out
+}
+
+t.test('hashes an earlier process derived are restored as its scheme, the rest as strings; every hash stays as it was', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const earlier = new HashScheme()
+  const saved = [
+    { jobNum: 1, hash: earlier.hashOf(1) },
+    { jobNum: 2, hash: earlier.hashOf(2) },
+    // Not derived from its own number (the original daemon's, or another number's): kept as it is.
+    { jobNum: 3, hash: 'ab'.repeat(20) },
+    { jobNum: 4, hash: earlier.hashOf(7) },
+  ]
+  writeQueueFile(dir, saved)
+  writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ next_job_num: 8, hash_keys: [earlier.key] }))
+
+  const queue = new Queue()
+  new SnapshotStore(dir, logger).load(queue)
+  const leased = queue.receiveLeased('main', 60_000)!
+  t.equal(leased.job.hash, saved[0]!.hash)
+  t.equal(leased.job.hasStoredHash, false, 'job 1 keeps no hash string: the earlier scheme derives it')
+  t.throws(() => queue.touch(processHashes.hashOf(1), leased.token), { code: 9 }, "this process's hash of number 1 is not job 1's")
+  t.equal(queue.ack(saved[0]!.hash, leased.token), leased.job, 'found by its hash for the ack')
+  t.equal(queue.findJob(saved[1]!.hash)?.job.jobNum, 2, 'a ready job is found by its saved hash')
+  t.equal(queue.findJob(earlier.hashOf(3)), undefined, 'a hash the earlier scheme would give job 3 finds nothing: job 3 has another')
+
+  await new SnapshotStore(dir, logger).save(queue, 'test')
+  const state = JSON.parse(readFileSync(path.join(dir, 'state.json'), 'utf8')) as { hash_keys: string[] }
+  t.same(state.hash_keys, [processHashes.key, earlier.key], "this process's key, then the earlier one its jobs still use")
+  const jobs = drain(queue)
+  t.same(
+    jobs.map((job) => [job.jobNum, job.hash, job.hasStoredHash]),
+    [
+      [2, saved[1]!.hash, false],
+      [3, saved[2]!.hash, true],
+      [4, saved[3]!.hash, true],
+    ],
+  )
+
+  // The file saved above loads the same way again.
+  const again = new Queue()
+  new SnapshotStore(dir, logger).load(again)
+  t.same(
+    drain(again).map((job) => [job.jobNum, job.hash, job.hasStoredHash]),
+    [
+      [2, saved[1]!.hash, false],
+      [3, saved[2]!.hash, true],
+      [4, saved[3]!.hash, true],
+    ],
+  )
+})
+
+t.test('without hash_keys (an older state.json) every hash is kept as a string, unchanged', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const stranger = new HashScheme()
+  const saved = [1, 2, 3].map((jobNum) => ({ jobNum, hash: stranger.hashOf(jobNum) }))
+  writeQueueFile(dir, saved)
+  writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ next_job_num: 4 }))
+  const queue = new Queue()
+  new SnapshotStore(dir, logger).load(queue)
+  t.same(
+    drain(queue).map((job) => [job.hash, job.hasStoredHash]),
+    saved.map(({ hash }) => [hash, true]),
+  )
+})
+
+t.test('a daemon restarted keeps every hash; a key no restored job uses is dropped at the next restart', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const stateKeys = (): string[] => (JSON.parse(readFileSync(path.join(dir, 'state.json'), 'utf8')) as { hash_keys: string[] }).hash_keys
+
+  const first = await startDaemon({ dataDir: dir })
+  const a = (await call(`${first.url}/schedule`, { message: 'a' })).body.hash as string
+  const b = (await call(`${first.url}/schedule`, { message: 'b' })).body.hash as string
+  await first.stop()
+  const [firstKey] = stateKeys()
+
+  const second = await startDaemon({ dataDir: dir })
+  const taken = await call(`${second.url}/receive_noblock`, { lease: 60 })
+  t.same([taken.body.hash, taken.body.message], [a, 'a'], 'served with the hash it was scheduled with')
+  t.equal((await call(`${second.url}/ack`, { hash: a, lease_token: taken.body.lease_token })).status, 200, 'acked by that hash')
+  t.equal((await call(`${second.url}/job?hash=${b}`)).body.job_num, 2, 'found by its hash')
+  const c = (await call(`${second.url}/schedule`, { message: 'c' })).body.hash as string
+  await second.stop()
+  const keys = stateKeys()
+  t.equal(keys.length, 2)
+  t.equal(keys[1], firstKey, "the first process's key is kept while its job b is queued")
+
+  const third = await startDaemon({ dataDir: dir })
+  t.equal((await call(`${third.url}/delete`, { hash: b })).status, 200, 'b deleted by its hash')
+  const left = await call(`${third.url}/receive_noblock`)
+  t.same([left.body.hash, left.body.message], [c, 'c'])
+  await third.stop()
+  t.ok(stateKeys().includes(firstKey!), 'the third process loaded a job of the first: it saves its key too')
+  const fourth = await startDaemon({ dataDir: dir })
+  await fourth.stop()
+  t.notOk(stateKeys().includes(firstKey!), 'a restart that finds no job of the first process saves its key no more')
+})
+
+t.test('a malformed hash_keys stops the start, naming the file and the setting', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const file = path.join(dir, 'state.json')
+  for (const keys of ['"abc"', '["xyz"]', '[42]']) {
+    writeFileSync(file, `{"next_job_num": 3, "hash_keys": ${keys}}`)
+    const r = await runToExit(['--address', '127.0.0.1:0', '--data-dir', dir])
+    t.equal(r.code, 1, `refused: ${keys}`)
+    t.match(r.stderr, file)
+    t.match(r.stderr, /"hash_keys" must be an array of 56-digit lowercase hex keys/)
+  }
+})
