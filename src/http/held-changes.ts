@@ -12,6 +12,9 @@ import type { Exchange } from './exchange'
  * not stop being read. Only the changes still unanswered after it (waiting for an fsync, or for a
  * job to finish) stop their connection's reading, still before that poll. Stopping and resuming a
  * connection's reading costs three epoll_ctl calls, as much as the request's own read and write.
+ * (libuv reads sockets twice in one poll only when 1,024 were ready at once: a request arriving on
+ * a held change's connection in between closes it before the change is run, as one in the same
+ * read does.)
  */
 export class HeldChanges {
   private turn: { runs: (() => void)[]; exchanges: Exchange[] } | undefined
