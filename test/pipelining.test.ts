@@ -1,6 +1,7 @@
 import { type Socket, connect } from 'node:net'
 import t from 'tap'
-import { type Running, call, daemonForTest as daemon } from './helpers/daemon'
+import { type Running, call, daemonForTest as daemon, removeDir, startDaemon } from './helpers/daemon'
+import { FsyncGate } from './helpers/fsync-gate'
 
 /**
  * Requests pipelined on one connection get their replies in order, or the connection is closed
@@ -142,19 +143,51 @@ t.test('a request written while a throttled change waits for its reply is answer
   t.same(await queued(d, 'w'), ['one', 'two', 'three'])
 })
 
-t.test('with the journal, changes written back to back are answered in order or not made', async (t) => {
-  const d = await daemon(t, ['--persistence', 'journal'])
-  const messages = Array.from({ length: 10 }, (_, i) => `m${i}`)
+for (const fsync of ['always', 'interval', 'never']) {
+  t.test(`with the journal (fsync ${fsync}), changes written back to back are answered in order or not made`, async (t) => {
+    // With "interval" and "never" the replies go out before the daemon reads its sockets again, so
+    // their connections' reading is not held; a reply still pending when one is read again would close it.
+    const d = await daemon(t, ['--persistence', 'journal', '--journal-fsync', fsync])
+    const messages = Array.from({ length: 10 }, (_, i) => `m${i}`)
+    const c = await Connection.open(d.port)
+    // Separate writes: each arrives in a read of its own or together with the next, as it happens.
+    for (const message of messages) {
+      c.write(post('/schedule', { lane: 'b', message }))
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await c.settle(messages.length)
+    const oks = c.replies.filter((r) => r.status === 200).map((r) => r.body.job_num as number)
+    t.same(oks, oks.map((_, i) => i + 1), `${oks.length} replies, in order`)
+    t.same(await queued(d, 'b'), messages.slice(0, oks.length), 'the jobs queued are exactly those whose reply said ok')
+    t.ok(c.closed || oks.length === messages.length, 'every request was answered, or the connection closed')
+    c.socket.destroy()
+  })
+}
+
+t.test('fsync always: a request written while a change waits for its fsync waits in the socket and is answered after it', async (t) => {
+  const gate = new FsyncGate()
+  const d = await startDaemon({ args: ['--persistence', 'journal', '--journal-fsync', 'always'], env: gate.env })
+  t.teardown(async () => {
+    gate.open()
+    await d.stop()
+    removeDir(d.dataDir)
+    removeDir(gate.dir)
+  })
   const c = await Connection.open(d.port)
-  // Separate writes: each arrives in a read of its own or together with the next, as it happens.
-  for (const message of messages) {
-    c.write(post('/schedule', { lane: 'b', message }))
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-  await c.settle(messages.length)
-  const oks = c.replies.filter((r) => r.status === 200).map((r) => r.body.job_num as number)
-  t.same(oks, oks.map((_, i) => i + 1), `${oks.length} replies, in order`)
-  t.same(await queued(d, 'b'), messages.slice(0, oks.length), 'the jobs queued are exactly those whose reply said ok')
-  t.ok(c.closed || oks.length === messages.length, 'every request was answered, or the connection closed')
+  gate.close()
+  const synced = gate.started().length
+  c.write(post('/schedule', { lane: 'g', message: 'one' }))
+  await gate.waitStarted(synced + 1, 'the fsync of "one"')
+  // Its reply waits for that fsync. The next request arrives in a read of its own; a status
+  // request answered on another connection after it shows the daemon has polled its sockets since.
+  c.write(post('/schedule', { lane: 'g', message: 'two' }))
+  t.equal((await call(`${d.url}/`)).status, 200)
+  t.equal(c.closed, false, 'the connection was not read while "one" waited, so it is still open')
+  t.equal(c.replies.length, 0, '"one" is not answered before its fsync')
+  gate.open()
+  await c.settle(2)
+  t.same(c.replies.map((r) => r.body.job_num), [1, 2], 'both answered, in the order written')
+  t.equal(c.closed, false)
   c.socket.destroy()
+  t.same(await queued(d, 'g'), ['one', 'two'])
 })

@@ -17,6 +17,7 @@ import { WaitedSchedule } from './waited-schedule'
 import type { CronScheduler } from '../service/cron'
 import type { Operation } from './operation'
 import { Pacer } from './pacer'
+import { HeldChanges } from './held-changes'
 import { Outbox, ParkedReceive } from './parked'
 import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, duplicateReply, jobReply, jobsReply, uniqueBatchReply } from './replies'
 import {
@@ -96,9 +97,11 @@ export class Routes {
   private readonly intakes = new Set<AbortController>()
   /** Schedules waiting for their jobs to finish (`wait`), answered at shutdown. */
   private readonly waits = new Set<WaitedSchedule>()
+  private readonly heldChanges: HeldChanges
 
   constructor(private readonly options: RoutesOptions) {
     const { service } = options
+    this.heldChanges = new HeldChanges(() => service.writeNow())
     const outbox = options.journaled ? undefined : new Outbox(service)
     this.outbox = outbox
     const waits = this.waits
@@ -430,12 +433,13 @@ export class Routes {
       this.execute(ex, op, input)
       return
     }
-    if (held) ex.holdReading()
     const run = (): void => this.execute(ex, op, input)
     if (wait <= 0) {
-      setImmediate(run)
+      // Waits for the journal only: its reading is held only if the reply cannot go out at once.
+      this.heldChanges.add(ex, run)
       return
     }
+    if (held) ex.holdReading()
     const timer = setTimeout(() => {
       this.waitingForSlot.delete(timer)
       run()

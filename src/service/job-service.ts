@@ -158,6 +158,11 @@ export class JobService {
     return this.store.broken
   }
 
+  /** Writes the changes made so far now (the journal's), so replies that wait only for that write go out at once. */
+  writeNow(): void {
+    this.store.writeNow()
+  }
+
   /** Stops the timers and tasks (shutdown). */
   stop(): void {
     for (const timer of this.drainLater.values()) clearTimeout(timer)

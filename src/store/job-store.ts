@@ -207,6 +207,11 @@ export interface JobStore {
 
   /** Runs `callback` once every change made so far is durable (at once for a store without a journal). */
   whenDurable(callback: (err: Error | undefined) => void): void
+  /**
+   * Writes the changes made so far now rather than at the end of the turn: those whose callbacks
+   * wait only for a write hear at once (nothing to do for a store without a journal).
+   */
+  writeNow(): void
   /** Set while changes cannot be made durable: they are refused. */
   readonly broken: Error | undefined
   /** Whether replies to changes must wait for `whenDurable` (a journal). */

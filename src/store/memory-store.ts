@@ -292,6 +292,10 @@ export class MemoryStore implements JobStore {
     else this.journal.whenDurable(callback)
   }
 
+  writeNow(): void {
+    this.journal?.writeNow()
+  }
+
   status(): Record<string, unknown> {
     const { snapshots, journal, options } = this
     return {

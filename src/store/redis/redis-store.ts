@@ -915,6 +915,10 @@ export class RedisStore implements JobStore {
     callback(undefined)
   }
 
+  writeNow(): void {
+    // Each change was sent to Redis as it was made.
+  }
+
   /**
    * Set while Redis cannot serve `lane`: what a receiver whose wait there ends meanwhile is
    * answered. A cluster with one shard down still serves the other shards' lanes: there it is the
