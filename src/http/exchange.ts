@@ -11,10 +11,41 @@ export type HttpStatus = (typeof CODES)[keyof typeof CODES]['http']
  * The status line of every status in the catalogue, with the standard reason phrase: built from
  * CODES, so a code added there brings its status line with it.
  */
-const STATUS_LINES = new Map<number, string>(Object.values(CODES).map(({ http }) => [http, `${http} ${STATUS_CODES[http]}`]))
+const STATUS_LINES = new Map<number, Buffer>(Object.values(CODES).map(({ http }) => [http, Buffer.from(`${http} ${STATUS_CODES[http]}`, 'latin1')]))
 
-export function statusLine(status: HttpStatus): string {
+/**
+ * The status line as bytes: uWS takes bytes as they are, where a string is measured and encoded
+ * on every call. So are the header every JSON reply has.
+ */
+export function statusLine(status: HttpStatus): Buffer {
   return STATUS_LINES.get(status)!
+}
+
+const CONTENT_TYPE = Buffer.from('Content-Type', 'latin1')
+const JSON_TYPE = 'application/json'
+const JSON_TYPE_BYTES = Buffer.from(JSON_TYPE, 'latin1')
+
+/**
+ * The reply `writeReply` writes, set just before `res.cork(writeReply)`, which runs it at once: one
+ * function for every reply, where a closure per reply was an allocation per request.
+ */
+const reply: {
+  res: HttpResponse | undefined
+  resume: boolean
+  status: Buffer
+  contentType: string | Buffer
+  headers: Record<string, string> | undefined
+  body: string | Uint8Array
+  close: boolean
+} = { res: undefined, resume: false, status: Buffer.alloc(0), contentType: JSON_TYPE_BYTES, headers: undefined, body: '', close: false }
+
+function writeReply(): void {
+  const { res, resume, status, contentType, headers, body, close } = reply
+  if (resume) res!.resume()
+  res!.writeStatus(status)
+  res!.writeHeader(CONTENT_TYPE, contentType)
+  if (headers !== undefined) for (const name in headers) res!.writeHeader(name, headers[name]!)
+  res!.end(body, close)
 }
 
 /**
@@ -72,7 +103,7 @@ export class Exchange {
   /** Answers with a JSON body. Returns false when the client was already gone. */
   send(httpStatus: HttpStatus, json: string | Uint8Array, closeConnection = false, retryAfterSeconds = 0): boolean {
     const headers = retryAfterSeconds > 0 ? { 'Retry-After': String(retryAfterSeconds) } : undefined
-    return this.reply(httpStatus, 'application/json', json, headers, closeConnection)
+    return this.reply(httpStatus, JSON_TYPE, json, headers, closeConnection)
   }
 
   /** Answers with a body of another type than JSON (metrics, the dashboard's files). */
@@ -84,18 +115,24 @@ export class Exchange {
     if (!this.open) return false
     this.answered = true
     this.abortHandler = undefined
+    reply.res = this.res
+    reply.resume = this.readingHeld
+    reply.status = statusLine(httpStatus)
+    reply.contentType = contentType === JSON_TYPE ? JSON_TYPE_BYTES : contentType
+    reply.headers = headers
+    reply.body = body
+    reply.close = closeConnection
     try {
-      this.res.cork(() => {
-        if (this.readingHeld) this.res.resume()
-        this.res.writeStatus(statusLine(httpStatus))
-        this.res.writeHeader('Content-Type', contentType)
-        if (headers !== undefined) for (const name in headers) this.res.writeHeader(name, headers[name]!)
-        this.res.end(body, closeConnection)
-      })
+      this.res.cork(writeReply)
       return true
     } catch {
       // The socket closed under us between the check and the write; the client got nothing.
       return false
+    } finally {
+      // Nothing of this reply is kept past it.
+      reply.res = undefined
+      reply.headers = undefined
+      reply.body = ''
     }
   }
 
@@ -124,7 +161,7 @@ export class Exchange {
     this.abortHandler = () => reply.stop()
     this.res.cork(() => {
       this.res.writeStatus(statusLine(200))
-      this.res.writeHeader('Content-Type', 'application/json')
+      this.res.writeHeader(CONTENT_TYPE, JSON_TYPE_BYTES)
       reply.start(first, second.value)
     })
   }
