@@ -11,15 +11,17 @@ export type HttpStatus = (typeof CODES)[keyof typeof CODES]['http']
  * The status line of every status in the catalogue, with the standard reason phrase: built from
  * CODES, so a code added there brings its status line with it.
  */
-const STATUS_LINES = new Map<number, Buffer>(Object.values(CODES).map(({ http }) => [http, Buffer.from(`${http} ${STATUS_CODES[http]}`, 'latin1')]))
+const STATUS_LINES = new Map<number, string>(Object.values(CODES).map(({ http }) => [http, `${http} ${STATUS_CODES[http]}`]))
 
-/**
- * The status line as bytes: uWS takes bytes as they are, where a string is measured and encoded
- * on every call. So are the header every JSON reply has.
- */
-export function statusLine(status: HttpStatus): Buffer {
+export function statusLine(status: HttpStatus): string {
   return STATUS_LINES.get(status)!
 }
+
+/**
+ * The status lines as bytes, as replies write them: uWS takes bytes as they are, where a string
+ * is measured and encoded on every call. So is the header every JSON reply has.
+ */
+const STATUS_LINE_BYTES = new Map<number, Buffer>([...STATUS_LINES].map(([http, line]) => [http, Buffer.from(line, 'latin1')]))
 
 const CONTENT_TYPE = Buffer.from('Content-Type', 'latin1')
 const JSON_TYPE = 'application/json'
@@ -117,7 +119,7 @@ export class Exchange {
     this.abortHandler = undefined
     reply.res = this.res
     reply.resume = this.readingHeld
-    reply.status = statusLine(httpStatus)
+    reply.status = STATUS_LINE_BYTES.get(httpStatus)!
     reply.contentType = contentType === JSON_TYPE ? JSON_TYPE_BYTES : contentType
     reply.headers = headers
     reply.body = body
@@ -160,7 +162,7 @@ export class Exchange {
     const reply = new StreamedReply(this.res, pieces, (err) => this.fault(err))
     this.abortHandler = () => reply.stop()
     this.res.cork(() => {
-      this.res.writeStatus(statusLine(200))
+      this.res.writeStatus(STATUS_LINE_BYTES.get(200)!)
       this.res.writeHeader(CONTENT_TYPE, JSON_TYPE_BYTES)
       reply.start(first, second.value)
     })
