@@ -158,7 +158,10 @@ absolute numbers.
   a Node client (32 connections, one request in flight each) for beanstalkd and, for a like-for-like
   ratio, for dispenserd too. The round trip harness is the same Node program for dispenserd and Redis.
 - The ceiling is \`bench/ceiling.ts\`: a bare uWebSockets.js server that reads the body, parses the
-  JSON and answers a fixed reply.
+  JSON and answers a fixed reply. The bound is \`bench/bound.ts\`: a bare uWebSockets.js program
+  doing the queue's work per request as well (checks the job, queues it in serving order, answers
+  with its number and hash; takes the first job and writes its JSON), the best a plain Node program
+  does on schedule and drain.
 - The journal workload's daemons each keep their data in a fresh directory under ${os.tmpdir()}
   (\`findmnt\`: ${version('findmnt', ['-no', 'FSTYPE,SOURCE', '-T', os.tmpdir()]).replace(/\s+/g, ' ')}).
 
