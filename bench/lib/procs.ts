@@ -111,10 +111,19 @@ export function removeDataDir(server: Server): void {
   if (server.dataDir !== undefined) rmSync(server.dataDir, { recursive: true, force: true })
 }
 
-export async function startCeiling(): Promise<Server> {
+/** One of the bare uWS servers in bench/ (ceiling.ts, bound.ts), which print `listening PORT` when ready. */
+async function startBare(name: 'ceiling' | 'bound'): Promise<Server> {
   const port = await freePort()
-  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', 'ceiling.js'), String(port)], { stdio: ['ignore', 'pipe', 'pipe'] })
-  return track('ceiling', proc, port, (line) => line.startsWith('listening'))
+  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', `${name}.js`), String(port)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  return track(name, proc, port, (line) => line.startsWith('listening'))
+}
+
+export function startCeiling(): Promise<Server> {
+  return startBare('ceiling')
+}
+
+export function startBound(): Promise<Server> {
+  return startBare('bound')
 }
 
 /** Redis without persistence, unless `persistence` says otherwise (e.g. an AOF in a directory of its own). */

@@ -1,5 +1,5 @@
 import { Connection, MESSAGE_64, beanstalkFrame, closedLoop, httpFrame, httpRequest, openMany } from '../lib/clients'
-import { type Server, removeDataDir, rssBytes, startBeanstalkd, startCeiling, startDispenserd, startRedis } from '../lib/procs'
+import { type Server, removeDataDir, rssBytes, startBeanstalkd, startBound, startCeiling, startDispenserd, startRedis } from '../lib/procs'
 import type { Row, Section } from '../lib/report'
 import { EMPTY_POST_LUA, REDIS_KEYSPACE, SCHEDULE_LUA, batchLua, median, redisBenchmark, redisCli, wrk } from '../lib/tools'
 
@@ -11,6 +11,10 @@ export interface Options {
 }
 
 const BATCH = 1000
+
+/** The two bare uWS programs (bench/ceiling.ts, bench/bound.ts) that schedule and drain quote dispenserd against. */
+const CEILING = 'bare uWS ceiling (wrk)'
+const BOUND = 'bare uWS bound: same work (wrk)'
 
 /** A batch body of `size` jobs with 64-byte messages and priorities 0–99. */
 function batchBody(size: number, seed: number): string {
@@ -60,15 +64,17 @@ async function redisRate(port: number, seconds: number, command: string[], keysp
 
 export async function schedule(opts: Options): Promise<Section> {
   const ceiling = await startCeiling()
+  const bound = await startBound()
   const ours = await startDispenserd(['--no-persist'])
   const redis = await startRedis()
   const bean = await startBeanstalkd()
-  const r: Record<string, number[]> = { 'bare uWS ceiling (wrk)': [], 'dispenserd (wrk)': [], 'redis ZADD (redis-benchmark)': [], 'beanstalkd put (node client)': [], 'dispenserd (node client)': [] }
+  const r: Record<string, number[]> = { [CEILING]: [], [BOUND]: [], 'dispenserd (wrk)': [], 'redis ZADD (redis-benchmark)': [], 'beanstalkd put (node client)': [], 'dispenserd (node client)': [] }
   try {
     const put = Buffer.from(`put 0 0 600 64\r\n${MESSAGE_64}\r\n`)
     const bodies = Array.from({ length: 100 }, (_, i) => httpRequest('/schedule', `{"message":"${MESSAGE_64}","priority":${i}}`))
     for (let round = 0; round < opts.rounds; round++) {
-      r['bare uWS ceiling (wrk)']!.push((await wrk(ceiling.port, '/schedule', SCHEDULE_LUA, opts.seconds)).perSecond)
+      r[CEILING]!.push((await wrk(ceiling.port, '/schedule', SCHEDULE_LUA, opts.seconds)).perSecond)
+      r[BOUND]!.push((await wrk(bound.port, '/schedule', SCHEDULE_LUA, opts.seconds)).perSecond)
       r['dispenserd (wrk)']!.push((await wrk(ours.port, '/schedule', SCHEDULE_LUA, opts.seconds)).perSecond)
       r['redis ZADD (redis-benchmark)']!.push(await redisRate(redis.port, opts.seconds, ['ZADD', 'q', '__rand_int__', `${'m'.repeat(52)}__rand_int__`], REDIS_KEYSPACE))
       const beanConns = await openMany(32, bean.port, beanstalkFrame)
@@ -80,11 +86,13 @@ export async function schedule(opts: Options): Promise<Section> {
       ourConns.forEach((c) => c.close())
     }
   } finally {
-    await Promise.all([ceiling.stop(), ours.stop(), redis.stop(), bean.stop()])
+    await Promise.all([ceiling.stop(), bound.stop(), ours.stop(), redis.stop(), bean.stop()])
     removeDataDir(ours)
   }
   return compare('schedule', 'jobs/s', r, [
-    ['dispenserd (wrk)', 'bare uWS ceiling (wrk)'],
+    [BOUND, CEILING],
+    ['dispenserd (wrk)', CEILING],
+    ['dispenserd (wrk)', BOUND],
     ['dispenserd (wrk)', 'redis ZADD (redis-benchmark)'],
     ['dispenserd (node client)', 'beanstalkd put (node client)'],
   ])
@@ -104,18 +112,22 @@ function compare(workload: string, unit: string, results: Record<string, number[
 
 export async function drain(opts: Options, size = 1_000_000): Promise<Section> {
   const ceiling = await startCeiling()
+  const bound = await startBound()
   const ours = await startDispenserd(['--no-persist'])
   const redis = await startRedis()
   const bean = await startBeanstalkd()
-  const r: Record<string, number[]> = { 'bare uWS ceiling (wrk)': [], 'dispenserd (wrk)': [], 'redis ZPOPMIN (redis-benchmark)': [], 'beanstalkd reserve+delete (node client)': [], 'dispenserd (node client)': [] }
+  const r: Record<string, number[]> = { [CEILING]: [], [BOUND]: [], 'dispenserd (wrk)': [], 'redis ZPOPMIN (redis-benchmark)': [], 'beanstalkd reserve+delete (node client)': [], 'dispenserd (node client)': [] }
   const receive = httpRequest('/receive_noblock')
   try {
     for (let round = 0; round < opts.rounds; round++) {
-      r['bare uWS ceiling (wrk)']!.push((await wrk(ceiling.port, '/receive_noblock', EMPTY_POST_LUA, opts.seconds)).perSecond)
-      await fillDispenserd(ours.port, size - (await queued(ours.port)))
-      const drained = await wrk(ours.port, '/receive_noblock', EMPTY_POST_LUA, opts.seconds)
-      if ((await queued(ours.port)) === 0) throw new Error('drain: the queue ran empty; measure with a larger queue')
-      r['dispenserd (wrk)']!.push(drained.perSecond)
+      r[CEILING]!.push((await wrk(ceiling.port, '/receive_noblock', EMPTY_POST_LUA, opts.seconds)).perSecond)
+      // The bound and dispenserd each drain a queue of `size` jobs, filled the same way.
+      for (const [subject, server] of [[BOUND, bound], ['dispenserd (wrk)', ours]] as const) {
+        await fillDispenserd(server.port, size - (await queued(server.port)))
+        const drained = await wrk(server.port, '/receive_noblock', EMPTY_POST_LUA, opts.seconds)
+        if ((await queued(server.port)) === 0) throw new Error(`drain: the ${server.name}'s queue ran empty; measure with a larger queue`)
+        r[subject]!.push(drained.perSecond)
+      }
 
       await redisCli(redis.port, 'DEL', 'q')
       await fillRedis(redis.port, size)
@@ -142,11 +154,13 @@ export async function drain(opts: Options, size = 1_000_000): Promise<Section> {
       ourConns.forEach((c) => c.close())
     }
   } finally {
-    await Promise.all([ceiling.stop(), ours.stop(), redis.stop(), bean.stop()])
+    await Promise.all([ceiling.stop(), bound.stop(), ours.stop(), redis.stop(), bean.stop()])
     removeDataDir(ours)
   }
   return compare(`drain (${(size / 1e6).toFixed(0)}M queued)`, 'jobs/s', r, [
-    ['dispenserd (wrk)', 'bare uWS ceiling (wrk)'],
+    [BOUND, CEILING],
+    ['dispenserd (wrk)', CEILING],
+    ['dispenserd (wrk)', BOUND],
     ['dispenserd (wrk)', 'redis ZPOPMIN (redis-benchmark)'],
     ['dispenserd (node client)', 'beanstalkd reserve+delete (node client)'],
   ])

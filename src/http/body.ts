@@ -4,6 +4,8 @@ import type { Exchange } from './exchange'
 
 export type BodyHandler = (ex: Exchange, body: Buffer) => void
 
+const NO_BODY = Buffer.alloc(0)
+
 function tooLarge(ex: Exchange, maxBytes: number): void {
   ex.sendError(new ApiError('body_too_large', `request body exceeds max_body_bytes (${maxBytes} bytes)`), true)
 }
@@ -33,7 +35,8 @@ export function readBody(res: HttpResponse, req: HttpRequest, ex: Exchange, maxB
       }
       if (isLast && chunks === undefined) {
         // The common case, a body in one piece: read it in place, before uWS reuses the memory.
-        handler(ex, Buffer.from(chunk))
+        // (No body at all, as receives mostly come, needs no Buffer of its own.)
+        handler(ex, chunk.byteLength === 0 ? NO_BODY : Buffer.from(chunk))
         return
       }
       // uWS empties the ArrayBuffer after this callback returns, so keep a copy.

@@ -18,6 +18,39 @@ export function statusLine(status: HttpStatus): string {
 }
 
 /**
+ * The status lines as bytes, as replies write them: uWS takes bytes as they are, where a string
+ * is measured and encoded on every call. So is the header every JSON reply has.
+ */
+const STATUS_LINE_BYTES = new Map<number, Buffer>([...STATUS_LINES].map(([http, line]) => [http, Buffer.from(line, 'latin1')]))
+
+const CONTENT_TYPE = Buffer.from('Content-Type', 'latin1')
+const JSON_TYPE = 'application/json'
+const JSON_TYPE_BYTES = Buffer.from(JSON_TYPE, 'latin1')
+
+/**
+ * The reply `writeReply` writes, set just before `res.cork(writeReply)`, which runs it at once: one
+ * function for every reply, where a closure per reply was an allocation per request.
+ */
+const reply: {
+  res: HttpResponse | undefined
+  resume: boolean
+  status: Buffer
+  contentType: string | Buffer
+  headers: Record<string, string> | undefined
+  body: string | Uint8Array
+  close: boolean
+} = { res: undefined, resume: false, status: Buffer.alloc(0), contentType: JSON_TYPE_BYTES, headers: undefined, body: '', close: false }
+
+function writeReply(): void {
+  const { res, resume, status, contentType, headers, body, close } = reply
+  if (resume) res!.resume()
+  res!.writeStatus(status)
+  res!.writeHeader(CONTENT_TYPE, contentType)
+  if (headers !== undefined) for (const name in headers) res!.writeHeader(name, headers[name]!)
+  res!.end(body, close)
+}
+
+/**
  * One request/response pair. It keeps the rules uWS enforces by aborting the process: `onAborted`
  * is attached at once, nothing touches the response after it was aborted or answered, writes
  * made outside the handler are corked, and no exception from our code reaches uWS (`fault`).
@@ -72,7 +105,7 @@ export class Exchange {
   /** Answers with a JSON body. Returns false when the client was already gone. */
   send(httpStatus: HttpStatus, json: string | Uint8Array, closeConnection = false, retryAfterSeconds = 0): boolean {
     const headers = retryAfterSeconds > 0 ? { 'Retry-After': String(retryAfterSeconds) } : undefined
-    return this.reply(httpStatus, 'application/json', json, headers, closeConnection)
+    return this.reply(httpStatus, JSON_TYPE, json, headers, closeConnection)
   }
 
   /** Answers with a body of another type than JSON (metrics, the dashboard's files). */
@@ -84,18 +117,24 @@ export class Exchange {
     if (!this.open) return false
     this.answered = true
     this.abortHandler = undefined
+    reply.res = this.res
+    reply.resume = this.readingHeld
+    reply.status = STATUS_LINE_BYTES.get(httpStatus)!
+    reply.contentType = contentType === JSON_TYPE ? JSON_TYPE_BYTES : contentType
+    reply.headers = headers
+    reply.body = body
+    reply.close = closeConnection
     try {
-      this.res.cork(() => {
-        if (this.readingHeld) this.res.resume()
-        this.res.writeStatus(statusLine(httpStatus))
-        this.res.writeHeader('Content-Type', contentType)
-        if (headers !== undefined) for (const name in headers) this.res.writeHeader(name, headers[name]!)
-        this.res.end(body, closeConnection)
-      })
+      this.res.cork(writeReply)
       return true
     } catch {
       // The socket closed under us between the check and the write; the client got nothing.
       return false
+    } finally {
+      // Nothing of this reply is kept past it.
+      reply.res = undefined
+      reply.headers = undefined
+      reply.body = ''
     }
   }
 
@@ -123,8 +162,8 @@ export class Exchange {
     const reply = new StreamedReply(this.res, pieces, (err) => this.fault(err))
     this.abortHandler = () => reply.stop()
     this.res.cork(() => {
-      this.res.writeStatus(statusLine(200))
-      this.res.writeHeader('Content-Type', 'application/json')
+      this.res.writeStatus(STATUS_LINE_BYTES.get(200)!)
+      this.res.writeHeader(CONTENT_TYPE, JSON_TYPE_BYTES)
       reply.start(first, second.value)
     })
   }
