@@ -142,14 +142,26 @@ export class HashSchemes {
   private readonly earlier: HashScheme[] = []
   /** Earlier schemes some restored job refers to (saved again with the next snapshot). */
   private readonly used = new Set<HashScheme>()
+  /** Every scheme here by its prefix: two schemes with one prefix could not tell their hashes apart. */
+  private readonly byPrefix = new Map<string, HashScheme>()
 
-  constructor(readonly current: HashScheme) {}
+  constructor(readonly current: HashScheme) {
+    this.byPrefix.set(current.prefix, current)
+  }
 
-  /** Recognises hashes of the scheme saved as `key` (from state.json); false for a malformed key. */
+  /**
+   * Recognises hashes of the scheme saved as `key` (from state.json); false for a malformed key. A
+   * key whose prefix a known scheme has already (only a hand-edited state.json has two) is not
+   * adopted: `of` could find only one of the two, so the other's jobs would be found by no hash.
+   * Its jobs keep their hashes as strings instead, as without hash_keys.
+   */
   adopt(key: string): boolean {
     if (!KEY_PATTERN.test(key)) return false
-    if (key === this.current.key || this.earlier.some((scheme) => scheme.key === key)) return true
-    this.earlier.push(new HashScheme(Buffer.from(key, 'hex')))
+    const prefix = key.slice(0, 24)
+    if (this.byPrefix.has(prefix)) return true
+    const scheme = new HashScheme(Buffer.from(key, 'hex'))
+    this.byPrefix.set(prefix, scheme)
+    this.earlier.push(scheme)
     return true
   }
 
