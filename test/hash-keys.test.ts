@@ -153,3 +153,37 @@ t.test('a state.json naming two keys with one prefix (hand-edited) leaves every 
   t.equal(queue.findJob(saved[0]!.hash)?.state, 'leased', 'a leased job is found by its saved hash')
   t.equal(queue.ack(saved[0]!.hash, leased.token), leased.job, 'and acked by it')
 })
+
+t.test('a line of queue.json is checked against one scheme at most, however many keys state.json names', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  // Keys pile up over restarts while each process leaves a dead job behind; loading must not slow down with them.
+  const schemes = Array.from({ length: 500 }, () => new HashScheme())
+  const last = schemes.at(-1)!
+  const saved = [
+    ...[1, 2, 3].map((jobNum) => ({ jobNum, hash: last.hashOf(jobNum) })),
+    // The original daemon's hashes: no scheme derives them.
+    ...[4, 5, 6].map((jobNum) => ({ jobNum, hash: `${jobNum}`.repeat(40) })),
+  ]
+  writeQueueFile(dir, saved)
+  writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ next_job_num: 7, hash_keys: schemes.map((scheme) => scheme.key) }))
+
+  let checks = 0
+  const derivesBytes = HashScheme.prototype.derivesBytes
+  t.teardown(() => {
+    HashScheme.prototype.derivesBytes = derivesBytes
+  })
+  HashScheme.prototype.derivesBytes = function (this: HashScheme, ...args: Parameters<HashScheme['derivesBytes']>): boolean {
+    checks++
+    return derivesBytes.apply(this, args)
+  }
+  const queue = new Queue()
+  new SnapshotStore(dir, logger).load(queue)
+  t.ok(checks <= saved.length, `${checks} checks for ${saved.length} lines`)
+  for (const { jobNum, hash } of saved) t.equal(queue.findJob(hash)?.job.jobNum, jobNum, `job ${jobNum} found by its hash`)
+  t.same(
+    drain(queue).map((job) => [job.jobNum, job.hasStoredHash]),
+    saved.map(({ jobNum }) => [jobNum, jobNum > 3]),
+    "the last key's jobs keep its scheme, the others their strings",
+  )
+})
