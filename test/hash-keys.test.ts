@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import pino from 'pino'
@@ -131,4 +132,58 @@ t.test('a malformed hash_keys stops the start, naming the file and the setting',
     t.match(r.stderr, file)
     t.match(r.stderr, /"hash_keys" must be an array of 56-digit lowercase hex keys/)
   }
+})
+
+t.test('a state.json naming two keys with one prefix (hand-edited) leaves every job found by its hash', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const entropy = randomBytes(28)
+  const first = new HashScheme(entropy)
+  // The same 96-bit prefix, another permutation: the two cannot tell their hashes apart by prefix.
+  const second = new HashScheme(Buffer.concat([entropy.subarray(0, 12), randomBytes(16)]))
+  const saved = [1, 2].map((jobNum) => ({ jobNum, hash: second.hashOf(jobNum) }))
+  writeQueueFile(dir, saved)
+  writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ next_job_num: 3, hash_keys: [first.key, second.key] }))
+
+  const queue = new Queue()
+  new SnapshotStore(dir, logger).load(queue)
+  t.equal(queue.findJob(saved[1]!.hash)?.job.jobNum, 2, 'a ready job is found by its saved hash')
+  const leased = queue.receiveLeased('main', 60_000)!
+  t.equal(leased.job.hash, saved[0]!.hash)
+  t.equal(queue.findJob(saved[0]!.hash)?.state, 'leased', 'a leased job is found by its saved hash')
+  t.equal(queue.ack(saved[0]!.hash, leased.token), leased.job, 'and acked by it')
+})
+
+t.test('a line of queue.json is checked against one scheme at most, however many keys state.json names', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  // Keys pile up over restarts while each process leaves a dead job behind; loading must not slow down with them.
+  const schemes = Array.from({ length: 500 }, () => new HashScheme())
+  const last = schemes.at(-1)!
+  const saved = [
+    ...[1, 2, 3].map((jobNum) => ({ jobNum, hash: last.hashOf(jobNum) })),
+    // The original daemon's hashes: no scheme derives them.
+    ...[4, 5, 6].map((jobNum) => ({ jobNum, hash: `${jobNum}`.repeat(40) })),
+  ]
+  writeQueueFile(dir, saved)
+  writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ next_job_num: 7, hash_keys: schemes.map((scheme) => scheme.key) }))
+
+  let checks = 0
+  const derivesBytes = HashScheme.prototype.derivesBytes
+  t.teardown(() => {
+    HashScheme.prototype.derivesBytes = derivesBytes
+  })
+  HashScheme.prototype.derivesBytes = function (this: HashScheme, ...args: Parameters<HashScheme['derivesBytes']>): boolean {
+    checks++
+    return derivesBytes.apply(this, args)
+  }
+  const queue = new Queue()
+  new SnapshotStore(dir, logger).load(queue)
+  t.ok(checks <= saved.length, `${checks} checks for ${saved.length} lines`)
+  for (const { jobNum, hash } of saved) t.equal(queue.findJob(hash)?.job.jobNum, jobNum, `job ${jobNum} found by its hash`)
+  t.same(
+    drain(queue).map((job) => [job.jobNum, job.hasStoredHash]),
+    saved.map(({ jobNum }) => [jobNum, jobNum > 3]),
+    "the last key's jobs keep its scheme, the others their strings",
+  )
 })

@@ -139,48 +139,56 @@ const KEY_PATTERN = /^[0-9a-f]{56}$/
  * gone) is kept as it is, as before.
  */
 export class HashSchemes {
-  private readonly earlier: HashScheme[] = []
   /** Earlier schemes some restored job refers to (saved again with the next snapshot). */
   private readonly used = new Set<HashScheme>()
+  /**
+   * Every scheme here by the first 32 bits of its prefix, so a hash leads to the one scheme that
+   * can have made it in one look-up, however many keys state.json names (a key stays while a dead
+   * job of its process does, so they can pile up over restarts). Two schemes never share an entry.
+   */
+  private readonly byWord = new Map<number, HashScheme>()
 
-  constructor(readonly current: HashScheme) {}
+  constructor(readonly current: HashScheme) {
+    this.byWord.set(hexWord(current.prefix, 0), current)
+  }
 
-  /** Recognises hashes of the scheme saved as `key` (from state.json); false for a malformed key. */
+  /**
+   * Recognises hashes of the scheme saved as `key` (from state.json); false for a malformed key. A
+   * key whose prefix starts as a known scheme's does (only a hand-edited state.json has two with
+   * one prefix) is not adopted: a hash could then lead to the wrong one of the two, and its job be
+   * found by no hash. Its jobs keep their hashes as strings instead, as without hash_keys.
+   */
   adopt(key: string): boolean {
     if (!KEY_PATTERN.test(key)) return false
-    if (key === this.current.key || this.earlier.some((scheme) => scheme.key === key)) return true
-    this.earlier.push(new HashScheme(Buffer.from(key, 'hex')))
+    const word = hexWord(key, 0)
+    if (!this.byWord.has(word)) this.byWord.set(word, new HashScheme(Buffer.from(key, 'hex')))
     return true
   }
 
   /** The scheme that derives `hash` from `jobNum`, if one does; for a restored job. */
   deriving(hash: string, jobNum: number): HashScheme | undefined {
-    if (this.current.jobNumOf(hash) === jobNum) return this.current
-    for (const scheme of this.earlier) {
-      if (scheme.jobNumOf(hash) === jobNum) {
-        this.used.add(scheme)
-        return scheme
-      }
-    }
-    return undefined
+    const scheme = this.of(hash)
+    return scheme !== undefined && scheme.jobNumOf(hash) === jobNum ? this.using(scheme) : undefined
   }
 
   /** deriving() over the saved hash's bytes, `buf[from..to)`: the snapshot reader makes no string where a scheme matches. */
   derivingBytes(buf: Uint8Array, from: number, to: number, jobNum: number): HashScheme | undefined {
-    for (const scheme of this.earlier) {
-      if (scheme.derivesBytes(buf, from, to, jobNum)) {
-        this.used.add(scheme)
-        return scheme
-      }
-    }
-    return this.current.derivesBytes(buf, from, to, jobNum) ? this.current : undefined
+    if (to - from !== 40) return undefined
+    const scheme = this.byWord.get(hexWordBytes(buf, from))
+    return scheme !== undefined && scheme.derivesBytes(buf, from, to, jobNum) ? this.using(scheme) : undefined
   }
 
-  /** The scheme whose prefix `hash` has (this process's first), or undefined. */
+  /** The scheme whose prefix `hash` has, or undefined. */
   of(hash: string): HashScheme | undefined {
     if (hash.startsWith(this.current.prefix)) return this.current
-    for (const scheme of this.earlier) if (hash.startsWith(scheme.prefix)) return scheme
-    return undefined
+    const scheme = this.byWord.get(hexWord(hash, 0))
+    return scheme !== undefined && hash.startsWith(scheme.prefix) ? scheme : undefined
+  }
+
+  /** `scheme`, noted as used when it is an earlier process's (see keys). */
+  private using(scheme: HashScheme): HashScheme {
+    if (scheme !== this.current) this.used.add(scheme)
+    return scheme
   }
 
   /**
