@@ -298,6 +298,20 @@ export class Queue {
   }
 
   /**
+   * Leases up to `count` of a lane's next jobs for `leaseMs` (a batch receive), each with its own
+   * token; their leases in serving order (none when the lane has none ready).
+   */
+  receiveLeasedMany(laneName: string, leaseMs: number, count: number): Held[] {
+    const ready = this.lanes.get(laneName)?.ready
+    const jobs: Job[] = []
+    for (let job = ready?.pop(); job !== undefined; job = jobs.length < count ? ready!.pop() : undefined) jobs.push(job)
+    if (jobs.length === 0) return []
+    const leases = this.held.leaseMany(jobs, this.clock() + leaseMs, leaseMs)
+    for (const job of jobs) this.changes.leased(job)
+    return leases
+  }
+
+  /**
    * A consumer is done with the job it leased under `token`: it is gone for good. Throws ApiError
    * if that lease is not in force (code 9), or the job is a runner's (409).
    */
@@ -558,9 +572,8 @@ export class Queue {
    */
   touch(hash: string, token: string, leaseMs?: number): Held {
     const held = this.consumerLease(hash, token)
-    if (leaseMs !== undefined) held.leaseMs = leaseMs
-    this.held.reschedule(held, this.clock() + held.leaseMs)
-    return held
+    const length = leaseMs ?? held.leaseMs
+    return this.held.reschedule(held, this.clock() + length, length)
   }
 
   /** The earliest lease or delay deadline (ms since the epoch), if any job is held. */
