@@ -163,6 +163,37 @@ t.test('batch-leased jobs: deletes and moves answer 409, snapshots keep them at 
   t.end()
 })
 
+t.test('a batch that starts with an old job and goes on with new ones far above it', (t) => {
+  const { q, clock } = setup()
+  q.schedule({ message: 'old', lane: 'main', priority: 0 })
+  for (let i = 0; i < 5_000; i++) q.schedule({ message: `filler${i}`, lane: 'other', priority: 1 })
+  for (let i = 0; i < 3; i++) q.schedule({ message: `new${i}`, lane: 'main', priority: 1 })
+  const leases = q.receiveLeasedMany('main', 1_000, 10)
+  t.same(leasedNums(leases), [1, 5_002, 5_003, 5_004])
+  t.same(leases.map((l) => l.token), ['p-1', 'p-2', 'p-3', 'p-4'])
+  t.equal(q.ack(leases[2]!.job.hash, leases[2]!.token).jobNum, 5_003)
+  t.equal(q.findJob(leases[0]!.job.hash)?.state, 'leased')
+  clock.ms += 1_000
+  t.same(nums(q.expireDue().leases), [1, 5_002, 5_004])
+  t.same(ready(q), [1, 5_002, 5_004])
+  t.end()
+})
+
+t.test('a lease token matches only itself, for leases taken alone and in a batch', (t) => {
+  const { q } = setup()
+  schedule(q, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+  for (let i = 0; i < 9; i++) q.receiveLeased('main', 1_000)
+  const single = q.receiveLeased('main', 1_000)!
+  const [inBatch] = q.receiveLeasedMany('main', 1_000, 1)
+  t.same([single.token, inBatch!.token], ['p-10', 'p-11'])
+  for (const lease of [single, inBatch!]) {
+    const near = [`${lease.token}0`, lease.token.slice(0, -1), `p-0${lease.token.slice(2)}`, `q-${lease.token.slice(2)}`, `${lease.token} `, `p-+${lease.token.slice(2)}`, 'p-', '', `p-${lease.token.slice(2)}.0`]
+    for (const token of near) t.equal(codeOf(() => q.touch(lease.job.hash, token)), 'not_leased', `${JSON.stringify(token)} is not ${lease.token}`)
+    t.equal(q.touch(lease.job.hash, lease.token).token, lease.token)
+  }
+  t.end()
+})
+
 t.test('jobs restored with an earlier process\'s hash are leased in a batch all the same', (t) => {
   const { q } = setup()
   q.restore({ jobNum: 10, hash: 'restored-10', message: 'a', lane: 'main', priority: 1 })

@@ -3,7 +3,7 @@ import type { ByteWriter } from './bytes'
 import { processHashes } from './hash'
 import { type HeapItem, IndexedHeap } from './heap'
 import type { Job } from './job'
-import { RunIndex } from './run-index'
+import { RUN_GAP, RunIndex } from './run-index'
 
 /**
  * A job out of its lane for a while: leased to a consumer until `at`, or released with a delay and
@@ -38,6 +38,21 @@ export class Held implements HeapItem {
   /** A lease's own identity, told to its holder: only it can ack, release or touch this lease. */
   get token(): string {
     return this.serial === 0 ? this.tokenStart : `${this.tokenStart}${this.serial}`
+  }
+
+  /** Whether `token` is this lease's (compared without making the token's string). */
+  hasToken(token: string): boolean {
+    if (this.serial === 0) return token === this.tokenStart
+    const start = this.tokenStart.length
+    // The serial as written: decimal digits, no leading zero, at most 16 of them (a safe integer).
+    if (token.length <= start || token.length > start + 16 || token.charCodeAt(start) === 48 || !token.startsWith(this.tokenStart)) return false
+    let serial = 0
+    for (let i = start; i < token.length; i++) {
+      const digit = token.charCodeAt(i) - 48
+      if (digit < 0 || digit > 9) return false
+      serial = serial * 10 + digit
+    }
+    return serial === this.serial
   }
 
   /** Writes the token's characters (no quotes); at most `tokenBound` bytes. */
@@ -113,6 +128,11 @@ export class RunLease extends Held {
   }
 }
 
+/** Whether `next` can follow `job` in a run: same lane, its hash derived, a higher number not far above. */
+function fitsRun(job: Job, next: Job): boolean {
+  return next.lane === job.lane && next.restoredHash === null && next.jobNum > job.jobNum && next.jobNum - job.jobNum <= RUN_GAP
+}
+
 /**
  * Every held job: a heap by deadline, and holds by job number so `ack`, `release` and `touch` find
  * them in O(1) and leave the heap in O(log n). A hash of this process leads to its number (hash.ts
@@ -180,7 +200,7 @@ export class HeldJobs {
 
   /**
    * Leases `jobs` (taken in this order) until `at`, each with its own token, and returns their
-   * leases in the same order. Runs of ascending job numbers on one lane are held as LeaseRuns;
+   * leases in the same order. Runs of ascending, near job numbers on one lane are held as LeaseRuns;
    * a job restored with an earlier process's hash is held on its own (its hash leads to no number).
    */
   leaseMany(jobs: readonly Job[], at: number, leaseMs: number): Held[] {
@@ -193,7 +213,7 @@ export class HeldJobs {
         continue
       }
       let end = i + 1
-      while (end < jobs.length && jobs[end]!.lane === first.lane && jobs[end]!.restoredHash === null && jobs[end]!.jobNum > jobs[end - 1]!.jobNum) end++
+      while (end < jobs.length && fitsRun(jobs[end - 1]!, jobs[end]!)) end++
       const members = jobs.slice(i, end)
       const run = new LeaseRun(members, at, leaseMs, this.leasesGranted + 1, 0)
       this.leasesGranted += members.length
@@ -226,7 +246,7 @@ export class HeldJobs {
     if (held === undefined || !held.leased) {
       throw new ApiError('not_leased', `no leased job has hash ${JSON.stringify(hash)} (never leased, already acked or released, or its lease expired)`)
     }
-    if (held.token !== token) {
+    if (!held.hasToken(token)) {
       throw new ApiError('not_leased', `job ${held.job.jobNum} is not leased under lease_token ${JSON.stringify(token)}: that lease ended (it expired or was released) and the job was leased again`)
     }
     return held
@@ -241,7 +261,7 @@ export class HeldJobs {
   /** Ends a hold (ack, release, expiry). */
   remove(held: Held): void {
     if (held instanceof RunLease) {
-      this.endInRun(held.run, held.index)
+      this.endInRun(held.run, held.index, held.bytes)
       return
     }
     this.byDeadline.remove(held)
@@ -262,7 +282,7 @@ export class HeldJobs {
    */
   reschedule(held: Held, at: number, leaseMs: number): Held {
     if (held instanceof RunLease) {
-      this.endInRun(held.run, held.index)
+      this.endInRun(held.run, held.index, held.bytes)
       const own = new Held(held.job, at, leaseMs, held.bytes, this.tokenPrefix, held.run.firstSerial + held.index)
       this.add(own)
       return own
@@ -280,7 +300,7 @@ export class HeldJobs {
     for (let top = this.byDeadline.peek(); top !== undefined && top.at <= now; top = this.byDeadline.peek()) {
       if (top instanceof LeaseRun) {
         const leases = this.leasesOf(top)
-        for (const lease of leases) this.endInRun(top, lease.index)
+        for (const lease of leases) this.endInRun(top, lease.index, lease.bytes)
         yield* leases
         continue
       }
@@ -315,11 +335,10 @@ export class HeldJobs {
     return leases
   }
 
-  /** Ends the lease of a run's job at `index`; the run leaves the heap with its last. */
-  private endInRun(run: LeaseRun, index: number): void {
+  /** Ends the lease of a run's job at `index` (its message has `bytes`); the run leaves the heap with its last. */
+  private endInRun(run: LeaseRun, index: number, bytes: number): void {
     if (run.ended[index] !== 0) return
     const job = run.jobs[index]!
-    const bytes = Buffer.byteLength(job.message)
     run.ended[index] = 1
     run.live--
     run.bytes -= bytes

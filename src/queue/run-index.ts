@@ -4,6 +4,13 @@ import type { LeaseRun } from './held'
 const BUCKET = 1024
 
 /**
+ * The widest gap between the numbers of two jobs side by side in one run: a run is listed in a
+ * bucket for every 1,024 numbers it spans, so a job far from the one before it (an old job served
+ * first, then new ones) starts a run of its own instead of listing one run in thousands of buckets.
+ */
+export const RUN_GAP = BUCKET
+
+/**
  * Lease runs by the job numbers they span: each run is listed in every bucket of 1,024 numbers
  * from its first job to its last, so a run of a thousand jobs costs a few list appends, however
  * far apart its jobs' numbers are (a lane with many priorities hands out jobs a hundred numbers
