@@ -9,6 +9,7 @@
  *                                 (--only folds its rows into docs/benchmarks.md; the rest stay)
  *   npm run bench -- --smoke      one tiny workload, no other servers, nothing written
  */
+import { batchAck } from './workloads/batch-ack'
 import { batchDrain } from './workloads/batch-drain'
 import { groups } from './workloads/groups'
 import { execFileSync } from 'node:child_process'
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
   const args = new Command('bench')
     .option('--rounds <n>', 'interleaved rounds per comparison; the median is reported', '3')
     .option('--seconds <n>', 'seconds per measurement', '5')
-    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,batchdrain,groups,memory,snapshot,scale,startup,journal,runners,containers,pages,soak')
+    .option('--only <list>', 'comma-separated: schedule,drain,roundtrip,batch,batchdrain,batchack,groups,memory,snapshot,scale,startup,journal,runners,containers,pages,soak')
     .option('--with-10m', 'also snapshot and scale at 10M queued jobs')
     .option('--soak <minutes>', 'also run a mixed load for this long, sampling RSS')
     .option('--smoke', 'one tiny workload against dispenserd and the ceiling; writes nothing')
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
     roundtrip: () => roundTrip({ seconds }),
     batch: () => batch({ rounds, seconds: Math.min(seconds, 2), scaleSizes: [] }),
     batchdrain: () => batchDrain({ rounds, seconds: Math.min(seconds, 2) }),
+    batchack: () => batchAck({ rounds, seconds: Math.min(seconds, 3) }),
     groups: () => groups({ rounds, seconds: Math.min(seconds, 3) }),
     memory: () => memory(1_000_000),
     snapshot: async () => {

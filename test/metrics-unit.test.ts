@@ -47,6 +47,39 @@ t.test('delivery latency is measured from the schedule to the hand-over', (t) =>
   t.end()
 })
 
+t.test('a batch receive counts every job and observes each one\'s latency, as jobs taken one by one are', (t) => {
+  // Jobs scheduled over several milliseconds, some restored (older than every mark), some of
+  // another lane, taken out of number order (priorities): one observation per run of jobs that
+  // waited equally long must add up to exactly what one observation per job gives.
+  let now = 9_000_000
+  const one = new JobMetrics(() => now)
+  const batch = new JobMetrics(() => now)
+  const jobs: Job[] = []
+  for (let n = 3; n <= 42; n++) {
+    if (n % 7 === 0) now += 1
+    if (n % 13 === 0) now += 3
+    const j = job(n, 8_990 + (n % 3), n % 11 === 0 ? 'other' : 'main')
+    jobs.push(j)
+    one.scheduled(j)
+    batch.scheduled(j)
+  }
+  const restored = [job(2, 8_000), job(1, 8_500)]
+  now += 2
+  const order = [...restored, ...jobs.filter((_, i) => i % 2 === 0), ...jobs.filter((_, i) => i % 2 === 1).reverse()]
+  for (const j of order) one.taken(j, undefined)
+  batch.takenMany(order.map((j) => ({ job: j, lease: undefined })))
+  for (const lane of ['main', 'other']) {
+    const a = one.tally(lane)
+    const b = batch.tally(lane)
+    t.equal(b.received, a.received, `${lane}: received`)
+    t.equal(b.latency.count, a.latency.count, `${lane}: observations`)
+    t.same([...b.latency.counts], [...a.latency.counts], `${lane}: buckets`)
+    t.ok(Math.abs(b.latency.sum - a.latency.sum) < 1e-9, `${lane}: sum ${b.latency.sum} ≈ ${a.latency.sum}`)
+  }
+  t.equal(one.tally('main').received + one.tally('other').received, order.length)
+  t.end()
+})
+
 t.test('jobs_total: a runner\'s own samples (container lanes) are used, other runner lanes are counted from events', (t) => {
   const metrics = new JobMetrics()
   const run = job(1, 0, 'exec-lane')

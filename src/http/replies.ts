@@ -14,6 +14,8 @@ export const SHUTTING_DOWN = 'dispenserd is shutting down'
 
 /** Reused for every reply: uWS copies what `end` is given before it returns. */
 const replyWriter = new ByteWriter(64 * 1024)
+/** A reply buffer grown past this is not kept for the next reply. */
+const KEPT_REPLY_BYTES = 4 * 1024 * 1024
 const JOB_REPLY_START = `{"status":"ok","code":${CODES.ok.code},`
 
 /**
@@ -51,15 +53,20 @@ export function jobReply(job: Job, lease?: Held): Buffer {
 /** A batch receive's answer: `{"status":"ok","code":0,"count":N,"jobs":[{...}, ...]}` (code 2 and no jobs when none was ready). */
 export function jobsReply(taken: readonly Taken[]): Buffer {
   if (taken.length === 0) return Buffer.from(EMPTY_BATCH_BODY)
-  const out = new ByteWriter(256 * taken.length + 64)
+  // The shared writer, as jobReply's: a buffer per batch (and its copies as it grew past a guess)
+  // was a tenth of a leased batch receive. One that grew past a few MiB (big messages) is let go.
+  if (replyWriter.buf.length > KEPT_REPLY_BYTES) replyWriter.buf = Buffer.allocUnsafe(64 * 1024)
+  const out = replyWriter
+  out.pos = 0
   out.ascii(`${JOB_REPLY_START}"count":${taken.length},"jobs":[`)
-  taken.forEach(({ job, lease }, i) => {
+  for (let i = 0; i < taken.length; i++) {
+    const { job, lease } = taken[i]!
     out.reserve(2)
     out.ascii(i === 0 ? '{' : ',{')
     writeJobMembers(job, out)
     if (lease !== undefined) writeLeaseMembers(lease, out)
     out.ascii('}')
-  })
+  }
   out.reserve(3)
   out.ascii(']}')
   return out.buf.subarray(0, out.pos)

@@ -13,13 +13,14 @@ export class Buckets {
     this.counts = new Float64Array(bounds.length + 1)
   }
 
-  observe(value: number): void {
+  /** `weight` observations of `value` (jobs of a batch that waited equally long are one call). */
+  observe(value: number, weight = 1): void {
     const { bounds } = this
     let i = 0
     while (i < bounds.length && value > bounds[i]!) i++
-    this.counts[i]!++
-    this.sum += value
-    this.count++
+    this.counts[i]! += weight
+    this.sum += value * weight
+    this.count += weight
   }
 }
 

@@ -30,11 +30,21 @@ export class ScheduleTimes {
     this.written++
   }
 
-  /** When `job` was scheduled, in ms since the epoch. */
+  /**
+   * Below this job number (exclusive), jobs from the last `scheduledAt`'s job up have the time it
+   * answered: they were scheduled in the same millisecond (one mark). The job itself only, where
+   * its time came from its timestamp.
+   */
+  sameUntil = 0
+
+  /** When `job` was scheduled, in ms since the epoch. Sets `sameUntil`. */
   scheduledAt(job: Job): number {
     const count = Math.min(this.written, MARKS)
     const first = this.written - count
-    if (count === 0 || job.jobNum < this.jobNums[first % MARKS]!) return job.created * 1000
+    if (count === 0 || job.jobNum < this.jobNums[first % MARKS]!) {
+      this.sameUntil = job.jobNum + 1
+      return job.created * 1000
+    }
     // The last mark whose job number is at or below the job's: marks are in job-number order.
     let lo = first
     let hi = this.written - 1
@@ -43,6 +53,7 @@ export class ScheduleTimes {
       if (this.jobNums[mid % MARKS]! <= job.jobNum) lo = mid
       else hi = mid - 1
     }
+    this.sameUntil = lo + 1 < this.written ? this.jobNums[(lo + 1) % MARKS]! : Infinity
     return this.times[lo % MARKS]!
   }
 }

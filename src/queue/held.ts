@@ -3,6 +3,7 @@ import type { ByteWriter } from './bytes'
 import { hashSchemes } from './hash'
 import { type HeapItem, IndexedHeap } from './heap'
 import type { Job } from './job'
+import { RUN_GAP, RunIndex } from './run-index'
 
 /**
  * A job out of its lane for a while: leased to a consumer until `at`, or released with a delay and
@@ -29,9 +30,29 @@ export class Held implements HeapItem {
     return this.leaseMs > 0
   }
 
+  /** Ties of deadline leave the heap by job number. */
+  get order(): number {
+    return this.job.jobNum
+  }
+
   /** A lease's own identity, told to its holder: only it can ack, release or touch this lease. */
   get token(): string {
     return this.serial === 0 ? this.tokenStart : `${this.tokenStart}${this.serial}`
+  }
+
+  /** Whether `token` is this lease's (compared without making the token's string). */
+  hasToken(token: string): boolean {
+    if (this.serial === 0) return token === this.tokenStart
+    const start = this.tokenStart.length
+    // The serial as written: decimal digits, no leading zero, at most 16 of them (a safe integer).
+    if (token.length <= start || token.length > start + 16 || token.charCodeAt(start) === 48 || !token.startsWith(this.tokenStart)) return false
+    let serial = 0
+    for (let i = start; i < token.length; i++) {
+      const digit = token.charCodeAt(i) - 48
+      if (digit < 0 || digit > 9) return false
+      serial = serial * 10 + digit
+    }
+    return serial === this.serial
   }
 
   /** Writes the token's characters (no quotes); at most `tokenBound` bytes. */
@@ -46,17 +67,88 @@ export class Held implements HeapItem {
 }
 
 /**
+ * Jobs leased together by one batch receive, in ascending job numbers: one deadline, one length and
+ * consecutive lease numbers for all, and one place in the deadline heap. Nothing is made per job
+ * but its entry in the index by number: a Held object and a Map entry for each of a thousand jobs
+ * were most of a leased batch receive's cost (issue 15). Ending one job's lease (ack, release)
+ * marks it ended here; touching one moves it out into a Held of its own.
+ */
+export class LeaseRun implements HeapItem {
+  heapIndex = -1
+  /** Jobs whose lease here is still in force. */
+  live: number
+  readonly ended: Uint8Array
+  /** The first and last job numbers (the first also orders ties of deadline in the heap). */
+  readonly first: number
+  readonly last: number
+
+  constructor(
+    readonly jobs: readonly Job[],
+    readonly at: number,
+    readonly leaseMs: number,
+    /** The lease number of the first job; the others' follow in order. */
+    readonly firstSerial: number,
+    /** Messages' UTF-8 bytes of the jobs still leased here. */
+    public bytes: number,
+  ) {
+    this.live = jobs.length
+    this.ended = new Uint8Array(jobs.length)
+    this.first = jobs[0]!.jobNum
+    this.last = jobs[jobs.length - 1]!.jobNum
+  }
+
+  get order(): number {
+    return this.first
+  }
+
+  /** Where the job numbered `jobNum` is in `jobs`, or -1 (a binary search: they ascend). */
+  indexOf(jobNum: number): number {
+    let lo = 0
+    let hi = this.jobs.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const num = this.jobs[mid]!.jobNum
+      if (num === jobNum) return mid
+      if (num < jobNum) lo = mid + 1
+      else hi = mid - 1
+    }
+    return -1
+  }
+}
+
+/** A lease of a run, as a Held (made when asked for: handed out, found, expired); its run keeps the state. */
+export class RunLease extends Held {
+  constructor(
+    readonly run: LeaseRun,
+    readonly index: number,
+    tokenStart: string,
+    bytes = Buffer.byteLength(run.jobs[index]!.message),
+  ) {
+    super(run.jobs[index]!, run.at, run.leaseMs, bytes, tokenStart, run.firstSerial + index)
+  }
+}
+
+/** Whether `next` can follow `job` in a run: same lane, its hash derived, a higher number not far above. */
+function fitsRun(job: Job, next: Job): boolean {
+  return next.lane === job.lane && next.restoredHash === null && next.jobNum > job.jobNum && next.jobNum - job.jobNum <= RUN_GAP
+}
+
+/**
  * Every held job: a heap by deadline, and holds by job number so `ack`, `release` and `touch` find
  * them in O(1) and leave the heap in O(log n). A hash of this process leads to its number (hash.ts
  * runs its permutation backwards), so no hash string is made or kept per hold: keyed by hash, the
- * index cost a leased batch receive a third of its time (issue 15's profile).
+ * index cost a leased batch receive a third of its time (issue 15's profile). Jobs leased by a
+ * batch receive are held as runs (LeaseRun), one heap entry for each.
  */
 export class HeldJobs {
-  private readonly byDeadline = new IndexedHeap<Held>((a, b) => a.at < b.at || (a.at === b.at && a.job.jobNum < b.job.jobNum))
-  /** Every hold by its job's number: leases (for ack, release, touch) and delays (for delete, inspection). */
+  private readonly byDeadline = new IndexedHeap<Held | LeaseRun>((a, b) => a.at < b.at || (a.at === b.at && a.order < b.order))
+  /** Every hold of its own by its job's number: leases (for ack, release, touch) and delays (for delete, inspection). */
   private readonly byNum = new Map<number, Held>()
+  /** Runs of jobs leased together, by the numbers they span. */
+  private readonly runs = new RunIndex()
   /** Holds of jobs restored with a hash of an earlier process, which does not lead to their number. */
   private readonly byRestoredHash = new Map<string, Held>()
+  private jobs = 0
   private leases = 0
   /** Messages' UTF-8 bytes of every held job (they count against the queue's limits). */
   bytes = 0
@@ -72,7 +164,7 @@ export class HeldJobs {
   ) {}
 
   get size(): number {
-    return this.byDeadline.size
+    return this.jobs
   }
 
   get leasedCount(): number {
@@ -87,13 +179,14 @@ export class HeldJobs {
     }
     const scheme = hashSchemes.of(hash)
     const jobNum = scheme?.jobNumOf(hash)
-    const held = jobNum === undefined ? undefined : this.byNum.get(jobNum)
+    if (jobNum === undefined) return undefined
+    const held = this.byNum.get(jobNum) ?? this.runLease(jobNum)
     return held !== undefined && held.job.scheme === scheme ? held : undefined
   }
 
   /** The held job numbered `jobNum` (held jobs are indexed by number). */
   findNumber(jobNum: number): Job | undefined {
-    return this.byNum.get(jobNum)?.job
+    return (this.byNum.get(jobNum) ?? this.runLease(jobNum))?.job
   }
 
   nextDeadline(): number | undefined {
@@ -104,6 +197,40 @@ export class HeldJobs {
     const held = new Held(job, at, leaseMs, bytes, this.tokenPrefix, ++this.leasesGranted)
     this.add(held)
     return held
+  }
+
+  /**
+   * Leases `jobs` (taken in this order) until `at`, each with its own token, and returns their
+   * leases in the same order. Runs of ascending, near job numbers on one lane are held as LeaseRuns;
+   * a job restored with its hash kept as a string (no known scheme derives it) is held on its own (its hash leads to no number).
+   */
+  leaseMany(jobs: readonly Job[], at: number, leaseMs: number): Held[] {
+    const leases: Held[] = []
+    for (let i = 0; i < jobs.length; ) {
+      const first = jobs[i]!
+      if (first.restoredHash !== null) {
+        leases.push(this.lease(first, at, leaseMs, Buffer.byteLength(first.message)))
+        i++
+        continue
+      }
+      let end = i + 1
+      while (end < jobs.length && fitsRun(jobs[end - 1]!, jobs[end]!)) end++
+      const members = jobs.slice(i, end)
+      const run = new LeaseRun(members, at, leaseMs, this.leasesGranted + 1, 0)
+      this.leasesGranted += members.length
+      for (let k = 0; k < members.length; k++) {
+        const job = members[k]!
+        const bytes = Buffer.byteLength(job.message)
+        run.bytes += bytes
+        leases.push(new RunLease(run, k, this.tokenPrefix, bytes))
+      }
+      this.counted(first.lane, true, members.length, run.bytes)
+      this.runs.add(run)
+      this.byDeadline.push(run)
+      if (this.byDeadline.peek() === run) this.onEarliest(at)
+      i = end
+    }
+    return leases
   }
 
   delay(job: Job, at: number, bytes: number): void {
@@ -120,29 +247,29 @@ export class HeldJobs {
     if (held === undefined || !held.leased) {
       throw new ApiError('not_leased', `no leased job has hash ${JSON.stringify(hash)} (never leased, already acked or released, or its lease expired)`)
     }
-    if (held.token !== token) {
+    if (!held.hasToken(token)) {
       throw new ApiError('not_leased', `job ${held.job.jobNum} is not leased under lease_token ${JSON.stringify(token)}: that lease ended (it expired or was released) and the job was leased again`)
     }
     return held
   }
 
-  /** Whether `held` is still in force: not ended (acked, released, expired) since it was made. */
+  /** Whether `held` is still in force: not ended (acked, released, expired, touched out of its run) since it was made. */
   isCurrent(held: Held): boolean {
+    if (held instanceof RunLease) return held.run.heapIndex >= 0 && held.run.ended[held.index] === 0
     return held.heapIndex >= 0 && this.byNum.get(held.job.jobNum) === held
   }
 
   /** Ends a hold (ack, release, expiry). */
   remove(held: Held): void {
+    if (held instanceof RunLease) {
+      this.endInRun(held.run, held.index, held.bytes)
+      return
+    }
     this.byDeadline.remove(held)
     this.byNum.delete(held.job.jobNum)
     if (held.job.restoredHash !== null) this.byRestoredHash.delete(held.job.restoredHash)
     held.job.notBefore = 0
-    if (held.leased) this.leases--
-    this.bytes -= held.bytes
-    const counts = this.perLane.get(held.job.lane)!
-    if (held.leased) counts.leased--
-    else counts.delayed--
-    if (counts.leased === 0 && counts.delayed === 0) this.perLane.delete(held.job.lane)
+    this.counted(held.job.lane, held.leased, -1, -held.bytes)
   }
 
   /** How many jobs of `lane` are leased and delayed now. */
@@ -150,17 +277,34 @@ export class HeldJobs {
     return this.perLane.get(lane) ?? { leased: 0, delayed: 0 }
   }
 
-  /** Moves a hold's deadline (touch). */
-  reschedule(held: Held, at: number): void {
+  /**
+   * Moves a lease's deadline to `at` and its length to `leaseMs` (touch); returns the lease, which
+   * keeps its token. One of a run leaves it for a Held of its own.
+   */
+  reschedule(held: Held, at: number, leaseMs: number): Held {
+    if (held instanceof RunLease) {
+      this.endInRun(held.run, held.index, held.bytes)
+      const own = new Held(held.job, at, leaseMs, held.bytes, this.tokenPrefix, held.run.firstSerial + held.index)
+      this.add(own)
+      return own
+    }
     this.byDeadline.remove(held)
     held.at = at
+    held.leaseMs = leaseMs
     this.byDeadline.push(held)
     if (this.byDeadline.peek() === held) this.onEarliest(at)
+    return held
   }
 
-  /** Takes the holds whose deadline is at or before `now`, earliest first. */
+  /** Takes the holds whose deadline is at or before `now`, earliest first (a run's jobs in order). */
   *due(now: number): Generator<Held> {
     for (let top = this.byDeadline.peek(); top !== undefined && top.at <= now; top = this.byDeadline.peek()) {
+      if (top instanceof LeaseRun) {
+        const leases = this.leasesOf(top)
+        for (const lease of leases) this.endInRun(top, lease.index, lease.bytes)
+        yield* leases
+        continue
+      }
       this.remove(top)
       yield top
     }
@@ -169,24 +313,61 @@ export class HeldJobs {
   /** Held jobs of every lane, grouped by lane (for snapshots and status). */
   byLane(): Map<string, Held[]> {
     const out = new Map<string, Held[]>()
-    for (const held of this.byDeadline.copy()) {
-      let list = out.get(held.job.lane)
-      if (list === undefined) out.set(held.job.lane, (list = []))
-      list.push(held)
+    for (const item of this.byDeadline.copy()) {
+      for (const held of item instanceof LeaseRun ? this.leasesOf(item) : [item]) {
+        let list = out.get(held.job.lane)
+        if (list === undefined) out.set(held.job.lane, (list = []))
+        list.push(held)
+      }
     }
     return out
+  }
+
+  /** The lease of a run on the job numbered `jobNum`, if it is in force. */
+  private runLease(jobNum: number): RunLease | undefined {
+    const found = this.runs.find(jobNum)
+    return found === undefined ? undefined : new RunLease(found.run, found.index, this.tokenPrefix)
+  }
+
+  /** The leases of a run still in force, in order. */
+  private leasesOf(run: LeaseRun): RunLease[] {
+    const leases: RunLease[] = []
+    for (let i = 0; i < run.jobs.length; i++) if (run.ended[i] === 0) leases.push(new RunLease(run, i, this.tokenPrefix))
+    return leases
+  }
+
+  /** Ends the lease of a run's job at `index` (its message has `bytes`); the run leaves the heap with its last. */
+  private endInRun(run: LeaseRun, index: number, bytes: number): void {
+    if (run.ended[index] !== 0) return
+    const job = run.jobs[index]!
+    run.ended[index] = 1
+    run.live--
+    run.bytes -= bytes
+    if (run.live === 0) {
+      this.byDeadline.remove(run)
+      this.runs.remove(run)
+    }
+    this.counted(job.lane, true, -1, -bytes)
   }
 
   private add(held: Held): void {
     this.byNum.set(held.job.jobNum, held)
     if (held.job.restoredHash !== null) this.byRestoredHash.set(held.job.restoredHash, held)
-    let counts = this.perLane.get(held.job.lane)
-    if (counts === undefined) this.perLane.set(held.job.lane, (counts = { leased: 0, delayed: 0 }))
-    if (held.leased) counts.leased++
-    else counts.delayed++
-    if (held.leased) this.leases++
-    this.bytes += held.bytes
+    this.counted(held.job.lane, held.leased, 1, held.bytes)
     this.byDeadline.push(held)
     if (this.byDeadline.peek() === held) this.onEarliest(held.at)
+  }
+
+  /** Counts `jobs` more (or fewer) jobs of `lane` held, leased or delayed, with `bytes` of messages. */
+  private counted(lane: string, leased: boolean, jobs: number, bytes: number): void {
+    let counts = this.perLane.get(lane)
+    if (counts === undefined) this.perLane.set(lane, (counts = { leased: 0, delayed: 0 }))
+    if (leased) {
+      counts.leased += jobs
+      this.leases += jobs
+    } else counts.delayed += jobs
+    this.jobs += jobs
+    this.bytes += bytes
+    if (counts.leased === 0 && counts.delayed === 0) this.perLane.delete(lane)
   }
 }

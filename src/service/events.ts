@@ -1,5 +1,6 @@
 import type { Held } from '../queue/held'
 import type { Job, RunReport } from '../queue/job'
+import type { Taken } from '../store/job-store'
 
 /**
  * What happens to jobs, as the job service tells it: metrics, the dashboard and logs subscribe.
@@ -10,6 +11,11 @@ export interface JobEventListener {
   scheduled?(job: Job): void
   /** Handed to a consumer (or a runner slot): for good, or under `lease`. */
   taken?(job: Job, lease: Held | undefined): void
+  /**
+   * A batch receive's jobs, all of one lane, in the order handed over: as `taken` for each, which
+   * is what a listener without this method is told. Lets a listener do its work once per batch.
+   */
+  takenMany?(taken: readonly Taken[]): void
   /** Acked by its consumer (`job.result` holds what it returned, if anything). */
   acked?(job: Job): void
   /** A runner lane's run of the job succeeded (`job.result`, `job.report`). */
@@ -46,6 +52,14 @@ export class EventStream {
     for (const listener of this.listeners) {
       const handler = listener[event] as ((...a: typeof args) => void) | undefined
       if (handler !== undefined) handler.apply(listener, args)
+    }
+  }
+
+  /** The jobs of one batch receive: `takenMany` where a listener has it, else `taken` for each. */
+  emitTaken(taken: readonly Taken[]): void {
+    for (const listener of this.listeners) {
+      if (listener.takenMany !== undefined) listener.takenMany(taken)
+      else if (listener.taken !== undefined) for (const t of taken) listener.taken(t.job, t.lease)
     }
   }
 }

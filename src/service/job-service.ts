@@ -290,7 +290,7 @@ export class JobService {
     if (this.rates.active) count = this.rates.grant(lane, Math.min(count, this.store.readyCount(lane)), this.clock())
     if (count === 0) return []
     return then(this.store.takeMany(lane, leaseMs, count), (taken) => {
-      for (const t of taken) this.events.emit('taken', t.job, t.lease)
+      this.events.emitTaken(taken)
       if (taken.length === 0 || !this.store.defersReplies) return taken
       return new Promise<Taken[]>((resolve, reject) => {
         this.store.whenDurable((err) => {
@@ -690,7 +690,7 @@ export class JobService {
       this.repark(receiver, lane, undefined)
       return
     }
-    for (const t of taken) this.events.emit('taken', t.job, t.lease)
+    this.events.emitTaken(taken)
     const deliver = (err: Error | undefined): void => {
       if (err !== undefined) {
         for (const t of taken) this.putBack(t, 'journal failed')

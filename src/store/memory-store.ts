@@ -166,6 +166,7 @@ export class MemoryStore implements JobStore {
   }
 
   takeMany(lane: string, leaseMs: number | undefined, count: number): Taken[] {
+    if (leaseMs !== undefined) return this.queue.receiveLeasedMany(lane, leaseMs, count).map((lease) => ({ job: lease.job, lease }))
     const taken: Taken[] = []
     for (let t = this.take(lane, leaseMs); t !== undefined; t = taken.length < count ? this.take(lane, leaseMs) : undefined) taken.push(t)
     return taken
