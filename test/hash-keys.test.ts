@@ -121,6 +121,35 @@ t.test('a daemon restarted keeps every hash; a key no restored job uses is dropp
   t.notOk(stateKeys().includes(firstKey!), 'a restart that finds no job of the first process saves its key no more')
 })
 
+t.test('restored jobs leased in one batch (held as one lease run) are found by their hashes for batch ack, touch and release', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const first = await startDaemon({ dataDir: dir })
+  const hashes: string[] = []
+  for (const message of ['a', 'b', 'c', 'd']) hashes.push((await call(`${first.url}/schedule`, { message })).body.hash as string)
+  await first.stop()
+
+  const second = await startDaemon({ dataDir: dir })
+  t.teardown(() => second.stop())
+  // A job of this process between the restored ones' turns.
+  const fresh = (await call(`${second.url}/schedule`, { message: 'e' })).body.hash as string
+  const batch = await call(`${second.url}/receive_noblock`, { count: 5, lease: 60 })
+  const jobs = batch.body.jobs as { hash: string; lease_token: string; message: string }[]
+  t.same(jobs.map((job) => [job.hash, job.message]), [...hashes.map((hash, i) => [hash, 'abcd'[i]]), [fresh, 'e']], 'each served with the hash it was scheduled with')
+  const touched = await call(`${second.url}/touch`, { hash: jobs[1]!.hash, lease_token: jobs[1]!.lease_token, lease: 120 })
+  t.equal(touched.status, 200, 'touched by its hash')
+  const released = await call(`${second.url}/release`, { hash: jobs[2]!.hash, lease_token: jobs[2]!.lease_token })
+  t.equal(released.status, 200, 'released by its hash')
+  const acks = await call(`${second.url}/ack`, { leases: [jobs[0], jobs[1], jobs[3], jobs[4]].map((job) => ({ hash: job!.hash, lease_token: job!.lease_token })) })
+  t.same(
+    (acks.body.results as { code: number; hash: string }[]).map((r) => [r.code, r.hash]),
+    [jobs[0], jobs[1], jobs[3], jobs[4]].map((job) => [0, job!.hash]),
+    'every lease acked by its hash',
+  )
+  const again = await call(`${second.url}/receive_noblock`)
+  t.same([again.body.hash, again.body.message], [hashes[2], 'c'], 'the released job comes back with its hash')
+})
+
 t.test('a malformed hash_keys stops the start, naming the file and the setting', async (t) => {
   const dir = tempDir()
   t.teardown(() => removeDir(dir))
