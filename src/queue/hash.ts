@@ -145,11 +145,13 @@ export class HashSchemes {
    * Every scheme here by the first 32 bits of its prefix, so a hash leads to the one scheme that
    * can have made it in one look-up, however many keys state.json names (a key stays while a dead
    * job of its process does, so they can pile up over restarts). Two schemes never share an entry.
+   * Keyed as signed 32-bit integers (`| 0`), which V8 keeps unboxed: a key above 2^31 was a heap
+   * number to hash on every line of a snapshot.
    */
   private readonly byWord = new Map<number, HashScheme>()
 
   constructor(readonly current: HashScheme) {
-    this.byWord.set(hexWord(current.prefix, 0), current)
+    this.byWord.set(hexWord(current.prefix, 0) | 0, current)
   }
 
   /**
@@ -160,7 +162,7 @@ export class HashSchemes {
    */
   adopt(key: string): boolean {
     if (!KEY_PATTERN.test(key)) return false
-    const word = hexWord(key, 0)
+    const word = hexWord(key, 0) | 0
     if (!this.byWord.has(word)) this.byWord.set(word, new HashScheme(Buffer.from(key, 'hex')))
     return true
   }
@@ -174,14 +176,14 @@ export class HashSchemes {
   /** deriving() over the saved hash's bytes, `buf[from..to)`: the snapshot reader makes no string where a scheme matches. */
   derivingBytes(buf: Uint8Array, from: number, to: number, jobNum: number): HashScheme | undefined {
     if (to - from !== 40) return undefined
-    const scheme = this.byWord.get(hexWordBytes(buf, from))
+    const scheme = this.byWord.get(hexWordBytes(buf, from) | 0)
     return scheme !== undefined && scheme.derivesBytes(buf, from, to, jobNum) ? this.using(scheme) : undefined
   }
 
   /** The scheme whose prefix `hash` has, or undefined. */
   of(hash: string): HashScheme | undefined {
     if (hash.startsWith(this.current.prefix)) return this.current
-    const scheme = this.byWord.get(hexWord(hash, 0))
+    const scheme = this.byWord.get(hexWord(hash, 0) | 0)
     return scheme !== undefined && hash.startsWith(scheme.prefix) ? scheme : undefined
   }
 
