@@ -20,6 +20,11 @@ export function cli(url: string | undefined, args: string[], options: { input?: 
   let stderr = ''
   proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
   proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+  // A command that needs no input may exit before it is written (a usage mistake, a daemon that
+  // cannot be reached): the pipe is then closed, which is no failure of the command.
+  proc.stdin.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err
+  })
   proc.stdin.end(options.input ?? '')
   const timer = setTimeout(() => proc.kill('SIGKILL'), options.timeoutMs ?? 20_000)
   return new Promise((resolve) =>
