@@ -15,6 +15,8 @@ const BATCH = 1000
 /** The two bare uWS programs (bench/ceiling.ts, bench/bound.ts) that schedule and drain quote dispenserd against. */
 const CEILING = 'bare uWS ceiling (wrk)'
 const BOUND = 'bare uWS bound: same work (wrk)'
+/** The bound driven by the Node client that drives beanstalkd and dispenserd in the like-for-like rows. */
+const BOUND_NODE = 'bare uWS bound: same work (node client)'
 
 /** A batch body of `size` jobs with 64-byte messages and priorities 0–99. */
 function batchBody(size: number, seed: number): string {
@@ -68,7 +70,7 @@ export async function schedule(opts: Options): Promise<Section> {
   const ours = await startDispenserd(['--no-persist'])
   const redis = await startRedis()
   const bean = await startBeanstalkd()
-  const r: Record<string, number[]> = { [CEILING]: [], [BOUND]: [], 'dispenserd (wrk)': [], 'redis ZADD (redis-benchmark)': [], 'beanstalkd put (node client)': [], 'dispenserd (node client)': [] }
+  const r: Record<string, number[]> = { [CEILING]: [], [BOUND]: [], 'dispenserd (wrk)': [], 'redis ZADD (redis-benchmark)': [], 'beanstalkd put (node client)': [], 'dispenserd (node client)': [], [BOUND_NODE]: [] }
   try {
     const put = Buffer.from(`put 0 0 600 64\r\n${MESSAGE_64}\r\n`)
     const bodies = Array.from({ length: 100 }, (_, i) => httpRequest('/schedule', `{"message":"${MESSAGE_64}","priority":${i}}`))
@@ -80,10 +82,12 @@ export async function schedule(opts: Options): Promise<Section> {
       const beanConns = await openMany(32, bean.port, beanstalkFrame)
       r['beanstalkd put (node client)']!.push((await closedLoop(beanConns, opts.seconds * 1000, () => put)).perSecond)
       beanConns.forEach((c) => c.close())
-      const ourConns = await openMany(32, ours.port, httpFrame)
-      let n = 0
-      r['dispenserd (node client)']!.push((await closedLoop(ourConns, opts.seconds * 1000, () => bodies[n++ % 100])).perSecond)
-      ourConns.forEach((c) => c.close())
+      for (const [subject, port] of [['dispenserd (node client)', ours.port], [BOUND_NODE, bound.port]] as const) {
+        const conns = await openMany(32, port, httpFrame)
+        let n = 0
+        r[subject]!.push((await closedLoop(conns, opts.seconds * 1000, () => bodies[n++ % 100])).perSecond)
+        conns.forEach((c) => c.close())
+      }
     }
   } finally {
     await Promise.all([ceiling.stop(), bound.stop(), ours.stop(), redis.stop(), bean.stop()])
@@ -94,7 +98,10 @@ export async function schedule(opts: Options): Promise<Section> {
     ['dispenserd (wrk)', CEILING],
     ['dispenserd (wrk)', BOUND],
     ['dispenserd (wrk)', 'redis ZADD (redis-benchmark)'],
+    [BOUND, 'redis ZADD (redis-benchmark)'],
     ['dispenserd (node client)', 'beanstalkd put (node client)'],
+    ['dispenserd (node client)', BOUND_NODE],
+    [BOUND_NODE, 'beanstalkd put (node client)'],
   ])
 }
 
@@ -162,6 +169,7 @@ export async function drain(opts: Options, size = 1_000_000): Promise<Section> {
     ['dispenserd (wrk)', CEILING],
     ['dispenserd (wrk)', BOUND],
     ['dispenserd (wrk)', 'redis ZPOPMIN (redis-benchmark)'],
+    [BOUND, 'redis ZPOPMIN (redis-benchmark)'],
     ['dispenserd (node client)', 'beanstalkd reserve+delete (node client)'],
   ])
 }
