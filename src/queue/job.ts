@@ -118,7 +118,7 @@ export class Job implements HeapItem {
   /** The scheme that derives its hash from its number, or undefined when the hash is stored as it is. */
   get scheme(): HashScheme | undefined {
     const stored = this.storedHash
-    return stored === null ? processHashes : typeof stored === 'string' ? undefined : stored
+    return typeof stored === 'string' ? undefined : (stored ?? processHashes)
   }
 
   /** The same job in another lane or at another priority (relocated), with its number, hash, time and history. */
@@ -131,7 +131,7 @@ export class Job implements HeapItem {
 
   get hash(): string {
     const stored = this.storedHash
-    return stored === null ? processHashes.hashOf(this.jobNum) : typeof stored === 'string' ? stored : stored.hashOf(this.jobNum)
+    return typeof stored === 'string' ? stored : (stored ?? processHashes).hashOf(this.jobNum)
   }
 
   /** The hash it was restored with as a string, or null where its hash is derived from its number. */
