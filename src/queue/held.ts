@@ -3,7 +3,23 @@ import type { ByteWriter } from './bytes'
 import { hashSchemes } from './hash'
 import { type HeapItem, IndexedHeap } from './heap'
 import type { Job } from './job'
-import { RUN_GAP, RunIndex } from './run-index'
+import { RUN_GAP, RunIndex, RunsBySerial } from './run-index'
+
+/**
+ * The lease number that ends `token` after `start`, or -1 when it does not start so or does not end
+ * in a number as written: decimal digits, no leading zero, at most 16 of them (a safe integer).
+ */
+function serialOf(token: string, start: string): number {
+  const from = start.length
+  if (token.length <= from || token.length > from + 16 || token.charCodeAt(from) === 48 || !token.startsWith(start)) return -1
+  let serial = 0
+  for (let i = from; i < token.length; i++) {
+    const digit = token.charCodeAt(i) - 48
+    if (digit < 0 || digit > 9) return -1
+    serial = serial * 10 + digit
+  }
+  return serial
+}
 
 /**
  * A job out of its lane for a while: leased to a consumer until `at`, or released with a delay and
@@ -43,16 +59,7 @@ export class Held implements HeapItem {
   /** Whether `token` is this lease's (compared without making the token's string). */
   hasToken(token: string): boolean {
     if (this.serial === 0) return token === this.tokenStart
-    const start = this.tokenStart.length
-    // The serial as written: decimal digits, no leading zero, at most 16 of them (a safe integer).
-    if (token.length <= start || token.length > start + 16 || token.charCodeAt(start) === 48 || !token.startsWith(this.tokenStart)) return false
-    let serial = 0
-    for (let i = start; i < token.length; i++) {
-      const digit = token.charCodeAt(i) - 48
-      if (digit < 0 || digit > 9) return false
-      serial = serial * 10 + digit
-    }
-    return serial === this.serial
+    return serialOf(token, this.tokenStart) === this.serial
   }
 
   /** Writes the token's characters (no quotes); at most `tokenBound` bytes. */
@@ -146,6 +153,8 @@ export class HeldJobs {
   private readonly byNum = new Map<number, Held>()
   /** Runs of jobs leased together, by the numbers they span. */
   private readonly runs = new RunIndex()
+  /** The same runs by the lease numbers they hold: an ack, release or touch finds its run by its token. */
+  private readonly runsBySerial = new RunsBySerial()
   /** Holds of jobs restored with a hash of an earlier process, which does not lead to their number. */
   private readonly byRestoredHash = new Map<string, Held>()
   private jobs = 0
@@ -226,6 +235,7 @@ export class HeldJobs {
       }
       this.counted(first.lane, true, members.length, run.bytes)
       this.runs.add(run)
+      this.runsBySerial.add(run)
       this.byDeadline.push(run)
       if (this.byDeadline.peek() === run) this.onEarliest(at)
       i = end
@@ -251,6 +261,23 @@ export class HeldJobs {
       throw new ApiError('not_leased', `job ${held.job.jobNum} is not leased under lease_token ${JSON.stringify(token)}: that lease ended (it expired or was released) and the job was leased again`)
     }
     return held
+  }
+
+  /**
+   * The lease of a run on the job with `hash` that `token` names, if it is in force; found by the
+   * token's lease number. By job number, every lane's run spanning it was looked through, and the
+   * numbers of lanes' jobs interleave: 27 µs an ack at 1,000 lanes with batch leases out.
+   */
+  runLeaseOf(hash: string, token: string): RunLease | undefined {
+    if (this.runsBySerial.empty) return undefined
+    const serial = serialOf(token, this.tokenPrefix)
+    const run = serial < 0 ? undefined : this.runsBySerial.find(serial)
+    if (run === undefined) return undefined
+    const index = serial - run.firstSerial
+    const job = run.jobs[index]!
+    const scheme = hashSchemes.of(hash)
+    if (run.ended[index] !== 0 || scheme === undefined || scheme !== job.scheme || scheme.jobNumOf(hash) !== job.jobNum) return undefined
+    return new RunLease(run, index, this.tokenPrefix)
   }
 
   /** Whether `held` is still in force: not ended (acked, released, expired, touched out of its run) since it was made. */
@@ -346,6 +373,7 @@ export class HeldJobs {
     if (run.live === 0) {
       this.byDeadline.remove(run)
       this.runs.remove(run)
+      this.runsBySerial.remove(run)
     }
     this.counted(job.lane, true, -1, -bytes)
   }

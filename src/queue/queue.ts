@@ -378,6 +378,8 @@ export class Queue {
 
   /** The lease a consumer names by hash and token. Runner lanes' leases are their runs: 409. */
   private consumerLease(hash: string, token: string): Held {
+    const inRun = this.held.runLeaseOf(hash, token)
+    if (inRun !== undefined && !this.indexedLanes.has(inRun.job.lane)) return inRun
     const held = this.held.find(hash)
     if (held?.leased === true && this.indexedLanes.has(held.job.lane)) {
       throw new ApiError('conflict', `job ${held.job.jobNum} is running on lane ${JSON.stringify(held.job.lane)}; its runner acks or releases it, not a consumer`)

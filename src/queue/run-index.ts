@@ -51,3 +51,51 @@ export class RunIndex {
     return undefined
   }
 }
+
+/**
+ * Lease runs by the lease numbers they hold, in buckets of 1,024: a run's numbers are consecutive
+ * and no two runs share one, so a bucket holds few runs, in ascending numbers (they are added so).
+ */
+export class RunsBySerial {
+  private readonly buckets = new Map<number, LeaseRun[]>()
+
+  get empty(): boolean {
+    return this.buckets.size === 0
+  }
+
+  add(run: LeaseRun): void {
+    for (let key = Math.floor(run.firstSerial / BUCKET), last = lastKey(run); key <= last; key++) {
+      const list = this.buckets.get(key)
+      if (list === undefined) this.buckets.set(key, [run])
+      else list.push(run)
+    }
+  }
+
+  remove(run: LeaseRun): void {
+    for (let key = Math.floor(run.firstSerial / BUCKET), last = lastKey(run); key <= last; key++) {
+      const list = this.buckets.get(key)!
+      if (list.length === 1) this.buckets.delete(key)
+      else list.splice(list.indexOf(run), 1)
+    }
+  }
+
+  /** The run holding lease number `serial`, if any. */
+  find(serial: number): LeaseRun | undefined {
+    const list = this.buckets.get(Math.floor(serial / BUCKET))
+    if (list === undefined) return undefined
+    // The last run starting at or below `serial` (a binary search: they ascend).
+    let lo = 0
+    let hi = list.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1
+      if (list[mid]!.firstSerial <= serial) lo = mid
+      else hi = mid - 1
+    }
+    const run = list[lo]!
+    return run.firstSerial <= serial && serial < run.firstSerial + run.jobs.length ? run : undefined
+  }
+}
+
+function lastKey(run: LeaseRun): number {
+  return Math.floor((run.firstSerial + run.jobs.length - 1) / BUCKET)
+}
