@@ -31,7 +31,7 @@ t.before(async () => {
   app.any('/handler', uwsHandler('/handler', logger, () => {
     throw new RangeError('Invalid array length')
   }))
-  app.any('/body', uwsHandler('/body', logger, (ex, res, req) => readBody(res, req, ex, 1 << 20, () => {
+  app.any('/body', uwsHandler('/body', logger, (ex, res) => readBody(res, ex, 1 << 20, () => {
     throw new TypeError('cannot read the body')
   })))
   app.any('/abort', uwsHandler('/abort', logger, (ex) => {

@@ -1,4 +1,4 @@
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
+import type { HttpResponse } from 'uWebSockets.js'
 import { ApiError } from '../errors'
 import type { Exchange } from './exchange'
 
@@ -12,11 +12,12 @@ function tooLarge(ex: Exchange, maxBytes: number): void {
 
 /**
  * Reads a request body of at most `maxBytes`, then calls `handler` (inside uWS's callback, so the
- * reply is corked). Must be called synchronously in the route handler: uWS allows `onData` only there.
- * A body over the limit is answered 413 and the connection closed, since the rest of it is unread.
+ * reply is corked: `ex.corked`). Must be called synchronously in the route handler: uWS allows
+ * `onData` only there. A body over the limit is answered 413 and the connection closed, since the
+ * rest of it is unread.
  */
-export function readBody(res: HttpResponse, req: HttpRequest, ex: Exchange, maxBytes: number, handler: BodyHandler): void {
-  const declared = req.getHeader('content-length')
+export function readBody(res: HttpResponse, ex: Exchange, maxBytes: number, handler: BodyHandler): void {
+  const declared = ex.contentLength
   if (declared !== '' && Number(declared) > maxBytes) {
     tooLarge(ex, maxBytes)
     return
@@ -25,6 +26,7 @@ export function readBody(res: HttpResponse, req: HttpRequest, ex: Exchange, maxB
   let size = 0
   res.onData((chunk, isLast) => {
     // This runs from uWS, where an exception would end the process.
+    ex.corked = true
     try {
       if (!ex.open) return
       size += chunk.byteLength
@@ -44,6 +46,8 @@ export function readBody(res: HttpResponse, req: HttpRequest, ex: Exchange, maxB
       if (isLast) handler(ex, Buffer.concat(chunks, size))
     } catch (err) {
       ex.fault(err)
+    } finally {
+      ex.corked = false
     }
   })
 }

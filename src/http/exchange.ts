@@ -28,7 +28,7 @@ const JSON_TYPE = 'application/json'
 const JSON_TYPE_BYTES = Buffer.from(JSON_TYPE, 'latin1')
 
 /**
- * The reply `writeReply` writes, set just before `res.cork(writeReply)`, which runs it at once: one
+ * The reply `writeReply` writes, set just before it runs (at once, or in `res.cork`): one
  * function for every reply, where a closure per reply was an allocation per request.
  */
 const reply: {
@@ -64,6 +64,16 @@ export class Exchange {
   private answered = false
   private readingHeld = false
   private abortHandler: (() => void) | undefined
+  /**
+   * True while uWS runs a callback of this request (its route handler, its onData), set by whoever
+   * calls into our code from there: uWS corks the socket around those callbacks, so a reply made
+   * then is written as it is. Anywhere else (a timer, a promise, another request's callback) a
+   * reply goes through `res.cork`, which uWS requires there; from inside, it was one more call
+   * into uWS and back into JavaScript for every request.
+   */
+  corked = false
+  /** The request's Content-Length header ('' without one), read while the request could be (see framing.ts). */
+  contentLength = ''
 
   /** `url` names the request in logs. */
   constructor(
@@ -125,7 +135,8 @@ export class Exchange {
     reply.body = body
     reply.close = closeConnection
     try {
-      this.res.cork(writeReply)
+      if (this.corked) writeReply()
+      else this.res.cork(writeReply)
       return true
     } catch {
       // The socket closed under us between the check and the write; the client got nothing.

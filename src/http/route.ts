@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import type { Logger } from '../log'
 import { ApiError } from '../errors'
 import { Exchange } from './exchange'
-import { conflictingContentLengths } from './framing'
+import { contentLength } from './framing'
 
 export type RouteHandler = (ex: Exchange, res: HttpResponse, req: HttpRequest) => void
 
@@ -15,16 +15,20 @@ export type RouteHandler = (ex: Exchange, res: HttpResponse, req: HttpRequest) =
 export function uwsHandler(url: string | undefined, logger: Logger, handler: RouteHandler): (res: HttpResponse, req: HttpRequest) => void {
   return (res, req) => {
     const ex = new Exchange(res, url ?? req.getUrl(), logger)
+    ex.corked = true
     try {
-      const lengths = conflictingContentLengths(req)
-      if (lengths !== undefined) {
+      const declared = contentLength(req)
+      if (typeof declared !== 'string') {
         // What follows on the connection cannot be told apart from the body: close it.
-        ex.sendError(new ApiError('invalid_data', `Content-Length headers differ (${lengths.map((v) => JSON.stringify(v)).join(', ')}): the body cannot be delimited`), true)
+        ex.sendError(new ApiError('invalid_data', `Content-Length headers differ (${declared.map((v) => JSON.stringify(v)).join(', ')}): the body cannot be delimited`), true)
         return
       }
+      ex.contentLength = declared
       handler(ex, res, req)
     } catch (err) {
       ex.fault(err)
+    } finally {
+      ex.corked = false
     }
   }
 }

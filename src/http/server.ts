@@ -79,11 +79,11 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   const on = (path: string, handler: RouteHandler, requiresToken = true): void => {
     app.any(path, uwsHandler(path === '/*' ? undefined : path, options.logger, requiresToken ? authorizedOnly(handler) : handler))
   }
-  const withBody = (handler: BodyHandler): RouteHandler => (ex, res, req) => readBody(res, req, ex, maxBodyBytes, handler)
+  const withBody = (handler: BodyHandler): RouteHandler => (ex, res) => readBody(res, ex, maxBodyBytes, handler)
   /** Fields from the query string too, read before the handler returns (uWS reuses the request object). */
   const withQuery = (handler: (ex: Exchange, query: string, body: Buffer) => void): RouteHandler => (ex, res, req) => {
     const query = req.getQuery() ?? ''
-    readBody(res, req, ex, maxBodyBytes, (ex, body) => handler(ex, query, body))
+    readBody(res, ex, maxBodyBytes, (ex, body) => handler(ex, query, body))
   }
 
   // Status stays open to health checks.
