@@ -119,3 +119,22 @@ t.test('bad batch requests answer 400 naming the problem and change nothing', as
   }
   t.same(messagesOf((await call(`${d.url}/jobs`)).body.main), ['kept'])
 })
+
+t.test('batch and single replies are written as JSON.stringify writes them, whatever the messages hold', async (t) => {
+  // The reply writer copies messages natively and checks the bytes (ByteWriter.jsonString): escapes,
+  // non-ASCII and long messages must come out as the JSON the original wrote.
+  const d = await daemon(t)
+  t.teardown(() => removeDir(d.dataDir))
+  const messages = ['0'.repeat(64), 'quote " backslash \\', 'controls \u0000\u001f\n\t DEL \u007f', 'é ü ✓ \u2028 🚀', 'lone \ud800 surrogate', '', 'x'.repeat(3000), '{"json":"inside"}']
+  const all = [...messages, ...messages, ...messages]
+  await schedule(d, 'main', ...all)
+  const got: string[] = []
+  for (const body of [{ count: 8 }, { count: 8, lease: 30 }, {}, { lease: 30 }, { count: 100 }]) {
+    const r = await call(`${d.url}/receive_noblock`, body)
+    t.equal(r.text, JSON.stringify(r.body), `${JSON.stringify(body)}: the bytes JSON.stringify writes`)
+    if (r.body.jobs !== undefined) got.push(...messagesOf(r.body.jobs))
+    else got.push(r.body.message as string)
+  }
+  const byPriority = all.filter((_, i) => i % 2 === 0).concat(all.filter((_, i) => i % 2 === 1))
+  t.same(got, byPriority, 'every message as it was scheduled, in serving order')
+})

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { codeOf } from './helpers/errors'
 import type { ChangeLog } from '../src/queue/changes'
-import type { Held } from '../src/queue/held'
+import { ByteWriter } from '../src/queue/bytes'
+import { Held } from '../src/queue/held'
 import type { Job } from '../src/queue/job'
 import { PAGE_SORTS } from '../src/queue/pages'
 import { Queue } from '../src/queue/queue'
@@ -204,5 +205,21 @@ t.test('jobs restored with an earlier process\'s hash are leased in a batch all 
   t.equal(q.ack('restored-11', leases[1]!.token).jobNum, 11)
   t.equal(q.release(leases[2]!.job.hash, leases[2]!.token).jobNum, 12)
   t.equal(q.touch('restored-10', leases[0]!.token).job.jobNum, 10)
+  t.end()
+})
+
+t.test('a written token is the lease token, as leases of queues with other token starts and whole tokens alternate', (t) => {
+  // Held.writeToken keeps the last token start as bytes: a change of start must show at once.
+  const queues = ['a1b2c3d4-', 'ff-', 'a1b2c3d4-'].map((leaseTokenPrefix) => new Queue({ leaseTokenPrefix }))
+  for (const q of queues) q.scheduleMany(['m1', 'm2', 'm3', 'm4', 'm5', 'm6'].map((message) => ({ message, lane: 'main', priority: 0 })))
+  const leases: Held[] = []
+  for (let round = 0; round < 3; round++) for (const q of queues) leases.push(...q.receiveLeasedMany('main', 30_000, 1), q.receiveLeased('main', 30_000)!)
+  const whole = new Held(leases[0]!.job, 0, 30_000, 2, 'a-whole-token-from-another-store')
+  for (const lease of [...leases, whole, ...leases.reverse()]) {
+    const out = new ByteWriter(16)
+    out.reserve(lease.tokenBound)
+    lease.writeToken(out)
+    t.equal(out.buf.toString('latin1', 0, out.pos), lease.token)
+  }
   t.end()
 })

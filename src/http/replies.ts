@@ -31,10 +31,16 @@ function writeLeaseMembers(lease: Held, out: ByteWriter): void {
   out.reserve(leaseStart.bytes.length + lease.tokenBound + 1)
   out.bytes(leaseStart.bytes)
   lease.writeToken(out)
-  out.ascii('"')
+  out.byte(QUOTE)
 }
 
 const leaseStart = { at: NaN, bytes: Buffer.alloc(0) }
+
+/** Written for each job of a batch as bytes, not text (see ByteWriter.bytes). */
+const QUOTE = 0x22
+const COMMA = 0x2c
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
 
 /**
  * `{"status":"ok","code":0, <the job's fields>}`: the answer to a receive that got a job, with
@@ -62,10 +68,11 @@ export function jobsReply(taken: readonly Taken[]): Buffer {
   for (let i = 0; i < taken.length; i++) {
     const { job, lease } = taken[i]!
     out.reserve(2)
-    out.ascii(i === 0 ? '{' : ',{')
+    if (i > 0) out.byte(COMMA)
+    out.byte(OPEN_BRACE)
     writeJobMembers(job, out)
     if (lease !== undefined) writeLeaseMembers(lease, out)
-    out.ascii('}')
+    out.byte(CLOSE_BRACE)
   }
   out.reserve(3)
   out.ascii(']}')
