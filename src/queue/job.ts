@@ -1,6 +1,5 @@
 import { type ByteWriter, jsonStringBound } from './bytes'
 import { HashScheme, processHashes } from './hash'
-import type { HeapItem } from './heap'
 import type { UniqueSpec } from './unique'
 
 export const DEFAULT_LANE = 'main'
@@ -13,8 +12,7 @@ export const MAX_PRIORITY = 4294967295
  * a job scheduled by this process is derived from its number (see hash.ts) instead of stored;
  * `lane` is the lane's own name string, shared by all its jobs.
  */
-export class Job implements HeapItem {
-  heapIndex = -1
+export class Job {
   /**
    * What only some jobs have, in one field because millions of jobs carry it empty: a hash not
    * derived by this process (a string, or an earlier process's scheme; see storedHash), or, once a
