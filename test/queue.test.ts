@@ -2,6 +2,7 @@ import t from 'tap'
 import { HashScheme, processHashes } from '../src/queue/hash'
 import { type HeapItem, IndexedHeap } from '../src/queue/heap'
 import { Job, compareJobs } from '../src/queue/job'
+import { stampOf } from '../src/queue/stamp'
 import { Queue } from '../src/queue/queue'
 import { ReadyJobs } from '../src/queue/ready'
 
@@ -67,7 +68,7 @@ t.test('ready jobs: random schedules, receives, put-backs, removals from the mid
     for (let step = 0; step < 6000 && mismatches.length === 0; step++) {
       const r = random()
       if (r < 0.4) {
-        const job = new Job(next++, 0, 'main', Math.floor(random() * priorities), 'm')
+        const job = new Job(next++, stampOf('main', Math.floor(random() * priorities), 0), 'm')
         ready.push(job)
         model.push(job)
       } else if (r < 0.5 && taken.length > 0) {

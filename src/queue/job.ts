@@ -1,5 +1,6 @@
 import { type ByteWriter, jsonStringBound } from './bytes'
 import { HashScheme, processHashes } from './hash'
+import { type Stamp, stampOf } from './stamp'
 import type { UniqueSpec } from './unique'
 
 export const DEFAULT_LANE = 'main'
@@ -7,10 +8,11 @@ export const DEFAULT_PRIORITY = 512
 export const MAX_PRIORITY = 4294967295
 
 /**
- * One queued job, kept small because millions may wait: `created` is whole seconds since the epoch
- * (the original's timestamps have second resolution) and is rendered only when shown; the hash of
- * a job scheduled by this process is derived from its number (see hash.ts) instead of stored;
- * `lane` is the lane's own name string, shared by all its jobs.
+ * One queued job, kept small because millions may wait: its lane, priority and creation time are
+ * in a Stamp shared with the jobs scheduled beside it (see stamp.ts); `created` is whole seconds
+ * since the epoch (the original's timestamps have second resolution) and is rendered only when
+ * shown; the hash of a job scheduled by this process is derived from its number (see hash.ts)
+ * instead of stored.
  */
 export class Job {
   /**
@@ -22,9 +24,7 @@ export class Job {
 
   constructor(
     readonly jobNum: number,
-    readonly created: number,
-    readonly lane: string,
-    readonly priority: number,
+    private readonly stamp: Stamp,
     readonly message: string,
     /**
      * Null: derived from the number by this process's scheme. A scheme: derived by an earlier
@@ -34,6 +34,20 @@ export class Job {
     storedHash: string | HashScheme | null = null,
   ) {
     this.more = storedHash ?? undefined
+  }
+
+  /** The lane's own name string, shared by all its jobs. */
+  get lane(): string {
+    return this.stamp.lane
+  }
+
+  get priority(): number {
+    return this.stamp.priority
+  }
+
+  /** Whole seconds since the epoch. */
+  get created(): number {
+    return this.stamp.created
   }
 
   private get storedHash(): string | HashScheme | null {
@@ -121,7 +135,7 @@ export class Job {
 
   /** The same job in another lane or at another priority (relocated), with its number, hash, time and history. */
   movedTo(lane: string, priority: number): Job {
-    const moved = new Job(this.jobNum, this.created, lane, priority, this.message, this.storedHash)
+    const moved = new Job(this.jobNum, stampOf(lane, priority, this.created), this.message, this.storedHash)
     const extra = this.extra
     if (extra !== undefined) moved.more = { ...extra }
     return moved

@@ -177,7 +177,7 @@ export class Queue {
   private add(input: ScheduleInput, bytes: number): Job {
     const lane = this.lane(input.lane)
     const jobNum = this.nextNum++
-    const job = new Job(jobNum, Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? this.makeHash?.(jobNum) ?? null)
+    const job = new Job(jobNum, lane.stamps.of(input.priority, Math.floor(this.clock() / 1000)), input.message, input.hash ?? this.makeHash?.(jobNum) ?? null)
     if (input.group !== undefined) job.group = input.group
     if (input.unique !== undefined) {
       job.unique = input.unique
@@ -246,7 +246,7 @@ export class Queue {
     const lane = this.lanes.get(input.lane)!
     // A hash some process of this data directory derived from the number is kept as its scheme, not as a string.
     const hash = input.scheme ?? (input.hash === undefined ? null : (hashSchemes.deriving(input.hash, input.jobNum) ?? input.hash))
-    const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, hash)
+    const job = new Job(input.jobNum, lane.stamps.of(input.priority, input.created ?? Math.floor(this.clock() / 1000)), input.message, hash)
     this.reserveJobNumsBelow(job.jobNum + 1)
     job.attempts = input.attempts ?? 0
     job.unique = input.unique
