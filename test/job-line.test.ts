@@ -3,6 +3,7 @@ import { parseJobLine } from '../src/persist/job-line'
 import { decodeJob } from '../src/persist/snapshot'
 import { ByteWriter } from '../src/queue/bytes'
 import { Job, writeJobMembers } from '../src/queue/job'
+import { stampOf } from '../src/queue/stamp'
 import { restoredHashOf } from '../src/queue/queue'
 
 /** The fast reader of job lines agrees with JSON.parse + decodeJob on every line it accepts, and declines the rest. */
@@ -28,7 +29,7 @@ t.test('lines as dispenserd writes them read the same both ways, escapes and non
   let n = 0
   for (const message of messages) {
     for (const lane of lanes) {
-      const job = new Job(++n * 7919, 1_700_000_000 + n, lane || 'main', n * 104729 % 4294967296, message)
+      const job = new Job(++n * 7919, stampOf(lane || 'main', n * 104729 % 4294967296, 1_700_000_000 + n), message)
       const { fast, general } = both(lineOf(job))
       t.same(fast, general, `job ${n}: ${JSON.stringify(message).slice(0, 30)} in ${JSON.stringify(lane)}`)
     }
@@ -41,7 +42,7 @@ t.test('a job is written as JSON.stringify writes it, lanes and times changing f
   const lanes = ['main', 'a"b\\c', 'ünï ✓', '\u2028', 'main', 'main', 'video']
   const times = [1_700_000_000, 1_700_000_000, 1_700_000_001, 1_700_000_001, 1_600_000_000, 1_700_000_000, 1_700_000_000]
   lanes.forEach((lane, i) => {
-    const job = new Job(i + 1, times[i]!, lane, i * 1000, `message ${i}`, `hash${i}`)
+    const job = new Job(i + 1, stampOf(lane, i * 1000, times[i]!), `message ${i}`, `hash${i}`)
     const expected = JSON.stringify({ job_num: i + 1, hash: `hash${i}`, timestamp: new Date(times[i]! * 1000).toISOString().slice(0, 19) + 'Z', lane, priority: i * 1000, message: `message ${i}` })
     t.equal(lineOf(job).toString('utf8'), expected, `job ${i + 1} (lane ${i})`)
   })

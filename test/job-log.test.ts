@@ -2,6 +2,7 @@ import { Writable } from 'node:stream'
 import pino from 'pino'
 import t from 'tap'
 import { Job } from '../src/queue/job'
+import { stampOf } from '../src/queue/stamp'
 import { jobLog } from '../src/service/job-log'
 
 /** The job log's everyday lines (debug) are written with their fields when debug is on, and not made at all otherwise. */
@@ -20,7 +21,7 @@ function capture(level: string): { lines: Record<string, unknown>[]; logger: pin
 t.test('scheduled, acked and released lines name the lane, job number and hash at debug level', async (t) => {
   const { lines, logger } = capture('debug')
   const log = jobLog(logger)
-  const job = new Job(7, 0, 'video', 3, 'm', 'f'.repeat(40))
+  const job = new Job(7, stampOf('video', 3, 0), 'm', 'f'.repeat(40))
   log.scheduled!(job)
   log.acked!(job)
   log.released!(job, 500)
@@ -37,7 +38,7 @@ t.test('above debug, the everyday lines are not written (and their fields not ma
   const { lines, logger } = capture('info')
   const log = jobLog(logger)
   let hashes = 0
-  const job = new Job(8, 0, 'video', 3, 'm')
+  const job = new Job(8, stampOf('video', 3, 0), 'm')
   Object.defineProperty(job, 'hash', { get: () => `${hashes++}` })
   log.scheduled!(job)
   log.acked!(job)

@@ -3,6 +3,7 @@ import path from 'node:path'
 import t from 'tap'
 import { createLogger } from '../src/log'
 import { Job } from '../src/queue/job'
+import { stampOf } from '../src/queue/stamp'
 import { type DurableCallback, Journal, type JournalFs, journalFile, journalGenerations, realJournalFs } from '../src/persist/journal'
 import { readJournal } from '../src/persist/replay'
 import type { WriteFs } from '../src/persist/atomic'
@@ -21,7 +22,7 @@ function durable(journal: Journal): Promise<Error | undefined> {
 }
 
 function job(n: number, message = `m${n}`): Job {
-  return new Job(n, 1_700_000_000, 'main', 5, message)
+  return new Job(n, stampOf('main', 5, 1_700_000_000), message)
 }
 
 t.test('records are checksummed lines, and replay keeps each job’s last word', async (t) => {

@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import { Queue } from '../src/queue/queue'
 import { JobHistory } from '../src/queue/history'
 import { Job } from '../src/queue/job'
+import { stampOf } from '../src/queue/stamp'
 import { type Running, call, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
 
 /** What a client can make the daemon keep: every kept job counts, no name sticks around unasked. */
@@ -36,7 +37,7 @@ t.test('dead jobs count against max_queued_jobs and max_queued_bytes until retri
 
 t.test('succeeded jobs are bounded by count and by bytes, oldest forgotten first', (t) => {
   const history = new JobHistory({ keepFinishedMs: () => 60_000, maxFinished: 100, maxFinishedBytes: 250 })
-  const jobs = Array.from({ length: 5 }, (_, i) => new Job(i + 1, 0, 'work', 1, 'x'.repeat(100)))
+  const jobs = Array.from({ length: 5 }, (_, i) => new Job(i + 1, stampOf('work', 1, 0), 'x'.repeat(100)))
   for (const job of jobs) history.succeeded(job, 1000)
   t.same(jobs.map((j) => history.finishedJob(j.hash, 1000) !== undefined), [false, false, false, true, true], 'two of 100 bytes fit in 250')
   t.equal(history.forgotten, 3)

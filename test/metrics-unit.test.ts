@@ -3,8 +3,9 @@ import { JobMetrics } from '../src/metrics/job-metrics'
 import { runnerJobsTotal } from '../src/metrics/jobs-total'
 import { ScheduleTimes } from '../src/metrics/schedule-times'
 import { Job } from '../src/queue/job'
+import { stampOf } from '../src/queue/stamp'
 
-const job = (jobNum: number, createdSeconds: number, lane = 'main'): Job => new Job(jobNum, createdSeconds, lane, 0, 'm')
+const job = (jobNum: number, createdSeconds: number, lane = 'main'): Job => new Job(jobNum, stampOf(lane, 0, createdSeconds), 'm')
 
 t.test('schedule times: to the millisecond for recent jobs, from the timestamp for older ones', (t) => {
   let now = 1_000_000

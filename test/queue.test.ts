@@ -1,7 +1,8 @@
 import t from 'tap'
 import { HashScheme, processHashes } from '../src/queue/hash'
-import { IndexedHeap } from '../src/queue/heap'
+import { type HeapItem, IndexedHeap } from '../src/queue/heap'
 import { Job, compareJobs } from '../src/queue/job'
+import { stampOf } from '../src/queue/stamp'
 import { Queue } from '../src/queue/queue'
 import { ReadyJobs } from '../src/queue/ready'
 
@@ -16,62 +17,111 @@ function drainLane(queue: Queue, lane = 'main'): Job[] {
   return out
 }
 
+/** An element for the heap test. */
+class Item implements HeapItem {
+  heapIndex = -1
+
+  constructor(
+    readonly jobNum: number,
+    readonly priority: number,
+  ) {}
+}
+
 t.test('heap: pops in order and removes from the middle', (t) => {
   // A seeded generator keeps this reproducible.
   let seed = 42
   const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
-  const heap = new IndexedHeap<Job>((a, b) => compareJobs(a, b) < 0)
-  const all: Job[] = []
+  const order = (a: Item, b: Item): number => a.priority - b.priority || a.jobNum - b.jobNum
+  const heap = new IndexedHeap<Item>((a, b) => order(a, b) < 0)
+  const all: Item[] = []
   for (let i = 1; i <= 2000; i++) {
-    const job = new Job(i, 0, 'main', Math.floor(random() * 50), `m${i}`)
-    heap.push(job)
-    all.push(job)
+    const item = new Item(i, Math.floor(random() * 50))
+    heap.push(item)
+    all.push(item)
   }
   const removed = all.filter((_, i) => i % 7 === 3)
-  for (const job of removed) t.equal(heap.remove(job), true)
+  for (const item of removed) t.equal(heap.remove(item), true)
   t.equal(heap.remove(removed[0]!), false, 'removing twice is refused')
   t.equal(removed[0]!.heapIndex, -1)
-  const expected = all.filter((_, i) => i % 7 !== 3).sort(compareJobs)
-  const popped: Job[] = []
-  for (let job = heap.pop(); job !== undefined; job = heap.pop()) popped.push(job)
+  const expected = all.filter((_, i) => i % 7 !== 3).sort(order)
+  const popped: Item[] = []
+  for (let item = heap.pop(); item !== undefined; item = heap.pop()) popped.push(item)
   t.same(popped.map((j) => j.jobNum), expected.map((j) => j.jobNum))
   t.equal(heap.size, 0)
   t.end()
 })
 
-t.test('ready jobs: random schedules, receives and put-backs always serve in (priority, job number) order', (t) => {
-  let seed = 7
+t.test('ready jobs: random schedules, receives, put-backs, removals from the middle and moves (back under their number too) serve and list in (priority, job number) order, checked against a model at every step', (t) => {
+  let seed = 11
   const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
-  for (const priorities of [3, 40, 100000]) {
+  const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!
+  for (const priorities of [1, 3, 40, 100000]) {
     const totals = { jobs: 0, bytes: 0 }
     const ready = new ReadyJobs(totals)
-    const model: Job[] = []
+    let model: Job[] = []
     const taken: Job[] = []
     let next = 1
     const mismatches: string[] = []
-    for (let step = 0; step < 20000; step++) {
+    const check = (step: number, what: string, got: unknown, expected: unknown): void => {
+      if (JSON.stringify(got) !== JSON.stringify(expected)) mismatches.push(`step ${step}: ${what}: got ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`)
+    }
+    for (let step = 0; step < 6000 && mismatches.length === 0; step++) {
       const r = random()
-      if (r < 0.5) {
-        const job = new Job(next++, 0, 'main', Math.floor(random() * priorities), '')
+      if (r < 0.4) {
+        const job = new Job(next++, stampOf('main', Math.floor(random() * priorities), 0), 'm')
         ready.push(job)
         model.push(job)
-      } else if (r < 0.6 && taken.length > 0) {
-        // Put back a job taken earlier (a failed hand-over): it must regain its place.
+      } else if (r < 0.5 && taken.length > 0) {
         const job = taken.splice(Math.floor(random() * taken.length), 1)[0]!
         ready.push(job)
         model.push(job)
+      } else if (r < 0.65 && model.length > 0) {
+        // A delete: the job leaves from wherever it waits.
+        const job = pick(model)
+        ready.remove(job)
+        model = model.filter((j) => j !== job)
+      } else if (r < 0.75 && model.length > 0) {
+        // A move to the same place, or another priority: a new object with the same number.
+        const job = pick(model)
+        const moved = job.movedTo('main', random() < 0.5 ? job.priority : Math.floor(random() * priorities))
+        ready.remove(job)
+        ready.push(moved)
+        model = model.map((j) => (j === job ? moved : j))
       } else {
         model.sort(compareJobs)
         const expected = model.shift()
         const got = ready.pop()
-        if (got !== expected) mismatches.push(`step ${step}: expected ${expected?.jobNum}, got ${got?.jobNum}`)
+        check(step, 'pop', got?.jobNum, expected?.jobNum)
+        if (got !== expected) mismatches.push(`step ${step}: popped another object than the model's`)
         if (got !== undefined) taken.push(got)
       }
-      if (ready.size !== model.length) mismatches.push(`step ${step}: size ${ready.size} != ${model.length}`)
-      if (mismatches.length > 0) break
+      model.sort(compareJobs)
+      check(step, 'size', ready.size, model.length)
+      if (model.length > 0) {
+        const job = pick(model)
+        check(step, 'find', ready.find(job.jobNum) === job, true)
+        check(step, 'position', ready.positionOf(job), model.indexOf(job))
+      }
+      const gone = Math.floor(random() * next) + 1
+      if (!model.some((j) => j.jobNum === gone)) check(step, 'find a job not here', ready.find(gone), undefined)
+      if (step % 50 === 0) {
+        check(step, 'inOrder', ready.inOrder().map((j) => j.jobNum), model.map((j) => j.jobNum))
+        const byAge = [...model].sort((a, b) => a.jobNum - b.jobNum).map((j) => j.jobNum)
+        check(step, 'byAge', [...ready.byAge(false, undefined)].map((j) => j.jobNum), byAge)
+        check(step, 'byAge, newest first', [...ready.byAge(true, undefined)].map((j) => j.jobNum), [...byAge].reverse())
+        const skip = Math.floor(random() * (model.length + 1))
+        const scanned: number[] = []
+        ready.scanInOrder(undefined, skip, (job) => scanned.push(job.jobNum) < 20)
+        check(step, 'scan', scanned, model.slice(skip, skip + 20).map((j) => j.jobNum))
+        if (model.length > 0) {
+          const after = pick(model)
+          const fromAfter: number[] = []
+          ready.scanInOrder(after, 0, (job) => fromAfter.push(job.jobNum) < 20)
+          check(step, 'scan after a job', fromAfter, model.slice(model.indexOf(after) + 1, model.indexOf(after) + 21).map((j) => j.jobNum))
+        }
+      }
     }
-    t.same(mismatches, [], `${priorities} distinct priorities`)
-    t.same(ready.inOrder(), model.sort(compareJobs), 'inOrder lists the remaining jobs in serving order')
+    t.same(mismatches.slice(0, 5), [], `${priorities} distinct priorities`)
     t.equal(totals.jobs, model.length, 'the shared totals follow')
   }
   t.end()

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { Job } from '../src/queue/job'
+import { stampOf } from '../src/queue/stamp'
 import { Queue } from '../src/queue/queue'
 import { UniqueHold, UniqueKeys } from '../src/queue/unique'
 
@@ -59,8 +60,8 @@ t.test('a taken job whose reply failed holds its key again; forMs 0 frees the ke
 
 t.test('a key held by a newer job is not taken back by an older one coming back', (t) => {
   const keys = new UniqueKeys()
-  const older = new Job(1, 0, 'main', 1, 'a', 'h1')
-  const newer = new Job(2, 0, 'main', 1, 'b', 'h2')
+  const older = new Job(1, stampOf('main', 1, 0), 'a', 'h1')
+  const newer = new Job(2, stampOf('main', 1, 0), 'b', 'h2')
   keys.hold(older, { key: 'k', forMs: 0 })
   keys.finish(older, { key: 'k', forMs: 0 }, 10)
   keys.hold(newer, { key: 'k', forMs: 0 })
@@ -74,7 +75,7 @@ t.test('a key held by a newer job is not taken back by an older one coming back'
 
 t.test('lane and key never run together', (t) => {
   const keys = new UniqueKeys()
-  keys.hold(new Job(1, 0, 'ab', 1, 'a', 'h1'), { key: 'c', forMs: 0 })
+  keys.hold(new Job(1, stampOf('ab', 1, 0), 'a', 'h1'), { key: 'c', forMs: 0 })
   t.equal(keys.holder('a', 'bc', 0), undefined)
   t.equal(keys.holder('ab', 'c', 0)!.jobNum, 1)
   t.end()

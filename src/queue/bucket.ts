@@ -1,65 +1,80 @@
 import { type HeapItem, IndexedHeap } from './heap'
 import type { Job } from './job'
 
-function olderFirst(a: Job, b: Job): boolean {
-  return a.jobNum < b.jobNum
+/** A job waiting in a bucket's put-back heap: the heap keeps its position here, not on the job. */
+class PutBack implements HeapItem {
+  heapIndex = -1
+
+  constructor(readonly job: Job) {}
 }
 
-/** A job removed from the middle of a bucket's FIFO: left in place and skipped when reached. */
-const REMOVED = -2
+function olderFirst(a: PutBack, b: PutBack): boolean {
+  return a.job.jobNum < b.job.jobNum
+}
 
 /**
  * The jobs of one priority in job-number order. New jobs arrive with ever larger numbers, so they
  * are appended to an array read from its head: O(1) in and out, in memory order. A job put back
  * behind newer ones (a failed hand-over; later, an expired lease) waits in a small side heap, and
  * `take` serves whichever of the two heads is older, so strict FIFO holds in every case.
+ *
+ * A job removed from the middle (deleted or moved: rare) stays where it is, listed in `removed`,
+ * and is skipped when reached. The set lives on the bucket rather than a mark on each job, so the
+ * millions of jobs that are never removed carry no field for it.
  */
 export class Bucket implements HeapItem {
   heapIndex = -1
   private fifo: (Job | undefined)[] = []
   private head = 0
-  private putBack: IndexedHeap<Job> | undefined
-  /** Jobs in `fifo` marked REMOVED and not yet reached. */
-  private removed = 0
+  private putBack: IndexedHeap<PutBack> | undefined
+  /** Jobs removed from the middle and not yet reached, in `fifo` or `putBack`; undefined while none. */
+  private removed: Set<Job> | undefined
 
   constructor(readonly priority: number) {}
 
   get size(): number {
-    return this.fifo.length - this.head - this.removed + (this.putBack?.size ?? 0)
+    return this.fifo.length - this.head - (this.removed?.size ?? 0) + (this.putBack?.size ?? 0)
   }
 
-  /** Removes `job` from wherever it waits in this bucket: O(log n) from the put-back heap, O(1) from the FIFO. */
+  /** Removes `job`, which waits in this bucket: O(1), as it is only marked until reached. */
   remove(job: Job): void {
-    if (this.putBack?.remove(job)) return
-    job.heapIndex = REMOVED
-    this.removed++
+    ;(this.removed ??= new Set()).add(job)
     this.skipRemoved()
   }
 
-  /** Drops removed jobs from the head, so the head is always a live job. */
+  /** Whether `job`, found in `fifo` or `putBack`, was removed. */
+  private isRemoved(job: Job): boolean {
+    return this.removed !== undefined && this.removed.has(job)
+  }
+
+  /** Drops removed jobs from both heads, so each head is a live job. */
   private skipRemoved(): void {
-    while (this.removed > 0 && this.head < this.fifo.length && this.fifo[this.head]!.heapIndex === REMOVED) {
-      this.fifo[this.head]!.heapIndex = -1
-      this.fifo[this.head++] = undefined
-      this.removed--
-    }
+    const removed = this.removed
+    if (removed === undefined) return
+    while (this.head < this.fifo.length && removed.delete(this.fifo[this.head]!)) this.fifo[this.head++] = undefined
     if (this.head === this.fifo.length) {
       this.fifo = []
       this.head = 0
     }
+    while (this.putBack !== undefined && this.putBack.size > 0 && removed.delete(this.putBack.peek()!.job)) this.putBack.pop()
+    if (removed.size === 0) this.removed = undefined
   }
 
   add(job: Job): void {
     const newest = this.fifo[this.fifo.length - 1]
     if (this.head === this.fifo.length || newest!.jobNum < job.jobNum) this.fifo.push(job)
-    else (this.putBack ??= new IndexedHeap<Job>(olderFirst)).push(job)
+    else (this.putBack ??= new IndexedHeap<PutBack>(olderFirst)).push(new PutBack(job))
   }
 
   /** Takes the oldest job; the bucket must not be empty. */
   take(): Job {
     const next = this.fifo[this.head]
-    const back = this.putBack?.peek()
-    if (back !== undefined && (next === undefined || back.jobNum < next.jobNum)) return this.putBack!.pop()!
+    const back = this.putBack?.peek()?.job
+    if (back !== undefined && (next === undefined || back.jobNum < next.jobNum)) {
+      this.putBack!.pop()
+      this.skipRemoved()
+      return back
+    }
     this.fifo[this.head++] = undefined
     this.skipRemoved()
     if (this.head >= 1024 && this.head * 2 >= this.fifo.length) {
@@ -73,7 +88,7 @@ export class Bucket implements HeapItem {
   /** The bucket's oldest job (the next it serves); the bucket must not be empty. */
   oldest(): Job {
     const next = this.fifo[this.head]
-    const back = this.putBack?.peek()
+    const back = this.putBack?.peek()?.job
     return back !== undefined && (next === undefined || back.jobNum < next.jobNum) ? back : next!
   }
 
@@ -93,8 +108,16 @@ export class Bucket implements HeapItem {
   find(jobNum: number): Job | undefined {
     const i = this.after(jobNum) - 1
     const job = i >= this.head ? this.fifo[i] : undefined
-    if (job !== undefined && job.jobNum === jobNum && job.heapIndex !== REMOVED) return job
-    return this.putBack?.copy().find((j) => j.jobNum === jobNum)
+    // A job removed here may come back under its number (moved away and back): then it waits in the heap.
+    if (job !== undefined && job.jobNum === jobNum && !this.isRemoved(job)) return job
+    return this.putBackJobs().find((j) => j.jobNum === jobNum)
+  }
+
+  /** The live jobs of the put-back heap, in no order. */
+  private putBackJobs(): Job[] {
+    if (this.putBack === undefined || this.putBack.size === 0) return []
+    const jobs = this.putBack.copy().map((entry) => entry.job)
+    return this.removed === undefined ? jobs : jobs.filter((job) => !this.isRemoved(job))
   }
 
   /**
@@ -104,8 +127,8 @@ export class Bucket implements HeapItem {
   before(jobNum: number): number {
     const end = this.after(jobNum - 1)
     let count = end - this.head
-    if (this.removed > 0) for (let i = this.head; i < end; i++) if (this.fifo[i]!.heapIndex === REMOVED) count--
-    if (this.putBack !== undefined) for (const job of this.putBack.copy()) if (job.jobNum < jobNum) count++
+    if (this.removed !== undefined) for (let i = this.head; i < end; i++) if (this.isRemoved(this.fifo[i]!)) count--
+    for (const job of this.putBackJobs()) if (job.jobNum < jobNum) count++
     return count
   }
 
@@ -114,14 +137,14 @@ export class Bucket implements HeapItem {
    * order, read lazily (a page reads only what it shows).
    */
   *from(jobNum: number, ascending: boolean): Generator<Job> {
-    const putBack = this.putBack === undefined || this.putBack.size === 0 ? [] : this.putBack.copy().sort((a, b) => (ascending ? a.jobNum - b.jobNum : b.jobNum - a.jobNum))
+    const putBack = this.putBackJobs().sort((a, b) => (ascending ? a.jobNum - b.jobNum : b.jobNum - a.jobNum))
     let p = 0
     const step = ascending ? 1 : -1
     const first = ascending ? this.after(jobNum) : this.after(jobNum - 1) - 1
     const inRange = (i: number): boolean => (ascending ? i < this.fifo.length : i >= this.head)
     for (let i = first; inRange(i); i += step) {
       const job = this.fifo[i]!
-      if (job.heapIndex === REMOVED) continue
+      if (this.isRemoved(job)) continue
       while (p < putBack.length && (ascending ? putBack[p]!.jobNum < job.jobNum : putBack[p]!.jobNum > job.jobNum)) {
         if (ascending ? putBack[p]!.jobNum > jobNum : putBack[p]!.jobNum < jobNum) yield putBack[p]!
         p++
@@ -143,14 +166,14 @@ export class Bucket implements HeapItem {
     const { fifo } = this
     for (let i = this.after(jobNum); i < fifo.length; i++) {
       const job = fifo[i]!
-      if (job.heapIndex !== REMOVED && !visit(job)) return false
+      if (!this.isRemoved(job) && !visit(job)) return false
     }
     return true
   }
 
   /** Whether the FIFO can be indexed directly (nothing removed from the middle, nothing put back). */
   get plain(): boolean {
-    return this.removed === 0 && (this.putBack?.size ?? 0) === 0
+    return this.removed === undefined && (this.putBack?.size ?? 0) === 0
   }
 
   /** The `i`-th job in order; only when `plain`. */
@@ -161,9 +184,9 @@ export class Bucket implements HeapItem {
   /** This bucket's jobs, oldest first (a copy; the bucket is untouched). */
   inOrder(): Job[] {
     let fifo = this.fifo.slice(this.head) as Job[]
-    if (this.removed > 0) fifo = fifo.filter((job) => job.heapIndex !== REMOVED)
-    if (this.putBack === undefined || this.putBack.size === 0) return fifo
-    const putBack = this.putBack.copy().sort((a, b) => a.jobNum - b.jobNum)
+    if (this.removed !== undefined) fifo = fifo.filter((job) => !this.isRemoved(job))
+    const putBack = this.putBackJobs().sort((a, b) => a.jobNum - b.jobNum)
+    if (putBack.length === 0) return fifo
     const out: Job[] = []
     let p = 0
     for (const job of fifo) {

@@ -1,6 +1,6 @@
 import { type ByteWriter, jsonStringBound } from './bytes'
-import { HashScheme, processHashes } from './hash'
-import type { HeapItem } from './heap'
+import { type HashScheme, processHashes } from './hash'
+import { Stamp, stampOf } from './stamp'
 import type { UniqueSpec } from './unique'
 
 export const DEFAULT_LANE = 'main'
@@ -8,44 +8,62 @@ export const DEFAULT_PRIORITY = 512
 export const MAX_PRIORITY = 4294967295
 
 /**
- * One queued job, kept small because millions may wait: `created` is whole seconds since the epoch
- * (the original's timestamps have second resolution) and is rendered only when shown; the hash of
- * a job scheduled by this process is derived from its number (see hash.ts) instead of stored;
- * `lane` is the lane's own name string, shared by all its jobs.
+ * One queued job, kept small because millions may wait: its lane, priority, creation time and hash
+ * scheme are in a Stamp shared with the jobs scheduled beside it (see stamp.ts); `created` is whole
+ * seconds since the epoch (the original's timestamps have second resolution) and is rendered only
+ * when shown; the hash of a job is derived from its number by its stamp's scheme (see hash.ts)
+ * unless a string was stored.
  */
-export class Job implements HeapItem {
-  heapIndex = -1
+export class Job {
   /**
-   * What only some jobs have, in one field because millions of jobs carry it empty: a hash not
-   * derived by this process (a string, or an earlier process's scheme; see storedHash), or, once a
-   * job needs more (runs, delays, results), a JobExtra that holds that hash too.
+   * Its Stamp, or, once the job needs something of its own (a stored hash string, runs, a delay, a
+   * group...), a JobExtra that holds the Stamp too: one field, because millions of jobs need no more.
    */
-  private more: string | HashScheme | JobExtra | undefined
+  private place: Stamp | JobExtra
 
   constructor(
     readonly jobNum: number,
-    readonly created: number,
-    readonly lane: string,
-    readonly priority: number,
+    stamp: Stamp,
     readonly message: string,
-    /**
-     * Null: derived from the number by this process's scheme. A scheme: derived by an earlier
-     * process's (a restored job, see HashSchemes). A string: as restored from a snapshot (or set by
-     * tests).
-     */
-    storedHash: string | HashScheme | null = null,
+    /** A hash as restored from a snapshot (or given by a store or a test); null: the stamp's scheme derives it. */
+    hash: string | null = null,
   ) {
-    this.more = storedHash ?? undefined
+    this.place = hash === null ? stamp : new JobExtra(stamp, hash)
   }
 
-  private get storedHash(): string | HashScheme | null {
-    const more = this.more
-    return more === undefined ? null : typeof more === 'string' || more instanceof HashScheme ? more : more.hash
+  private get stamp(): Stamp {
+    const place = this.place
+    return place instanceof Stamp ? place : place.stamp
   }
 
   private get extra(): JobExtra | undefined {
-    const more = this.more
-    return more === undefined || typeof more === 'string' || more instanceof HashScheme ? undefined : more
+    const place = this.place
+    return place instanceof Stamp ? undefined : place
+  }
+
+  /** The lane's own name string, shared by all its jobs. */
+  get lane(): string {
+    return this.stamp.lane
+  }
+
+  get priority(): number {
+    return this.stamp.priority
+  }
+
+  /** Whole seconds since the epoch. */
+  get created(): number {
+    return this.stamp.created
+  }
+
+  /** A stored hash string, else the scheme that derives it (null: this process's). */
+  private get storedHash(): string | HashScheme | null {
+    const place = this.place
+    return place instanceof Stamp ? place.scheme : (place.hash ?? place.stamp.scheme)
+  }
+
+  /** Whether it has anything of its own beyond its number, message and stamp (most jobs have not). */
+  get hasExtra(): boolean {
+    return !(this.place instanceof Stamp)
   }
 
   /** Runs started (runner lanes); saved with the job so retries count across restarts. */
@@ -103,11 +121,9 @@ export class Job implements HeapItem {
   }
 
   private extended(): JobExtra {
-    const extra = this.extra
-    if (extra !== undefined) return extra
-    const made: JobExtra = { hash: this.storedHash, attempts: 0, report: undefined, notBefore: 0, unique: undefined, result: undefined, group: undefined }
-    this.more = made
-    return made
+    const place = this.place
+    if (!(place instanceof Stamp)) return place
+    return (this.place = new JobExtra(place, null))
   }
 
   /** Whether the hash is stored as a string rather than derived from the job number by some scheme. */
@@ -123,9 +139,10 @@ export class Job implements HeapItem {
 
   /** The same job in another lane or at another priority (relocated), with its number, hash, time and history. */
   movedTo(lane: string, priority: number): Job {
-    const moved = new Job(this.jobNum, this.created, lane, priority, this.message, this.storedHash)
+    const stamp = this.stamp
+    const moved = new Job(this.jobNum, stampOf(lane, priority, stamp.created, stamp.scheme), this.message)
     const extra = this.extra
-    if (extra !== undefined) moved.more = { ...extra }
+    if (extra !== undefined) moved.place = extra.copyAt(moved.stamp)
     return moved
   }
 
@@ -153,15 +170,32 @@ export class Job implements HeapItem {
   }
 }
 
-interface JobExtra {
-  /** The job's storedHash, carried here once a JobExtra takes its field. */
-  hash: string | HashScheme | null
-  attempts: number
-  report: RunReport | undefined
-  notBefore: number
-  unique: UniqueSpec | undefined
-  result: string | undefined
-  group: string | undefined
+/** What a job has of its own beyond its number and message, made only for the jobs that need it. */
+class JobExtra {
+  attempts = 0
+  report: RunReport | undefined = undefined
+  notBefore = 0
+  unique: UniqueSpec | undefined = undefined
+  result: string | undefined = undefined
+  group: string | undefined = undefined
+
+  constructor(
+    readonly stamp: Stamp,
+    /** A stored hash string; null: the stamp's scheme derives it. */
+    readonly hash: string | null,
+  ) {}
+
+  /** The same at another stamp (a moved job). */
+  copyAt(stamp: Stamp): JobExtra {
+    const copy = new JobExtra(stamp, this.hash)
+    copy.attempts = this.attempts
+    copy.report = this.report
+    copy.notBefore = this.notBefore
+    copy.unique = this.unique
+    copy.result = this.result
+    copy.group = this.group
+    return copy
+  }
 }
 
 /** How a run of a job ended, as shown by `GET /job` and `GET /failed`. */
@@ -228,6 +262,8 @@ export function writeJobMembers(job: Job, out: ByteWriter): void {
   out.uint(job.priority)
   out.bytes(MESSAGE_NAME)
   out.jsonString(job.message)
+  // Most jobs have no extra members: one test instead of four.
+  if (!job.hasExtra) return
   if (job.attempts > 0) {
     out.ascii(',"attempts":')
     out.uint(job.attempts)

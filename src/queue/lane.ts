@@ -1,9 +1,11 @@
 import type { GroupWeights } from './groups'
 import { type QueueTotals, ReadyJobs } from './ready'
+import { LaneStamps } from './stamp'
 
-/** One lane: its ready jobs in serving order (groups weighed by `weights`). */
+/** One lane: its ready jobs in serving order (groups weighed by `weights`), and the stamps its jobs share. */
 export class Lane {
   readonly ready: ReadyJobs
+  readonly stamps: LaneStamps
 
   constructor(
     readonly name: string,
@@ -11,5 +13,6 @@ export class Lane {
     weights?: GroupWeights,
   ) {
     this.ready = new ReadyJobs(totals, weights)
+    this.stamps = new LaneStamps(name)
   }
 }

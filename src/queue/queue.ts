@@ -177,7 +177,7 @@ export class Queue {
   private add(input: ScheduleInput, bytes: number): Job {
     const lane = this.lane(input.lane)
     const jobNum = this.nextNum++
-    const job = new Job(jobNum, Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, input.hash ?? this.makeHash?.(jobNum) ?? null)
+    const job = new Job(jobNum, lane.stamps.of(input.priority, Math.floor(this.clock() / 1000)), input.message, input.hash ?? this.makeHash?.(jobNum) ?? null)
     if (input.group !== undefined) job.group = input.group
     if (input.unique !== undefined) {
       job.unique = input.unique
@@ -244,9 +244,10 @@ export class Queue {
   private rebuild(input: RestoredJob): Job {
     this.declareLane(input.lane)
     const lane = this.lanes.get(input.lane)!
-    // A hash some process of this data directory derived from the number is kept as its scheme, not as a string.
-    const hash = input.scheme ?? (input.hash === undefined ? null : (hashSchemes.deriving(input.hash, input.jobNum) ?? input.hash))
-    const job = new Job(input.jobNum, input.created ?? Math.floor(this.clock() / 1000), lane.name, input.priority, input.message, hash)
+    // A hash some process of this data directory derived from the number is kept as its scheme (in the stamp), not as a string.
+    const scheme = input.scheme ?? (input.hash === undefined ? undefined : hashSchemes.deriving(input.hash, input.jobNum))
+    const stamp = lane.stamps.of(input.priority, input.created ?? Math.floor(this.clock() / 1000), scheme ?? null)
+    const job = new Job(input.jobNum, stamp, input.message, scheme === undefined ? (input.hash ?? null) : null)
     this.reserveJobNumsBelow(job.jobNum + 1)
     job.attempts = input.attempts ?? 0
     job.unique = input.unique

@@ -1,5 +1,6 @@
 import { hash, timingSafeEqual } from 'node:crypto'
 import { Job } from '../../queue/job'
+import { stampOf } from '../../queue/stamp'
 import { LANE_KEY_SUFFIXES } from './scripts'
 
 /**
@@ -87,7 +88,7 @@ export function decodeRecord(record: string, lane: string, hashOf: () => string)
     at = bar + 1
   }
   const [num, created, priority, attempts, hash] = fields as [string, string, string, string, string]
-  const job = new Job(Number(num), Number(created), lane, Number(priority), record.slice(at), hash === '' ? hashOf() : hash)
+  const job = new Job(Number(num), stampOf(lane, Number(priority), Number(created)), record.slice(at), hash === '' ? hashOf() : hash)
   job.attempts = Number(attempts)
   return job
 }

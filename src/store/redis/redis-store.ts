@@ -5,6 +5,7 @@ import type { Logger } from '../../log'
 import { Held } from '../../queue/held'
 import type { HistoryLimits } from '../../queue/history'
 import { Job, MAX_PRIORITY, type RunReport } from '../../queue/job'
+import { stampOf } from '../../queue/stamp'
 import type { FoundJob, JobState, LaneSnapshot, ScheduleInput } from '../../queue/queue'
 import { type JobPage, type PageQuery, SCAN_BUDGET, listPage } from '../../queue/pages'
 import type { BackgroundTasks } from '../../service/tasks'
@@ -327,7 +328,7 @@ export class RedisStore implements JobStore {
         indexes.forEach((i, k) => {
           const input = inputs[i]!
           const member = (seq + k).toString(16).padStart(12, '0')
-          const job = new Job(first + i, Math.floor(now / 1000), lane, input.priority, input.message, this.hashes().encode(laneId, member))
+          const job = new Job(first + i, stampOf(lane, input.priority, Math.floor(now / 1000)), input.message, this.hashes().encode(laneId, member))
           this.members.set(job, member)
           if ((input.delayMs ?? 0) > 0) job.notBefore = now + input.delayMs!
           jobs[i] = job
