@@ -83,7 +83,7 @@ t.test('ready jobs: random schedules, receives, put-backs, removals from the mid
       } else if (r < 0.75 && model.length > 0) {
         // A move to the same place, or another priority: a new object with the same number.
         const job = pick(model)
-        const moved = job.movedTo('main', random() < 0.5 ? job.priority : Math.floor(random() * priorities))
+        const moved = job.movedTo(stampOf('main', random() < 0.5 ? job.priority : Math.floor(random() * priorities), job.created))
         ready.remove(job)
         ready.push(moved)
         model = model.map((j) => (j === job ? moved : j))

@@ -1,6 +1,6 @@
 import { type ByteWriter, jsonStringBound } from './bytes'
 import { HashScheme, processHashes } from './hash'
-import { type Stamp, stampOf } from './stamp'
+import type { Stamp } from './stamp'
 import type { UniqueSpec } from './unique'
 
 export const DEFAULT_LANE = 'main'
@@ -133,9 +133,12 @@ export class Job {
     return typeof stored === 'string' ? undefined : (stored ?? processHashes)
   }
 
-  /** The same job in another lane or at another priority (relocated), with its number, hash, time and history. */
-  movedTo(lane: string, priority: number): Job {
-    const moved = new Job(this.jobNum, stampOf(lane, priority, this.created), this.message, this.storedHash)
+  /**
+   * The same job in another lane or at another priority (relocated), with its number, hash, time
+   * and history: `stamp` has its new lane and priority and its own `created`.
+   */
+  movedTo(stamp: Stamp): Job {
+    const moved = new Job(this.jobNum, stamp, this.message, this.storedHash)
     const extra = this.extra
     if (extra !== undefined) moved.more = { ...extra }
     return moved
