@@ -63,7 +63,7 @@ async function collected(refs: WeakRef<object>[]): Promise<number> {
 
 const stampRef = (job: object): WeakRef<object> => new WeakRef((job as { stamp: object }).stamp)
 
-t.test('stamps of jobs that are gone are not kept: a lane forgets a priority once it has no ready job there, and moves keep no table of their own', async (t) => {
+t.test('stamps of jobs that are gone are not kept: a lane forgets a priority once it has no ready job there (past 16), and moves keep no table of their own', async (t) => {
   // Priorities that are seconds (deadlines) are all distinct: every job gets its own stamp. Kept
   // after the jobs go, 4,096 a lane over 1,024 lanes held 386 MB of an empty daemon's heap.
   let now = 1_700_000_000_000
@@ -71,7 +71,7 @@ t.test('stamps of jobs that are gone are not kept: a lane forgets a priority onc
   const refs: WeakRef<object>[] = []
   for (let i = 0; i < 200; i++) refs.push(stampRef(queue.schedule({ lane: `lane${i % 4}`, priority: 4_294_967_295 - i, message: 'm' })))
   for (let i = 0; i < 4; i++) while (queue.receive(`lane${i}`) !== undefined);
-  t.equal(await collected(refs), 200, 'the stamps of received jobs are freed')
+  t.ok((await collected(refs)) >= 200 - 4 * 16, 'the stamps of received jobs are freed, but for the 16 a lane keeps')
 
   const moved: WeakRef<object>[] = []
   for (let i = 0; i < 200; i++) {
@@ -81,7 +81,7 @@ t.test('stamps of jobs that are gone are not kept: a lane forgets a priority onc
   }
   for (let i = 0; i < 4; i++) while (queue.receive(`to${i}`) !== undefined);
   while (queue.receive('from') !== undefined);
-  t.equal(await collected(moved), 200, 'the stamps of moved jobs are freed once they are received')
+  t.ok((await collected(moved)) >= 200 - 4 * 16, 'the stamps of moved jobs are freed once they are received, but for the 16 a lane keeps')
 
   const decoded: WeakRef<object>[] = []
   for (let i = 0; i < 200; i++) decoded.push(new WeakRef(stampOf(`lane${i}`, i, 1_700_000_000)))

@@ -18,12 +18,19 @@ export class Stamp {
 const MAX_PRIORITIES = 4096
 
 /**
+ * This many priorities a lane remembers though it has no ready job of them: a lane that is drained
+ * as fast as it fills (the usual case) keeps its few stamps instead of making one a job, and an idle
+ * lane holds no more than these (about 1.5 KB).
+ */
+const KEPT_IDLE = 16
+
+/**
  * One lane's current stamps, by priority: the stamp of the latest second asked for each. Jobs of a
  * priority scheduled in one second get the same stamp; when the second changes, a new one replaces
  * it, and the old one lives as long as its jobs. A priority is forgotten once the lane has no ready
- * job of it (see Lane), so an idle lane keeps no stamps: priorities that are deadlines in seconds
- * are all distinct, and kept, 4,096 a lane over 1,024 lanes held 386 MB of an empty daemon. The
- * table is capped too, so a lane that sees every priority in turn holds no more than that.
+ * job of it (see Lane), past the few kept: priorities that are deadlines in seconds are all
+ * distinct, and kept, 4,096 a lane over 1,024 lanes held 386 MB of an empty daemon. The table is
+ * capped too, so a lane that sees every priority in turn holds no more than that.
  */
 export class LaneStamps {
   private byPriority = new Map<number, Stamp>()
@@ -39,9 +46,9 @@ export class LaneStamps {
     return made
   }
 
-  /** The lane has no ready job of `priority` left: its stamp is its jobs' own business now. */
+  /** The lane has no ready job of `priority` left: its stamp is its jobs' own business now (past KEPT_IDLE). */
   forget(priority: number): void {
-    this.byPriority.delete(priority)
+    if (this.byPriority.size > KEPT_IDLE) this.byPriority.delete(priority)
   }
 }
 
