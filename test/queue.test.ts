@@ -1,8 +1,9 @@
 import t from 'tap'
 import { HashScheme, processHashes } from '../src/queue/hash'
 import { type HeapItem, IndexedHeap } from '../src/queue/heap'
+import type { Held } from '../src/queue/held'
 import { Job, compareJobs } from '../src/queue/job'
-import { stampOf } from '../src/queue/stamp'
+import { LaneStamps, stampOf } from '../src/queue/stamp'
 import { Queue } from '../src/queue/queue'
 import { ReadyJobs } from '../src/queue/ready'
 
@@ -83,7 +84,7 @@ t.test('ready jobs: random schedules, receives, put-backs, removals from the mid
       } else if (r < 0.75 && model.length > 0) {
         // A move to the same place, or another priority: a new object with the same number.
         const job = pick(model)
-        const moved = job.movedTo('main', random() < 0.5 ? job.priority : Math.floor(random() * priorities))
+        const moved = job.movedTo(new LaneStamps('main'), random() < 0.5 ? job.priority : Math.floor(random() * priorities))
         ready.remove(job)
         ready.push(moved)
         model = model.map((j) => (j === job ? moved : j))
@@ -236,3 +237,105 @@ t.test('jobsInOrder lists serving order without consuming', (t) => {
   t.end()
 })
 
+
+t.test('a queue under leases, expiries, failed hand-overs, releases, deletes and moves between lanes and priorities (up to 4294967295) lists, pages, positions and serves as a model says, with each job its own time', (t) => {
+  interface Model {
+    lane: string
+    priority: number
+    created: number
+    hash: string
+    state: 'ready' | 'leased' | 'taken'
+  }
+  for (const [seed0, priorities, groups] of [[3, [0, 1, 4294967295], [undefined]], [5, [7], [undefined, 'g1', 'g2']]] as const) {
+    let seed: number = seed0
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!
+    let now = 1_700_000_000_000
+    const queue = new Queue({ clock: () => now })
+    const lanes = ['a', 'b']
+    const model = new Map<number, Model>()
+    const leases: Held[] = []
+    const taken: Job[] = []
+    const wrong: string[] = []
+    const inState = (state: Model['state']): [number, Model][] => [...model].filter(([, m]) => m.state === state)
+    for (let step = 0; step < 1500 && wrong.length === 0; step++) {
+      const r = random()
+      if (r < 0.3) {
+        const job = queue.schedule({ lane: pick(lanes), priority: pick(priorities), message: 'm', group: pick(groups) })
+        model.set(job.jobNum, { lane: job.lane, priority: job.priority, created: Math.floor(now / 1000), hash: job.hash, state: 'ready' })
+      } else if (r < 0.4) {
+        const held = queue.receiveLeased(pick(lanes), 1000)
+        if (held !== undefined) model.get(held.job.jobNum)!.state = 'leased'
+        if (held !== undefined) leases.push(held)
+      } else if (r < 0.45 && leases.length > 0) {
+        const held = leases.splice(Math.floor(random() * leases.length), 1)[0]!
+        queue.release(held.job.hash, held.token)
+        model.get(held.job.jobNum)!.state = 'ready'
+      } else if (r < 0.5) {
+        const job = queue.receive(pick(lanes))
+        if (job !== undefined) model.get(job.jobNum)!.state = 'taken'
+        if (job !== undefined) taken.push(job)
+      } else if (r < 0.55 && taken.length > 0) {
+        // A failed hand-over: the job goes back to its place.
+        const job = taken.splice(Math.floor(random() * taken.length), 1)[0]!
+        queue.returnUndelivered(job, undefined)
+        model.get(job.jobNum)!.state = 'ready'
+      } else if (r < 0.65 && inState('ready').length > 0) {
+        const [, m] = pick(inState('ready'))
+        const lane = pick(lanes)
+        const priority = random() < 0.5 ? m.priority : pick(priorities)
+        queue.relocate(m.hash, lane, priority)
+        Object.assign(m, { lane, priority })
+      } else if (r < 0.72 && inState('ready').length > 0) {
+        const [num, m] = pick(inState('ready'))
+        queue.deleteJob(m.hash)
+        model.delete(num)
+      } else if (r < 0.8) {
+        // Time passes: into another second, and leases run out (their jobs go back).
+        now += Math.floor(random() * 800)
+        const expired = queue.expireDue()
+        for (const job of expired.leases) model.get(job.jobNum)!.state = 'ready'
+        for (let i = leases.length - 1; i >= 0; i--) if (expired.leases.includes(leases[i]!.job)) leases.splice(i, 1)
+      } else {
+        const job = queue.receive(pick(lanes))
+        if (job !== undefined && model.get(job.jobNum)?.state !== 'ready') wrong.push(`step ${step}: received ${job.jobNum}, which is not ready`)
+        if (job !== undefined) model.delete(job.jobNum)
+      }
+      for (const [num, m] of model) {
+        if (m.state === 'taken') continue
+        const found = queue.findByNumber(num)
+        const fields = found === undefined ? undefined : [found.job.lane, found.job.priority, found.job.created, found.state]
+        if (JSON.stringify(fields) !== JSON.stringify([m.lane, m.priority, m.created, m.state === 'ready' ? 'queued' : 'leased'])) wrong.push(`step ${step}: job ${num} shows ${JSON.stringify(fields)}, expected ${JSON.stringify(m)}`)
+      }
+      if (step % 10 !== 0) continue
+      for (const lane of lanes) {
+        const ready = inState('ready').filter(([, m]) => m.lane === lane)
+        const order = ready.sort(([a, x], [b, y]) => x.priority - y.priority || a - b).map(([num]) => num)
+        const listed = queue.jobsInOrder(lane).map((job) => job.jobNum)
+        // A grouped priority serves its groups in turn: the model knows only which jobs are there.
+        if (JSON.stringify(groups.length > 1 ? [...listed].sort((a, b) => a - b) : listed) !== JSON.stringify(groups.length > 1 ? [...order].sort((a, b) => a - b) : order)) wrong.push(`step ${step}: lane ${lane} lists ${listed}, expected ${order}`)
+        listed.forEach((num, i) => {
+          if (queue.findByNumber(num)?.position !== i) wrong.push(`step ${step}: job ${num} at position ${queue.findByNumber(num)?.position}, listed at ${i}`)
+        })
+        for (const sort of ['order', 'oldest', 'newest'] as const) {
+          const want = sort === 'order' ? listed : [...listed].sort((a, b) => (sort === 'oldest' ? a - b : b - a))
+          const paged: number[] = []
+          let cursor: string | undefined
+          for (let pages = 0; pages < 1000; pages++) {
+            const page = queue.page({ lane, state: 'ready', sort, offset: 0, cursor, limit: 3 })
+            paged.push(...page.jobs.map((job) => job.jobNum))
+            if (page.nextCursor === null) break
+            cursor = page.nextCursor
+          }
+          if (JSON.stringify(paged) !== JSON.stringify(want)) wrong.push(`step ${step}: lane ${lane} pages by cursor, ${sort}: ${paged}, expected ${want}`)
+          for (let offset = 0; offset <= want.length; offset += 2) {
+            const got = queue.page({ lane, state: 'ready', sort, offset, limit: 2 }).jobs.map((job) => job.jobNum)
+            if (JSON.stringify(got) !== JSON.stringify(want.slice(offset, offset + 2))) wrong.push(`step ${step}: lane ${lane} page at offset ${offset}, ${sort}: ${got}`)
+          }
+        }
+      }
+    }
+    t.same(wrong.slice(0, 5), [], `priorities ${priorities.join(', ')}, groups ${groups.length > 1 ? 'g1, g2 and none' : 'none'}`)
+  }
+  t.end()
+})

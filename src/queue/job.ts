@@ -1,6 +1,6 @@
 import { type ByteWriter, jsonStringBound } from './bytes'
 import { type HashScheme, processHashes } from './hash'
-import { Stamp, stampOf } from './stamp'
+import { type LaneStamps, Stamp } from './stamp'
 import type { UniqueSpec } from './unique'
 
 export const DEFAULT_LANE = 'main'
@@ -137,10 +137,13 @@ export class Job {
     return typeof stored === 'string' ? undefined : (stored ?? processHashes)
   }
 
-  /** The same job in another lane or at another priority (relocated), with its number, hash, time and history. */
-  movedTo(lane: string, priority: number): Job {
+  /**
+   * The same job at `priority` in the lane whose stamps are `to` (relocated), with its number, hash,
+   * time and history: its stamp comes from that lane's table, so it shares the lane's name string.
+   */
+  movedTo(to: LaneStamps, priority: number): Job {
     const stamp = this.stamp
-    const moved = new Job(this.jobNum, stampOf(lane, priority, stamp.created, stamp.scheme), this.message)
+    const moved = new Job(this.jobNum, to.of(priority, stamp.created, stamp.scheme), this.message)
     const extra = this.extra
     if (extra !== undefined) moved.place = extra.copyAt(moved.stamp)
     return moved

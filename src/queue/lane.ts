@@ -12,7 +12,7 @@ export class Lane {
     totals: QueueTotals,
     weights?: GroupWeights,
   ) {
-    this.ready = new ReadyJobs(totals, weights)
     this.stamps = new LaneStamps(name)
+    this.ready = new ReadyJobs(totals, weights, (priority) => this.stamps.forget(priority))
   }
 }

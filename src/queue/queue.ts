@@ -491,12 +491,11 @@ export class Queue {
     }
     const unique = laneName === job.lane ? undefined : job.unique
     if (unique !== undefined) this.takeKeyAlong(job, unique, laneName)
-    const moved = job.movedTo(laneName, priority)
+    const moved = job.movedTo(this.lane(laneName).stamps, priority)
     if (unique !== undefined) this.uniqueKeys.hold(moved, unique)
     if (held !== undefined) {
       this.held.remove(held)
       this.held.delay(moved, held.at, held.bytes)
-      if (moved.lane !== job.lane) this.lane(moved.lane)
     } else {
       this.lanes.get(job.lane)!.ready.remove(job)
       this.queuedByHash.delete(hash)

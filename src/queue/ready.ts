@@ -30,6 +30,8 @@ export class ReadyJobs {
   constructor(
     private readonly totals: QueueTotals,
     private readonly weights: GroupWeights = EVEN,
+    /** Told when the last ready job of a priority leaves (the lane forgets that priority's stamp). */
+    private readonly emptied: (priority: number) => void = () => {},
   ) {}
 
   get size(): number {
@@ -71,7 +73,7 @@ export class ReadyJobs {
     this.totals.bytes -= Buffer.byteLength(job.message)
     if (bucket.size === 0) {
       this.nonEmpty.remove(bucket)
-      this.buckets.delete(bucket.priority)
+      this.drop(bucket)
     }
   }
 
@@ -84,9 +86,15 @@ export class ReadyJobs {
     this.totals.bytes -= Buffer.byteLength(job.message)
     if (bucket.size === 0) {
       this.nonEmpty.pop()
-      this.buckets.delete(bucket.priority)
+      this.drop(bucket)
     }
     return job
+  }
+
+  /** Forgets a priority whose last job left (the bucket is out of `nonEmpty` already). */
+  private drop(bucket: PriorityBucket): void {
+    this.buckets.delete(bucket.priority)
+    this.emptied(bucket.priority)
   }
 
   /** The ready job scheduled first (lowest job number), whatever its priority: O(priorities). */

@@ -23,10 +23,19 @@ export class Stamp {
 const MAX_PRIORITIES = 4096
 
 /**
+ * This many priorities a lane remembers though it has no ready job of them: a lane that is drained
+ * as fast as it fills (the usual case) keeps its few stamps instead of making one a job, and an idle
+ * lane holds no more than these (about 1.5 KB).
+ */
+const KEPT_IDLE = 16
+
+/**
  * One lane's current stamps, by priority: the stamp of the latest second (and scheme) asked for each. Jobs of a
  * priority scheduled in one second get the same stamp; when the second changes, a new one replaces
- * it, and the old one lives as long as its jobs. The table is capped, so a lane that sees every
- * priority in turn holds no more than that.
+ * it, and the old one lives as long as its jobs. A priority is forgotten once the lane has no ready
+ * job of it (see Lane), past the few kept: priorities that are deadlines in seconds are all
+ * distinct, and kept, 4,096 a lane over 1,024 lanes held 386 MB of an empty daemon. The table is
+ * capped too, so a lane that sees every priority in turn holds no more than that.
  */
 export class LaneStamps {
   private byPriority = new Map<number, Stamp>()
@@ -41,22 +50,17 @@ export class LaneStamps {
     this.byPriority.set(priority, made)
     return made
   }
+
+  /** The lane has no ready job of `priority` left: its stamp is its jobs' own business now (past KEPT_IDLE). */
+  forget(priority: number): void {
+    if (this.byPriority.size > KEPT_IDLE) this.byPriority.delete(priority)
+  }
 }
 
-/** At most this many lanes' tables are kept for `stampOf`; past it, it starts afresh. */
-const MAX_LANES = 1024
-let lanes = new Map<string, LaneStamps>()
-
 /**
- * A stamp for callers that have no Lane at hand (moves, stores that build jobs, tests): the same
- * sharing, through a table of lane names. The queue asks its lanes' own tables.
+ * A stamp of its own, for jobs not kept by the thousand in a lane (a Redis store's jobs in flight,
+ * tests): no table keeps it, so it goes with its job. The queue asks its lanes' tables.
  */
 export function stampOf(lane: string, priority: number, created: number, scheme: HashScheme | null = null): Stamp {
-  let stamps = lanes.get(lane)
-  if (stamps === undefined) {
-    if (lanes.size >= MAX_LANES) lanes = new Map()
-    stamps = new LaneStamps(lane)
-    lanes.set(lane, stamps)
-  }
-  return stamps.of(priority, created, scheme)
+  return new Stamp(lane, priority, created, scheme)
 }
