@@ -1,6 +1,6 @@
 import { ApiError, CODES } from '../errors'
 import type { Taken } from '../store/job-store'
-import { ByteWriter } from '../queue/bytes'
+import { ByteWriter, CLOSE_BRACE, COMMA, OPEN_BRACE, QUOTE } from '../queue/bytes'
 import type { Held } from '../queue/held'
 import { type Job, writeJobMembers, writeReportMembers, writeResultMember } from '../queue/job'
 import type { JobState } from '../queue/queue'
@@ -35,12 +35,6 @@ function writeLeaseMembers(lease: Held, out: ByteWriter): void {
 }
 
 const leaseStart = { at: NaN, bytes: Buffer.alloc(0) }
-
-/** Written for each job of a batch as bytes, not text (see ByteWriter.bytes). */
-const QUOTE = 0x22
-const COMMA = 0x2c
-const OPEN_BRACE = 0x7b
-const CLOSE_BRACE = 0x7d
 
 /**
  * `{"status":"ok","code":0, <the job's fields>}`: the answer to a receive that got a job, with

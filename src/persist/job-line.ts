@@ -1,3 +1,4 @@
+import { BACKSLASH, CLOSE_BRACE, QUOTE } from '../queue/bytes'
 import { MAX_PRIORITY } from '../queue/job'
 import { hashSchemes } from '../queue/hash'
 import type { RestoredJob } from '../queue/queue'
@@ -16,7 +17,6 @@ const TIMESTAMP = Buffer.from('","timestamp":"')
 const LANE = Buffer.from('","lane":"')
 const PRIORITY = Buffer.from('","priority":')
 const MESSAGE = Buffer.from(',"message":"')
-const QUOTE = 0x22
 
 /**
  * Buffer's own slice decoders, which `toString(encoding, start, end)` reaches through a lookup of
@@ -35,7 +35,6 @@ function latin1(buf: Buffer, start: number, end: number): string {
 function utf8(buf: Buffer, start: number, end: number): string {
   return (buf as unknown as Slicing).utf8Slice(start, end)
 }
-const BACKSLASH = 0x5c
 
 /** Position after `literal` if the bytes at `at` are it, else -1. */
 function after(buf: Buffer, at: number, literal: Buffer): number {
@@ -141,7 +140,7 @@ export function parseJobLine(buf: Buffer, start: number, end: number, laneKey: s
   at = digits(buf, after(buf, laneEnd, PRIORITY), end)
   const priority = parsed.value
   at = after(buf, at, MESSAGE)
-  if (at < 0 || buf[end - 1] !== 0x7d || buf[end - 2] !== QUOTE) return undefined
+  if (at < 0 || buf[end - 1] !== CLOSE_BRACE || buf[end - 2] !== QUOTE) return undefined
   const messageEnd = end - 2
   // The message runs to the line's last quote; with escapes inside, JSON reads it.
   const message = messageString(buf, at, messageEnd)

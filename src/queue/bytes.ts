@@ -3,8 +3,12 @@
  * of jobs as strings made garbage collection the largest cost of a snapshot.
  */
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1')
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
+/** Character codes the JSON writers and readers write and look for as bytes. */
+export const QUOTE = 0x22
+export const BACKSLASH = 0x5c
+export const COMMA = 0x2c
+export const OPEN_BRACE = 0x7b
+export const CLOSE_BRACE = 0x7d
 /** Up to this length bytes are copied in JavaScript rather than by TypedArray#set (a call into a builtin). */
 const SHORT_BYTES = 16
 

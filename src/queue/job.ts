@@ -1,4 +1,4 @@
-import { type ByteWriter, jsonStringBound } from './bytes'
+import { type ByteWriter, QUOTE, jsonStringBound } from './bytes'
 import { type HashScheme, processHashes } from './hash'
 import { type LaneStamps, Stamp } from './stamp'
 import type { UniqueSpec } from './unique'
@@ -156,7 +156,8 @@ export class Job {
 
   /** The hash it was restored with as a string, or null where its hash is derived from its number. */
   get restoredHash(): string | null {
-    return typeof this.storedHash === 'string' ? this.storedHash : null
+    const stored = this.storedHash
+    return typeof stored === 'string' ? stored : null
   }
 
   /** Writes the hash as a JSON string literal. */
@@ -245,7 +246,6 @@ function timestampAndLane(created: number, lane: string): Buffer {
   return middle.bytes
 }
 
-const QUOTE = 0x22
 /** The member names every job has, as bytes: a batch receive writes them a thousand times (see ByteWriter.bytes). */
 const JOB_NUM_NAME = Buffer.from('"job_num":', 'latin1')
 const HASH_NAME = Buffer.from(',"hash":', 'latin1')
