@@ -98,6 +98,18 @@ t.test('schedule, list and receive keep priority order with FIFO ties', async (t
   t.same(empty.body, { status: 'ok', code: 2, message: 'empty queue' })
 })
 
+t.test('a single schedule answers the original\'s bytes: status, code, job_num, hash, in that order', async (t) => {
+  // The reply is written as bytes (replies.ts scheduledReply); a job with a unique key is answered the same way.
+  for (const body of [{ message: 'plain' }, { message: 'keyed', unique_key: 'bytes-check' }, { message: 'prioritized', priority: 3 }]) {
+    const r = await call(`${d.url}/schedule`, body)
+    t.equal(r.status, 200)
+    t.match(r.body.hash, /^[0-9a-f]{40}$/)
+    t.equal(r.text, `{"status":"ok","code":0,"job_num":${r.body.job_num as number},"hash":"${r.body.hash as string}"}`, JSON.stringify(body))
+    t.equal(r.headers.get('content-type'), 'application/json')
+  }
+  await drain()
+})
+
 t.test('lanes: separate queues, empty lane name means main, used lanes stay listed; receives create none', async (t) => {
   await call(`${d.url}/schedule`, { message: 'v1', lane: 'video' })
   await call(`${d.url}/schedule`, { message: 'm1', lane: '' })

@@ -2,7 +2,7 @@ import { ApiError, CODES } from '../errors'
 import type { Taken } from '../store/job-store'
 import { ByteWriter, CLOSE_BRACE, COMMA, OPEN_BRACE, QUOTE } from '../queue/bytes'
 import type { Held } from '../queue/held'
-import { type Job, writeJobMembers, writeReportMembers, writeResultMember } from '../queue/job'
+import { type Job, writeJobMembers, writeJobNumAndHash, writeReportMembers, writeResultMember } from '../queue/job'
 import type { JobState } from '../queue/queue'
 import type { UniqueHold } from '../queue/unique'
 import type { FinishedState } from '../service/waiters'
@@ -48,6 +48,23 @@ export function jobReply(job: Job, lease?: Held): Buffer {
   if (lease !== undefined) writeLeaseMembers(lease, replyWriter)
   replyWriter.ascii('}')
   return replyWriter.buf.subarray(0, replyWriter.pos)
+}
+
+const OK_START = Buffer.from(JOB_REPLY_START, 'latin1')
+
+/**
+ * `{"status":"ok","code":0,"job_num":N,"hash":"…"}`: the answer to a schedule of one job, as the
+ * original gives it. Written as bytes into the shared reply buffer (send it at once), as receives
+ * are: as a template string it was a string for the hash and another for the reply, which uWS then
+ * measured and copied, and the schedule's largest allocation after the body it parses.
+ */
+export function scheduledReply(job: Job): Buffer {
+  const out = replyWriter
+  out.pos = 0
+  out.bytes(OK_START)
+  writeJobNumAndHash(job, out)
+  out.byte(CLOSE_BRACE)
+  return out.buf.subarray(0, out.pos)
 }
 
 /** A batch receive's answer: `{"status":"ok","code":0,"count":N,"jobs":[{...}, ...]}` (code 2 and no jobs when none was ready). */

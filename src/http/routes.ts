@@ -19,7 +19,7 @@ import type { Operation } from './operation'
 import { Pacer } from './pacer'
 import { HeldChanges } from './held-changes'
 import { Outbox, ParkedReceive } from './parked'
-import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, duplicateReply, jobReply, jobsReply, uniqueBatchReply } from './replies'
+import { EMPTY_QUEUE_BODY, SHUTTING_DOWN, duplicateReply, jobReply, jobsReply, scheduledReply, uniqueBatchReply } from './replies'
 import {
   type BlockingReceive,
   type DispatchJobRequest,
@@ -116,14 +116,14 @@ export class Routes {
         }
         if (request.unique) {
           const outcomes = service.scheduleUnique(request.batch ? request.jobs : [request.job], request.batch)
-          if (!request.batch) answer(ex, outcomes, ([o]) => (o instanceof Job ? `{"status":"ok","code":0,"job_num":${o.jobNum},"hash":"${o.hash}"}` : duplicateReply(o!)))
+          if (!request.batch) answer(ex, outcomes, ([o]) => (o instanceof Job ? scheduledReply(o) : duplicateReply(o!)))
           else answer(ex, outcomes, uniqueBatchReply)
           return
         }
         // Validated as a whole: the batch is queued entirely or not at all. (No job carries a unique
         // key here, so each is a plain ScheduleInput.)
         const jobs = service.schedule((request.batch ? request.jobs : [request.job]) as ScheduleInput[], request.batch)
-        if (!request.batch) answer(ex, jobs, ([job]) => `{"status":"ok","code":0,"job_num":${job!.jobNum},"hash":"${job!.hash}"}`)
+        if (!request.batch) answer(ex, jobs, ([job]) => scheduledReply(job!))
         else answer(ex, jobs, (all) => `{"status":"ok","code":0,"count":${all.length},"first_job_num":${all[0]!.jobNum},"last_job_num":${all[all.length - 1]!.jobNum}}`)
       },
     }
@@ -359,7 +359,7 @@ export class Routes {
       logger.info({ lane: job.lane, job_num: job.jobNum, hash: job.hash, repo: request.repoUrl, ref: request.ref }, 'dispatch job queued')
       return job
     })
-    answer(ex, jobs, (job) => `{"status":"ok","code":0,"job_num":${job.jobNum},"hash":"${job.hash}"}`)
+    answer(ex, jobs, scheduledReply)
   }
 
   notFound(ex: Exchange, url: string): void {

@@ -251,16 +251,23 @@ const JOB_NUM_NAME = Buffer.from('"job_num":', 'latin1')
 const HASH_NAME = Buffer.from(',"hash":', 'latin1')
 const MESSAGE_NAME = Buffer.from(',"message":', 'latin1')
 
+/** Writes `"job_num":N,"hash":"…"`: the members a job's replies start with. */
+export function writeJobNumAndHash(job: Job, out: ByteWriter): void {
+  // The number's 16 digits at most and a derived hash's 42 bytes (a stored one reserves its own).
+  out.reserve(JOB_NUM_NAME.length + 16 + HASH_NAME.length + 42)
+  out.bytes(JOB_NUM_NAME)
+  out.uint(job.jobNum)
+  out.bytes(HASH_NAME)
+  job.writeHash(out)
+}
+
 /**
  * Writes a job's fields as JSON object members, in the original's order: job_num, hash, timestamp,
  * lane, priority, message. Used for every job received, listed or saved.
  */
 export function writeJobMembers(job: Job, out: ByteWriter): void {
   out.reserve(jsonStringBound(job.message) + jsonStringBound(job.lane) + 400)
-  out.bytes(JOB_NUM_NAME)
-  out.uint(job.jobNum)
-  out.bytes(HASH_NAME)
-  job.writeHash(out)
+  writeJobNumAndHash(job, out)
   out.bytes(timestampAndLane(job.created, job.lane))
   out.uint(job.priority)
   out.bytes(MESSAGE_NAME)
