@@ -51,6 +51,10 @@ t.test('two different Content-Length headers are refused before the body is used
     t.match(r.reply, /"code":1,"message":"Content-Length headers differ \(.*\): the body cannot be delimited"/)
     t.ok(r.closed, 'and the connection is closed: what follows cannot be framed')
   }
+  // Three headers, the last differing: every value is named, in order, the equal repeat included.
+  const three = await exchange(`POST /schedule HTTP/1.1\r\nHost: x\r\nContent-Length: ${BODY.length}\r\nContent-Length: ${BODY.length}\r\nContent-Length: 2\r\n\r\n${BODY}`, 2000)
+  t.match(three.reply, `"message":"Content-Length headers differ (\\"${BODY.length}\\", \\"${BODY.length}\\", \\"2\\"): the body cannot be delimited"`)
+  t.ok(three.closed)
   t.same(await queued(), [], 'nothing was queued')
   const same = await rawExchange(d.port, `POST /schedule HTTP/1.1\r\nHost: x\r\nContent-Length: ${BODY.length}\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`, 500)
   t.match(same, /^HTTP\/1\.1 200 OK\r\n/, 'a repeated equal Content-Length is accepted')

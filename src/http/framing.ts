@@ -1,10 +1,19 @@
 import type { HttpRequest } from 'uWebSockets.js'
 
-/** The values of the Content-Length headers of the request being read, in order (reused: one visit per header allocates nothing). */
-const lengths: string[] = []
+/**
+ * What `collect` found in the request being read: how many Content-Length headers, the first one's
+ * value, and every value once there is a second (rare: nothing is allocated for a request with one).
+ * Module state rather than an array emptied per request: `length = 0` lets V8 free an array's
+ * storage, so the next push allocated it again on every request.
+ */
+let count = 0
+let first = ''
+let all: string[] | undefined
 
 function collect(key: string, value: string): void {
-  if (key === 'content-length') lengths.push(value)
+  if (key !== 'content-length') return
+  if (count++ === 0) first = value
+  else (all ??= [first]).push(value)
 }
 
 /**
@@ -17,10 +26,14 @@ function collect(key: string, value: string): void {
  * here rather than asking uWS again.
  */
 export function contentLength(req: HttpRequest): string | string[] {
-  lengths.length = 0
+  count = 0
+  first = ''
+  all = undefined
   req.forEach(collect)
-  if (lengths.length === 0) return ''
-  const first = lengths[0]!
-  for (let i = 1; i < lengths.length; i++) if (lengths[i] !== first) return [...lengths]
+  // Set by collect, which TypeScript does not see run.
+  const values = all as string[] | undefined
+  all = undefined
+  if (values === undefined) return first
+  for (let i = 1; i < values.length; i++) if (values[i] !== first) return values
   return first
 }
