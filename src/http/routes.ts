@@ -36,6 +36,9 @@ import {
 
 const READY_BODY = '{"status":"ok","code":0,"ready":true}'
 
+/** A single schedule's reply: made once, where an arrow written in the call was a closure per request. */
+const firstScheduledReply = (jobs: Job[]): Buffer => scheduledReply(jobs[0]!)
+
 /** The original's throttle: 25 ms between operations. */
 const THROTTLE_MS = 25
 
@@ -123,7 +126,7 @@ export class Routes {
         // Validated as a whole: the batch is queued entirely or not at all. (No job carries a unique
         // key here, so each is a plain ScheduleInput.)
         const jobs = service.schedule((request.batch ? request.jobs : [request.job]) as ScheduleInput[], request.batch)
-        if (!request.batch) answer(ex, jobs, ([job]) => scheduledReply(job!))
+        if (!request.batch) answer(ex, jobs, firstScheduledReply)
         else answer(ex, jobs, (all) => `{"status":"ok","code":0,"count":${all.length},"first_job_num":${all[0]!.jobNum},"last_job_num":${all[all.length - 1]!.jobNum}}`)
       },
     }
@@ -429,10 +432,16 @@ export class Routes {
     // and the connection is not read until it is answered, so a request written later waits and
     // is answered after it, in order. (A receive needs neither: a job it cannot deliver goes back.)
     const held = op.undoneIfUndelivered !== true && (wait > 0 || (op.changes && this.options.journaled))
-    if (!held && wait <= 0) {
-      this.execute(ex, op, input)
-      return
-    }
+    if (!held && wait <= 0) this.execute(ex, op, input)
+    else this.later(ex, op, input, wait, held)
+  }
+
+  /**
+   * Runs a validated operation once its throttle slot comes or the journal is written (see handle).
+   * A method of its own: the closure here made `handle` allocate its variables' context on every
+   * request, the many that run at once included.
+   */
+  private later<Input>(ex: Exchange, op: Operation<Input>, input: Input, wait: number, held: boolean): void {
     const run = (): void => this.execute(ex, op, input)
     if (wait <= 0) {
       // Waits for the journal only: its reading is held only if the reply cannot go out at once.

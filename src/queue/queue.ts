@@ -158,7 +158,10 @@ export class Queue {
 
   /** Queues every input in order, with consecutive job numbers. */
   scheduleMany(inputs: readonly ScheduleInput[]): Job[] {
-    return inputs.map((input) => this.add(input, Buffer.byteLength(input.message)))
+    // A plain loop: `map` made a closure for every schedule.
+    const jobs: Job[] = []
+    for (let i = 0; i < inputs.length; i++) jobs.push(this.add(inputs[i]!, Buffer.byteLength(inputs[i]!.message)))
+    return jobs
   }
 
   /**

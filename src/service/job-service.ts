@@ -181,9 +181,11 @@ export class JobService {
    * resolves to them once they are durable. Parked receivers of their lanes get them at once.
    * `checked`: the messages were checked by their own intake (Dispatch Jobs), not the lane's rules.
    */
-  schedule(inputs: readonly NewJob[], batch: boolean, options: { checked?: boolean } = {}): Maybe<Job[]> {
-    this.admit(inputs, batch, options)
-    return then(this.store.schedule(inputs), (jobs) => this.scheduled(jobs, batch))
+  schedule(inputs: readonly NewJob[], batch: boolean, options?: { checked?: boolean }): Maybe<Job[]> {
+    this.admit(inputs, batch, options?.checked === true)
+    const jobs = this.store.schedule(inputs)
+    // Not `then`: a closure per schedule, for the store that answers at once.
+    return isPromise(jobs) ? jobs.then((queued) => this.scheduled(queued, batch)) : this.scheduled(jobs, batch)
   }
 
   /**
@@ -197,7 +199,7 @@ export class JobService {
       if (unique === undefined || unique.forMs !== undefined) return input as NewJob
       return { ...input, unique: { key: unique.key, forMs: this.settingsOf(input.lane).uniqueForMs } }
     })
-    this.admit(inputs, batch, options)
+    this.admit(inputs, batch, options.checked === true)
     return then(this.store.scheduleUnique(inputs), (outcomes) => {
       options.beforeDrain?.(outcomes)
       const jobs = outcomes.filter((outcome): outcome is Job => outcome instanceof Job)
@@ -247,9 +249,9 @@ export class JobService {
   }
 
   /** Checks messages against their lanes' runners, then the limits; throws ApiError. */
-  private admit(inputs: readonly NewJob[], batch: boolean, options: { checked?: boolean }): void {
+  private admit(inputs: readonly NewJob[], batch: boolean, checked: boolean): void {
     const lanes = this.lanes
-    if (lanes !== undefined && options.checked !== true) {
+    if (lanes !== undefined && !checked) {
       // A plain loop: two closures per job were made here for every schedule.
       for (let i = 0; i < inputs.length; i++) {
         const input = inputs[i]!
@@ -260,7 +262,7 @@ export class JobService {
         }
       }
     }
-    admit(inputs, batch, this.limits, this.store.usage(), (lane) => this.store.hasLane(lane))
+    admit(inputs, batch, this.limits, this.store)
   }
 
   /** Jobs just queued: told, handed to parked receivers, answered once durable. */
@@ -272,6 +274,8 @@ export class JobService {
       lane = job.lane
       this.drain(lane)
     }
+    // Replies that go out at once need no failure message: no closure for it.
+    if (!this.store.defersReplies) return jobs
     const first = jobs[0]!.jobNum
     const last = jobs[jobs.length - 1]!.jobNum
     return this.durable(jobs, () => (batch ? `jobs ${first}-${last} are` : `job ${first} is`) + ' queued in memory only, until the next snapshot')
