@@ -15,9 +15,12 @@ export function invalid(message: string): ApiError {
   return new ApiError('invalid_data', message)
 }
 
+/** What an empty body holds: one object for all of them (frozen: no parser writes to its fields). */
+const NO_FIELDS: Fields = Object.freeze({})
+
 /** An empty body is an empty object; anything else must be a JSON object. */
 export function parseJsonObject(body: Buffer): Fields {
-  if (body.length === 0) return {}
+  if (body.length === 0) return NO_FIELDS
   let parsed: unknown
   try {
     parsed = JSON.parse(body.toString('utf8'))

@@ -6,7 +6,7 @@ import type { ScheduleInput } from '../queue/queue'
 import { encodeJobsByLane } from '../queue/listing'
 import { journalFailed } from '../service/commit'
 import type { JobService } from '../service/job-service'
-import { then, when } from '../store/job-store'
+import { type Taken, isPromise, then, when } from '../store/job-store'
 import { answer, fail } from './answer'
 import type { Exchange } from './exchange'
 import { type AdminOperations, adminOperations } from './admin-operations'
@@ -134,15 +134,22 @@ export class Routes {
     const takeReady = (ex: Exchange, lane: string, leaseMs: number | undefined): boolean => {
       const taken = service.receive(lane, leaseMs)
       if (taken === undefined) return false
-      when(
-        taken,
-        (t) => {
-          if (t === undefined) ex.send(200, EMPTY_QUEUE_BODY)
-          else if (!ex.send(200, jobReply(t.job, t.lease))) service.undelivered(t)
-        },
-        (err) => fail(ex, err),
-      )
+      if (isPromise(taken)) {
+        taken.then((t) => deliver(ex, t)).catch((err: unknown) => fail(ex, err))
+        return true
+      }
+      // At once (the in-memory store without a journal): no closures to make, as `when` would.
+      try {
+        deliver(ex, taken)
+      } catch (err) {
+        fail(ex, err)
+      }
       return true
+    }
+    /** Answers a receive with its take: the job (put back if the reply cannot go out), or "empty queue". */
+    const deliver = (ex: Exchange, t: Taken | undefined): void => {
+      if (t === undefined) ex.send(200, EMPTY_QUEUE_BODY)
+      else if (!ex.send(200, jobReply(t.job, t.lease))) service.undelivered(t)
     }
     /** A batch receive: up to `count` jobs now, in one reply (an empty batch when none is ready). */
     const takeBatch = (ex: Exchange, lane: string, leaseMs: number | undefined, count: number): void => {

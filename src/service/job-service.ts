@@ -290,7 +290,10 @@ export class JobService {
     if (this.holdsBack(lane)) return undefined
     // Out of tokens: nothing to take now (a blocking receive waits for the next token).
     if (this.rates.active && this.store.hasReady(lane) && this.rates.grant(lane, 1, this.clock()) === 0) return undefined
-    return then(this.store.take(lane, leaseMs), (taken) => (taken === undefined ? undefined : this.handOver(taken)))
+    const taken = this.store.take(lane, leaseMs)
+    // Not `then`: a closure per receive, for the store that answers at once.
+    if (isPromise(taken)) return taken.then((t) => (t === undefined ? undefined : this.handOver(t)))
+    return taken === undefined ? undefined : this.handOver(taken)
   }
 
   /**
