@@ -1,8 +1,10 @@
 import { appendFileSync, copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { crc32 } from 'node:zlib'
 import t from 'tap'
 import { createLogger } from '../src/log'
-import { Job } from '../src/queue/job'
+import { Job, writeJobMembers } from '../src/queue/job'
+import { ByteWriter } from '../src/queue/bytes'
 import { stampOf } from '../src/queue/stamp'
 import { type DurableCallback, Journal, type JournalFs, journalFile, journalGenerations, realJournalFs } from '../src/persist/journal'
 import { readJournal } from '../src/persist/replay'
@@ -260,3 +262,59 @@ t.test('a snapshot that cannot start a new journal file leaves the journal writi
   const { state } = readJournal(dir, quiet)
   t.same([...state.jobs.values()].map((j) => (j as { message: string }).message), ['before', 'after'], 'both records are in it')
 })
+
+t.test('every kind of record is its JSON, written as JSON.stringify would, after its checksum', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const journal = journalIn(dir)
+  const dead = job(4, 'dead "one"')
+  dead.report = { state: 'dead', startedAt: 1_700_000_001, finishedAt: 1_700_000_002, durationMs: 1000, reason: 'exit 3', exitCode: 3, httpStatus: null, output: 'out\n' }
+  const lane = 'lane "ü"\n'
+  journal.scheduled(job(1))
+  journal.taken(job(123_456_789))
+  journal.leased(job(2))
+  journal.acked(job(2))
+  journal.returned(job(3, 'back'), 'not delivered')
+  journal.buried(dead)
+  journal.finished(job(5), 1_700_000_100_000)
+  journal.deleted(job(6))
+  journal.lanePaused(lane, true)
+  journal.lanePaused(lane, false)
+  journal.uniqueHeld({ lane: 'main', key: 'k"1', hash: 'h', jobNum: 7, until: 1_700_000_200_000 })
+  journal.cronChanged('nightly', undefined)
+  t.equal(await durable(journal), undefined)
+  await journal.close()
+  const lines = readFileSync(journalFile(dir, 1), 'utf8').split('\n')
+  t.equal(lines.pop(), '', 'each record ends its line')
+  const records = lines.map((line) => {
+    const json = line.slice(9)
+    t.equal(line.slice(0, 9), `${crc32(json).toString(16).padStart(8, '0')} `, `checksum of ${json}`)
+    const record = JSON.parse(json) as Record<string, unknown>
+    t.equal(JSON.stringify(record), json, 'as JSON.stringify writes it')
+    return record
+  })
+  const job1 = JSON.parse(`{${writtenMembers(job(1))}}`) as Record<string, unknown>
+  t.same(
+    records.map((r) => Object.keys(r).slice(0, 2)),
+    [['op', 'job_num'], ['op', 'job_num'], ['op', 'job_num'], ['op', 'job_num'], ['op', 'job_num'], ['op', 'job_num'], ['op', 'job_num'], ['op', 'job_num'], ['op', 'lane'], ['op', 'lane'], ['op', 'lane'], ['op', 'name']],
+  )
+  t.strictSame(records[0], { op: 'schedule', ...job1 })
+  t.strictSame(records.slice(1, 4), [{ op: 'take', job_num: 123456789 }, { op: 'lease', job_num: 2 }, { op: 'ack', job_num: 2 }])
+  t.match(records[4], { op: 'return', job_num: 3, message: 'back' })
+  t.match(records[5], { op: 'bury', job_num: 4, message: 'dead "one"', state: 'dead', reason: 'exit 3', exit_code: 3, http_status: null, output: 'out\n' })
+  t.match(records[6], { op: 'finish', job_num: 5, kept_until: new Date(1_700_000_100_000).toISOString() })
+  t.strictSame(records.slice(7), [
+    { op: 'delete', job_num: 6 },
+    { op: 'pause', lane },
+    { op: 'resume', lane },
+    { op: 'unique', lane: 'main', key: 'k"1', hash: 'h', job_num: 7, until: 1_700_000_200_000 },
+    { op: 'cron', name: 'nightly', record: null },
+  ])
+})
+
+/** A job's members as writeJobMembers writes them (what every job record holds after its op). */
+function writtenMembers(j: Job): string {
+  const out = new ByteWriter(1024)
+  writeJobMembers(j, out)
+  return out.rewind().toString('utf8')
+}

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { crc32 } from 'node:zlib'
 import type { FSYNC_MODES } from '../config'
 import type { Logger } from '../log'
-import { ByteWriter } from '../queue/bytes'
+import { ByteWriter, CLOSE_BRACE, jsonStringBound } from '../queue/bytes'
 import type { ChangeLog, ReturnReason } from '../queue/changes'
 import { type Job, writeFinishedMembers, writeJobMembers, writeReportMembers } from '../queue/job'
 import type { SavedHold } from '../queue/unique'
@@ -57,6 +57,25 @@ export const realJournalFs: JournalFs = {
   },
 }
 
+
+/**
+ * The start of each kind of record, `{"op":"…"` and what follows up to its first value, as bytes
+ * made once: copying them is one typed-array read a byte, where writing the text with
+ * `ByteWriter.ascii` loaded `charCodeAt` through a generic inline-cache call in the daemon (perf:
+ * Builtins_LoadIC under the journal's records), as it did in the reply writer (see ByteWriter.bytes).
+ */
+function recordStarts<const Op extends string>(ops: readonly Op[], then: string): Record<Op, Buffer> {
+  return Object.fromEntries(ops.map((op) => [op, Buffer.from(`{"op":"${op}"${then}`, 'latin1')])) as Record<Op, Buffer>
+}
+/** Records followed by a job's members (`"job_num":…`, see writeJobMembers). */
+const JOB_RECORD = recordStarts(['schedule', 'return', 'bury', 'finish'], ',')
+/** Records of a job's number alone. */
+const NUMBER_RECORD = recordStarts(['take', 'lease', 'ack', 'delete'], ',"job_num":')
+const LANE_RECORD = recordStarts(['pause', 'resume'], ',"lane":')
+/** Records of rare kinds, whose members JSON.stringify writes (see fieldsRecord). */
+const FIELDS_RECORD = recordStarts(['unique', 'cron'], '')
+const SPACE = 0x20
+const NEWLINE = 0x0a
 
 /** fdatasyncs that may run at once (see startSync). */
 const MAX_SYNCS = 2
@@ -184,55 +203,54 @@ export class Journal implements ChangeLog {
   }
 
   scheduled(job: Job): void {
-    this.jobRecord('schedule', job)
+    this.jobRecord(JOB_RECORD.schedule, job)
   }
 
   taken(job: Job): void {
-    this.numberRecord('take', job)
+    this.numberRecord(NUMBER_RECORD.take, job)
   }
 
   leased(job: Job): void {
-    this.numberRecord('lease', job)
+    this.numberRecord(NUMBER_RECORD.lease, job)
   }
 
   acked(job: Job): void {
-    this.numberRecord('ack', job)
+    this.numberRecord(NUMBER_RECORD.ack, job)
   }
 
   returned(job: Job, _reason: ReturnReason): void {
-    this.jobRecord('return', job)
+    this.jobRecord(JOB_RECORD.return, job)
   }
 
   buried(job: Job): void {
-    this.jobRecord('bury', job)
+    this.jobRecord(JOB_RECORD.bury, job)
   }
 
   finished(job: Job, until: number): void {
     const out = this.open.out
-    const start = this.startRecord(out, 'finish')
+    const start = this.startRecord(out, JOB_RECORD.finish)
     writeFinishedMembers(job, until, out)
     this.endRecord(out, start)
   }
 
   deleted(job: Job): void {
-    this.numberRecord('delete', job)
+    this.numberRecord(NUMBER_RECORD.delete, job)
   }
 
   lanePaused(lane: string, paused: boolean): void {
     const out = this.open.out
-    const start = this.startRecord(out, paused ? 'pause' : 'resume')
-    out.reserve(lane.length * 6 + 16)
-    out.ascii(',"lane":')
+    const start = this.startRecord(out, paused ? LANE_RECORD.pause : LANE_RECORD.resume)
+    out.reserve(jsonStringBound(lane))
     out.jsonString(lane)
     this.endRecord(out, start)
   }
 
   uniqueHeld({ lane, key, hash, jobNum, until }: SavedHold): void {
-    this.fieldsRecord('unique', { lane, key, hash, job_num: jobNum, until })
+    this.fieldsRecord(FIELDS_RECORD.unique, { lane, key, hash, job_num: jobNum, until })
   }
 
   cronChanged(name: string, record: CronRecord | undefined): void {
-    this.fieldsRecord('cron', { name, record: record === undefined ? null : encodeCronRecord(record) })
+    this.fieldsRecord(FIELDS_RECORD.cron, { name, record: record === undefined ? null : encodeCronRecord(record) })
   }
 
   /** Runs `callback` once everything appended so far is written (and synced, per the mode). */
@@ -319,24 +337,23 @@ export class Journal implements ChangeLog {
     return this.batches[this.batches.length - 1]!
   }
 
-  private jobRecord(op: string, job: Job): void {
+  private jobRecord(op: Buffer, job: Job): void {
     const out = this.open.out
     const start = this.startRecord(out, op)
     writeJobMembers(job, out)
-    if (op === 'bury') writeReportMembers(job.report!, out)
+    if (op === JOB_RECORD.bury) writeReportMembers(job.report!, out)
     this.endRecord(out, start)
   }
 
-  private numberRecord(op: string, job: Job): void {
+  private numberRecord(op: Buffer, job: Job): void {
     const out = this.open.out
     const start = this.startRecord(out, op)
-    out.ascii(',"job_num":')
     out.uint(job.jobNum)
     this.endRecord(out, start)
   }
 
   /** A record of a rare kind (not one per job): its fields as JSON.stringify writes them. */
-  private fieldsRecord(op: string, fields: Record<string, unknown>): void {
+  private fieldsRecord(op: Buffer, fields: Record<string, unknown>): void {
     const out = this.open.out
     const start = this.startRecord(out, op)
     const members = Buffer.from(`,${JSON.stringify(fields).slice(1, -1)}`)
@@ -345,26 +362,25 @@ export class Journal implements ChangeLog {
     this.endRecord(out, start)
   }
 
-  /** Leaves room for the checksum; the record's JSON starts right after it. */
-  private startRecord(out: ByteWriter, op: string): number {
+  /** Leaves room for the checksum; the record's JSON starts right after it, with `op` (one of the starts above). */
+  private startRecord(out: ByteWriter, op: Buffer): number {
     out.reserve(64)
     out.pos += 9 // "xxxxxxxx "
     const start = out.pos
-    out.ascii(`{"op":"${op}"`)
-    if (op === 'schedule' || op === 'return' || op === 'bury' || op === 'finish') out.ascii(',')
+    out.bytes(op)
     return start
   }
 
   private endRecord(out: ByteWriter, start: number): void {
     out.reserve(2)
-    out.ascii('}')
+    out.byte(CLOSE_BRACE)
     const sum = crc32(out.buf.subarray(start, out.pos))
     const end = out.pos
     out.pos = start - 9
     out.hex32(sum)
-    out.ascii(' ')
+    out.byte(SPACE)
     out.pos = end
-    out.ascii('\n')
+    out.byte(NEWLINE)
     this.bytesInGeneration += out.pos - start + 9
     if (!this.askedForCompaction && this.bytesInGeneration > this.compactAt) {
       this.askedForCompaction = true

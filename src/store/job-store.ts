@@ -32,7 +32,15 @@ export function when<T>(value: Maybe<T>, next: (value: T) => void, failed: (err:
     }
     return
   }
-  value.then(next).catch(failed)
+  // One reaction that catches `next`'s throw itself: `then(next).catch(failed)` made two more
+  // promises and two more microtasks, for every reply that waits (each one, with a journal).
+  value.then((resolved) => {
+    try {
+      next(resolved)
+    } catch (err) {
+      failed(err)
+    }
+  }, failed)
 }
 
 /** `f` applied to the value once it is there: at once for a plain value (so the in-memory path stays synchronous). */
