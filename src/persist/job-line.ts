@@ -49,6 +49,18 @@ function find(buf: Buffer, byte: number, from: number, to: number): number {
   return -1
 }
 
+/**
+ * Whether `buf[from..to)` is printable ASCII without a backslash: text that reads the same as
+ * bytes (latin1) and as JSON. A hash with an escape or other characters is read by JSON.
+ */
+function plainAscii(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = buf[i]!
+    if (c < 0x20 || c > 0x7e || c === BACKSLASH) return false
+  }
+  return true
+}
+
 /** The next quote from `at` on the line (not escaped: the caller refuses backslashes where they matter), or -1. */
 function quote(buf: Buffer, at: number, end: number): number {
   return find(buf, QUOTE, at, end)
@@ -72,32 +84,48 @@ function digits(buf: Buffer, at: number, end: number): number {
 
 /**
  * The bytes of the last text read in one place of a line, and what was made of them: consecutive
- * jobs mostly share a timestamp and a lane, so neither is made into a string again for each.
+ * jobs mostly share a timestamp and a lane, so neither is made into a string again for each, and
+ * their bytes are compared with the last ones before the line is searched for the closing quote.
  */
 class LastText<T> {
   private readonly bytes = Buffer.alloc(256)
   private length = -1
+  /** The closing quote of the text read last, or -1 when the line had none (or a `refused` byte before it). */
+  end = -1
+
   constructor(
     private readonly make: (text: string) => T,
     public value: T,
+    /** A byte the text may not hold (-1: none): such a line is left to the general reader. */
+    private readonly refused = -1,
   ) {}
 
-  /** What `make` makes of `buf[from..to)`, made again only where those bytes differ from the last. */
-  of(buf: Buffer, from: number, to: number, text: (buf: Buffer, from: number, to: number) => string): T {
-    const length = to - from
-    let same = length === this.length
-    for (let i = 0; same && i < length; i++) same = buf[from + i] === this.bytes[i]
-    if (same) return this.value
-    this.value = this.make(text(buf, from, to))
-    this.length = length <= this.bytes.length ? length : -1
-    if (this.length >= 0) buf.copy(this.bytes, 0, from, to)
+  /** What `make` makes of the text from `from` to the next quote before `lineEnd` (check `end`). */
+  read(buf: Buffer, from: number, lineEnd: number, text: (buf: Buffer, from: number, to: number) => string): T {
+    const length = this.length
+    // The last text had no quote: the same bytes followed by one are the same text.
+    if (length >= 0 && from + length < lineEnd && buf[from + length] === QUOTE) {
+      let same = true
+      for (let i = 0; same && i < length; i++) same = buf[from + i] === this.bytes[i]
+      if (same) {
+        this.end = from + length
+        return this.value
+      }
+    }
+    const end = quote(buf, from, lineEnd)
+    this.end = end >= 0 && (this.refused < 0 || find(buf, this.refused, from, end) < 0) ? end : -1
+    if (this.end < 0) return this.value
+    this.value = this.make(text(buf, from, end))
+    this.length = end - from <= this.bytes.length ? end - from : -1
+    if (this.length >= 0) buf.copy(this.bytes, 0, from, end)
     return this.value
   }
 }
 
 /** Seconds since the epoch of a timestamp (NaN when it is not one). */
 const lastTime = new LastText((text) => Math.floor(Date.parse(text) / 1000), NaN)
-const lastLane = new LastText((text) => text, '')
+/** A lane's name; one with an escape is read by JSON, the general way. */
+const lastLane = new LastText((text) => text, '', BACKSLASH)
 
 /** A string literal with escapes, read by JSON (undefined when it is not one string). */
 function escapedString(buf: Buffer, from: number, to: number): string | undefined {
@@ -109,34 +137,35 @@ function escapedString(buf: Buffer, from: number, to: number): string | undefine
   }
 }
 
-/** The bytes between two quotes as a string: read by JSON where they hold an escape; undefined where a quote is among them. */
+/**
+ * The bytes between two quotes as a string: read by JSON where they hold an escape (or a quote,
+ * which JSON refuses unless escaped). The string is made first and searched for those two
+ * characters: two native searches cost less than looking at each byte in JavaScript.
+ */
 function messageString(buf: Buffer, from: number, to: number): string | undefined {
-  for (let i = from; i < to; i++) {
-    const c = buf[i]
-    if (c === BACKSLASH) return escapedString(buf, from - 1, to + 1)
-    if (c === QUOTE) return undefined
-  }
-  return utf8(buf, from, to)
+  const text = utf8(buf, from, to)
+  return text.indexOf('\\') < 0 && text.indexOf('"') < 0 ? text : escapedString(buf, from - 1, to + 1)
 }
 
 export function parseJobLine(buf: Buffer, start: number, end: number, laneKey: string): RestoredJob | undefined {
   let at = digits(buf, after(buf, start, JOB_NUM), end)
   const jobNum = parsed.value
   at = after(buf, at, HASH)
-  const hashEnd = at < 0 ? -1 : quote(buf, at, end)
+  if (at < 0) return undefined
+  // A hash a known scheme derives from the number is kept as that scheme: no string is made. Such
+  // a hash is 40 hex digits, so its closing quote is looked for there first.
+  const scheme = at + 40 < end && buf[at + 40] === QUOTE ? hashSchemes.derivingBytes(buf, at, at + 40, jobNum) : undefined
+  const hashEnd = scheme !== undefined ? at + 40 : quote(buf, at, end)
   if (hashEnd < 0) return undefined
-  // A hash a known scheme derives from the number is kept as that scheme: no string is made.
-  const scheme = hashSchemes.derivingBytes(buf, at, hashEnd, jobNum)
+  if (scheme === undefined && !plainAscii(buf, at, hashEnd)) return undefined
   const hash = scheme === undefined ? latin1(buf, at, hashEnd) : undefined
   at = after(buf, hashEnd, TIMESTAMP)
-  const timeEnd = at < 0 ? -1 : quote(buf, at, end)
-  if (timeEnd < 0) return undefined
-  const created = lastTime.of(buf, at, timeEnd, latin1)
-  at = after(buf, timeEnd, LANE)
-  const laneEnd = at < 0 ? -1 : quote(buf, at, end)
-  const laneEscape = laneEnd < 0 ? -1 : find(buf, BACKSLASH, at, laneEnd)
-  if (laneEnd < 0 || (laneEscape !== -1 && laneEscape < laneEnd)) return undefined
-  const lane = lastLane.of(buf, at, laneEnd, utf8)
+  if (at < 0) return undefined
+  const created = lastTime.read(buf, at, end, latin1)
+  at = after(buf, lastTime.end, LANE)
+  if (at < 0) return undefined
+  const lane = lastLane.read(buf, at, end, utf8)
+  const laneEnd = lastLane.end
   at = digits(buf, after(buf, laneEnd, PRIORITY), end)
   const priority = parsed.value
   at = after(buf, at, MESSAGE)
