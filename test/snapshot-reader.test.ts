@@ -61,9 +61,8 @@ const PRIORITIES = [0, 1, 512, 512, 4294967295, 99]
 const MESSAGES = ['plain', '', 'quote " and backslash \\ inside', 'line\nbreak\ttab', 'ünïcödé ✓ 🚀', '\u0000\u001f control', 'x'.repeat(5000), '"}', 'ends with a backslash \\', '\u2028\u2029', '{"json":"inside"}']
 
 /** One job line: mostly as dispenserd writes it, some with members the fast reader leaves to JSON. */
-function jobLine(pick: (n: number) => number, jobNum: number, time: string, laneField: string): string {
+function jobLine(pick: (n: number) => number, jobNum: number, time: string, laneField: string, priority: number): string {
   const hash = hashText(pick, jobNum)
-  const priority = PRIORITIES[pick(PRIORITIES.length)]!
   const message = JSON.stringify(MESSAGES[pick(MESSAGES.length)]! + (pick(2) === 0 ? String(jobNum) : ''))
   const members = [`"job_num":${jobNum}`, ...(hash === undefined ? [] : [`"hash":${hash}`]), `"timestamp":${time}`, `"lane":${laneField}`, `"priority":${priority}`, `"message":${message}`]
   switch (pick(12)) {
@@ -98,11 +97,13 @@ function snapshotFile(seed: number): string {
     const lines: string[] = []
     let time = TIMES[0]!
     let laneField = JSON.stringify(key)
+    let priority = 512
     for (let i = 0; i < count; i++) {
       if (pick(8) === 0) time = TIMES[pick(TIMES.length)]!
       if (pick(10) === 0) laneField = LANE_FIELDS[pick(LANE_FIELDS.length)]!
+      if (pick(6) === 0) priority = PRIORITIES[pick(PRIORITIES.length)]!
       jobNum += 1 + pick(3)
-      lines.push(jobLine(pick, jobNum, time, laneField))
+      lines.push(jobLine(pick, jobNum, time, laneField, priority))
     }
     return count === 0 ? `${JSON.stringify(key)}: []` : `${JSON.stringify(key)}: [\n${lines.join(',\n')}\n]`
   })
@@ -196,6 +197,7 @@ t.test('damage in a line shaped as dispenserd writes it is refused as before, wi
     [good(3).replace('"hash":"', '"hash":"a"b'), /line 5: not valid JSON/],
     [good(3).replace('"message":"', '"message":'), /line 5: not valid JSON/],
     [good(3).replace(/}$/, ''), /line 5: not valid JSON/],
+    [good(3).replace(/"x+"}$/, '}'), /line 5: not valid JSON/], // `"message":"}`: cut short after the opening quote
   ]
   for (const [line, message] of damaged) {
     const cutShort = !line.endsWith('}')
