@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import pino from 'pino'
 import t from 'tap'
@@ -197,7 +197,7 @@ t.test('damage in a line shaped as dispenserd writes it is refused as before, wi
     [good(3).replace('"hash":"', '"hash":"a"b'), /line 5: not valid JSON/],
     [good(3).replace('"message":"', '"message":'), /line 5: not valid JSON/],
     [good(3).replace(/}$/, ''), /line 5: not valid JSON/],
-    [good(3).replace(/"x+"}$/, '}'), /line 5: not valid JSON/], // `"message":"}`: cut short after the opening quote
+    [good(3).replace(/x+"}$/, '}'), /line 5: not valid JSON/], // `"message":"}`: cut short after the opening quote
   ]
   for (const [line, message] of damaged) {
     const cutShort = !line.endsWith('}')
@@ -206,5 +206,15 @@ t.test('damage in a line shaped as dispenserd writes it is refused as before, wi
   }
   const ends = `{\n"main": [\n${good(1)},\n${good(2)}\n]\n`
   t.throws(() => readSnapshotFile(file(ends), collect()), /the file ends before its closing }/)
+  t.end()
+})
+
+t.test('the file is closed once read, whether it ends well or is refused', (t) => {
+  const openFiles = (): number => readdirSync('/proc/self/fd').length
+  const before = openFiles()
+  const line = `{"job_num":1,"hash":"${processHashes.hashOf(1)}","timestamp":"2026-11-30T21:12:59Z","lane":"main","priority":512,"message":"m"}`
+  for (let i = 0; i < 5; i++) readSnapshotFile(file(`{\n"main": [\n${line}\n]\n}\n`), collect())
+  for (let i = 0; i < 5; i++) t.throws(() => readSnapshotFile(file(`{\n"main": [\n${line.slice(0, 50)}\n]\n}\n`), collect()), /line 3: not valid JSON/)
+  t.equal(openFiles(), before, 'no file left open')
   t.end()
 })

@@ -139,13 +139,20 @@ function escapedString(buf: Buffer, from: number, to: number): string | undefine
 
 /** A DataView of the block a line is read from, made once a block (Buffer has no 32-bit reads at odd offsets). */
 let viewed: Buffer | undefined
-let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
+const NO_VIEW: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
+let view = NO_VIEW
 function viewOf(buf: Buffer): DataView<ArrayBufferLike> {
   if (buf !== viewed) {
     viewed = buf
     view = new DataView(buf.buffer, buf.byteOffset, buf.length)
   }
   return view
+}
+
+/** Lets go of the last block read (16 MiB a snapshot): call when a file has been read. */
+export function releaseBlock(): void {
+  viewed = undefined
+  view = NO_VIEW
 }
 
 /**
