@@ -59,6 +59,9 @@ t.test('anything else is declined, to be read the general way', (t) => {
     '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"ma\\"in","priority":1,"message":"m"}',
     '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"a"b"}',
     '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"bad \\q escape"}',
+    '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"}',
+    '{"job_num":1,"hash":"a\\u0062","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"m"}',
+    '{"job_num":1,"hash":"ünï","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"m"}',
     '{"job_num": 1, "hash": "h"}',
     '[1,2,3]',
   ]

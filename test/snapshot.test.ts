@@ -1,28 +1,15 @@
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { writeFileAtomically } from '../src/persist/atomic'
 import { ByteWriter } from '../src/queue/bytes'
 import { readLines } from '../src/persist/lines'
-import { type SnapshotSink, readSnapshotFile } from '../src/persist/snapshot'
+import { readSnapshotFile } from '../src/persist/snapshot'
 import { encodeJobsByLane } from '../src/queue/listing'
-import { Queue, type RestoredJob, restoredHashOf } from '../src/queue/queue'
-import { removeDir, tempDir } from './helpers/daemon'
+import { Queue, restoredHashOf } from '../src/queue/queue'
+import { collect, snapshotFiles } from './helpers/snapshot-files'
 
-function collect(): SnapshotSink & { lanes: string[]; jobs: RestoredJob[] } {
-  const lanes: string[] = []
-  const jobs: RestoredJob[] = []
-  return { lanes, jobs, lane: (name) => lanes.push(name), job: (job) => jobs.push(job) }
-}
-
-const dir = tempDir()
-t.teardown(() => removeDir(dir))
-let n = 0
-function file(content: string): string {
-  const name = path.join(dir, `q${n++}.json`)
-  writeFileSync(name, content)
-  return name
-}
+const { dir, file } = snapshotFiles(t)
 
 t.test('what the encoder writes, the reader reads back: lanes, order, every field', async (t) => {
   const q = new Queue({ clock: () => 1_800_000_000_000 })

@@ -4,7 +4,7 @@ import { DEFAULT_LANE, MAX_PRIORITY } from '../queue/job'
 import type { RunReport } from '../queue/job'
 import type { RestoredJob } from '../queue/queue'
 import type { SavedHold } from '../queue/unique'
-import { parseJobLine } from './job-line'
+import { parseJobLine, releaseBlock } from './job-line'
 import { type LineSpan, readLineSpans } from './lines'
 
 /**
@@ -127,7 +127,15 @@ export function readSnapshotFile(file: string, sink: SnapshotSink): number {
     return 0
   }
   const second = first === '{' ? nextContentLine(lines) : undefined
-  if (second !== undefined && (second === '}' || LANE_HEADER.test(second))) return decodeLines(second, lines, sink)
+  if (second !== undefined && (second === '}' || LANE_HEADER.test(second))) {
+    try {
+      return decodeLines(second, lines, sink)
+    } finally {
+      // Stopped at the closing } (or at damage): the file is closed, and its last block let go.
+      lines.return(undefined)
+      releaseBlock()
+    }
+  }
   lines.return(undefined)
   if (size > MAX_WHOLE_FILE_BYTES) {
     fail('layout', `a file over ${MAX_WHOLE_FILE_BYTES} bytes must have one job per line, as dispenserd writes it`)

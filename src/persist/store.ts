@@ -103,12 +103,14 @@ export class SnapshotStore {
     if (existsSync(this.queueFile)) {
       this.logger.info({ file: this.queueFile, bytes: statSync(this.queueFile).size }, 'loading queue')
       const progress = new Progress(this.logger, 'still loading', 'jobs', { file: this.queueFile })
+      // Most loads have no dead.json: its three look-ups a job are skipped then (a million jobs, 30-50 ms).
+      const deadFileEmpty = dead.dead.size === 0 && dead.finished.size === 0 && dead.retried.size === 0
       const fromQueueFile = (job: RestoredJob): void => {
         progress.tick()
-        dead.retried.delete(job.jobNum) // queue.json has it: dead.json's copy is not needed
+        if (!deadFileEmpty) dead.retried.delete(job.jobNum) // queue.json has it: dead.json's copy is not needed
         if (journalSays(job)) return
         // Otherwise it died or succeeded since (dead.json is newer).
-        if (!dead.dead.has(job.jobNum) && !dead.finished.has(job.jobNum)) restore(job)
+        if (deadFileEmpty || (!dead.dead.has(job.jobNum) && !dead.finished.has(job.jobNum))) restore(job)
       }
       try {
         readSnapshotFile(this.queueFile, { lane: (name) => queue.declareLane(name), job: fromQueueFile })

@@ -200,10 +200,11 @@ export class Queue {
   /** Puts back a job loaded from a snapshot, keeping its number, hash and time. */
   restore(input: RestoredJob): Job {
     // What was accepted before a restart is loaded whatever the limits are now.
-    const job = this.rebuild(input)
-    if (job.unique !== undefined) this.uniqueKeys.hold(job, job.unique)
+    const lane = this.lane(input.lane)
+    const job = this.rebuild(input, lane)
+    if (input.unique !== undefined) this.uniqueKeys.hold(job, input.unique)
     if (input.notBefore !== undefined && input.notBefore > this.clock()) this.held.delay(job, input.notBefore, Buffer.byteLength(job.message))
-    else this.enqueue(job)
+    else this.enqueue(job, lane)
     return job
   }
 
@@ -244,17 +245,16 @@ export class Queue {
   }
 
   /** A job as it was saved, in its (declared) lane; job numbers continue above it. */
-  private rebuild(input: RestoredJob): Job {
-    this.declareLane(input.lane)
-    const lane = this.lanes.get(input.lane)!
+  /** A job as restored, not yet queued. A million are restored at start: the lane is looked up once for each, and what it lacks is not set. */
+  private rebuild(input: RestoredJob, lane = this.lane(input.lane)): Job {
     // A hash some process of this data directory derived from the number is kept as its scheme (in the stamp), not as a string.
     const scheme = input.scheme ?? (input.hash === undefined ? undefined : hashSchemes.deriving(input.hash, input.jobNum))
     const stamp = lane.stamps.of(input.priority, input.created ?? Math.floor(this.clock() / 1000), scheme ?? null)
     const job = new Job(input.jobNum, stamp, input.message, scheme === undefined ? (input.hash ?? null) : null)
     this.reserveJobNumsBelow(job.jobNum + 1)
-    job.attempts = input.attempts ?? 0
-    job.unique = input.unique
-    job.group = input.group
+    if (input.attempts !== undefined) job.attempts = input.attempts
+    if (input.unique !== undefined) job.unique = input.unique
+    if (input.group !== undefined) job.group = input.group
     return job
   }
 
@@ -734,8 +734,7 @@ export class Queue {
     if (this.indexes(job)) this.queuedByHash.delete(job.hash)
   }
 
-  private enqueue(job: Job): void {
-    const lane = this.lane(job.lane)
+  private enqueue(job: Job, lane = this.lane(job.lane)): void {
     if (this.indexes(job)) this.queuedByHash.set(job.hash, job)
     lane.ready.push(job)
   }
