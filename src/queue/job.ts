@@ -160,11 +160,15 @@ export class Job {
     return typeof stored === 'string' ? stored : null
   }
 
-  /** Writes the hash as a JSON string literal. */
-  writeHash(out: ByteWriter): void {
+  /**
+   * Writes the hash as a JSON string literal. A stored hash may be of any length (one no scheme
+   * derives, from another daemon's queue.json), so it makes its own room, keeping `after` bytes
+   * free past it: the room its caller had made for what it writes next.
+   */
+  writeHash(out: ByteWriter, after: number): void {
     const stored = this.storedHash
     if (typeof stored === 'string') {
-      out.reserve(jsonStringBound(stored))
+      out.reserve(jsonStringBound(stored) + after)
       out.jsonString(stored)
       return
     }
@@ -256,11 +260,12 @@ const MESSAGE_NAME = Buffer.from(',"message":', 'latin1')
  * lane, priority, message. Used for every job received, listed or saved.
  */
 export function writeJobMembers(job: Job, out: ByteWriter): void {
-  out.reserve(jsonStringBound(job.message) + jsonStringBound(job.lane) + 400)
+  const room = jsonStringBound(job.message) + jsonStringBound(job.lane) + 400
+  out.reserve(room)
   out.bytes(JOB_NUM_NAME)
   out.uint(job.jobNum)
   out.bytes(HASH_NAME)
-  job.writeHash(out)
+  job.writeHash(out, room)
   out.bytes(timestampAndLane(job.created, job.lane))
   out.uint(job.priority)
   out.bytes(MESSAGE_NAME)
