@@ -127,6 +127,24 @@ export class Exchange {
     if (!this.open) return false
     this.answered = true
     this.abortHandler = undefined
+    if (closeConnection && this.corked) {
+      // Inside uWS's callback a reply only marks the connection to be closed once the read is
+      // parsed, and a request pipelined behind this one in the same read clears the mark and is
+      // run: after "Connection: close" (its client retries it), or behind differing Content-Length
+      // headers (a proxy may have taken it for this one's body). Written after the read, the reply
+      // closes the connection; a request behind it finds this one pending, and uWS closes the
+      // connection without running it (the client then gets neither reply).
+      const kept = typeof body === 'string' ? body : Buffer.from(body)
+      setImmediate(() => {
+        if (!this.aborted) this.write(httpStatus, contentType, kept, headers, true)
+      })
+      return true
+    }
+    return this.write(httpStatus, contentType, body, headers, closeConnection)
+  }
+
+  /** Writes a reply now; false when the socket turned out to be closed. */
+  private write(httpStatus: HttpStatus, contentType: string, body: string | Uint8Array, headers: Record<string, string> | undefined, closeConnection: boolean): boolean {
     reply.res = this.res
     reply.resume = this.readingHeld
     reply.status = STATUS_LINE_BYTES.get(httpStatus)!
