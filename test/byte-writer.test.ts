@@ -1,5 +1,7 @@
 import t from 'tap'
 import { ByteWriter, jsonStringBound } from '../src/queue/bytes'
+import { Job, writeJobMembers } from '../src/queue/job'
+import { stampOf } from '../src/queue/stamp'
 
 /**
  * ByteWriter.jsonString writes what JSON.stringify writes, whatever the string holds and however
@@ -65,5 +67,33 @@ t.test('bytes and byte write what they are given, short pieces and long ones', (
     text += `${Buffer.from(piece).toString('latin1')}}`
   }
   t.equal(out.buf.toString('latin1', 0, out.pos), text)
+  t.end()
+})
+
+t.test("a job's members fit the room writeJobMembers makes, whatever its stored hash, wherever the writer stands", (t) => {
+  // A hash no scheme derives (a queue.json of another daemon) is kept as a string of any length.
+  // Its room came out of the job's own: with a long hash and a message of escapes the rest ran
+  // past the buffer, which cut the message short (GET /job, queue.json, the journal).
+  const created = Date.parse('2026-11-22T04:11:00Z') / 1000
+  const jobs = [
+    new Job(1, stampOf('main', 1, created), '\u0001'.repeat(400), 'h'.repeat(400)),
+    new Job(2, stampOf('main', 1, created), 'plain', 'h'.repeat(2000)),
+    new Job(3, stampOf('lane "é"', 7, created), '\u2028 é "\\'.repeat(50), `${'\u0001'.repeat(300)}é`),
+  ]
+  jobs.forEach((job, j) => {
+    const expected = `{"job_num":${job.jobNum},"hash":${JSON.stringify(job.hash)},"timestamp":"2026-11-22T04:11:00Z","lane":${JSON.stringify(job.lane)},"priority":${job.priority},"message":${JSON.stringify(job.message)}}`
+    const wrong: number[] = []
+    // Every room from none to more than the job needs: a writer just short of its reserve, just past it.
+    for (let room = 0; room <= 8000; room++) {
+      const out = new ByteWriter(8192)
+      out.pos = out.buf.length - room
+      const start = out.pos
+      writeJobMembers(job, out)
+      out.reserve(1)
+      out.byte(0x7d)
+      if (`{${out.buf.toString('utf8', start, out.pos)}` !== expected) wrong.push(room)
+    }
+    t.same(wrong.slice(0, 3), [], `job ${j}: written whole with any room left (wrong with ${wrong.length} rooms)`)
+  })
   t.end()
 })

@@ -163,3 +163,39 @@ t.test('a stale pid file from a dead process is taken over', async (t) => {
   t.teardown(() => d.stop())
   t.equal(readFileSync(path.join(dir, 'dispenserd.pid'), 'utf8').trim(), String(d.proc.pid))
 })
+
+t.test('jobs restored with long hashes no scheme derives are answered and written back whole', async (t) => {
+  // queue.json keeps a hash it cannot derive as a string of any length. With a long one and a
+  // message of escapes, the writer ran out of the room it had made for the job: GET /job answered
+  // cut-off JSON, and the snapshot at shutdown wrote a queue.json the next start refused.
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const timestamp = '2026-11-22T04:11:00Z'
+  const jobs = Array.from({ length: 40 }, (_, i) => ({
+    job_num: i + 1,
+    hash: `${'h'.repeat(1000)}${i}`,
+    timestamp,
+    lane: 'main',
+    priority: 1,
+    // The first job's length puts a later one across the snapshot writer's first 256 KiB.
+    message: i === 0 ? 'a'.repeat(5450) : '\u0001'.repeat(1000),
+  }))
+  const lone = { job_num: 41, hash: 'h'.repeat(400), timestamp, lane: 'other', priority: 1, message: '\u0001'.repeat(400) }
+  writeFileSync(path.join(dir, 'queue.json'), JSON.stringify({ main: jobs, other: [lone] }))
+  const first = await startDaemon({ dataDir: dir })
+  t.teardown(() => first.stop())
+  const shown = await fetch(`${first.url}/job?job_num=41`).then((r) => r.text())
+  t.match(parsedOrText(shown), { hash: lone.hash, message: lone.message }, 'GET /job answers the whole job as JSON')
+  t.equal(await first.stop('SIGTERM'), 0)
+  const second = await startDaemon({ dataDir: dir })
+  t.teardown(() => second.stop())
+  t.same((await call(`${second.url}/jobs`)).body, { main: jobs, other: [lone] }, 'the snapshot written at shutdown loads back as it was')
+})
+
+function parsedOrText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return `not JSON (${text.length} characters): ${text.slice(-60)}`
+  }
+}

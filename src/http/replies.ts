@@ -62,7 +62,7 @@ export function scheduledReply(job: Job): Buffer {
   const out = replyWriter
   out.pos = 0
   out.bytes(OK_START)
-  writeJobNumAndHash(job, out)
+  writeJobNumAndHash(job, out, 1) // room for the closing brace past a stored hash of any length
   out.byte(CLOSE_BRACE)
   return out.buf.subarray(0, out.pos)
 }

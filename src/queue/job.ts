@@ -160,11 +160,15 @@ export class Job {
     return typeof stored === 'string' ? stored : null
   }
 
-  /** Writes the hash as a JSON string literal. */
-  writeHash(out: ByteWriter): void {
+  /**
+   * Writes the hash as a JSON string literal. A stored hash may be of any length (one no scheme
+   * derives, from another daemon's queue.json), so it makes its own room, keeping `after` bytes
+   * free past it: the room its caller had made for what it writes next.
+   */
+  writeHash(out: ByteWriter, after: number): void {
     const stored = this.storedHash
     if (typeof stored === 'string') {
-      out.reserve(jsonStringBound(stored))
+      out.reserve(jsonStringBound(stored) + after)
       out.jsonString(stored)
       return
     }
@@ -252,13 +256,14 @@ const HASH_NAME = Buffer.from(',"hash":', 'latin1')
 const MESSAGE_NAME = Buffer.from(',"message":', 'latin1')
 
 /** Writes `"job_num":N,"hash":"…"`: the members a job's replies start with. */
-export function writeJobNumAndHash(job: Job, out: ByteWriter): void {
-  // The number's 16 digits at most and a derived hash's 42 bytes (a stored one reserves its own).
+export function writeJobNumAndHash(job: Job, out: ByteWriter, after = 0): void {
+  // The number's 16 digits at most and a derived hash's 42 bytes (a stored one reserves its own,
+  // on top of the `after` bytes the caller reserved for what follows).
   out.reserve(JOB_NUM_NAME.length + 16 + HASH_NAME.length + 42)
   out.bytes(JOB_NUM_NAME)
   out.uint(job.jobNum)
   out.bytes(HASH_NAME)
-  job.writeHash(out)
+  job.writeHash(out, after)
 }
 
 /**
@@ -266,8 +271,9 @@ export function writeJobNumAndHash(job: Job, out: ByteWriter): void {
  * lane, priority, message. Used for every job received, listed or saved.
  */
 export function writeJobMembers(job: Job, out: ByteWriter): void {
-  out.reserve(jsonStringBound(job.message) + jsonStringBound(job.lane) + 400)
-  writeJobNumAndHash(job, out)
+  const room = jsonStringBound(job.message) + jsonStringBound(job.lane) + 400
+  out.reserve(room)
+  writeJobNumAndHash(job, out, room)
   out.bytes(timestampAndLane(job.created, job.lane))
   out.uint(job.priority)
   out.bytes(MESSAGE_NAME)

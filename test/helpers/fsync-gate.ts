@@ -1,23 +1,7 @@
-import { execFileSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { tempDir, until } from './daemon'
-
-const SOURCE = path.join(__dirname, 'fsync-gate.c')
-
-/** Compiles fsync-gate.c once per content (gcc), into the temp directory. */
-function library(): string {
-  const source = readFileSync(SOURCE)
-  const out = path.join(tmpdir(), `dispenserd-fsync-gate-${createHash('sha256').update(source).digest('hex').slice(0, 12)}.so`)
-  if (!existsSync(out)) {
-    const partial = `${out}.${process.pid}`
-    execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', partial, SOURCE, '-ldl', '-lpthread'])
-    renameSync(partial, out)
-  }
-  return out
-}
+import { preloadLibrary } from './preload'
 
 export interface SyncRecord {
   n: number
@@ -35,7 +19,7 @@ export class FsyncGate {
   readonly env: NodeJS.ProcessEnv
 
   constructor() {
-    this.env = { FSYNC_GATE_DIR: this.dir, LD_PRELOAD: library() }
+    this.env = { FSYNC_GATE_DIR: this.dir, LD_PRELOAD: preloadLibrary('fsync-gate') }
     this.allow(Number.MAX_SAFE_INTEGER)
   }
 
