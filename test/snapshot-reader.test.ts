@@ -198,6 +198,8 @@ t.test('damage in a line shaped as dispenserd writes it is refused as before, wi
     [good(3).replace('"message":"', '"message":'), /line 5: not valid JSON/],
     [good(3).replace(/}$/, ''), /line 5: not valid JSON/],
     [good(3).replace(/x+"}$/, '}'), /line 5: not valid JSON/], // `"message":"}`: cut short after the opening quote
+    // A backslash before the timestamp's closing quote: JSON reads on past it; Date.parse took the text before it.
+    [good(3).replace('"timestamp":"2026-11-30T21:12:59Z"', '"timestamp":"Nov 30 2026 (\\"'), /line 5: not valid JSON/],
   ]
   for (const [line, message] of damaged) {
     const cutShort = !line.endsWith('}')

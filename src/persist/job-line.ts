@@ -122,8 +122,11 @@ class LastText<T> {
   }
 }
 
-/** Seconds since the epoch of a timestamp (NaN when it is not one). */
-const lastTime = new LastText((text) => Math.floor(Date.parse(text) / 1000), NaN)
+/**
+ * Seconds since the epoch of a timestamp (NaN when it is not one). One with a backslash is read by
+ * JSON, the general way: `\"` does not end it there, where Date.parse would take the text before it.
+ */
+const lastTime = new LastText((text) => Math.floor(Date.parse(text) / 1000), NaN, BACKSLASH)
 /** A lane's name; one with an escape is read by JSON, the general way. */
 const lastLane = new LastText((text) => text, '', BACKSLASH)
 
