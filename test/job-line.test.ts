@@ -58,6 +58,8 @@ t.test('anything else is declined, to be read the general way', (t) => {
     '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":4294967296,"message":"m"}',
     '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"ma\\"in","priority":1,"message":"m"}',
     '{"job_num":1,"hash":"h","timestamp":"Nov 22 2026 (\\","lane":"main","priority":1,"message":"m"}',
+    '{"job_num":007,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"m"}',
+    '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":01,"message":"m"}',
     '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"a"b"}',
     '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"bad \\q escape"}',
     '{"job_num":1,"hash":"h","timestamp":"2026-11-22T04:11:00Z","lane":"main","priority":1,"message":"}',

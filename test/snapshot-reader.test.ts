@@ -198,6 +198,9 @@ t.test('damage in a line shaped as dispenserd writes it is refused as before, wi
     [good(3).replace('"message":"', '"message":'), /line 5: not valid JSON/],
     [good(3).replace(/}$/, ''), /line 5: not valid JSON/],
     [good(3).replace(/x+"}$/, '}'), /line 5: not valid JSON/], // `"message":"}`: cut short after the opening quote
+    // Leading zeros: JSON has none (the fast reader took 007 as 7).
+    [good(3).replace('"job_num":3', '"job_num":03'), /line 5: not valid JSON/],
+    [good(3).replace('"priority":512', '"priority":0512'), /line 5: not valid JSON/],
     // A backslash before the timestamp's closing quote: JSON reads on past it; Date.parse took the text before it.
     [good(3).replace('"timestamp":"2026-11-30T21:12:59Z"', '"timestamp":"Nov 30 2026 (\\"'), /line 5: not valid JSON/],
   ]

@@ -77,7 +77,8 @@ function digits(buf: Buffer, at: number, end: number): number {
     if (c < 0x30 || c > 0x39) break
     value = value * 10 + (c - 0x30)
   }
-  if (i === at) return -1
+  // None, or a leading zero JSON does not allow (007): the general reader refuses the line.
+  if (i === at || (buf[at] === 0x30 && i - at > 1)) return -1
   parsed.value = value
   return i
 }
