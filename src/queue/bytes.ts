@@ -94,7 +94,9 @@ export class ByteWriter {
    * Buffer#write (native), then the bytes written are checked: exactly one per character means it
    * is all ASCII, which needs escaping only for control characters, quote and backslash; anything
    * else is written again by the general path. Reading the characters in JavaScript instead cost a
-   * batch receive a third of its time (see `bytes`).
+   * batch receive a third of its time (see `bytes`). The caller reserves `jsonStringBound(text)`
+   * first: Buffer#write stops silently at the end of the buffer, and a text cut short there can
+   * still pass the one-byte-a-character check (how a long stored hash once cut a reply short).
    */
   jsonString(text: string): void {
     const { buf } = this
