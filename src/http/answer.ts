@@ -1,5 +1,5 @@
 import { ApiError } from '../errors'
-import { type Maybe, isPromise } from '../store/job-store'
+import { type Maybe, isPromise, when } from '../store/job-store'
 import type { Exchange } from './exchange'
 
 /** Answers an error: an ApiError as it says, anything else as a logged 500. */
@@ -14,7 +14,7 @@ export function fail(ex: Exchange, err: unknown): void {
  */
 export function answer<T>(ex: Exchange, result: Maybe<T>, body: (value: T) => string | Uint8Array): void {
   if (isPromise(result)) {
-    result.then((value) => ex.send(200, body(value))).catch((err: unknown) => fail(ex, err))
+    when(result, (value) => ex.send(200, body(value)), (err) => fail(ex, err))
     return
   }
   // At once (the in-memory store without a journal, most replies): no closures to make.

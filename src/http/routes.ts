@@ -135,7 +135,7 @@ export class Routes {
       const taken = service.receive(lane, leaseMs)
       if (taken === undefined) return false
       if (isPromise(taken)) {
-        taken.then((t) => deliver(ex, t)).catch((err: unknown) => fail(ex, err))
+        when(taken, (t) => deliver(ex, t), (err) => fail(ex, err))
         return true
       }
       // At once (the in-memory store without a journal): no closures to make, as `when` would.

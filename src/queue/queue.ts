@@ -244,8 +244,10 @@ export class Queue {
     return job
   }
 
-  /** A job as it was saved, in its (declared) lane; job numbers continue above it. */
-  /** A job as restored, not yet queued. A million are restored at start: the lane is looked up once for each, and what it lacks is not set. */
+  /**
+   * A job as it was saved, in its (declared) lane, not yet queued; job numbers continue above it.
+   * A million are restored at start: the lane is looked up once for each, and what it lacks is not set.
+   */
   private rebuild(input: RestoredJob, lane = this.lane(input.lane)): Job {
     // A hash some process of this data directory derived from the number is kept as its scheme (in the stamp), not as a string.
     const scheme = input.scheme ?? (input.hash === undefined ? undefined : hashSchemes.deriving(input.hash, input.jobNum))
