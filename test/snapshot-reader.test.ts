@@ -203,6 +203,14 @@ t.test('damage in a line shaped as dispenserd writes it is refused as before, wi
     [good(3).replace('"priority":512', '"priority":0512'), /line 5: not valid JSON/],
     // A backslash before the timestamp's closing quote: JSON reads on past it; Date.parse took the text before it.
     [good(3).replace('"timestamp":"2026-11-30T21:12:59Z"', '"timestamp":"Nov 30 2026 (\\"'), /line 5: not valid JSON/],
+    // Raw control characters inside a string: JSON has them only escaped (the fast reader took them as they were).
+    [good(3).replace('"message":"x', '"message":"a\tb'), /line 5: not valid JSON/],
+    [good(3).replace('"message":"x', '"message":"\u0001'), /line 5: not valid JSON/],
+    [good(3).replace(/x"}$/, '\u001f"}'), /line 5: not valid JSON/],
+    [good(3).replace('"lane":"main"', '"lane":"ma\u0000in"'), /line 5: not valid JSON/],
+    [good(3).replace('"lane":"main"', '"lane":"\u007fmain\t"'), /line 5: not valid JSON/],
+    [good(3).replace('"hash":"', '"hash":"a\u0002'), /line 5: not valid JSON/],
+    [good(3).replace('"timestamp":"2026-11-30T21:12:59Z"', '"timestamp":"Nov 30\t2026"'), /line 5: not valid JSON/],
   ]
   for (const [line, message] of damaged) {
     const cutShort = !line.endsWith('}')
