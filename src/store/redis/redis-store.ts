@@ -756,7 +756,7 @@ export class RedisStore implements JobStore {
   }
 
   stats(): StoreStats {
-    return { kind: 'redis', reachable: this.unavailable === undefined }
+    return { kind: 'redis', reachable: this.unavailable() === undefined }
   }
 
   async deadJobs(lane: string, offset: number, limit: number): Promise<{ total: number; jobs: Job[] }> {
