@@ -66,12 +66,10 @@ export class Scheduling {
     )
     const failed = outcomes.find((o) => o.status === 'rejected')
     if (failed === undefined) return jobs
-    const made = lanes.filter((_, k) => outcomes[k]!.status === 'fulfilled').flatMap(({ indexes }) => indexes)
-    if (made.length === 0) throw failed.reason
-    // A batch is atomic per lane only: the client must learn which jobs are queued, or a resend queues them twice.
-    const err = storeError(failed.reason, 'change')
-    const queued = made.sort((x, y) => x - y).map((i) => `jobs[${i}]`).join(', ')
-    throw new ApiError(err instanceof ApiError ? err.codeName : 'internal', `${queued} of the batch ${made.length === 1 ? 'is' : 'are'} queued (a batch over several lanes is atomic per lane only); for the others: ${err.message}`)
+    throw partlyQueued(
+      lanes.filter((_, k) => outcomes[k]!.status === 'fulfilled').flatMap(({ indexes }) => indexes),
+      failed.reason,
+    )
   }
 
   /** One schedule script for the groups of jobs (one per caller) of one lane; each group's first lane sequence. */
@@ -99,8 +97,9 @@ export class Scheduling {
     this.session.hashes()
     const first = await this.session.call(() => this.session.numbers.take(this.session.client, inputs.length), 'change')
     const outcomes = new Array<Job | UniqueHold>(inputs.length)
-    await Promise.all(
-      [...indexesByLane(inputs)].map(async ([lane, indexes]) => {
+    const lanes = [...indexesByLane(inputs)]
+    const settled = await Promise.allSettled(
+      lanes.map(async ([lane, indexes]) => {
         const laneId = await this.session.call(() => this.session.lanes.ensure(this.session.client, lane), 'change')
         const args: (string | number)[] = [indexes.length]
         for (const i of indexes) {
@@ -129,7 +128,13 @@ export class Scheduling {
         this.wakeups.work(lane)
       }),
     )
-    return outcomes
+    const failed = settled.find((o) => o.status === 'rejected')
+    if (failed === undefined) return outcomes
+    // Of the lanes that answered, the jobs queued (not those whose key another job holds).
+    throw partlyQueued(
+      lanes.filter((_, k) => settled[k]!.status === 'fulfilled').flatMap(([, indexes]) => indexes.filter((i) => outcomes[i] instanceof Job)),
+      failed.reason,
+    )
   }
 
   /** How a watched job ended, if it did (on any frontend). */
@@ -150,6 +155,17 @@ export class Scheduling {
       .then((place) => (place === undefined ? undefined : this.session.laneCall(place.lane, 'unwatch', [place.member], 'change')))
       .catch(() => undefined)
   }
+}
+
+/**
+ * The error of a batch some of whose lanes failed. A batch is atomic per lane only: the client must
+ * learn which jobs are queued (`made`, their indexes in the batch), or a resend queues them twice.
+ */
+function partlyQueued(made: number[], reason: unknown): unknown {
+  if (made.length === 0) return reason
+  const err = storeError(reason, 'change')
+  const queued = made.sort((x, y) => x - y).map((i) => `jobs[${i}]`).join(', ')
+  return new ApiError(err instanceof ApiError ? err.codeName : 'internal', `${queued} of the batch ${made.length === 1 ? 'is' : 'are'} queued (a batch over several lanes is atomic per lane only); for the others: ${err.message}`)
 }
 
 /** Fair groups keep their turns in one process: over Redis a schedule with "group" is refused (code 15). */
