@@ -153,6 +153,11 @@ export class Receiving {
     return expired
   }
 
+  /** Expired leases a sweep that failed could not report: the next one does. */
+  reportAtNextSweep(leases: Job[]): void {
+    this.expiredByTakes.push(...leases)
+  }
+
   async returnUndelivered({ job, lease }: Taken): Promise<boolean> {
     const member = this.session.memberOf(job)
     const hash = this.session.hashes().decode(job.hash) === undefined ? job.hash : ''
