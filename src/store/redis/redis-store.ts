@@ -23,10 +23,11 @@ export type { RedisStoreOptions } from './session'
 /**
  * Jobs kept in Redis (one server, or a cluster): any number of stateless dispenserd processes
  * ("frontends") serve the same lanes. Every lane operation is one atomic Lua script on the lane's
- * hash slot (scripts.ts); deadlines use the Redis server's clock; hints between frontends use
- * sharded pub/sub (wakeups.ts). What GET / and the limits read (counts, usage, lanes) is cached
- * here and refreshed every second. Every call answers with a promise; a Redis that is down or
- * slow answers 503 code 14 (connection.ts), and the store reconnects by itself.
+ * hash slot (lua/, by name in scripts.ts); deadlines use the Redis server's clock; hints between
+ * frontends use sharded pub/sub (wakeups.ts). What GET / and the limits read (counts, usage,
+ * lanes) is cached (counts.ts, lane-directory.ts) and refreshed every second. Every call answers
+ * with a promise; a Redis that is down or slow answers 503 code 14 (connection.ts), and the store
+ * reconnects by itself.
  *
  * This file wires the parts: each holds one kind of operation and makes its calls through the
  * session (session.ts); lifecycle.ts connects, reads what a connection needs, refreshes the counts
