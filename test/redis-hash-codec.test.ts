@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { HashCodec } from '../src/store/redis/keys'
+import { HashCodec } from '../src/store/redis/hash-codec'
 
 /**
  * Job hashes are the lane id and member with a tag: the first 80 bits of HMAC-SHA256 under the

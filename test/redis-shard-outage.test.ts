@@ -5,7 +5,8 @@ import { masterOf, startCluster, startFrontend, storeState } from './helpers/red
 /**
  * A 3-master cluster with the master of one lane killed (no replica takes over): the lanes on the
  * live masters go on as before. A batch over lanes on both is atomic per lane only, so its 503
- * must say which jobs are queued (a client resending the batch would queue those twice), and a
+ * must say which jobs are queued (a client resending the batch would queue those twice), with
+ * unique keys or without, and a
  * receive_block on a live lane that waits in vain is "empty queue", not 503. A take whose lane's
  * id cannot be read (the lane directory's master hangs) does not take the job while saying it did not.
  */
@@ -36,6 +37,20 @@ t.test('one master of a cluster down', async (t) => {
     t.match(reply.body.message, /^jobs\[1\], jobs\[2\] of the batch are queued .*; for the others: the job store \(Redis\) is unavailable/)
     const taken = [(await call(`${d.url}/receive_noblock`, { lane: live })).body.message, (await call(`${d.url}/receive_noblock`, { lane: live })).body.message]
     t.same(taken, ['kept 1', 'kept 2'], 'the jobs the reply named are queued')
+  })
+
+  t.test('a batch with unique keys half-written names the jobs that were queued', async (t) => {
+    const jobs = [
+      { lane: dead, message: 'lost', unique_key: 'u-lost' },
+      { lane: live, message: 'kept once', unique_key: 'u-kept' },
+      { lane: live, message: 'kept, no key' },
+    ]
+    const reply = await call(`${d.url}/schedule`, { jobs })
+    t.equal(reply.status, 503)
+    t.equal(reply.body.code, 14)
+    t.match(reply.body.message, /^jobs\[1\], jobs\[2\] of the batch are queued .*; for the others: the job store \(Redis\) is unavailable/)
+    const taken = [(await call(`${d.url}/receive_noblock`, { lane: live })).body.message, (await call(`${d.url}/receive_noblock`, { lane: live })).body.message]
+    t.same(taken, ['kept once', 'kept, no key'], 'the jobs the reply named are queued')
   })
 
   t.test('a receive_block on a live lane that times out is "empty queue"; on the dead lane, 503', async (t) => {

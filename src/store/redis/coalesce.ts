@@ -1,3 +1,5 @@
+import { ApiError } from '../../errors'
+
 /** Items (jobs) one coalesced script call carries at most: a bound on how long it holds Redis. */
 export const MAX_COALESCED = 1000
 /**
@@ -81,4 +83,9 @@ export class Coalescer<In, Out> {
       },
     )
   }
+}
+
+/** Each caller of a coalesced call that failed gets an error of its own (the same code and message). */
+export function ownError(err: unknown): unknown {
+  return err instanceof ApiError ? new ApiError(err.codeName, err.message) : err
 }

@@ -1,5 +1,5 @@
 import { type Client, Script } from './connection'
-import { META_SCRIPTS } from './scripts'
+import { META_SCRIPTS } from './lua/meta'
 
 /** Job numbers a frontend takes from the shared counter at once. */
 const BLOCK = 1000

@@ -1,7 +1,7 @@
 import type { Client } from './connection'
 import { Script } from './connection'
 import { LaneKeys, metaKey } from './keys'
-import { META_SCRIPTS } from './scripts'
+import { META_SCRIPTS } from './lua/meta'
 
 /**
  * Lane names and their ids (8 hex digits, part of every job hash), kept in two hashes on the meta
