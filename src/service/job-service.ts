@@ -318,9 +318,13 @@ export class JobService {
     })
   }
 
-  /** How many jobs of the lane are ready now (none to hand out while it is paused). */
-  readyCount(lane: string): number {
-    return this.store.pausedLanes().has(lane) ? 0 : this.store.readyCount(lane)
+  /**
+   * Whether a batch receive waiting for `min` jobs can take them now: that many are ready, the lane
+   * is not paused, and a rate-limited lane has the tokens (see RateLimits.has).
+   */
+  batchReady(lane: string, min: number): boolean {
+    if (this.holdsBack(lane) || this.store.readyCount(lane) < min) return false
+    return !this.rates.active || this.rates.has(lane, min, this.clock())
   }
 
   /** Whether the lane may have a job ready now (a paused lane has none to hand out). */
