@@ -82,6 +82,27 @@ t.test('receive_block with count and min waits for min jobs, or takes what there
   t.same(empty.body, { status: 'ok', code: 2, message: 'empty queue', count: 0, jobs: [] })
 })
 
+t.test('a parked batch receiver waiting for its min does not hold back the receivers parked behind it', async (t) => {
+  // A receive arriving now would take a ready job at once: one parked earlier must not wait for it
+  // (nor be told "empty queue" at its timeout while the job sits there).
+  const d = await daemon(t)
+  t.teardown(() => removeDir(d.dataDir))
+  const idle = async (): Promise<number> => ((await call(`${d.url}/`)).body.payload as { idle_workers: Record<string, number> }).idle_workers.h ?? 0
+  const five = call(`${d.url}/receive_block`, { lane: 'h', count: 5, min: 5, timeout: 30 })
+  await until(async () => (await idle()) === 1, 'the batch receiver for five to park')
+  const single = call(`${d.url}/receive_block`, { lane: 'h', timeout: 5 })
+  await until(async () => (await idle()) === 2, 'the single receiver to park')
+  const two = call(`${d.url}/receive_block`, { lane: 'h', count: 3, min: 2, timeout: 5 })
+  await until(async () => (await idle()) === 3, 'the batch receiver for two to park')
+  await schedule(d, 'h', 'first')
+  t.same((await single).body.message, 'first', 'the single receiver behind the batch for five')
+  await schedule(d, 'h', 'second', 'third')
+  t.same(messagesOf((await two).body.jobs), ['second', 'third'], 'the batch for two, once two are ready')
+  t.equal(await idle(), 1, 'the batch for five still waits')
+  await schedule(d, 'h', 'a', 'b', 'c', 'd', 'e')
+  t.same((await five).body.count, 5, 'and gets its five')
+})
+
 t.test('a batch take is durable before it is answered: after SIGKILL the jobs it answered are gone, the rest are there', async (t) => {
   const args = ['--persistence', 'journal', '--journal-fsync', 'always', '--persist-interval', '0']
   const d = await daemon(t, args)

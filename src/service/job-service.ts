@@ -601,12 +601,10 @@ export class JobService {
     const waiting = this.receivers.get(lane)
     while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
       if (this.takesByLane.size > 0 && (this.takesByLane.get(lane) ?? 0) >= MAX_TAKES_IN_FLIGHT) return
-      const receiver = waiting.values().next().value as Receiver
+      const receiver = this.nextToServe(lane, waiting)
+      if (receiver === undefined) return
       if (this.rates.active && !this.rates.has(lane, receiver.min ?? 1, this.clock())) return this.waitForTokens(lane, receiver.min ?? 1)
       if (receiver.count !== undefined) {
-        // A batch receiver waits for `min` jobs (the receivers behind it wait their turn). A
-        // store over the network checks `min` in the take itself (its counts are a second old).
-        if (this.store.answersAtOnce && this.store.readyCount(lane) < (receiver.min ?? 1)) return
         this.unpark(lane, waiting, receiver)
         // Rate limits are the in-memory store's (the Redis store refuses them), whose count is exact.
         const count = this.rates.active ? this.rates.grant(lane, Math.min(receiver.count, this.store.readyCount(lane)), this.clock()) : receiver.count
@@ -621,6 +619,20 @@ export class JobService {
       if (isPromise(taken)) this.takeFor(receiver, lane, taken)
       else this.handTo(receiver, lane, taken)
     }
+  }
+
+  /**
+   * The oldest parked receiver that can be served now. A batch receiver waiting for more jobs than
+   * are ready (its `min`) lets those behind it go first, as a receive arriving now would take the
+   * job at once. A store over the network checks `min` in the take itself (its counts are a second
+   * old), so there the oldest goes first.
+   */
+  private nextToServe(lane: string, waiting: Set<Receiver>): Receiver | undefined {
+    const oldest = waiting.values().next().value as Receiver
+    if ((oldest.min ?? 1) === 1 || !this.store.answersAtOnce) return oldest
+    const ready = this.store.readyCount(lane)
+    for (const receiver of waiting) if ((receiver.min ?? 1) <= ready) return receiver
+    return undefined
   }
 
   /** A rate-limited lane with receivers waiting: drained again once `tokens` tokens are due. */
