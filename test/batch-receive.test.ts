@@ -1,5 +1,7 @@
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
 import t, { type Test } from 'tap'
-import { type Running, call, removeDir, startDaemon, until } from './helpers/daemon'
+import { type Running, call, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
 
 /** Batch receives (`count`, `min`) and batch ack, release and touch (`leases`) against the real daemon. */
 
@@ -101,6 +103,30 @@ t.test('a parked batch receiver waiting for its min does not hold back the recei
   t.equal(await idle(), 1, 'the batch for five still waits')
   await schedule(d, 'h', 'a', 'b', 'c', 'd', 'e')
   t.same((await five).body.count, 5, 'and gets its five')
+})
+
+t.test('max_parked_receivers counts a receiver that will wait though a job is ready: fewer than its min, or no token', async (t) => {
+  const dir = tempDir()
+  const config = path.join(dir, 'config.json')
+  writeFileSync(config, JSON.stringify({ lanes: { slow: { rate: { jobs: 1, per: 3600 } } } }))
+  const d = await daemon(t, ['--config', config, '--max-parked-receivers', '1'], dir)
+  t.teardown(() => removeDir(dir))
+  const parked = async (): Promise<number> => ((await call(`${d.url}/`)).body.payload as { server: { parked_receivers: number } }).server.parked_receivers
+  await schedule(d, 'few', 'one')
+  await schedule(d, 'slow', 'a', 'b')
+  t.equal((await call(`${d.url}/receive_noblock`, { lane: 'slow' })).body.message, 'a', 'the only token spent')
+  const first = call(`${d.url}/receive_block`, { lane: 'other', timeout: 30 })
+  await until(async () => (await parked()) === 1, 'one receiver to park')
+  for (const body of [{ lane: 'few', count: 5, min: 3 }, { lane: 'slow' }, { lane: 'slow', count: 5 }]) {
+    const r = await call(`${d.url}/receive_block`, { ...body, timeout: 30 })
+    t.same([r.status, r.body.code], [503, 8], `refused at once: ${JSON.stringify(body)}`)
+    t.match(r.body.message, /max_parked_receivers is 1/)
+  }
+  t.equal(await parked(), 1, 'nothing more parked')
+  await schedule(d, 'few', 'two', 'three')
+  t.equal((await call(`${d.url}/receive_block`, { lane: 'few', count: 5, min: 3, timeout: 30 })).body.count, 3, 'with its min ready it takes them at once, limit or not')
+  await schedule(d, 'other', 'for the first')
+  t.equal((await first).body.message, 'for the first')
 })
 
 t.test('a batch take is durable before it is answered: after SIGKILL the jobs it answered are gone, the rest are there', async (t) => {

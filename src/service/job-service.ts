@@ -345,7 +345,7 @@ export class JobService {
     const counted = receiver.countsAsParked !== false
     if (counted) this.refuseRunnerLane(lane)
     const { maxParkedReceivers } = this.limits
-    if (counted && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers && !this.hasReady(lane)) {
+    if (counted && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers && !this.servesAtOnce(lane, receiver)) {
       throw new ApiError('limit_reached', `${this.parkedCount} receivers are waiting; max_parked_receivers is ${maxParkedReceivers}`)
     }
     let waiting = this.receivers.get(lane)
@@ -353,6 +353,15 @@ export class JobService {
     waiting.add(receiver)
     if (counted) this.parkedCount++
     this.drain(lane)
+  }
+
+  /**
+   * Whether a receiver parked now is served at once: a job is ready and, where the counts are
+   * exact, its `min` are ready and the lane has the tokens. (One that would wait counts against
+   * max_parked_receivers, a job ready or not.)
+   */
+  private servesAtOnce(lane: string, receiver: Receiver): boolean {
+    return this.store.answersAtOnce ? this.batchReady(lane, receiver.min ?? 1) : this.hasReady(lane)
   }
 
   /** Removes a parked receiver (its client went away, its timeout passed). Returns whether it was parked. */
