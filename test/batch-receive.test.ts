@@ -129,19 +129,27 @@ t.test('max_parked_receivers counts a receiver that will wait though a job is re
   t.equal((await first).body.message, 'for the first')
 })
 
-t.test('a batch take is durable before it is answered: after SIGKILL the jobs it answered are gone, the rest are there', async (t) => {
+t.test('a batch take is durable before it is answered: after SIGKILL the jobs it answered for good or acked are gone, the rest are there', async (t) => {
   const args = ['--persistence', 'journal', '--journal-fsync', 'always', '--persist-interval', '0']
   const d = await daemon(t, args)
   await schedule(d, 'main', 'a', 'b', 'c', 'd')
   const got = await call(`${d.url}/receive_noblock`, { count: 3 })
   t.equal(got.body.count, 3)
+  // Leased: a lease ends with the process, so every leased job not acked comes back.
+  await schedule(d, 'leased', 'a', 'b', 'c', 'd', 'e')
+  const leased = (await call(`${d.url}/receive_noblock`, { lane: 'leased', count: 3, lease: 600 })).body.jobs as BatchJob[]
+  t.same(messagesOf(leased), ['a', 'c', 'e'])
+  const acked = await call(`${d.url}/ack`, { leases: [{ hash: leased[0]!.hash, lease_token: leased[0]!.lease_token }] })
+  t.match(acked.body.results, [{ code: 0 }])
   await d.stop('SIGKILL')
   const again = await startDaemon({ args, dataDir: d.dataDir })
   t.teardown(async () => {
     await again.stop()
     removeDir(d.dataDir)
   })
-  t.same(messagesOf((await call(`${again.url}/jobs`)).body.main), ['d'])
+  const jobs = (await call(`${again.url}/jobs`)).body
+  t.same(messagesOf(jobs.main), ['d'])
+  t.same(messagesOf(jobs.leased), ['c', 'e', 'b', 'd'], 'the leased jobs not acked are back in their places')
 })
 
 t.test('bad batch requests answer 400 naming the problem and change nothing', async (t) => {
