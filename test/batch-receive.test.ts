@@ -1,5 +1,7 @@
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
 import t, { type Test } from 'tap'
-import { type Running, call, removeDir, startDaemon, until } from './helpers/daemon'
+import { type Running, call, removeDir, startDaemon, tempDir, until } from './helpers/daemon'
 
 /** Batch receives (`count`, `min`) and batch ack, release and touch (`leases`) against the real daemon. */
 
@@ -82,19 +84,72 @@ t.test('receive_block with count and min waits for min jobs, or takes what there
   t.same(empty.body, { status: 'ok', code: 2, message: 'empty queue', count: 0, jobs: [] })
 })
 
-t.test('a batch take is durable before it is answered: after SIGKILL the jobs it answered are gone, the rest are there', async (t) => {
+t.test('a parked batch receiver waiting for its min does not hold back the receivers parked behind it', async (t) => {
+  // A receive arriving now would take a ready job at once: one parked earlier must not wait for it
+  // (nor be told "empty queue" at its timeout while the job sits there).
+  const d = await daemon(t)
+  t.teardown(() => removeDir(d.dataDir))
+  const idle = async (): Promise<number> => ((await call(`${d.url}/`)).body.payload as { idle_workers: Record<string, number> }).idle_workers.h ?? 0
+  const five = call(`${d.url}/receive_block`, { lane: 'h', count: 5, min: 5, timeout: 30 })
+  await until(async () => (await idle()) === 1, 'the batch receiver for five to park')
+  const single = call(`${d.url}/receive_block`, { lane: 'h', timeout: 5 })
+  await until(async () => (await idle()) === 2, 'the single receiver to park')
+  const two = call(`${d.url}/receive_block`, { lane: 'h', count: 3, min: 2, timeout: 5 })
+  await until(async () => (await idle()) === 3, 'the batch receiver for two to park')
+  await schedule(d, 'h', 'first')
+  t.same((await single).body.message, 'first', 'the single receiver behind the batch for five')
+  await schedule(d, 'h', 'second', 'third')
+  t.same(messagesOf((await two).body.jobs), ['second', 'third'], 'the batch for two, once two are ready')
+  t.equal(await idle(), 1, 'the batch for five still waits')
+  await schedule(d, 'h', 'a', 'b', 'c', 'd', 'e')
+  t.same((await five).body.count, 5, 'and gets its five')
+})
+
+t.test('max_parked_receivers counts a receiver that will wait though a job is ready: fewer than its min, or no token', async (t) => {
+  const dir = tempDir()
+  const config = path.join(dir, 'config.json')
+  writeFileSync(config, JSON.stringify({ lanes: { slow: { rate: { jobs: 1, per: 3600 } } } }))
+  const d = await daemon(t, ['--config', config, '--max-parked-receivers', '1'], dir)
+  t.teardown(() => removeDir(dir))
+  const parked = async (): Promise<number> => ((await call(`${d.url}/`)).body.payload as { server: { parked_receivers: number } }).server.parked_receivers
+  await schedule(d, 'few', 'one')
+  await schedule(d, 'slow', 'a', 'b')
+  t.equal((await call(`${d.url}/receive_noblock`, { lane: 'slow' })).body.message, 'a', 'the only token spent')
+  const first = call(`${d.url}/receive_block`, { lane: 'other', timeout: 30 })
+  await until(async () => (await parked()) === 1, 'one receiver to park')
+  for (const body of [{ lane: 'few', count: 5, min: 3 }, { lane: 'slow' }, { lane: 'slow', count: 5 }]) {
+    const r = await call(`${d.url}/receive_block`, { ...body, timeout: 30 })
+    t.same([r.status, r.body.code], [503, 8], `refused at once: ${JSON.stringify(body)}`)
+    t.match(r.body.message, /max_parked_receivers is 1/)
+  }
+  t.equal(await parked(), 1, 'nothing more parked')
+  await schedule(d, 'few', 'two', 'three')
+  t.equal((await call(`${d.url}/receive_block`, { lane: 'few', count: 5, min: 3, timeout: 30 })).body.count, 3, 'with its min ready it takes them at once, limit or not')
+  await schedule(d, 'other', 'for the first')
+  t.equal((await first).body.message, 'for the first')
+})
+
+t.test('a batch take is durable before it is answered: after SIGKILL the jobs it answered for good or acked are gone, the rest are there', async (t) => {
   const args = ['--persistence', 'journal', '--journal-fsync', 'always', '--persist-interval', '0']
   const d = await daemon(t, args)
   await schedule(d, 'main', 'a', 'b', 'c', 'd')
   const got = await call(`${d.url}/receive_noblock`, { count: 3 })
   t.equal(got.body.count, 3)
+  // Leased: a lease ends with the process, so every leased job not acked comes back.
+  await schedule(d, 'leased', 'a', 'b', 'c', 'd', 'e')
+  const leased = (await call(`${d.url}/receive_noblock`, { lane: 'leased', count: 3, lease: 600 })).body.jobs as BatchJob[]
+  t.same(messagesOf(leased), ['a', 'c', 'e'])
+  const acked = await call(`${d.url}/ack`, { leases: [{ hash: leased[0]!.hash, lease_token: leased[0]!.lease_token }] })
+  t.match(acked.body.results, [{ code: 0 }])
   await d.stop('SIGKILL')
   const again = await startDaemon({ args, dataDir: d.dataDir })
   t.teardown(async () => {
     await again.stop()
     removeDir(d.dataDir)
   })
-  t.same(messagesOf((await call(`${again.url}/jobs`)).body.main), ['d'])
+  const jobs = (await call(`${again.url}/jobs`)).body
+  t.same(messagesOf(jobs.main), ['d'])
+  t.same(messagesOf(jobs.leased), ['c', 'e', 'b', 'd'], 'the leased jobs not acked are back in their places')
 })
 
 t.test('bad batch requests answer 400 naming the problem and change nothing', async (t) => {

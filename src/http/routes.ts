@@ -183,7 +183,7 @@ export class Routes {
         // (A store over the network answers later anyway: the receiver parks, and its take decides.)
         if (service.answersAtOnce) {
           if (count === undefined && service.hasReady(lane) && takeReady(ex, lane, leaseMs)) return
-          if (count !== undefined && service.readyCount(lane) >= min) return takeBatch(ex, lane, leaseMs, count)
+          if (count !== undefined && service.batchReady(lane, min)) return takeBatch(ex, lane, leaseMs, count)
         }
         const receiver = new ParkedReceive(ex, outbox, leaseMs, count, min)
         ex.onAbort(() => {

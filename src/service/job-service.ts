@@ -318,9 +318,13 @@ export class JobService {
     })
   }
 
-  /** How many jobs of the lane are ready now (none to hand out while it is paused). */
-  readyCount(lane: string): number {
-    return this.store.pausedLanes().has(lane) ? 0 : this.store.readyCount(lane)
+  /**
+   * Whether a batch receive waiting for `min` jobs can take them now: that many are ready, the lane
+   * is not paused, and a rate-limited lane has the tokens (see RateLimits.has).
+   */
+  batchReady(lane: string, min: number): boolean {
+    if (this.holdsBack(lane) || this.store.readyCount(lane) < min) return false
+    return !this.rates.active || this.rates.has(lane, min, this.clock())
   }
 
   /** Whether the lane may have a job ready now (a paused lane has none to hand out). */
@@ -341,7 +345,7 @@ export class JobService {
     const counted = receiver.countsAsParked !== false
     if (counted) this.refuseRunnerLane(lane)
     const { maxParkedReceivers } = this.limits
-    if (counted && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers && !this.hasReady(lane)) {
+    if (counted && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers && !this.servesAtOnce(lane, receiver)) {
       throw new ApiError('limit_reached', `${this.parkedCount} receivers are waiting; max_parked_receivers is ${maxParkedReceivers}`)
     }
     let waiting = this.receivers.get(lane)
@@ -349,6 +353,15 @@ export class JobService {
     waiting.add(receiver)
     if (counted) this.parkedCount++
     this.drain(lane)
+  }
+
+  /**
+   * Whether a receiver parked now is served at once: a job is ready and, where the counts are
+   * exact, its `min` are ready and the lane has the tokens. (One that would wait counts against
+   * max_parked_receivers, a job ready or not.)
+   */
+  private servesAtOnce(lane: string, receiver: Receiver): boolean {
+    return this.store.answersAtOnce ? this.batchReady(lane, receiver.min ?? 1) : this.hasReady(lane)
   }
 
   /** Removes a parked receiver (its client went away, its timeout passed). Returns whether it was parked. */
@@ -597,12 +610,10 @@ export class JobService {
     const waiting = this.receivers.get(lane)
     while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
       if (this.takesByLane.size > 0 && (this.takesByLane.get(lane) ?? 0) >= MAX_TAKES_IN_FLIGHT) return
-      const receiver = waiting.values().next().value as Receiver
+      const receiver = this.nextToServe(lane, waiting)
+      if (receiver === undefined) return
       if (this.rates.active && !this.rates.has(lane, receiver.min ?? 1, this.clock())) return this.waitForTokens(lane, receiver.min ?? 1)
       if (receiver.count !== undefined) {
-        // A batch receiver waits for `min` jobs (the receivers behind it wait their turn). A
-        // store over the network checks `min` in the take itself (its counts are a second old).
-        if (this.store.answersAtOnce && this.store.readyCount(lane) < (receiver.min ?? 1)) return
         this.unpark(lane, waiting, receiver)
         // Rate limits are the in-memory store's (the Redis store refuses them), whose count is exact.
         const count = this.rates.active ? this.rates.grant(lane, Math.min(receiver.count, this.store.readyCount(lane)), this.clock()) : receiver.count
@@ -617,6 +628,20 @@ export class JobService {
       if (isPromise(taken)) this.takeFor(receiver, lane, taken)
       else this.handTo(receiver, lane, taken)
     }
+  }
+
+  /**
+   * The oldest parked receiver that can be served now. A batch receiver waiting for more jobs than
+   * are ready (its `min`) lets those behind it go first, as a receive arriving now would take the
+   * job at once. A store over the network checks `min` in the take itself (its counts are a second
+   * old), so there the oldest goes first.
+   */
+  private nextToServe(lane: string, waiting: Set<Receiver>): Receiver | undefined {
+    const oldest = waiting.values().next().value as Receiver
+    if ((oldest.min ?? 1) === 1 || !this.store.answersAtOnce) return oldest
+    const ready = this.store.readyCount(lane)
+    for (const receiver of waiting) if ((receiver.min ?? 1) <= ready) return receiver
+    return undefined
   }
 
   /** A rate-limited lane with receivers waiting: drained again once `tokens` tokens are due. */

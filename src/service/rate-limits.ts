@@ -73,14 +73,18 @@ export class RateLimits {
     return bucket === undefined ? want : bucket.take(want, now)
   }
 
-  /** Whether `lane` has at least `tokens` tokens now (none are spent). */
+  /**
+   * Whether `lane` has at least `tokens` tokens now (none are spent), or a full bucket when its
+   * burst is fewer: a batch receiver's `min` above the burst could otherwise never be met.
+   */
   has(lane: string, tokens: number, now: number): boolean {
     const bucket = this.buckets.get(lane)
-    return bucket === undefined || bucket.available(now) >= tokens
+    return bucket === undefined || bucket.available(now) >= Math.min(tokens, bucket.spec.burst)
   }
 
-  /** How long until `lane` has `tokens` tokens. */
+  /** How long until `lane` has `tokens` tokens (or a full bucket, as `has` counts). */
   msUntil(lane: string, tokens: number, now: number): number {
-    return this.buckets.get(lane)?.msUntil(tokens, now) ?? 0
+    const bucket = this.buckets.get(lane)
+    return bucket === undefined ? 0 : bucket.msUntil(Math.min(tokens, bucket.spec.burst), now)
   }
 }
