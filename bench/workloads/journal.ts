@@ -70,7 +70,8 @@ interface Tally {
 
 /** Snapshots finished (or failed) so far, by the daemon's log. */
 function snapshotsDone(server: Server): number {
-  return server.lines.filter((l) => l.msg === 'snapshot written' || l.msg === 'snapshot failed').length
+  // A failure's message goes on to say what is kept ("snapshot failed; the previous queue.json is intact").
+  return server.lines.filter((l) => l.msg === 'snapshot written' || (typeof l.msg === 'string' && l.msg.startsWith('snapshot failed'))).length
 }
 
 /**
