@@ -33,6 +33,14 @@ t.test('frontends over one standalone redis-server', async (t) => {
     t.ok(ms < 800, `delivered in ${ms} ms`)
   })
 
+  t.test('a lone surrogate in a request is read as U+FFFD, as the in-memory store and the original read it', async (t) => {
+    // JSON.stringify writes a lone surrogate as the escape \ud800: the bodies below carry escapes.
+    const scheduled = await call(`${a.url}/schedule`, { lane: 'odd\udc00lane', message: 'a\ud800b' })
+    t.equal(scheduled.status, 200)
+    const got = (await call(`${b.url}/receive_noblock`, { lane: 'odd\ufffdlane' })).body as unknown as JobReply
+    t.same([got.message, got.lane], ['a\ufffdb', 'odd\ufffdlane'])
+  })
+
   t.test('a lease taken on A is touched, released and acked on B', async (t) => {
     await call(`${a.url}/schedule`, { lane: 'cross', message: 'one', priority: 1 })
     await call(`${a.url}/schedule`, { lane: 'cross', message: 'two', priority: 1 })

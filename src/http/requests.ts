@@ -18,17 +18,34 @@ export function invalid(message: string): ApiError {
 /** What an empty body holds: one object for all of them (frozen: no parser writes to its fields). */
 const NO_FIELDS: Fields = Object.freeze({})
 
+/** A `\u` escape of a UTF-16 surrogate (D800–DFFF): only a body holding one can parse into a lone surrogate. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/
+
+/**
+ * The value with every lone surrogate (an escape such as "\ud800" without its pair) replaced by
+ * U+FFFD, as the original's Go decoder reads it. Every store then keeps the same text: Redis holds
+ * UTF-8, which has no lone surrogates, and would make the same replacement for its own jobs only.
+ */
+function wellFormed(value: unknown): unknown {
+  if (typeof value === 'string') return value.toWellFormed()
+  if (Array.isArray(value)) return value.map(wellFormed)
+  if (isJsonObject(value)) return Object.fromEntries(Object.entries(value).map(([key, member]) => [key.toWellFormed(), wellFormed(member)]))
+  return value
+}
+
 /** An empty body is an empty object; anything else must be a JSON object. */
 export function parseJsonObject(body: Buffer): Fields {
   if (body.length === 0) return NO_FIELDS
+  const text = body.toString('utf8')
   let parsed: unknown
   try {
-    parsed = JSON.parse(body.toString('utf8'))
+    parsed = JSON.parse(text)
   } catch (err) {
     throw invalid(`invalid JSON in request body: ${(err as Error).message}`)
   }
   if (!isJsonObject(parsed)) throw invalid('request body must be a JSON object')
-  return parsed
+  // Most bodies have no escape at all: one native search, and no walk.
+  return text.indexOf('\\u') >= 0 && SURROGATE_ESCAPE.test(text) ? (wellFormed(parsed) as Fields) : parsed
 }
 
 export const MAX_LANE_LENGTH = 128

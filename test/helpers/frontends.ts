@@ -12,6 +12,7 @@ export interface JobReply {
   job_num: number
   hash: string
   message: string
+  lane?: string
   lease_token?: string
 }
 
