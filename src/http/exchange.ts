@@ -109,6 +109,8 @@ export class Exchange {
   corked = false
   /** The request's Content-Length header ('' without one), read while the request could be (see framing.ts). */
   contentLength = ''
+  /** True when the request has no body to read (see framing.ts). */
+  bodiless = false
 
   /** `url` names the request in logs. */
   constructor(
