@@ -12,11 +12,18 @@ function tooLarge(ex: Exchange, maxBytes: number): void {
 
 /**
  * Reads a request body of at most `maxBytes`, then calls `handler` (inside uWS's callback, so the
- * reply is corked: `ex.corked`). Must be called synchronously in the route handler: uWS allows
- * `onData` only there. A body over the limit is answered 413 and the connection closed, since the
- * rest of it is unread.
+ * reply is corked: `ex.corked`); a request without a body goes to `handler` at once. Must be
+ * called synchronously in the route handler: uWS allows `onData` only there. A body over the limit
+ * is answered 413 and the connection closed, since the rest of it is unread.
  */
 export function readBody(res: HttpResponse, ex: Exchange, maxBytes: number, handler: BodyHandler): void {
+  if (ex.bodiless) {
+    // No body to wait for (most receives): handled now, in the route handler, where an onData
+    // was a closure, a callback for uWS to keep and one more call from uWS into JavaScript (with
+    // the microtasks run after it) for every such request.
+    handler(ex, NO_BODY)
+    return
+  }
   const declared = ex.contentLength
   if (declared !== '' && Number(declared) > maxBytes) {
     tooLarge(ex, maxBytes)
@@ -37,7 +44,7 @@ export function readBody(res: HttpResponse, ex: Exchange, maxBytes: number, hand
       }
       if (isLast && chunks === undefined) {
         // The common case, a body in one piece: read it in place, before uWS reuses the memory.
-        // (No body at all, as receives mostly come, needs no Buffer of its own.)
+        // (An empty one, as a chunked body may be, needs no Buffer of its own.)
         handler(ex, chunk.byteLength === 0 ? NO_BODY : Buffer.from(chunk))
         return
       }

@@ -19,13 +19,21 @@ export function statusLine(status: HttpStatus): string {
 
 /**
  * The status lines as bytes, as replies write them: uWS takes bytes as they are, where a string
- * is measured and encoded on every call. So is the header every JSON reply has.
+ * is measured and encoded on every call.
  */
 const STATUS_LINE_BYTES = new Map<number, Buffer>([...STATUS_LINES].map(([http, line]) => [http, Buffer.from(line, 'latin1')]))
 
 const CONTENT_TYPE = Buffer.from('Content-Type', 'latin1')
 const JSON_TYPE = 'application/json'
-const JSON_TYPE_BYTES = Buffer.from(JSON_TYPE, 'latin1')
+
+/**
+ * The status line and the Content-Type header of a JSON reply, as one piece of bytes for
+ * writeStatus: uWS writes "HTTP/1.1 ", what it is given, and "\r\n", so the header goes out within
+ * the same call, byte for byte as writeHeader would write it. Every call into uWS crosses from
+ * JavaScript into C++ and looks up the Buffer's memory; writeStatus and writeHeader apart were
+ * two such calls where one does, on every JSON reply.
+ */
+const JSON_HEADS = new Map<number, Buffer>([...STATUS_LINES].map(([http, line]) => [http, Buffer.from(`${line}\r\nContent-Type: ${JSON_TYPE}`, 'latin1')]))
 
 /**
  * The reply `writeReply` writes, set just before it runs (at once, or in `res.cork`): one
@@ -34,12 +42,14 @@ const JSON_TYPE_BYTES = Buffer.from(JSON_TYPE, 'latin1')
 const reply: {
   res: HttpResponse | undefined
   resume: boolean
-  status: Buffer
-  contentType: string | Buffer
+  /** The status line, and the Content-Type header with it when the reply is JSON (JSON_HEADS). */
+  head: Buffer
+  /** The Content-Type of a reply that is not JSON; undefined for JSON, whose header is in `head`. */
+  contentType: string | undefined
   headers: Record<string, string> | undefined
   body: string | Uint8Array
   close: boolean
-} = { res: undefined, resume: false, status: Buffer.alloc(0), contentType: JSON_TYPE_BYTES, headers: undefined, body: '', close: false }
+} = { res: undefined, resume: false, head: Buffer.alloc(0), contentType: undefined, headers: undefined, body: '', close: false }
 
 /**
  * uWS corks a socket into one buffer of 16 KiB (LoopData::CORK_BUFFER_SIZE) while it runs our
@@ -77,10 +87,10 @@ function fillCorked(): void {
 }
 
 function writeReply(): void {
-  const { res, resume, status, contentType, headers, body, close } = reply
+  const { res, resume, head, contentType, headers, body, close } = reply
   if (resume) res!.resume()
-  res!.writeStatus(status)
-  res!.writeHeader(CONTENT_TYPE, contentType)
+  res!.writeStatus(head)
+  if (contentType !== undefined) res!.writeHeader(CONTENT_TYPE, contentType)
   if (headers !== undefined) for (const name in headers) res!.writeHeader(name, headers[name]!)
   res!.end(body, close)
 }
@@ -109,6 +119,8 @@ export class Exchange {
   corked = false
   /** The request's Content-Length header ('' without one), read while the request could be (see framing.ts). */
   contentLength = ''
+  /** True when the request has no body to read (see framing.ts). */
+  bodiless = false
 
   /** `url` names the request in logs. */
   constructor(
@@ -182,8 +194,9 @@ export class Exchange {
   private write(httpStatus: HttpStatus, contentType: string, body: string | Uint8Array, headers: Record<string, string> | undefined, closeConnection: boolean): boolean {
     reply.res = this.res
     reply.resume = this.readingHeld
-    reply.status = STATUS_LINE_BYTES.get(httpStatus)!
-    reply.contentType = contentType === JSON_TYPE ? JSON_TYPE_BYTES : contentType
+    const json = contentType === JSON_TYPE
+    reply.head = (json ? JSON_HEADS : STATUS_LINE_BYTES).get(httpStatus)!
+    reply.contentType = json ? undefined : contentType
     reply.headers = headers
     reply.body = body
     reply.close = closeConnection
@@ -227,8 +240,7 @@ export class Exchange {
     const reply = new StreamedReply(this.res, pieces, (err) => this.fault(err))
     this.abortHandler = () => reply.stop()
     this.res.cork(() => {
-      this.res.writeStatus(STATUS_LINE_BYTES.get(200)!)
-      this.res.writeHeader(CONTENT_TYPE, JSON_TYPE_BYTES)
+      this.res.writeStatus(JSON_HEADS.get(200)!)
       reply.start(first, second.value)
     })
   }

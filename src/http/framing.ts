@@ -9,9 +9,14 @@ import type { HttpRequest } from 'uWebSockets.js'
 let count = 0
 let first = ''
 let all: string[] | undefined
+/** Whether the request being read has a Transfer-Encoding header (a chunked body, which uWS reads). */
+let transferEncoding = false
 
 function collect(key: string, value: string): void {
-  if (key !== 'content-length') return
+  if (key !== 'content-length') {
+    if (key === 'transfer-encoding') transferEncoding = true
+    return
+  }
   if (count++ === 0) first = value
   else (all ??= [first]).push(value)
 }
@@ -29,6 +34,7 @@ export function contentLength(req: HttpRequest): string | string[] {
   count = 0
   first = ''
   all = undefined
+  transferEncoding = false
   req.forEach(collect)
   // Set by collect, which TypeScript does not see run.
   const values = all as string[] | undefined
@@ -36,4 +42,14 @@ export function contentLength(req: HttpRequest): string | string[] {
   if (values === undefined) return first
   for (let i = 1; i < values.length; i++) if (values[i] !== first) return values
   return first
+}
+
+/**
+ * Whether the request `contentLength` read last has no body: neither a Transfer-Encoding header nor
+ * a Content-Length other than 0 (HTTP/1.1 frames a request body by one of them, RFC 9112 6.3, and
+ * so does uWS). Its body need not be read: uWS then only calls onData, if one is attached, with an
+ * empty last chunk, and a handler that answers or attaches onAborted may return without one.
+ */
+export function bodiless(): boolean {
+  return !transferEncoding && (count === 0 || first === '0')
 }

@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import type { Logger } from '../log'
 import { ApiError } from '../errors'
 import { Exchange } from './exchange'
-import { contentLength } from './framing'
+import { bodiless, contentLength } from './framing'
 
 export type RouteHandler = (ex: Exchange, res: HttpResponse, req: HttpRequest) => void
 
@@ -24,6 +24,7 @@ export function uwsHandler(url: string | undefined, logger: Logger, handler: Rou
         return
       }
       ex.contentLength = declared
+      ex.bodiless = bodiless()
       handler(ex, res, req)
     } catch (err) {
       ex.fault(err)
