@@ -74,6 +74,18 @@ t.test('JSON of every shape to every endpoint', async (t) => {
   t.ok(await healthy())
 })
 
+t.test('a deeply nested body holding a lone surrogate is read like any other body', async (t) => {
+  // 30,000 levels of arrays in an ignored member, and lone surrogates (read as U+FFFD) beside it:
+  // the well-forming of the parsed value must not recurse once a level.
+  const depth = 30_000
+  const body = `{"message":"a\\ud800b","lane":"deep","extra":${'['.repeat(depth)}"\\udc00"${']'.repeat(depth)}}`
+  const r = await call(`${d.url}/schedule`, body)
+  t.equal(r.status, 200, JSON.stringify(r.body).slice(0, 200))
+  const got = await call(`${d.url}/receive_noblock`, { lane: 'deep' })
+  t.equal(got.body.message, 'a\ufffdb')
+  t.ok(await healthy())
+})
+
 t.test('hundreds of connections opened and dropped', async (t) => {
   await Promise.all(Array.from({ length: 300 }, (_, i) => rawExchange(d.port, i % 2 === 0 ? '' : 'POST /sche', 50)))
   t.ok(await healthy())

@@ -22,15 +22,32 @@ const NO_FIELDS: Fields = Object.freeze({})
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/
 
 /**
- * The value with every lone surrogate (an escape such as "\ud800" without its pair) replaced by
- * U+FFFD, as the original's Go decoder reads it. Every store then keeps the same text: Redis holds
- * UTF-8, which has no lone surrogates, and would make the same replacement for its own jobs only.
+ * Replaces every lone surrogate (an escape such as "\ud800" without its pair) in the parsed body,
+ * in place, by U+FFFD, as the original's Go decoder reads it. Every store then keeps the same text:
+ * Redis holds UTF-8, which has no lone surrogates, and would make the same replacement for its own
+ * jobs only. A loop over a stack, not recursion: JSON.parse reads a body nested 30,000 deep, and
+ * this must not overflow where it did not.
  */
-function wellFormed(value: unknown): unknown {
-  if (typeof value === 'string') return value.toWellFormed()
-  if (Array.isArray(value)) return value.map(wellFormed)
-  if (isJsonObject(value)) return Object.fromEntries(Object.entries(value).map(([key, member]) => [key.toWellFormed(), wellFormed(member)]))
-  return value
+function makeWellFormed(fields: Fields): void {
+  const stack: unknown[] = [fields]
+  for (let value = stack.pop(); value !== undefined; value = stack.pop()) {
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i]
+        if (typeof item === 'string') value[i] = item.toWellFormed()
+        else if (typeof item === 'object' && item !== null) stack.push(item)
+      }
+    } else if (isJsonObject(value)) {
+      for (const key of Object.keys(value)) {
+        const member = value[key]
+        const wellFormedKey = key.toWellFormed()
+        // (defineProperty: an own "__proto__" member stays a member, as JSON.parse made it.)
+        if (wellFormedKey !== key) delete value[key]
+        Object.defineProperty(value, wellFormedKey, { value: typeof member === 'string' ? member.toWellFormed() : member, writable: true, enumerable: true, configurable: true })
+        if (typeof member === 'object' && member !== null) stack.push(member)
+      }
+    }
+  }
 }
 
 /** An empty body is an empty object; anything else must be a JSON object. */
@@ -45,7 +62,8 @@ export function parseJsonObject(body: Buffer): Fields {
   }
   if (!isJsonObject(parsed)) throw invalid('request body must be a JSON object')
   // Most bodies have no escape at all: one native search, and no walk.
-  return text.indexOf('\\u') >= 0 && SURROGATE_ESCAPE.test(text) ? (wellFormed(parsed) as Fields) : parsed
+  if (text.indexOf('\\u') >= 0 && SURROGATE_ESCAPE.test(text)) makeWellFormed(parsed)
+  return parsed
 }
 
 export const MAX_LANE_LENGTH = 128
