@@ -1,4 +1,5 @@
 import t from 'tap'
+import { parseJsonObject, parseSchedule } from '../src/http/requests'
 import { type Running, call, rawExchange, removeDir, startDaemon, until } from './helpers/daemon'
 
 /** Malformed traffic must never take the daemon down or lose or invent jobs. */
@@ -84,6 +85,16 @@ t.test('a deeply nested body holding a lone surrogate is read like any other bod
   const got = await call(`${d.url}/receive_noblock`, { lane: 'deep' })
   t.equal(got.body.message, 'a\ufffdb')
   t.ok(await healthy())
+})
+
+t.test('members whose names become the same once lone surrogates are replaced: the last one wins, in the first one\'s place', (t) => {
+  // Read as if the body held U+FFFD where each lone surrogate is, as the original's decoder reads
+  // it: "a\ud800" and "a\ufffd" are one name, whose last value wins (JSON's rule) in its first place.
+  const body = '{"arguments":{"a\\ud800":1,"a\\ufffd":2,"k\\udc00":3,"z":4,"k\\ufffd":5}}'
+  const request = parseSchedule(parseJsonObject(Buffer.from(body)))
+  t.equal(request.batch ? undefined : request.job.message, JSON.stringify(JSON.parse(body.replace(/\\ud[89a-f]\w\w/g, '\\ufffd'))))
+  t.equal(request.batch ? undefined : request.job.message, '{"arguments":{"a\ufffd":2,"k\ufffd":5,"z":4}}')
+  t.end()
 })
 
 t.test('hundreds of connections opened and dropped', async (t) => {

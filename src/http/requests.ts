@@ -38,16 +38,27 @@ function makeWellFormed(fields: Fields): void {
         else if (typeof item === 'object' && item !== null) stack.push(item)
       }
     } else if (isJsonObject(value)) {
+      const keys = Object.keys(value)
+      if (!keys.every((key) => key.isWellFormed())) renameMembers(value, keys)
       for (const key of Object.keys(value)) {
         const member = value[key]
-        const wellFormedKey = key.toWellFormed()
-        // (defineProperty: an own "__proto__" member stays a member, as JSON.parse made it.)
-        if (wellFormedKey !== key) delete value[key]
-        Object.defineProperty(value, wellFormedKey, { value: typeof member === 'string' ? member.toWellFormed() : member, writable: true, enumerable: true, configurable: true })
-        if (typeof member === 'object' && member !== null) stack.push(member)
+        if (typeof member === 'string') value[key] = member.toWellFormed()
+        else if (typeof member === 'object' && member !== null) stack.push(member)
       }
     }
   }
+}
+
+/**
+ * Gives `object` its members again under well-formed names, as if JSON.parse had read them so:
+ * names that become the same are one member, in the first one's place with the last one's value
+ * (JSON's rule), and every other member keeps its place. (defineProperty: an own "__proto__"
+ * member stays a member, as JSON.parse made it.)
+ */
+function renameMembers(object: Fields, keys: string[]): void {
+  const members = keys.map((key) => [key.toWellFormed(), object[key]] as const)
+  for (const key of keys) delete object[key]
+  for (const [key, member] of members) Object.defineProperty(object, key, { value: member, writable: true, enumerable: true, configurable: true })
 }
 
 /** An empty body is an empty object; anything else must be a JSON object. */
