@@ -97,6 +97,14 @@ t.test('members whose names become the same once lone surrogates are replaced: t
   t.end()
 })
 
+t.test('arguments nested too deep to be made into a message are refused, not answered 500', async (t) => {
+  const depth = 30_000
+  const r = await call(`${d.url}/schedule`, `{"lane":"deep-args","arguments":{"a":${'['.repeat(depth)}1${']'.repeat(depth)}}}`)
+  t.equal(r.status, 400, JSON.stringify(r.body).slice(0, 200))
+  t.match(r.body.message, /"arguments"/)
+  t.ok(await healthy())
+})
+
 t.test('hundreds of connections opened and dropped', async (t) => {
   await Promise.all(Array.from({ length: 300 }, (_, i) => rawExchange(d.port, i % 2 === 0 ? '' : 'POST /sche', 50)))
   t.ok(await healthy())

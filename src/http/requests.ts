@@ -126,12 +126,25 @@ function messageField(fields: Fields): string {
     if (message !== undefined && message !== null) throw invalid('give either "message" or "arguments", not both')
     if (!isJsonObject(args)) throw invalid('"arguments" must be a JSON object of the job\'s arguments')
     if (target !== undefined && target !== null && typeof target !== 'string') throw invalid('"target" must be a string')
-    return JSON.stringify(target === undefined || target === null ? { arguments: args } : { arguments: args, target })
+    return argumentsMessage(target === undefined || target === null ? { arguments: args } : { arguments: args, target })
   }
   if (target !== undefined && target !== null) throw invalid('"target" goes with "arguments" (runner lanes)')
   if (message === undefined || message === null) throw invalid('missing message')
   if (typeof message !== 'string') throw invalid('"message" must be a string')
   return message
+}
+
+/**
+ * The message a runner lane's job carries. JSON.stringify recurses once a level and overflows on
+ * arguments nested some thousands deep, which JSON.parse reads: that is a bad request, not a fault.
+ */
+function argumentsMessage(message: { arguments: Fields; target?: string }): string {
+  try {
+    return JSON.stringify(message)
+  } catch (err) {
+    if (err instanceof RangeError) throw invalid('"arguments" are nested too deep: make them a flatter JSON object')
+    throw err
+  }
 }
 
 export const MAX_UNIQUE_KEY_LENGTH = 1024
