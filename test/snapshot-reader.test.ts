@@ -211,6 +211,9 @@ t.test('damage in a line shaped as dispenserd writes it is refused as before, wi
     [good(3).replace('"lane":"main"', '"lane":"\u007fmain\t"'), /line 5: not valid JSON/],
     [good(3).replace('"hash":"', '"hash":"a\u0002'), /line 5: not valid JSON/],
     [good(3).replace('"timestamp":"2026-11-30T21:12:59Z"', '"timestamp":"Nov 30\t2026"'), /line 5: not valid JSON/],
+    // A timestamp with other than ASCII in it is UTF-8 text: "à" (bytes C3 A0) is no part of a date,
+    // where the same bytes read as latin1 ("Ã" and a no-break space) are a word and a space Date.parse skips.
+    [good(3).replace('"timestamp":"2026-11-30T21:12:59Z"', '"timestamp":"à30 Nov 2026 21:12:59"'), /line 5 \(lane "main", job 2\): "timestamp" must be an RFC 3339 time/],
   ]
   for (const [line, message] of damaged) {
     const cutShort = !line.endsWith('}')
