@@ -105,6 +105,26 @@ t.test('arguments nested too deep to be made into a message are refused, not ans
   t.ok(await healthy())
 })
 
+t.test('an ack whose result is nested too deep to be kept is refused, not answered 500, and the job stays leased', async (t) => {
+  await call(`${d.url}/schedule`, { message: 'deep result', lane: 'deep-result' })
+  const leased = await call(`${d.url}/receive_noblock`, { lane: 'deep-result', lease: 30 })
+  const lease = `"hash":${JSON.stringify(leased.body.hash)},"lease_token":${JSON.stringify(leased.body.lease_token)}`
+  const depth = 30_000
+  const r = await call(`${d.url}/ack`, `{${lease},"result":${'['.repeat(depth)}1${']'.repeat(depth)}}`)
+  t.equal(r.status, 400, JSON.stringify(r.body).slice(0, 200))
+  t.match(r.body.message, /"result"/)
+  const acked = await call(`${d.url}/ack`, `{${lease},"result":[1]}`)
+  t.equal(acked.status, 200, 'the lease was left as it was')
+})
+
+t.test('a cron entry whose arguments are nested too deep is refused, not answered 500, and not added', async (t) => {
+  const depth = 30_000
+  const r = await call(`${d.url}/cron/add`, `{"name":"deep","every":3600,"arguments":{"a":${'['.repeat(depth)}1${']'.repeat(depth)}}}`)
+  t.equal(r.status, 400, JSON.stringify(r.body).slice(0, 200))
+  t.match(r.body.message, /"arguments"/)
+  t.same((await call(`${d.url}/cron`)).body.entries, [])
+})
+
 t.test('hundreds of connections opened and dropped', async (t) => {
   await Promise.all(Array.from({ length: 300 }, (_, i) => rawExchange(d.port, i % 2 === 0 ? '' : 'POST /sche', 50)))
   t.ok(await healthy())

@@ -1,5 +1,5 @@
 import { ApiError } from '../errors'
-import { isJsonObject } from '../json'
+import { isJsonObject, jsonText } from '../json'
 import { DEFAULT_LANE, DEFAULT_PRIORITY, MAX_PRIORITY } from '../queue/job'
 import { MAX_UNIQUE_FOR_SECONDS } from '../service/lane-settings'
 import type { UniqueScheduleInput } from '../service/job-service'
@@ -126,7 +126,7 @@ function messageField(fields: Fields): string {
     if (message !== undefined && message !== null) throw invalid('give either "message" or "arguments", not both')
     if (!isJsonObject(args)) throw invalid('"arguments" must be a JSON object of the job\'s arguments')
     if (target !== undefined && target !== null && typeof target !== 'string') throw invalid('"target" must be a string')
-    return argumentsMessage(target === undefined || target === null ? { arguments: args } : { arguments: args, target })
+    return jsonField(target === undefined || target === null ? { arguments: args } : { arguments: args, target }, 'arguments')
   }
   if (target !== undefined && target !== null) throw invalid('"target" goes with "arguments" (runner lanes)')
   if (message === undefined || message === null) throw invalid('missing message')
@@ -134,17 +134,11 @@ function messageField(fields: Fields): string {
   return message
 }
 
-/**
- * The message a runner lane's job carries. JSON.stringify recurses once a level and overflows on
- * arguments nested some thousands deep, which JSON.parse reads: that is a bad request, not a fault.
- */
-function argumentsMessage(message: { arguments: Fields; target?: string }): string {
-  try {
-    return JSON.stringify(message)
-  } catch (err) {
-    if (err instanceof RangeError) throw invalid('"arguments" are nested too deep: make them a flatter JSON object')
-    throw err
-  }
+/** `value` as JSON text, for a field the daemon keeps as text (`arguments`, an ack's `result`). */
+function jsonField(value: unknown, field: string): string {
+  const text = jsonText(value)
+  if (text === undefined) throw invalid(`"${field}" is nested too deep: send a flatter JSON value`)
+  return text
 }
 
 export const MAX_UNIQUE_KEY_LENGTH = 1024
@@ -281,7 +275,7 @@ function leaseCommands(fields: Fields, one: (fields: Fields) => LeaseCommand): L
 /** An ack may carry what the consumer returns (JSON text), shown by GET /job while the job is kept. */
 const ack = (fields: Fields): LeaseCommand => {
   const result = fields.result
-  return { hash: hashField(fields), token: tokenField(fields), ms: undefined, result: result === undefined || result === null ? undefined : JSON.stringify(result) }
+  return { hash: hashField(fields), token: tokenField(fields), ms: undefined, result: result === undefined || result === null ? undefined : jsonField(result, 'result') }
 }
 const release = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'delay', false) })
 const touch = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'lease', true) })
