@@ -1,4 +1,5 @@
 import t from 'tap'
+import { parseJsonObject, parseSchedule } from '../src/http/requests'
 import { type Running, call, rawExchange, removeDir, startDaemon, until } from './helpers/daemon'
 
 /** Malformed traffic must never take the daemon down or lose or invent jobs. */
@@ -84,6 +85,44 @@ t.test('a deeply nested body holding a lone surrogate is read like any other bod
   const got = await call(`${d.url}/receive_noblock`, { lane: 'deep' })
   t.equal(got.body.message, 'a\ufffdb')
   t.ok(await healthy())
+})
+
+t.test('members whose names become the same once lone surrogates are replaced: the last one wins, in the first one\'s place', (t) => {
+  // Read as if the body held U+FFFD where each lone surrogate is, as the original's decoder reads
+  // it: "a\ud800" and "a\ufffd" are one name, whose last value wins (JSON's rule) in its first place.
+  const body = '{"arguments":{"a\\ud800":1,"a\\ufffd":2,"k\\udc00":3,"z":4,"k\\ufffd":5}}'
+  const request = parseSchedule(parseJsonObject(Buffer.from(body)))
+  t.equal(request.batch ? undefined : request.job.message, JSON.stringify(JSON.parse(body.replace(/\\ud[89a-f]\w\w/g, '\\ufffd'))))
+  t.equal(request.batch ? undefined : request.job.message, '{"arguments":{"a\ufffd":2,"k\ufffd":5,"z":4}}')
+  t.end()
+})
+
+t.test('arguments nested too deep to be made into a message are refused, not answered 500', async (t) => {
+  const depth = 30_000
+  const r = await call(`${d.url}/schedule`, `{"lane":"deep-args","arguments":{"a":${'['.repeat(depth)}1${']'.repeat(depth)}}}`)
+  t.equal(r.status, 400, JSON.stringify(r.body).slice(0, 200))
+  t.match(r.body.message, /"arguments"/)
+  t.ok(await healthy())
+})
+
+t.test('an ack whose result is nested too deep to be kept is refused, not answered 500, and the job stays leased', async (t) => {
+  await call(`${d.url}/schedule`, { message: 'deep result', lane: 'deep-result' })
+  const leased = await call(`${d.url}/receive_noblock`, { lane: 'deep-result', lease: 30 })
+  const lease = `"hash":${JSON.stringify(leased.body.hash)},"lease_token":${JSON.stringify(leased.body.lease_token)}`
+  const depth = 30_000
+  const r = await call(`${d.url}/ack`, `{${lease},"result":${'['.repeat(depth)}1${']'.repeat(depth)}}`)
+  t.equal(r.status, 400, JSON.stringify(r.body).slice(0, 200))
+  t.match(r.body.message, /"result"/)
+  const acked = await call(`${d.url}/ack`, `{${lease},"result":[1]}`)
+  t.equal(acked.status, 200, 'the lease was left as it was')
+})
+
+t.test('a cron entry whose arguments are nested too deep is refused, not answered 500, and not added', async (t) => {
+  const depth = 30_000
+  const r = await call(`${d.url}/cron/add`, `{"name":"deep","every":3600,"arguments":{"a":${'['.repeat(depth)}1${']'.repeat(depth)}}}`)
+  t.equal(r.status, 400, JSON.stringify(r.body).slice(0, 200))
+  t.match(r.body.message, /"arguments"/)
+  t.same((await call(`${d.url}/cron`)).body.entries, [])
 })
 
 t.test('hundreds of connections opened and dropped', async (t) => {

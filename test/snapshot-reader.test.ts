@@ -142,6 +142,25 @@ t.test('varied files restore the same jobs as JSON.parse reads them: lanes, prio
   t.end()
 })
 
+t.test('text JSON holds raw (DEL, U+2028, U+2029, other UTF-8) loads as JSON.parse reads it, in lines that share their middle', (t) => {
+  const line = (jobNum: number, time: string, lane: string, message: string): string =>
+    `{"job_num":${jobNum},"hash":"h","timestamp":"${time}","lane":"${lane}","priority":1,"message":"${message}"}`
+  const lines = [
+    line(1, '2026-11-30T21:12:59Z', '\u007fmain', 'del \u007f'),
+    line(2, '2026-11-30T21:12:59Z', '\u007fmain', '\u2028\u2029'),
+    line(3, '2026-11-30T21:12:59Z', 'ünï \u2028', 'ünïcödé ✓ 🚀'),
+    line(4, '2026-11-30T21:12:59Z', 'ünï \u2028', '\\"\\\\'), // the characters " and \, escaped
+    line(5, 'ü 30 Nov 2026', 'ünï \u2028', '\\"'),
+    line(6, 'ü 30 Nov 2026', 'main', '\\ud83d\\ude00 \\ud800'),
+  ]
+  const text = `{\n"main": [\n${lines.join(',\n')}\n]\n}\n`
+  const sink = collect()
+  readSnapshotFile(file(text), sink)
+  t.same(sink.jobs.map(restored), reference(text).jobs.map(restored))
+  t.equal(sink.jobs[3]?.message, '"\\')
+  t.end()
+})
+
 t.test('a hash is kept as the scheme that derives it only where that scheme derives it from the job number', (t) => {
   const lines = [
     [1, processHashes.hashOf(1), true],
@@ -211,6 +230,9 @@ t.test('damage in a line shaped as dispenserd writes it is refused as before, wi
     [good(3).replace('"lane":"main"', '"lane":"\u007fmain\t"'), /line 5: not valid JSON/],
     [good(3).replace('"hash":"', '"hash":"a\u0002'), /line 5: not valid JSON/],
     [good(3).replace('"timestamp":"2026-11-30T21:12:59Z"', '"timestamp":"Nov 30\t2026"'), /line 5: not valid JSON/],
+    // A timestamp with other than ASCII in it is UTF-8 text: "à" (bytes C3 A0) is no part of a date,
+    // where the same bytes read as latin1 ("Ã" and a no-break space) are a word and a space Date.parse skips.
+    [good(3).replace('"timestamp":"2026-11-30T21:12:59Z"', '"timestamp":"à30 Nov 2026 21:12:59"'), /line 5 \(lane "main", job 2\): "timestamp" must be an RFC 3339 time/],
   ]
   for (const [line, message] of damaged) {
     const cutShort = !line.endsWith('}')

@@ -1,5 +1,5 @@
 import { ApiError } from '../errors'
-import { isJsonObject } from '../json'
+import { isJsonObject, jsonText } from '../json'
 import { DEFAULT_LANE, DEFAULT_PRIORITY, MAX_PRIORITY } from '../queue/job'
 import { MAX_UNIQUE_FOR_SECONDS } from '../service/lane-settings'
 import type { UniqueScheduleInput } from '../service/job-service'
@@ -38,16 +38,27 @@ function makeWellFormed(fields: Fields): void {
         else if (typeof item === 'object' && item !== null) stack.push(item)
       }
     } else if (isJsonObject(value)) {
+      const keys = Object.keys(value)
+      if (!keys.every((key) => key.isWellFormed())) renameMembers(value, keys)
       for (const key of Object.keys(value)) {
         const member = value[key]
-        const wellFormedKey = key.toWellFormed()
-        // (defineProperty: an own "__proto__" member stays a member, as JSON.parse made it.)
-        if (wellFormedKey !== key) delete value[key]
-        Object.defineProperty(value, wellFormedKey, { value: typeof member === 'string' ? member.toWellFormed() : member, writable: true, enumerable: true, configurable: true })
-        if (typeof member === 'object' && member !== null) stack.push(member)
+        if (typeof member === 'string') value[key] = member.toWellFormed()
+        else if (typeof member === 'object' && member !== null) stack.push(member)
       }
     }
   }
+}
+
+/**
+ * Gives `object` its members again under well-formed names, as if JSON.parse had read them so:
+ * names that become the same are one member, in the first one's place with the last one's value
+ * (JSON's rule), and every other member keeps its place. (defineProperty: an own "__proto__"
+ * member stays a member, as JSON.parse made it.)
+ */
+function renameMembers(object: Fields, keys: string[]): void {
+  const members = keys.map((key) => [key.toWellFormed(), object[key]] as const)
+  for (const key of keys) delete object[key]
+  for (const [key, member] of members) Object.defineProperty(object, key, { value: member, writable: true, enumerable: true, configurable: true })
 }
 
 /** An empty body is an empty object; anything else must be a JSON object. */
@@ -115,12 +126,19 @@ function messageField(fields: Fields): string {
     if (message !== undefined && message !== null) throw invalid('give either "message" or "arguments", not both')
     if (!isJsonObject(args)) throw invalid('"arguments" must be a JSON object of the job\'s arguments')
     if (target !== undefined && target !== null && typeof target !== 'string') throw invalid('"target" must be a string')
-    return JSON.stringify(target === undefined || target === null ? { arguments: args } : { arguments: args, target })
+    return jsonField(target === undefined || target === null ? { arguments: args } : { arguments: args, target }, 'arguments')
   }
   if (target !== undefined && target !== null) throw invalid('"target" goes with "arguments" (runner lanes)')
   if (message === undefined || message === null) throw invalid('missing message')
   if (typeof message !== 'string') throw invalid('"message" must be a string')
   return message
+}
+
+/** `value` as JSON text, for a field the daemon keeps as text (`arguments`, an ack's `result`). */
+function jsonField(value: unknown, field: string): string {
+  const text = jsonText(value)
+  if (text === undefined) throw invalid(`"${field}" is nested too deep: send a flatter JSON value`)
+  return text
 }
 
 export const MAX_UNIQUE_KEY_LENGTH = 1024
@@ -257,7 +275,7 @@ function leaseCommands(fields: Fields, one: (fields: Fields) => LeaseCommand): L
 /** An ack may carry what the consumer returns (JSON text), shown by GET /job while the job is kept. */
 const ack = (fields: Fields): LeaseCommand => {
   const result = fields.result
-  return { hash: hashField(fields), token: tokenField(fields), ms: undefined, result: result === undefined || result === null ? undefined : JSON.stringify(result) }
+  return { hash: hashField(fields), token: tokenField(fields), ms: undefined, result: result === undefined || result === null ? undefined : jsonField(result, 'result') }
 }
 const release = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'delay', false) })
 const touch = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'lease', true) })

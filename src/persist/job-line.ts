@@ -218,7 +218,8 @@ function messageString(buf: Buffer, from: number, to: number): string | undefine
 function middle(buf: Buffer, from: number, end: number): number {
   let at = after(buf, from, TIMESTAMP)
   if (at < 0) return -1
-  const created = lastTime.read(buf, at, end, latin1)
+  // UTF-8, as JSON reads it: the same bytes as latin1 may be a date where the text is none.
+  const created = lastTime.read(buf, at, end, utf8)
   at = after(buf, lastTime.end, LANE)
   if (at < 0) return -1
   const lane = lastLane.read(buf, at, end, utf8)

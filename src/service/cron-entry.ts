@@ -1,5 +1,5 @@
 import { Cron } from 'croner'
-import { isJsonObject } from '../json'
+import { isJsonObject, jsonText } from '../json'
 import { DEFAULT_LANE, DEFAULT_PRIORITY, MAX_PRIORITY } from '../queue/job'
 import { unknownKey } from '../suggest'
 
@@ -71,7 +71,9 @@ function parseMessage(raw: Record<string, unknown>, fail: (what: string) => neve
   if (message !== undefined && args !== undefined) fail('give "message" or "arguments", not both')
   if (args !== undefined) {
     if (!isJsonObject(args)) fail('"arguments" must be an object (the job\'s arguments on a runner lane)')
-    return JSON.stringify({ arguments: args })
+    const text = jsonText({ arguments: args })
+    if (text === undefined) fail('"arguments" is nested too deep: send a flatter JSON object')
+    return text
   }
   if (typeof message !== 'string') fail('"message" must be a string (or give "arguments")')
   return message as string
