@@ -61,8 +61,10 @@ export class Bucket implements HeapItem {
   }
 
   add(job: Job): void {
-    const newest = this.fifo[this.fifo.length - 1]
-    if (this.head === this.fifo.length || newest!.jobNum < job.jobNum) this.fifo.push(job)
+    const fifo = this.fifo
+    // The newest is read only when there is one: reading index -1 of an empty FIFO made this load
+    // megamorphic (a negative index is a named property), and slow for every job after.
+    if (this.head === fifo.length || fifo[fifo.length - 1]!.jobNum < job.jobNum) fifo.push(job)
     else (this.putBack ??= new IndexedHeap<PutBack>(olderFirst)).push(new PutBack(job))
   }
 
