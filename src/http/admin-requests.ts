@@ -37,8 +37,8 @@ export function parsePage(fields: Fields): PageQuery {
   return {
     ...parseFilter(fields),
     sort: oneOf<PageSort>(fields, 'sort', PAGE_SORTS, 'order'),
-    offset: countField(fields, 'offset', 0, 0, 1e9),
-    limit: countField(fields, 'limit', 100, 1, MAX_PAGE),
+    offset: countField(fields.offset, 'offset', 0, 0, 1e9),
+    limit: countField(fields.limit, 'limit', 100, 1, MAX_PAGE),
     cursor: typeof cursor === 'string' && cursor !== '' ? cursor : undefined,
   }
 }
@@ -47,7 +47,7 @@ export function parsePage(fields: Fields): PageQuery {
 export function parseJobRef(fields: Fields): { hash: string } | { jobNum: number } {
   if (fields.job_num !== undefined && fields.job_num !== null && fields.job_num !== '') {
     if (fields.hash !== undefined && fields.hash !== null) throw invalid('give either "hash" or "job_num", not both')
-    return { jobNum: countField(fields, 'job_num', 0, 1, Number.MAX_SAFE_INTEGER) }
+    return { jobNum: countField(fields.job_num, 'job_num', 0, 1, Number.MAX_SAFE_INTEGER) }
   }
   return { hash: hashField(fields) }
 }

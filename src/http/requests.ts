@@ -100,7 +100,7 @@ export function priorityField(fields: Fields): number {
 }
 
 function parseJob(fields: Fields): UniqueScheduleInput {
-  const delayMs = secondsField(fields, 'delay', false)
+  const delayMs = secondsField(fields.delay, 'delay', false)
   const job: UniqueScheduleInput = { message: messageField(fields), lane: laneField(fields), priority: priorityField(fields) }
   if (delayMs !== undefined && delayMs > 0) job.delayMs = delayMs
   if (fields.arguments !== undefined && fields.arguments !== null) job.fromArguments = true
@@ -170,7 +170,7 @@ export function parseSchedule(fields: Fields): ScheduleRequest {
   const jobs = fields.jobs
   if (jobs === undefined || jobs === null) {
     const job = parseJob(fields)
-    return { batch: false, job, unique: job.unique !== undefined, waitMs: secondsField(fields, 'wait', true) }
+    return { batch: false, job, unique: job.unique !== undefined, waitMs: secondsField(fields.wait, 'wait', true) }
   }
   if (fields.wait !== undefined && fields.wait !== null) throw invalid('"wait" is for one job, not a batch')
   if (fields.message !== undefined && fields.message !== null) throw invalid('give either "message" or "jobs", not both')
@@ -189,9 +189,12 @@ export function parseSchedule(fields: Fields): ScheduleRequest {
 /** The longest `timeout`, `lease` or `delay`: Node timers hold at most 2^31-1 ms. */
 export const MAX_SECONDS = 2147483
 
-/** An optional number of seconds, in milliseconds; `min` is exclusive when `positive`. */
-function secondsField(fields: Fields, name: string, positive: boolean): number | undefined {
-  const value = fields[name]
+/**
+ * An optional number of seconds (the field `name`'s `value`), in milliseconds; `min` is exclusive
+ * when `positive`. The fields take their values by name where they call (here, also in intField
+ * and countField): `fields[name]` in one place for every name was a megamorphic load per field.
+ */
+function secondsField(value: unknown, name: string, positive: boolean): number | undefined {
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_SECONDS || (positive && value <= 0)) {
     throw invalid(`"${name}" must be a number of seconds ${positive ? 'above 0' : 'from 0'} up to ${MAX_SECONDS}`)
@@ -210,16 +213,15 @@ export interface Receive {
 /** The most jobs one receive may ask for, and one batch ack, release or touch may name. */
 export const MAX_BATCH = 1000
 
-/** A whole number from `min` to `max`, or undefined when absent. */
-function intField(fields: Fields, name: string, min: number, max: number): number | undefined {
-  const value = fields[name]
+/** The field `name`'s `value`, a whole number from `min` to `max`, or undefined when absent. */
+function intField(value: unknown, name: string, min: number, max: number): number | undefined {
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw invalid(`"${name}" must be an integer from ${min} to ${max}`)
   return value
 }
 
 export function parseReceive(fields: Fields): Receive {
-  return { lane: laneField(fields), leaseMs: secondsField(fields, 'lease', true), count: intField(fields, 'count', 1, MAX_BATCH) }
+  return { lane: laneField(fields), leaseMs: secondsField(fields.lease, 'lease', true), count: intField(fields.count, 'count', 1, MAX_BATCH) }
 }
 
 export interface BlockingReceive extends Receive {
@@ -231,9 +233,9 @@ export interface BlockingReceive extends Receive {
 
 export function parseBlockingReceive(fields: Fields): BlockingReceive {
   const receive = parseReceive(fields)
-  const min = intField(fields, 'min', 1, MAX_BATCH)
+  const min = intField(fields.min, 'min', 1, MAX_BATCH)
   if (min !== undefined && (receive.count === undefined || min > receive.count)) throw invalid('"min" needs "count", and must not exceed it')
-  return { ...receive, timeoutMs: secondsField(fields, 'timeout', false), min: min ?? 1 }
+  return { ...receive, timeoutMs: secondsField(fields.timeout, 'timeout', false), min: min ?? 1 }
 }
 
 
@@ -277,8 +279,8 @@ const ack = (fields: Fields): LeaseCommand => {
   const result = fields.result
   return { hash: hashField(fields), token: tokenField(fields), ms: undefined, result: result === undefined || result === null ? undefined : jsonField(result, 'result') }
 }
-const release = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'delay', false) })
-const touch = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields, 'lease', true) })
+const release = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields.delay, 'delay', false) })
+const touch = (fields: Fields): LeaseCommand => ({ hash: hashField(fields), token: tokenField(fields), ms: secondsField(fields.lease, 'lease', true) })
 
 export function parseAck(fields: Fields): LeaseCommands {
   return leaseCommands(fields, ack)
@@ -303,9 +305,8 @@ export interface FailedQuery {
   limit: number
 }
 
-/** A whole number from a JSON number or, from a query string, its decimal text. */
-export function countField(fields: Fields, name: string, fallback: number, min: number, max: number): number {
-  const raw = fields[name]
+/** The field `name`'s `raw` value: a whole number from a JSON number or, from a query string, its decimal text. */
+export function countField(raw: unknown, name: string, fallback: number, min: number, max: number): number {
   if (raw === undefined || raw === null || raw === '') return fallback
   const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw invalid(`"${name}" must be an integer from ${min} to ${max}`)
@@ -313,7 +314,7 @@ export function countField(fields: Fields, name: string, fallback: number, min: 
 }
 
 export function parseFailed(fields: Fields): FailedQuery {
-  return { lane: laneField(fields), offset: countField(fields, 'offset', 0, 0, 1e9), limit: countField(fields, 'limit', 50, 1, 1000) }
+  return { lane: laneField(fields), offset: countField(fields.offset, 'offset', 0, 0, 1e9), limit: countField(fields.limit, 'limit', 50, 1, 1000) }
 }
 
 export interface DispatchJobRequest {
