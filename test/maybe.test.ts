@@ -1,8 +1,9 @@
 import t from 'tap'
+import { Durable } from '../src/store/durable'
 import { when } from '../src/store/job-store'
 
 /** What `when` called, in order, once every microtask has run. */
-async function outcome(value: number | Promise<number>, next: (v: number) => void): Promise<string[]> {
+async function outcome(value: number | Promise<number> | Durable<number>, next: (v: number) => void): Promise<string[]> {
   const calls: string[] = []
   when(
     value,
@@ -36,4 +37,54 @@ t.test('when: next runs in the microtasks of the turn that settles the promise',
   await Promise.resolve()
   await Promise.resolve()
   t.strictSame(calls, [5], 'answered within two microtask hops, before any I/O')
+})
+
+/** A value settled after `when` listened, as the journal settles it: now (err undefined) or with an error. */
+function durableLater(v: number, err?: Error): Durable<number> {
+  const later = new Durable(v)
+  setImmediate(() => later.settle(err))
+  return later
+}
+
+t.test('when on a Durable: its value reaches next, its error or a throw of next reaches failed, once', async (t) => {
+  const fine = (): void => undefined
+  const throws = (): void => {
+    throw new Error('reply failed')
+  }
+  t.strictSame(await outcome(durableLater(6), fine), ['next 6'])
+  t.strictSame(await outcome(durableLater(7, new Error('journal failed')), fine), ['failed journal failed'])
+  t.strictSame(await outcome(durableLater(8), throws), ['next 8', 'failed reply failed'])
+  const settled = new Durable(9)
+  settled.settle()
+  settled.settle(new Error('too late'))
+  t.strictSame(await outcome(settled, fine), ['next 9'], 'listened to after it settled: at once; a second settle changes nothing')
+})
+
+t.test('when on a Durable: next runs inside settle, with no microtask in between', (t) => {
+  const later = new Durable('job 1')
+  const calls: string[] = []
+  when(later, (v) => calls.push(v), () => calls.push('failed'))
+  t.strictSame(calls, [], 'nothing before it is durable')
+  later.settle()
+  t.strictSame(calls, ['job 1'], 'answered synchronously, in the callback that reports the write')
+  t.end()
+})
+
+t.test('a Durable is a promise to everyone else: await, then, catch, finally, several listeners', async (t) => {
+  const ok = new Durable(10)
+  const chained = ok.then((v) => v + 1)
+  const alsoListening: number[] = []
+  ok.listen((v) => alsoListening.push(v), () => undefined)
+  setImmediate(() => ok.settle())
+  t.equal(await ok, 10, 'await')
+  t.equal(await chained, 11, 'then')
+  t.strictSame(alsoListening, [10], 'a second listener hears too')
+  const failed = new Durable(12)
+  setImmediate(() => failed.settle(new Error('disk full')))
+  await t.rejects(failed, { message: 'disk full' }, 'await rejects')
+  t.equal(await failed.catch((err: Error) => err.message), 'disk full', 'catch')
+  let finalized = false
+  await failed.finally(() => (finalized = true)).catch(() => undefined)
+  t.ok(finalized, 'finally')
+  t.equal(Object.prototype.toString.call(ok), '[object Durable]')
 })

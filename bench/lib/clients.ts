@@ -63,11 +63,27 @@ export class Connection {
   }
 }
 
+const HEADER_END = Buffer.from('\r\n\r\n')
+const CONTENT_LENGTH = Buffer.from('\r\nContent-Length: ')
+
+/**
+ * The framer a real HTTP client would have: native byte searches and the length's digits read as
+ * bytes (it made a string of the head and ran a regular expression over it, a cost per response
+ * that beanstalkd's one-line replies did not pay). A head that spells the header otherwise goes
+ * the slow way.
+ */
 export const httpFrame: Framer = (buf) => {
-  const headerEnd = buf.indexOf('\r\n\r\n')
+  const headerEnd = buf.indexOf(HEADER_END)
   if (headerEnd < 0) return -1
-  const match = /content-length: *(\d+)/i.exec(buf.toString('latin1', 0, headerEnd))
-  const total = headerEnd + 4 + (match ? Number(match[1]) : 0)
+  let bodyLength = 0
+  const at = buf.indexOf(CONTENT_LENGTH)
+  if (at >= 0 && at < headerEnd) {
+    for (let i = at + CONTENT_LENGTH.length; buf[i]! >= 0x30 && buf[i]! <= 0x39; i++) bodyLength = bodyLength * 10 + buf[i]! - 0x30
+  } else {
+    const match = /content-length: *(\d+)/i.exec(buf.toString('latin1', 0, headerEnd))
+    bodyLength = match ? Number(match[1]) : 0
+  }
+  const total = headerEnd + 4 + bodyLength
   return buf.length >= total ? total : -1
 }
 

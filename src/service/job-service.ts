@@ -5,6 +5,7 @@ import type { Held } from '../queue/held'
 import { Job, type RunReport } from '../queue/job'
 import { type LaneSnapshot, type ScheduleInput, byLaneName } from '../queue/queue'
 import type { UniqueHold } from '../queue/unique'
+import { Durable } from '../store/durable'
 import { type JobStore, type LaneCounts, type Maybe, type StoreStats, type Taken, isPromise, then, when } from '../store/job-store'
 import { journalFailed } from './commit'
 import { JobAdmin } from './admin'
@@ -583,22 +584,22 @@ export class JobService {
   /** The one commit path: `value` once the change just made is durable; a journal failure rejects with `failure()`. */
   durable<T>(value: T, failure: () => string): Maybe<T> {
     if (!this.store.defersReplies) return value
-    return new Promise((resolve, reject) => {
-      this.store.whenDurable((err) => (err === undefined ? resolve(value) : reject(journalFailed(err, failure()))))
-    })
+    const later = new Durable(value)
+    this.store.whenDurable((err) => later.settle(err === undefined ? undefined : journalFailed(err, failure())))
+    return later
   }
 
   /** A take's hand-over, through the commit path; a failure puts the job back. */
   private handOver(taken: Taken): Maybe<Taken> {
     this.events.emit('taken', taken.job, taken.lease)
     if (!this.store.defersReplies) return taken
-    return new Promise((resolve, reject) => {
-      this.store.whenDurable((err) => {
-        if (err === undefined) return resolve(taken)
-        this.putBack(taken, 'journal failed')
-        reject(journalFailed(err, 'the job stays queued'))
-      })
+    const later = new Durable(taken)
+    this.store.whenDurable((err) => {
+      if (err === undefined) return later.settle()
+      this.putBack(taken, 'journal failed')
+      later.settle(journalFailed(err, 'the job stays queued'))
     })
+    return later
   }
 
   /**

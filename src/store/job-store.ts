@@ -6,6 +6,7 @@ import type { Job, RunReport } from '../queue/job'
 import type { JobPage, PageQuery } from '../queue/pages'
 import type { FoundJob, LaneCounts, LaneSnapshot, ScheduleInput } from '../queue/queue'
 import type { UniqueHold } from '../queue/unique'
+import { Durable } from './durable'
 
 /**
  * The seam between the job service (policy: limits, receivers, runner lanes, replies) and where
@@ -30,6 +31,11 @@ export function when<T>(value: Maybe<T>, next: (value: T) => void, failed: (err:
     } catch (err) {
       failed(err)
     }
+    return
+  }
+  // A journaled change's value: its callbacks run when the journal reports, with no microtask.
+  if (value instanceof Durable) {
+    value.listen(next, failed)
     return
   }
   // One reaction that catches `next`'s throw itself: `then(next).catch(failed)` made two more
