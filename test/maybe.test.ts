@@ -3,7 +3,7 @@ import { Durable } from '../src/store/durable'
 import { when } from '../src/store/job-store'
 
 /** What `when` called, in order, once every microtask has run. */
-async function outcome(value: number | Promise<number> | Durable<number>, next: (v: number) => void): Promise<string[]> {
+async function outcome(value: number | Promise<number>, next: (v: number) => void): Promise<string[]> {
   const calls: string[] = []
   when(
     value,
@@ -82,7 +82,7 @@ t.test('a Durable is a promise to everyone else: await, then, catch, finally, se
   const failed = new Durable(12)
   setImmediate(() => failed.settle(new Error('disk full')))
   await t.rejects(failed, { message: 'disk full' }, 'await rejects')
-  t.equal(await failed.catch((err: Error) => err.message), 'disk full', 'catch')
+  t.equal(await failed.catch((err: unknown) => (err as Error).message), 'disk full', 'catch')
   let finalized = false
   await failed.finally(() => (finalized = true)).catch(() => undefined)
   t.ok(finalized, 'finally')
