@@ -56,8 +56,8 @@ function answer(list: Pending[]): void {
   for (const { res, aborted } of list) if (!aborted) res.cork(() => res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').end(SCHEDULED))
 }
 
-function append(body: Buffer): void {
-  const json = `{"op":"schedule","job_num":${++jobNum},"hash":"0000000000000000000000000000000000000000","timestamp":"2026-11-30T21:00:00.000Z","lane":"main","priority":5,"message":${JSON.stringify(body.toString('latin1'))}}`
+function append(message: string): void {
+  const json = `{"op":"schedule","job_num":${++jobNum},"hash":"0000000000000000000000000000000000000000","timestamp":"2026-11-30T21:00:00.000Z","lane":"main","priority":5,"message":${JSON.stringify(message)}}`
   const line = `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`
   if (used + line.length * 3 > batch.length) {
     const bigger = Buffer.alloc(batch.length * 2)
@@ -118,7 +118,7 @@ uWS
         res.cork(() => res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').end(SCHEDULED))
         return
       }
-      append(Buffer.from(parsed.message))
+      append(parsed.message)
       waiting.push(pending)
       if (!armed) {
         armed = true

@@ -126,6 +126,16 @@ export function startBound(): Promise<Server> {
   return startBare('bound')
 }
 
+/**
+ * bench/journal-ceiling.ts in one fsync mode ('none' answers without writing), appending to a file in
+ * `dir`: the best a bare uWS program does with a journal on this disk.
+ */
+export async function startJournalCeiling(mode: 'none' | 'always' | 'interval', dir: string): Promise<Server> {
+  const port = await freePort()
+  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', 'journal-ceiling.js'), String(port), mode, dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  return { ...(await track(`journal-ceiling ${mode}`, proc, port, (line) => line.startsWith('listening'))), dataDir: dir }
+}
+
 /** Redis without persistence, unless `persistence` says otherwise (e.g. an AOF in a directory of its own). */
 export async function startRedis(persistence: string[] = ['--appendonly', 'no']): Promise<Server> {
   const port = await freePort()

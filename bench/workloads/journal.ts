@@ -3,7 +3,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { Connection, httpFrame } from '../lib/clients'
-import { type Server, removeDataDir, startDispenserd, startRedis, tempDir } from '../lib/procs'
+import { type Server, removeDataDir, startDispenserd, startJournalCeiling, startRedis, tempDir } from '../lib/procs'
 import { type Row, type Section, fmt } from '../lib/report'
 import { REDIS_KEYSPACE, SCHEDULE_LUA, median, redisBenchmark, redisCli, wrk } from '../lib/tools'
 
@@ -135,8 +135,55 @@ function compactions(server: Server): number {
  */
 export async function journal(opts: Options): Promise<Section> {
   const ours = await journalModes(opts)
+  const bound = await journalBound(opts)
   const redis = await redisAof(opts)
-  return { rows: [...ours.rows, ...redis.rows], checks: [...ours.checks, ...redis.checks] }
+  return { rows: [...ours.rows, ...bound.rows, ...redis.rows], checks: [...ours.checks, ...bound.checks, ...redis.checks] }
+}
+
+export const BOUND_OFF = 'bare uWS, no journal (bench/journal-ceiling.ts)'
+const BOUND_MODES: [string, 'none' | 'always' | 'interval'][] = [
+  [BOUND_OFF, 'none'],
+  ['bare uWS journal, fsync always (bench/journal-ceiling.ts)', 'always'],
+  ['bare uWS journal, fsync interval (50 ms) (bench/journal-ceiling.ts)', 'interval'],
+]
+
+/**
+ * The bound of the journal's ratios, measured in the same run on the same disk with the same wrk
+ * script: bench/journal-ceiling.ts, a bare uWS server that appends a checksummed record per
+ * /schedule and answers once it is written (and, in "always", once an fdatasync begun after the
+ * write has ended), as a ratio of the same server writing nothing. No queue, no validation: what
+ * it loses to its journal is what any journal on this disk and runtime loses.
+ */
+async function journalBound(opts: Options): Promise<Section> {
+  const subjects: { name: string; server: Server; rates: number[] }[] = []
+  try {
+    for (const [name, mode] of BOUND_MODES) subjects.push({ name, server: await startJournalCeiling(mode, tempDir('dispenserd-bench-jceiling-')), rates: [] })
+    for (let round = 0; round < opts.rounds; round++) {
+      for (let i = 0; i < subjects.length; i++) {
+        const subject = subjects[(round + i) % subjects.length]!
+        await syncDisks()
+        const result = await wrk(subject.server.port, '/schedule', SCHEDULE_LUA, opts.seconds)
+        process.stderr.write(`bench: journal: ${subject.name}: ${fmt(result.perSecond)} jobs/s\n`)
+        subject.rates.push(result.perSecond)
+      }
+    }
+  } finally {
+    await Promise.all(subjects.map((s) => s.server.stop()))
+    subjects.forEach((s) => removeDataDir(s.server))
+  }
+  const workload = 'journal (/schedule, wrk, 32 connections)'
+  const reference = median(subjects[0]!.rates)
+  return {
+    rows: subjects.map(({ name, rates }) => ({
+      workload,
+      subject: name,
+      value: median(rates),
+      unit: 'jobs/s',
+      note: `rounds ${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))}`,
+      ...(name === BOUND_OFF ? {} : { ratio: { against: BOUND_OFF, value: median(rates) / reference } }),
+    })),
+    checks: [],
+  }
 }
 
 const REDIS_OFF = 'redis ZADD, no AOF (redis-benchmark, 32 clients)'
