@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process'
+import path from 'node:path'
 import t from 'tap'
 import { Durable } from '../src/store/durable'
 import { when } from '../src/store/job-store'
@@ -87,4 +89,34 @@ t.test('a Durable is a promise to everyone else: await, then, catch, finally, se
   await failed.finally(() => (finalized = true)).catch(() => undefined)
   t.ok(finalized, 'finally')
   t.equal(Object.prototype.toString.call(ok), '[object Durable]')
+})
+
+// settle runs inside the journal's loop over a write's changes: a listener that throws from its
+// failed callback must not stop the others from hearing, nor settle from returning. The fault is
+// raised on its own, as an uncaught exception (a child process, so that tap's own handler is not it).
+t.test('a failed callback that throws leaves the other listeners told; the fault is raised, not swallowed', (t) => {
+  const durable = path.resolve(__dirname, '..', 'dist', 'src', 'store', 'durable.js')
+  const script = `
+    const { Durable } = require(${JSON.stringify(durable)})
+    const heard = []
+    process.on('uncaughtException', (err) => heard.push('raised ' + err.message))
+    for (const error of [new Error('disk full'), undefined]) {
+      const d = new Durable(1)
+      d.listen(() => { throw new Error('next threw') }, (err) => { throw new Error('failed threw after ' + err.message) })
+      d.listen((v) => heard.push('second heard ' + v), (err) => heard.push('second failed ' + err.message))
+      d.settle(error)
+      heard.push('settle returned')
+    }
+    setImmediate(() => console.log(JSON.stringify(heard)))
+  `
+  const heard = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as string[]
+  t.strictSame(heard, [
+    'second failed disk full',
+    'settle returned',
+    'second heard 1',
+    'settle returned',
+    'raised failed threw after disk full',
+    'raised failed threw after next threw',
+  ])
+  t.end()
 })

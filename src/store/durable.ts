@@ -56,15 +56,25 @@ export class Durable<T> implements Promise<T> {
     return new Promise<T>((resolve, reject) => this.listen(resolve, reject)).finally(onFinally)
   }
 
+  /**
+   * A throw from `failed` is raised again on its own (as an uncaught exception, where a promise's
+   * would be an unhandled rejection), not here: settle runs inside the journal's loop over every
+   * change of a write, and one listener's fault must not leave the others unanswered.
+   */
   private tell(next: (value: T) => void, failed: (err: unknown) => void): void {
-    if (this.error !== undefined) {
-      failed(this.error)
-      return
-    }
     try {
-      next(this.value)
-    } catch (err) {
-      failed(err)
+      if (this.error !== undefined) failed(this.error)
+      else {
+        try {
+          next(this.value)
+        } catch (err) {
+          failed(err)
+        }
+      }
+    } catch (fault) {
+      queueMicrotask(() => {
+        throw fault
+      })
     }
   }
 }
