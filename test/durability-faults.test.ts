@@ -384,3 +384,18 @@ t.test('always mode: a take undone after its fdatasync failed ("the job stays qu
   const again = await daemon(t, undefined, d.dataDir)
   t.same(await mainMessages(again), ['x'], 'x, told to stay queued and in the snapshot, is still queued')
 })
+
+t.test('always mode: a batch take whose fdatasync failed is answered 503 code 10, and every job of it stays queued in its place', async (t) => {
+  const { gate, d } = await gatedDaemon(t)
+  for (const message of ['x', 'y', 'z']) t.equal((await call(`${d.url}/schedule`, { message })).status, 200, `${message} is scheduled and synced`)
+  gate.close()
+  const before = gate.started().length
+  gate.failAt(before + 1)
+  const taking = call(`${d.url}/receive_noblock`, { count: 2, lease: 60 })
+  await gate.waitStarted(before + 1, 'the fdatasync of the batch take')
+  gate.allow(before + 1) // it fails with EIO; every later sync is held
+  const reply = await taking
+  t.same([reply.status, reply.body.code], [503, 10], 'the batch take is answered 503 code 10')
+  t.match(reply.body.message, /the jobs stay queued/)
+  t.same(await mainMessages(d), ['x', 'y', 'z'], 'x and y are back in their places, before z')
+})

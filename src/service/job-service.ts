@@ -309,13 +309,14 @@ export class JobService {
     return then(this.store.takeMany(lane, leaseMs, count), (taken) => {
       this.events.emitTaken(taken)
       if (taken.length === 0 || !this.store.defersReplies) return taken
-      return new Promise<Taken[]>((resolve, reject) => {
-        this.store.whenDurable((err) => {
-          if (err === undefined) return resolve(taken)
-          for (const t of taken) this.putBack(t, 'journal failed')
-          reject(journalFailed(err, 'the jobs stay queued'))
-        })
+      // A Durable, as handOver's: the reply goes out in the journal's callback, with no promise.
+      const later = new Durable(taken)
+      this.store.whenDurable((err) => {
+        if (err === undefined) return later.settle()
+        for (const t of taken) this.putBack(t, 'journal failed')
+        later.settle(journalFailed(err, 'the jobs stay queued'))
       })
+      return later
     })
   }
 
