@@ -1,8 +1,9 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { type Socket, connect } from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { FsyncGate } from './helpers/fsync-gate'
-import { type Running, call, removeDir, startDaemon } from './helpers/daemon'
+import { type Reply, type Running, call, removeDir, startDaemon, until } from './helpers/daemon'
 
 /**
  * The journal's reply path under attack, with the real daemon, real sockets and real files: since
@@ -38,6 +39,86 @@ async function restarted(t: Test, dataDir: string): Promise<Running> {
   const d = await startDaemon({ dataDir, args: ALWAYS })
   t.teardown(() => d.stop('SIGKILL'))
   return d
+}
+
+/** The daemon met no fault of its own: nothing fatal logged, still running and answering. */
+async function stillHealthy(t: Test, d: Running): Promise<void> {
+  t.equal((await call(`${d.url}/healthz`)).status, 200, 'the daemon still answers')
+  const faults = d.logs.filter((l) => (l.level ?? 0) >= 60 || /uncaught|unhandled/.test(String(l.msg)))
+  t.same(faults, [], 'no fault was logged')
+  t.equal(d.proc.exitCode, null, 'the daemon is still running')
+}
+
+/** Each journal file's lines, with the offset each ends at. */
+function journalLines(dir: string): { file: string; line: string; end: number }[] {
+  const out: { file: string; line: string; end: number }[] = []
+  for (const file of readdirSync(dir).filter((f) => /^journal\.\d+\.log$/.test(f)).sort()) {
+    const bytes = readFileSync(path.join(dir, file))
+    let start = 0
+    for (let nl = bytes.indexOf(10); nl !== -1; start = nl + 1, nl = bytes.indexOf(10, start)) out.push({ file, line: bytes.toString('utf8', start, nl), end: nl + 1 })
+  }
+  return out
+}
+
+/**
+ * Checked the moment a reply came: every record matching one of `needles` is in a part of its
+ * file that a finished fdatasync covered (the gate notes a sync done before the daemon hears of it).
+ */
+function assertSynced(t: Test, gate: FsyncGate, dir: string, needles: RegExp[], what: string): void {
+  const synced = new Map<string, number>()
+  for (const { file, size } of gate.synced()) synced.set(path.basename(file), Math.max(size, synced.get(path.basename(file)) ?? 0))
+  const lines = journalLines(dir)
+  const missing: string[] = []
+  for (const needle of needles) {
+    const found = lines.filter((l) => needle.test(l.line))
+    if (found.length === 0) missing.push(`${needle} (no record)`)
+    for (const l of found) if ((synced.get(l.file) ?? 0) < l.end) missing.push(`${needle} in ${l.file} ends at ${l.end}, synced to ${synced.get(l.file) ?? 0}`)
+  }
+  t.same(missing, [], `${what}: its records were synced before the reply`)
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Sends `request` while the gate holds every new fdatasync: it must not be answered while the
+ * fsync it waits for is held; once let through, it is answered, with `needles`' records synced.
+ */
+async function heldThenAnswered(t: Test, { gate, d }: Gated, what: string, request: () => Promise<Reply>, needles: () => RegExp[]): Promise<Reply> {
+  gate.close()
+  const before = gate.started().length
+  let answered: Reply | undefined
+  const reply = request().then((r) => {
+    answered = r
+    assertSynced(t, gate, d.dataDir, needles(), what)
+    return r
+  })
+  await gate.waitStarted(before + 1, `the fdatasync of ${what}`)
+  await sleep(100)
+  t.equal(answered, undefined, `${what}: no reply while its fdatasync is held`)
+  gate.open()
+  const r = await reply
+  t.equal(r.status, 200, `${what}: answered 200 once synced (${r.text.slice(0, 120)})`)
+  return r
+}
+
+/** A raw HTTP/1.1 exchange on its own connection: what came back, and the socket to cut. */
+function rawPost(port: number, url: string, body: unknown): { socket: Socket; received: () => string; closed: Promise<void> } {
+  const socket = connect(port, '127.0.0.1')
+  let received = ''
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString()))
+  socket.on('error', () => undefined)
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  const text = JSON.stringify(body)
+  socket.write(`POST ${url} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`)
+  return { socket, received: () => received, closed }
+}
+
+function responses(text: string): number {
+  return (text.match(/HTTP\/1\.1 \d{3}/g) ?? []).length
+}
+
+function leases(r: Reply): { hash: string; lease_token: string; job_num: number }[] {
+  return (r.body.jobs as { hash: string; lease_token: string; job_num: number }[]) ?? [r.body as unknown as { hash: string; lease_token: string; job_num: number }]
 }
 
 async function schedule(d: Running, messages: string[], lane = 'main'): Promise<void> {
@@ -81,3 +162,103 @@ t.test('always mode: a bulk whose first changes\' fdatasync failed is not answer
   t.equal(await laneCount(again), 0, 'after a power loss no job the bulk was answered as deleting is back')
 })
 
+
+t.test('always mode: every kind of change is answered only once its own records are synced', async (t) => {
+  const g = await gatedDaemon(t)
+  const { d } = g
+  const url = d.url
+  await schedule(d, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'])
+  const num = (r: Reply): number => Number(r.body.job_num)
+  const rec = (op: string, jobNum: number): RegExp => new RegExp(`"op":"${op}","job_num":${jobNum}[,}]`)
+
+  const s = await heldThenAnswered(t, g, 'a schedule', () => call(`${url}/schedule`, { message: 's', lane: 'other' }), () => [])
+  t.ok(num(s) > 0)
+  // (the schedule's record: its job_num is known only from the reply)
+  assertSynced(t, g.gate, d.dataDir, [rec('schedule', num(s))], 'a schedule')
+  const one = await heldThenAnswered(t, g, 'a leased receive', () => call(`${url}/receive_noblock`, { lease: 60 }), () => [])
+  assertSynced(t, g.gate, d.dataDir, [rec('lease', num(one))], 'a leased receive')
+  const batch = await heldThenAnswered(t, g, 'a leased batch receive', () => call(`${url}/receive_noblock`, { lease: 60, count: 4 }), () => [])
+  const taken = leases(batch)
+  t.equal(taken.length, 4, 'four jobs in the batch')
+  assertSynced(t, g.gate, d.dataDir, taken.map((j) => rec('lease', j.job_num)), 'a leased batch receive')
+  const plain = await heldThenAnswered(t, g, 'a plain receive', () => call(`${url}/receive_noblock`, {}), () => [])
+  assertSynced(t, g.gate, d.dataDir, [rec('take', num(plain))], 'a plain receive')
+
+  await heldThenAnswered(t, g, 'an ack', () => call(`${url}/ack`, { hash: one.body.hash, lease_token: one.body.lease_token }), () => [rec('ack', num(one))])
+  const [x, y, z, w] = taken as [(typeof taken)[0], (typeof taken)[0], (typeof taken)[0], (typeof taken)[0]]
+  await heldThenAnswered(t, g, 'a release', () => call(`${url}/release`, { hash: x.hash, lease_token: x.lease_token }), () => [rec('return', x.job_num)])
+  const acks = await heldThenAnswered(
+    t,
+    g,
+    'a batch ack (one stale)',
+    () => call(`${url}/ack`, { leases: [{ hash: y.hash, lease_token: y.lease_token }, { hash: x.hash, lease_token: x.lease_token }, { hash: z.hash, lease_token: z.lease_token }] }),
+    () => [rec('ack', y.job_num), rec('ack', z.job_num)],
+  )
+  t.same((acks.body.results as { code: number }[]).map((r) => r.code), [0, 9, 0], 'the batch ack answers each lease')
+  await heldThenAnswered(t, g, 'a batch release', () => call(`${url}/release`, { leases: [{ hash: w.hash, lease_token: w.lease_token }] }), () => [rec('return', w.job_num)])
+  const ready = (await call(`${url}/jobs?lane=main&state=ready&limit=10`)).body.jobs as { hash: string; job_num: number }[]
+  const [p, q, r2] = ready as [(typeof ready)[0], (typeof ready)[0], (typeof ready)[0]]
+  await heldThenAnswered(t, g, 'a delete', () => call(`${url}/delete`, { hash: p.hash }), () => [rec('delete', p.job_num)])
+  await heldThenAnswered(t, g, 'a move', () => call(`${url}/move`, { hash: q.hash, lane: 'moved', priority: 3 }), () => [rec('return', q.job_num)])
+  await heldThenAnswered(t, g, 'a pause', () => call(`${url}/pause`, { lane: 'main' }), () => [/"op":"pause","lane":"main"/])
+  await heldThenAnswered(t, g, 'a resume', () => call(`${url}/resume`, { lane: 'main' }), () => [/"op":"resume","lane":"main"/])
+  const rest = ((await call(`${url}/jobs?lane=main&state=ready&limit=10`)).body.jobs as { hash: string; job_num: number }[]).filter((j) => j.hash !== r2.hash)
+  await heldThenAnswered(t, g, 'a bulk delete', () => call(`${url}/bulk`, { action: 'delete', hashes: rest.map((j) => j.hash) }), () => rest.map((j) => rec('delete', j.job_num)))
+  await stillHealthy(t, d)
+})
+
+t.test('always mode: clients that leave while their replies wait for the fdatasync: no crash, changes kept, takes put back, all of it synced', async (t) => {
+  const { gate, d } = await gatedDaemon(t)
+  const url = d.url
+  await schedule(d, ['a', 'b', 'c', 'd', 'e', 'f'])
+  const leased = (await call(`${url}/receive_noblock`, { lease: 60 })).body as { hash: string; lease_token: string; job_num: number }
+  // The last job in serving order: the receives below take the four before it.
+  const doomed = ((await call(`${url}/jobs?lane=main&state=ready&limit=10`)).body.jobs as { hash: string; message: string }[]).find((j) => j.message === 'f')!.hash
+  gate.close()
+  const parked = rawPost(d.port, '/receive_block', { lane: 'blk', lease: 60 })
+  const parkedBatch = rawPost(d.port, '/receive_block', { lane: 'blk2', count: 5, min: 2 })
+  await until(async () => Number(((await call(`${url}/`)).body.payload as { server: { parked_receivers: number } }).server.parked_receivers) === 2, 'both receivers parked')
+  const leaving = [
+    rawPost(d.port, '/schedule', { message: 'left', lane: 's' }),
+    rawPost(d.port, '/ack', { hash: leased.hash, lease_token: leased.lease_token }),
+    rawPost(d.port, '/receive_noblock', { lease: 60, count: 3 }),
+    rawPost(d.port, '/receive_noblock', {}),
+    rawPost(d.port, '/bulk', { action: 'delete', hashes: [doomed] }),
+    parked,
+    parkedBatch,
+  ]
+  // The hand-overs to the parked receivers: their schedules' replies wait too (and are not cut).
+  const feeding = [call(`${url}/schedule`, { message: 'to-blk', lane: 'blk' }), call(`${url}/schedule`, { jobs: [{ message: 'to-blk2-1', lane: 'blk2' }, { message: 'to-blk2-2', lane: 'blk2' }] })]
+  const needles = [/"op":"schedule".*"message":"left"/, new RegExp(`"op":"ack","job_num":${leased.job_num}[,}]`), /"op":"delete"/, /"op":"take"/]
+  await until(() => {
+    const lines = journalLines(d.dataDir).map((l) => l.line)
+    const count = (op: string): number => lines.filter((l) => l.includes(`"op":"${op}"`)).length
+    return needles.every((n) => lines.some((l) => n.test(l))) && count('lease') >= 1 + 3 + 1 && count('take') >= 1 + 2
+  }, 'every change written, its fdatasync held').catch((err: unknown) => {
+    t.comment(journalLines(d.dataDir).map((l) => l.line.slice(9, 90)).join('\n'))
+    throw err
+  })
+  t.ok(gate.started().length > gate.synced().length, 'an fdatasync is held')
+  leaving.forEach(({ socket }, i) => (i % 2 === 0 ? socket.destroy() : socket.resetAndDestroy()))
+  await Promise.all(leaving.map((l) => l.closed))
+  t.equal((await call(`${url}/healthz`)).status, 200, 'a request after the clients left is served (their aborts are seen)')
+  gate.open()
+  t.same((await Promise.all(feeding)).map((r) => r.status), [200, 200], 'the schedules that fed the parked receivers are answered')
+  await until(() => d.logs.filter((l) => l.msg === 'job put back' && l.reason === 'receiver disconnected').length >= 3 + 1 + 1 + 2, 'the undelivered takes put back')
+  await stillHealthy(t, d)
+  const lanes = async (dd: Running): Promise<Record<string, string[]>> => {
+    const all = (await call(`${dd.url}/jobs`)).body as Record<string, { message: string }[]>
+    return Object.fromEntries(Object.entries(all).map(([lane, jobs]) => [lane, jobs.map((j) => j.message).sort()]))
+  }
+  const expected = { main: ['b', 'c', 'd', 'e'], s: ['left'], blk: ['to-blk'], blk2: ['to-blk2-1', 'to-blk2-2'] }
+  const now = await lanes(d)
+  t.same(now, expected, 'the schedule and the ack stay made, the bulk delete too; every take went back')
+  t.equal((await call(`${url}/job?hash=${leased.hash}`)).status, 404, 'the acked job is gone')
+  // Each put-back is synced (always mode): a power loss right now keeps all of the above.
+  const size = journalLines(d.dataDir).at(-1)!
+  await until(() => gate.synced().some((r) => path.basename(r.file) === size.file && r.size >= size.end), 'the put-backs synced')
+  await d.stop('SIGKILL')
+  gate.powerLoss(d.dataDir)
+  const again = await restarted(t, d.dataDir)
+  t.same(await lanes(again), expected, 'after a power loss: the same jobs in the same lanes')
+})
