@@ -113,10 +113,6 @@ function rawPost(port: number, url: string, body: unknown): { socket: Socket; re
   return { socket, received: () => received, closed }
 }
 
-function responses(text: string): number {
-  return (text.match(/HTTP\/1\.1 \d{3}/g) ?? []).length
-}
-
 function leases(r: Reply): { hash: string; lease_token: string; job_num: number }[] {
   return (r.body.jobs as { hash: string; lease_token: string; job_num: number }[]) ?? [r.body as unknown as { hash: string; lease_token: string; job_num: number }]
 }
@@ -261,4 +257,35 @@ t.test('always mode: clients that leave while their replies wait for the fdatasy
   gate.powerLoss(d.dataDir)
   const again = await restarted(t, d.dataDir)
   t.same(await lanes(again), expected, 'after a power loss: the same jobs in the same lanes')
+})
+
+t.test('always mode: a schedule waiting for its job ("wait") is not answered at a SIGTERM before its fdatasync', async (t) => {
+  // At shutdown each waited schedule is answered with its job's state; one whose schedule was
+  // still waiting for its fdatasync was answered 200 with a job number that a power loss then lost.
+  const { gate, d } = await gatedDaemon(t)
+  gate.close()
+  const before = gate.started().length
+  let answered: Reply | undefined
+  const waited = call(`${d.url}/schedule`, { message: 'waited', wait: 60 }).then(
+    (r) => (answered = r),
+    () => undefined,
+  )
+  await gate.waitStarted(before + 1, 'the fdatasync of the waited schedule')
+  d.proc.kill('SIGTERM')
+  await until(() => d.logs.some((l) => l.msg === 'shutting down'), 'the shutdown begun')
+  await sleep(200)
+  t.equal(answered, undefined, 'no reply while the schedule\'s fdatasync is held')
+  if (answered !== undefined) {
+    // What a power loss now does to the job it was answered about.
+    await d.stop('SIGKILL')
+    gate.powerLoss(d.dataDir)
+    const again = await restarted(t, d.dataDir)
+    t.same(((await call(`${again.url}/jobs`)).body.main as { message: string }[] | undefined)?.map((j) => j.message) ?? [], ['waited'], `the job answered as ${answered.text} survives a power loss`)
+    return
+  }
+  gate.open()
+  const r = (await waited) as Reply
+  t.equal(r.status, 200, 'answered once synced')
+  t.match(r.body, { job_num: 1, state: 'queued' }, 'with its job, still queued')
+  t.equal(await d.exited, 0, 'the daemon stops cleanly')
 })
