@@ -113,6 +113,10 @@ function rawPost(port: number, url: string, body: unknown): { socket: Socket; re
   return { socket, received: () => received, closed }
 }
 
+function responses(text: string): number {
+  return (text.match(/HTTP\/1\.1 \d{3}/g) ?? []).length
+}
+
 function leases(r: Reply): { hash: string; lease_token: string; job_num: number }[] {
   return (r.body.jobs as { hash: string; lease_token: string; job_num: number }[]) ?? [r.body as unknown as { hash: string; lease_token: string; job_num: number }]
 }
@@ -288,4 +292,56 @@ t.test('always mode: a schedule waiting for its job ("wait") is not answered at 
   t.equal(r.status, 200, 'answered once synced')
   t.match(r.body, { job_num: 1, state: 'queued' }, 'with its job, still queued')
   t.equal(await d.exited, 0, 'the daemon stops cleanly')
+})
+
+t.test('always mode: an fdatasync failing (EIO) under replies of every kind answers each once, 503 code 10, and the takes stay queued', async (t) => {
+  const { gate, d } = await gatedDaemon(t)
+  const url = d.url
+  await schedule(d, ['a', 'b', 'c', 'd', 'e', 'f', 'g'])
+  const leased = (await call(`${url}/receive_noblock`, { lease: 60 })).body as { hash: string; lease_token: string; job_num: number }
+  const parked = rawPost(d.port, '/receive_block', { lane: 'blk', lease: 60, timeout: 30 })
+  await until(async () => Number(((await call(`${url}/`)).body.payload as { server: { parked_receivers: number } }).server.parked_receivers) === 1, 'the receiver parked')
+  gate.close()
+  const before = gate.started().length
+  gate.failAt(before + 1)
+  const requests = [
+    rawPost(d.port, '/schedule', { message: 'refused', lane: 's' }),
+    rawPost(d.port, '/ack', { hash: leased.hash, lease_token: leased.lease_token }),
+    rawPost(d.port, '/receive_noblock', { lease: 60, count: 3 }),
+    rawPost(d.port, '/receive_noblock', {}),
+    rawPost(d.port, '/schedule', { message: 'to-blk', lane: 'blk' }),
+    parked,
+  ]
+  await until(() => {
+    const lines = journalLines(d.dataDir).map((l) => l.line)
+    const count = (op: string): number => lines.filter((l) => l.includes(`"op":"${op}"`)).length
+    return lines.some((l) => l.includes('"message":"refused"')) && lines.some((l) => l.includes('"message":"to-blk"')) && count('ack') === 1 && count('lease') === 1 + 3 + 1 && count('take') === 1
+  }, 'every change written')
+  await gate.waitStarted(before + 1, 'the fdatasync that fails')
+  await sleep(100)
+  t.same(requests.map((r) => responses(r.received())), [0, 0, 0, 0, 0, 0], 'nothing answered while the fdatasyncs are held')
+  // The first fails; those begun while it ran cover the same file, and whatever they report, that
+  // file is no longer trusted.
+  gate.allow(before + 1)
+  await until(() => d.logs.some((l) => l.msg === 'journal write failed; changes are refused until a snapshot succeeds'), 'the failure')
+  gate.open()
+  await until(() => requests.every((r) => responses(r.received()) >= 1), 'every reply')
+  await sleep(100)
+  const replies = requests.map((r) => r.received())
+  t.same(replies.map(responses), [1, 1, 1, 1, 1, 1], 'each request answered once')
+  for (const [i, text] of replies.entries()) t.match(text, /^HTTP\/1\.1 503[^]*"code":10/, `request ${i}: 503 code 10 (${text.slice(text.indexOf('{'), text.indexOf('{') + 160)})`)
+  t.match(replies[2], /the jobs stay queued/)
+  t.match(replies[3], /the job stays queued/)
+  t.match(replies[5], /the job stays queued/)
+  for (const r of requests) r.socket.destroy()
+  gate.open()
+  await stillHealthy(t, d)
+  const ready = (await call(`${url}/jobs`)).body as Record<string, { message: string }[]>
+  t.same(ready.main?.map((j) => j.message).sort(), ['b', 'c', 'd', 'e', 'f', 'g'], 'the takes went back')
+  t.same(ready.blk?.map((j) => j.message), ['to-blk'], 'the parked receiver\'s job went back')
+  await d.stop('SIGKILL')
+  const again = await restarted(t, d.dataDir)
+  const after = (await call(`${again.url}/jobs`)).body as Record<string, { message: string }[]>
+  t.same(after.main?.map((j) => j.message).sort(), ['b', 'c', 'd', 'e', 'f', 'g'], 'after a kill: the takes answered 503 are still queued')
+  t.same(after.blk?.map((j) => j.message), ['to-blk'], 'and the parked receiver\'s job, once')
 })
