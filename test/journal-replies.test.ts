@@ -345,3 +345,55 @@ t.test('always mode: an fdatasync failing (EIO) under replies of every kind answ
   t.same(after.main?.map((j) => j.message).sort(), ['b', 'c', 'd', 'e', 'f', 'g'], 'after a kill: the takes answered 503 are still queued')
   t.same(after.blk?.map((j) => j.message), ['to-blk'], 'and the parked receiver\'s job, once')
 })
+
+t.test('always mode: a parked receive whose timeout passes while its hand-over waits for the fdatasync is answered once, with the job', async (t) => {
+  const { gate, d } = await gatedDaemon(t)
+  const one = rawPost(d.port, '/receive_block', { lane: 'blk', lease: 60, timeout: 0.3 })
+  const many = rawPost(d.port, '/receive_block', { lane: 'blk2', count: 5, min: 2, timeout: 0.3 })
+  await until(async () => Number(((await call(`${d.url}/`)).body.payload as { server: { parked_receivers: number } }).server.parked_receivers) === 2, 'both receivers parked')
+  gate.close()
+  const before = gate.started().length
+  const feeding = [call(`${d.url}/schedule`, { message: 'x', lane: 'blk' }), call(`${d.url}/schedule`, { jobs: [{ message: 'y1', lane: 'blk2' }, { message: 'y2', lane: 'blk2' }] })]
+  await gate.waitStarted(before + 1, 'the fdatasync of the hand-overs')
+  await sleep(600) // both timeouts pass while the hand-overs wait
+  t.same([responses(one.received()), responses(many.received())], [0, 0], 'neither is answered while its hand-over waits')
+  gate.open()
+  await Promise.all(feeding)
+  await until(() => responses(one.received()) >= 1 && responses(many.received()) >= 1, 'both answered')
+  await sleep(200)
+  t.equal(responses(one.received()), 1, 'the single receive is answered once')
+  t.match(one.received(), /^HTTP\/1\.1 200[^]*"message":"x"/, 'with its job')
+  t.equal(responses(many.received()), 1, 'the batch receive is answered once')
+  t.match(many.received(), /^HTTP\/1\.1 200[^]*"count":2[^]*"y1"[^]*"y2"/, 'with both jobs')
+  one.socket.destroy()
+  many.socket.destroy()
+  await stillHealthy(t, d)
+  t.same(Object.values((await call(`${d.url}/jobs`)).body).flat(), [], 'no job is left queued (none was handed twice)')
+})
+
+t.test('always mode: a SIGTERM while replies wait for the fdatasync answers them once it ends, then stops cleanly', async (t) => {
+  const { gate, d } = await gatedDaemon(t)
+  await schedule(d, ['a', 'b', 'c'])
+  const leased = (await call(`${d.url}/receive_noblock`, { lease: 60 })).body as { hash: string; lease_token: string }
+  gate.close()
+  const before = gate.started().length
+  const waiting = [
+    call(`${d.url}/schedule`, { message: 's' }),
+    call(`${d.url}/receive_noblock`, { lease: 60, count: 1 }),
+    call(`${d.url}/receive_noblock`, {}),
+    call(`${d.url}/ack`, { hash: leased.hash, lease_token: leased.lease_token }),
+  ]
+  await until(() => journalLines(d.dataDir).filter((l) => /"op":"(schedule|lease|take|ack)"/.test(l.line)).length === 3 + 1 + 1 + 1 + 1 + 1, 'every change written')
+  await gate.waitStarted(before + 1, 'an fdatasync held')
+  d.proc.kill('SIGTERM')
+  await until(() => d.logs.some((l) => l.msg === 'shutting down'), 'the shutdown begun')
+  gate.open()
+  const replies = await Promise.all(waiting)
+  t.same(replies.map((r) => r.status), [200, 200, 200, 200], 'each is answered 200')
+  t.equal(await d.exited, 0, 'the daemon stops cleanly')
+  const again = await restarted(t, d.dataDir)
+  // a: acked; one of b and c taken for good, the other leased (a restart ends the lease); s: scheduled.
+  const leasedNow = (replies[1]!.body.jobs as { message: string }[])[0]!.message
+  t.not(leasedNow, replies[2]!.body.message, 'the two receives got different jobs')
+  t.same(((await call(`${again.url}/jobs`)).body.main as { message: string }[]).map((j) => j.message).sort(), [leasedNow, 's'].sort(), 'the restart holds what was answered')
+})
