@@ -397,3 +397,46 @@ t.test('always mode: a SIGTERM while replies wait for the fdatasync answers them
   t.not(leasedNow, replies[2]!.body.message, 'the two receives got different jobs')
   t.same(((await call(`${again.url}/jobs`)).body.main as { message: string }[]).map((j) => j.message).sort(), [leasedNow, 's'].sort(), 'the restart holds what was answered')
 })
+
+t.test('always mode: a bulk split across two journal files by a compaction is answered only once both are synced', async (t) => {
+  // A compaction asked for by the bulk's own records (journal_max_bytes) starts a new file in a
+  // microtask; the bulk, which awaited each job, went on writing to the new file within the same
+  // turn, and its reply waited on that file only: the old file's records could fail to sync (or
+  // still be syncing) while the bulk was answered 200. No snapshot is written here (state.json is
+  // a directory), so the journal alone keeps the bulk's changes.
+  const { gate, d } = await gatedDaemon(t, [...ALWAYS, '--journal-max-bytes', '1024'])
+  mkdirSync(path.join(d.dataDir, 'state.json', 'x'), { recursive: true })
+  const messages = Array.from({ length: 1000 }, (_, i) => `m${i}`)
+  await schedule(d, messages)
+  await until(() => d.logs.some((l) => l.msg === 'snapshot failed; the previous queue.json is intact'), 'the compaction the schedules asked for, failed')
+  const hashes = ((await call(`${d.url}/jobs`)).body.main as { hash: string }[]).map((j) => j.hash)
+  t.equal(hashes.length, 1000)
+  gate.close()
+  const before = gate.started().length
+  let answered: Reply | undefined
+  const bulk = call(`${d.url}/bulk`, { action: 'delete', hashes }).then((r) => (answered = r))
+  await until(() => journalLines(d.dataDir).filter((l) => l.line.includes('"op":"delete"')).length === 1000, 'the bulk written')
+  await gate.waitStarted(before + 1, 'an fdatasync of the bulk')
+  await sleep(100)
+  t.equal(answered, undefined, 'not answered while its fdatasyncs are held')
+  // The last fdatasync begun on the file holding the bulk's first records fails; those before it pass.
+  const first = journalLines(d.dataDir).find((l) => l.line.includes('"op":"delete"'))!.file
+  const onFirst = gate.started().filter((s) => s.n > before && path.basename(s.file) === first)
+  t.comment(`fdatasyncs begun: ${JSON.stringify(gate.started().filter((s) => s.n > before).map((s) => [s.n, path.basename(s.file), s.size]))}`)
+  const failing = onFirst.at(-1)!.n
+  gate.failAt(failing)
+  gate.allow(failing)
+  await until(() => d.logs.some((l) => l.msg === 'journal write failed; changes are refused until a snapshot succeeds'), 'the failure')
+  gate.open()
+  const r = await bulk
+  t.comment(`bulk answered ${r.status} ${r.text.slice(0, 200)}; files ${readdirSync(d.dataDir).join(' ')}`)
+  if (r.status !== 200) {
+    t.same([r.status, r.body.code], [503, 10], 'the bulk is answered 503 code 10')
+    return
+  }
+  await d.stop('SIGKILL')
+  gate.powerLoss(d.dataDir)
+  rmSync(path.join(d.dataDir, 'state.json'), { recursive: true, force: true })
+  const again = await restarted(t, d.dataDir)
+  t.equal(await laneCount(again), 0, 'after a power loss no job the bulk was answered as deleting is back')
+})
