@@ -1,7 +1,7 @@
 import { ApiError } from '../errors'
 import type { Job } from '../queue/job'
 import type { JobFilter, JobPage, PageQuery } from '../queue/pages'
-import type { Maybe } from '../store/job-store'
+import { type Maybe, isPromise } from '../store/job-store'
 import { journalFailed } from './commit'
 
 export const BULK_ACTIONS = ['delete', 'retry', 'relocate', 'reprioritize'] as const
@@ -63,7 +63,11 @@ export async function runBulk(request: BulkRequest, ops: BulkOps): Promise<BulkR
     }
     const hash = hashes[i]!
     try {
-      await ops.apply(hash)
+      // A change made at once is not awaited: a turn's changes then run without a microtask between
+      // them, in which a compaction their records asked for would start a new journal file part way
+      // through the turn, after which the turn's wait would cover only the new file.
+      const applied = ops.apply(hash)
+      if (isPromise(applied)) await applied
       result.done++
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
