@@ -440,3 +440,32 @@ t.test('always mode: a bulk split across two journal files by a compaction is an
   const again = await restarted(t, d.dataDir)
   t.equal(await laneCount(again), 0, 'after a power loss no job the bulk was answered as deleting is back')
 })
+
+t.test('always mode: a duplicate (code 16) is not answered before the schedule of the job it names is synced', async (t) => {
+  // "duplicate ... held by job N; nothing was queued" tells the client its work is in job N: said
+  // while job N's schedule still waited for its fdatasync, a power loss then lost both.
+  const { gate, d } = await gatedDaemon(t)
+  gate.close()
+  const before = gate.started().length
+  const first = call(`${d.url}/schedule`, { message: 'first', unique_key: 'k' }).catch(() => undefined)
+  await gate.waitStarted(before + 1, 'the fdatasync of the first schedule')
+  let answered: Reply | undefined
+  const second = call(`${d.url}/schedule`, { message: 'second', unique_key: 'k' }).then(
+    (r) => (answered = r),
+    () => undefined,
+  )
+  await sleep(300)
+  t.equal(answered, undefined, 'the duplicate is not answered while the job it would name is not synced')
+  if (answered !== undefined) {
+    t.comment(`answered ${answered.text}`)
+    await d.stop('SIGKILL')
+    gate.powerLoss(d.dataDir)
+    const again = await restarted(t, d.dataDir)
+    t.same(((await call(`${again.url}/jobs`)).body.main as { message: string }[] | undefined)?.map((j) => j.message) ?? [], ['first'], `after a power loss the job the duplicate named is there`)
+    return
+  }
+  gate.open()
+  const r = (await second) as Reply
+  t.same([r.status, r.body.code, r.body.job_num], [200, 16, 1], 'answered as a duplicate of job 1 once that is synced')
+  t.equal((await first)?.status, 200)
+})
