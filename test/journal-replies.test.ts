@@ -469,3 +469,29 @@ t.test('always mode: a duplicate (code 16) is not answered before the schedule o
   t.same([r.status, r.body.code, r.body.job_num], [200, 16, 1], 'answered as a duplicate of job 1 once that is synced')
   t.equal((await first)?.status, 200)
 })
+
+// Left failing, as a todo: the fix is in Journal (a callback must also hear of the fdatasyncs of
+// older files that were still owed when it was registered), beyond this attack's reach.
+t.test('always mode: a duplicate answered in a newer journal file waits for the older file\'s fdatasync too', { todo: 'Journal.whenDurable waits only for its own file\'s fdatasync, not for an older file\'s still running' }, async (t) => {
+  // The key's holder is scheduled in file 1, whose fdatasync is held; its record alone asks for a
+  // compaction, which starts file 2 (and then fails: state.json is a directory). The duplicate
+  // waits on file 2's fdatasync only: file 1's fails, the holder is answered 503 ("in memory
+  // only"), yet the duplicate is answered code 16 naming it, and a power loss loses it.
+  const { gate, d } = await gatedDaemon(t, [...ALWAYS, '--journal-max-bytes', '1024'])
+  mkdirSync(path.join(d.dataDir, 'state.json', 'x'), { recursive: true })
+  gate.close()
+  const before = gate.started().length
+  const holder = call(`${d.url}/schedule`, { message: 'x'.repeat(1100), unique_key: 'k' })
+  await gate.waitStarted(before + 1, 'the fdatasync of the holder\'s schedule (file 1)')
+  await until(() => d.logs.some((l) => l.msg === 'snapshot failed; the previous queue.json is intact'), 'the compaction the holder asked for, failed (file 2 begun)')
+  const duplicate = call(`${d.url}/schedule`, { message: 'y', unique_key: 'k' })
+  await gate.waitStarted(before + 2, 'a second fdatasync, once the duplicate waits in file 2')
+  gate.failAt(before + 1)
+  gate.allow(before + 1)
+  await until(() => d.logs.some((l) => l.msg === 'journal write failed; changes are refused until a snapshot succeeds'), 'the failure')
+  gate.open()
+  const [h, dup] = await Promise.all([holder, duplicate])
+  t.comment(`holder ${h.status} ${h.text.slice(0, 160)}; duplicate ${dup.status} ${dup.text.slice(0, 160)}`)
+  t.equal(h.status, 503, 'the holder is answered 503')
+  t.not(dup.body.code, 16, 'the duplicate does not name a job whose schedule failed to sync')
+})
