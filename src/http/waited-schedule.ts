@@ -21,6 +21,8 @@ export class WaitedSchedule implements FinishWaiter {
   /** The schedule is durable; before that, a finish is kept, to be answered after it. */
   private durable = false
   private finishedEarly: { job: Job; state: FinishedState } | undefined
+  /** Shutdown gave up on the wait before the schedule was durable: answered once it is. */
+  private givenUpEarly = false
   private done = false
 
   constructor(
@@ -42,6 +44,7 @@ export class WaitedSchedule implements FinishWaiter {
         this.durable = true
         if (!(outcome instanceof Job) && !outcome.active) return this.answer(duplicateReply(outcome))
         if (this.finishedEarly !== undefined) return this.finished(this.finishedEarly.job, this.finishedEarly.state)
+        if (this.givenUpEarly) return this.giveUp()
         this.timer = setTimeout(() => this.giveUp(), this.waitMs)
       },
       (err) => {
@@ -67,6 +70,11 @@ export class WaitedSchedule implements FinishWaiter {
   /** The wait ran out, or the daemon is stopping (the job is saved with the queue): its state now. */
   giveUp(): void {
     if (this.done || this.watched === undefined) return this.end()
+    // Its reply, whatever it says, must not come before the schedule's record is on disk.
+    if (!this.durable) {
+      this.givenUpEarly = true
+      return
+    }
     const { jobNum, hash } = this.watched
     const state = then(this.service.admin.find(hash), (found) => found?.state ?? 'queued')
     when(state, (now) => this.answer(`{"status":"ok","code":${CODES.ok.code},"job_num":${jobNum},"hash":"${hash}","state":"${now}"}`), (err) => fail(this.ex, err))

@@ -1,7 +1,7 @@
 import { ApiError } from '../errors'
 import type { Job } from '../queue/job'
 import type { JobFilter, JobPage, PageQuery } from '../queue/pages'
-import type { Maybe } from '../store/job-store'
+import { type Maybe, isPromise } from '../store/job-store'
 import { journalFailed } from './commit'
 
 export const BULK_ACTIONS = ['delete', 'retry', 'relocate', 'reprioritize'] as const
@@ -46,16 +46,28 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * millions does not hold the daemon), then each is changed as a single request would change it,
  * a thousand per turn of the event loop, each journaled like a single change. A job that changed
  * meanwhile (taken, already deleted) is counted as failed with its reason; the others are done.
- * Resolves once every change is durable.
+ * Resolves once every change is durable; rejects (journal_failed) when the write of any turn's changes failed.
  */
 export async function runBulk(request: BulkRequest, ops: BulkOps): Promise<BulkResult> {
   const hashes = request.hashes ?? (await matching(request.filter!, ops))
   const result: BulkResult = { matched: hashes.length, done: 0, failed: 0, errors: [] }
+  // Each turn's changes are written (and synced) on their own, and a failure breaks the journal
+  // for that file only: later turns go to a fresh one. So every turn's write is waited for, not
+  // only the last one's. (Resolved with the error, never rejected: nobody listens until the end.)
+  const turns: Promise<Error | undefined>[] = []
+  const turnWritten = (): Promise<Error | undefined> => new Promise((resolve) => ops.whenDurable(resolve))
   for (let i = 0; i < hashes.length; i++) {
-    if (i > 0 && i % CHUNK === 0) await nextTurn()
+    if (i > 0 && i % CHUNK === 0) {
+      if (ops.defersReplies) turns.push(turnWritten())
+      await nextTurn()
+    }
     const hash = hashes[i]!
     try {
-      await ops.apply(hash)
+      // A change made at once is not awaited: a turn's changes then run without a microtask between
+      // them, in which a compaction their records asked for would start a new journal file part way
+      // through the turn, after which the turn's wait would cover only the new file.
+      const applied = ops.apply(hash)
+      if (isPromise(applied)) await applied
       result.done++
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
@@ -64,9 +76,9 @@ export async function runBulk(request: BulkRequest, ops: BulkOps): Promise<BulkR
     }
   }
   if (ops.defersReplies && result.done > 0) {
-    await new Promise<void>((resolve, reject) =>
-      ops.whenDurable((err) => (err === undefined ? resolve() : reject(journalFailed(err, `${result.done} of the ${result.matched} jobs were changed in memory only, until the next snapshot`)))),
-    )
+    turns.push(turnWritten())
+    const err = (await Promise.all(turns)).find((e) => e !== undefined)
+    if (err !== undefined) throw journalFailed(err, `${result.done} of the ${result.matched} jobs were changed in memory only, until the next snapshot`)
   }
   return result
 }

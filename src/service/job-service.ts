@@ -204,7 +204,10 @@ export class JobService {
     return then(this.store.scheduleUnique(inputs), (outcomes) => {
       options.beforeDrain?.(outcomes)
       const jobs = outcomes.filter((outcome): outcome is Job => outcome instanceof Job)
-      return jobs.length === 0 ? outcomes : then(this.scheduled(jobs, batch), () => outcomes)
+      if (jobs.length > 0) return then(this.scheduled(jobs, batch), () => outcomes)
+      // Nothing queued: the answer names the jobs holding the keys, whose own records may still be
+      // on their way to disk (a schedule answered a moment ago, or not yet): it waits for them too.
+      return this.durable(outcomes, () => 'nothing was queued, and the jobs holding the keys may be kept in memory only, until the next snapshot')
     })
   }
 
