@@ -476,9 +476,9 @@ t.test('always mode: a duplicate (code 16) is not answered before the schedule o
   t.equal((await first)?.status, 200)
 })
 
-// Left failing, as a todo: the fix is in Journal (a callback must also hear of the fdatasyncs of
-// older files that were still owed when it was registered), beyond this attack's reach.
-t.test('always mode: a duplicate answered in a newer journal file waits for the older file\'s fdatasync too', { todo: 'Journal.whenDurable waits only for its own file\'s fdatasync, not for an older file\'s still running' }, async (t) => {
+// Journal: a callback waiting on a newer file also waits for the fdatasyncs of older files still
+// under way, and hears of their failure (it answered code 16 here before).
+t.test('always mode: a duplicate answered in a newer journal file waits for the older file\'s fdatasync too', async (t) => {
   // The key's holder is scheduled in file 1, whose fdatasync is held; its record alone asks for a
   // compaction, which starts file 2 (and then fails: state.json is a directory). The duplicate
   // waits on file 2's fdatasync only: file 1's fails, the holder is answered 503 ("in memory

@@ -318,3 +318,38 @@ function writtenMembers(j: Job): string {
   writeJobMembers(j, out)
   return out.rewind().toString('utf8')
 }
+
+// whenDurable promises everything appended so far: a change recorded in the file a compaction just
+// began depends on the records of the file before it, whose fdatasync may still be under way.
+t.test('always mode: a newer file’s callbacks wait for the older file’s fdatasync under way, and hear of its failure', async (t) => {
+  for (const olderFails of [false, true]) {
+    const dir = tempDir()
+    t.teardown(() => removeDir(dir))
+    // fdatasyncs that end only when the test says so, each with the file descriptor it syncs.
+    const running: { fd: number; done: (err: Error | null) => void }[] = []
+    const paused: JournalFs = { ...realJournalFs, sync: (fd, done) => running.push({ fd, done }) }
+    const journal = journalIn(dir, paused)
+    const heard: string[] = []
+    const listen = (name: string): Promise<number> => durable(journal).then((err) => heard.push(`${name}: ${err?.message ?? 'durable'}`))
+    journal.scheduled(job(1))
+    const older = listen('older')
+    await until(() => running.length === 1, 'the fdatasync of file 1 (job 1)')
+    const file1 = running[0]!.fd
+    t.equal(journal.rotate(), 2, 'a compaction begins file 2')
+    journal.scheduled(job(2))
+    const newer = listen('newer')
+    await until(() => running.length === 2, 'file 1, left behind, synced once more')
+    t.equal(running[1]!.fd, file1)
+    running.shift()!.done(null)
+    await older
+    await until(() => running.length === 2 && running[1]!.fd !== file1, 'the fdatasync of file 2 (job 2), owed until one ended')
+    running.pop()!.done(null)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    t.same(heard, ['older: durable'], 'job 2 is synced, but not answered while file 1’s last fdatasync runs')
+    running.shift()!.done(olderFails ? Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }) : null)
+    await newer
+    t.same(heard, ['older: durable', `newer: ${olderFails ? 'EIO: i/o error, fdatasync' : 'durable'}`], `answered once file 1’s ended, with its ${olderFails ? 'failure' : 'success'}`)
+    if (olderFails) t.ok(journal.broken, 'the journal is broken until a snapshot')
+    for (const r of running.splice(0)) r.done(null)
+  }
+})

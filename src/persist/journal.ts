@@ -83,6 +83,18 @@ const MAX_SYNCS = 2
 /** Called once the records appended before it are written (and synced, as the mode says). */
 export type DurableCallback = (err: Error | undefined) => void
 
+/**
+ * An fdatasync of one generation's file and the callbacks waiting for it. Callbacks answer in the
+ * order of the records: a newer file's wait for the fdatasyncs of older files that are still under
+ * way (a compaction begins a file while the old one syncs), and hear of their failure.
+ */
+interface SyncUnderway {
+  readonly generation: number
+  readonly callbacks: DurableCallback[]
+  /** Its own fdatasync's outcome, once ended. */
+  outcome: Error | undefined
+}
+
 /** Writers of written batches, reused: a batch per event-loop turn would otherwise allocate 64 KiB. */
 const spareWriters: ByteWriter[] = []
 
@@ -175,6 +187,10 @@ export class Journal implements ChangeLog {
   private syncFailedGeneration = -1
   /** fdatasyncs running on each file descriptor: a file left behind is closed once they end. */
   private readonly syncsOn = new Map<number, number>()
+  /** fdatasyncs under way, oldest first, with the callbacks each will answer. */
+  private readonly underway: SyncUnderway[] = []
+  /** Callbacks of a newer file's ended fdatasync, held until those of older files under way have ended. */
+  private readonly held: SyncUnderway[] = []
   private readonly retired = new Set<number>()
 
   /** Opens the first generation's file: a journal that cannot be written stops the start. */
@@ -468,9 +484,12 @@ export class Journal implements ChangeLog {
     this.syncing++
     this.syncsOn.set(fd, (this.syncsOn.get(fd) ?? 0) + 1)
     this.lastSync = Date.now()
+    const sync: SyncUnderway = { generation, callbacks, outcome: undefined }
+    this.underway.push(sync)
     const started = performance.now()
     this.fs.sync(fd, (err) => {
       this.syncing--
+      this.underway.splice(this.underway.indexOf(sync), 1)
       const ms = performance.now() - started
       this.counters.fsyncs++
       this.counters.fsyncMsTotal += ms
@@ -484,8 +503,10 @@ export class Journal implements ChangeLog {
       if (err !== null) this.fail(err, generation, 'sync')
       // Linux reports a writeback error once per file: a later fdatasync of a file whose earlier one
       // failed may succeed though its pages were lost. Nothing in that file is trusted any more.
-      const outcome = err ?? (generation <= this.syncFailedGeneration ? this.failure : undefined)
-      for (const callback of callbacks) callback(outcome)
+      sync.outcome = err ?? (generation <= this.syncFailedGeneration ? this.failure : undefined)
+      if (this.olderUnderway(generation)) this.held.push(sync)
+      else for (const callback of sync.callbacks.splice(0)) callback(sync.outcome)
+      this.releaseHeld()
       if (this.syncing === 0) {
         const waiting = this.afterSync
         this.afterSync = []
@@ -494,6 +515,40 @@ export class Journal implements ChangeLog {
       if (this.syncOwed) this.startSync()
       this.flush()
     })
+  }
+
+  /** Whether an fdatasync of a file older than `generation` is still under way. */
+  private olderUnderway(generation: number): boolean {
+    for (const sync of this.underway) if (sync.generation < generation) return true
+    return false
+  }
+
+  /** Answers the held callbacks whose older files' fdatasyncs have all ended. */
+  private releaseHeld(): void {
+    for (let i = 0; i < this.held.length; ) {
+      const sync = this.held[i]!
+      if (this.olderUnderway(sync.generation)) {
+        i++
+        continue
+      }
+      this.held.splice(i, 1)
+      for (const callback of sync.callbacks.splice(0)) callback(sync.outcome)
+    }
+  }
+
+  /**
+   * A write or fdatasync of `generation` failed: every callback waiting on a newer file hears of it
+   * now. Their records came after the lost ones, so "everything appended so far" is not on disk
+   * for them either (a duplicate names a job whose schedule was in the failed file; a take takes a
+   * job scheduled there).
+   */
+  private failNewer(generation: number, err: Error): void {
+    const failed: DurableCallback[] = []
+    for (const sync of this.underway) if (sync.generation > generation) failed.push(...sync.callbacks.splice(0))
+    for (const sync of this.held) if (sync.generation > generation) failed.push(...sync.callbacks.splice(0))
+    if (this.fdGeneration > generation) failed.push(...this.unsynced.splice(0))
+    for (const batch of this.batches) if (batch.generation > generation) failed.push(...batch.callbacks.splice(0))
+    for (const callback of failed) callback(err)
   }
 
   /** "interval" mode: an fdatasync at most journal_fsync_ms after any write, none while idle. */
@@ -568,6 +623,7 @@ export class Journal implements ChangeLog {
     this.counters.errors++
     this.failedGeneration = Math.max(this.failedGeneration, generation)
     if (what === 'sync') this.syncFailedGeneration = Math.max(this.syncFailedGeneration, generation)
+    this.failNewer(generation, err)
     // Records from now on (jobs put back when their replies failed, leases expiring) go to a new
     // file, so they are not lost with the broken one's; replay reads them after it.
     if (this.open.generation <= this.failedGeneration) this.startFreshGeneration()
