@@ -1,5 +1,5 @@
 import type { DeadlineTimer } from '../deadlines'
-import { ApiError, OutcomeUnknown } from '../errors'
+import { ApiError } from '../errors'
 import type { Logger } from '../log'
 import type { Held } from '../queue/held'
 import { Job, type RunReport } from '../queue/job'
@@ -13,6 +13,7 @@ import { EventStream } from './events'
 import { type QueueLimits, admit } from './limits'
 import { DrainRates } from './rates'
 import type { Receiver } from './receiver'
+import { ParkedReceivers } from './receivers'
 import { BackgroundTasks } from './tasks'
 import { type FinishWaiter, FinishWaiters } from './waiters'
 import { RateLimits } from './rate-limits'
@@ -68,9 +69,10 @@ export interface JobServiceOptions {
 /**
  * The job service: what the daemon decides about jobs, above where they are kept (Faktory's
  * manager over its storage). It owns the limits, the runner lanes' policy, the receivers parked on
- * each lane and their wake-ups, the one commit path (a reply that reports a change goes out once
- * that change is durable), the event stream and the named background tasks. HTTP handlers and
- * runner lanes talk to it only; it talks to the store only.
+ * each lane and their wake-ups (kept by ParkedReceivers, receivers.ts), the one commit path (a
+ * reply that reports a change goes out once that change is durable), the event stream and the
+ * named background tasks. HTTP handlers and runner lanes talk to it only; it talks to the store
+ * only.
  *
  * With the in-memory store every call completes synchronously and returns plain values; with a
  * store over the network the same calls return promises (`Maybe`).
@@ -78,9 +80,8 @@ export interface JobServiceOptions {
 export class JobService {
   readonly events = new EventStream()
   private readonly waiters: FinishWaiters
-  /** Lanes' rate limits; `drainLater` holds a timer per lane out of tokens with receivers waiting. */
+  /** Lanes' rate limits (the parked receivers' drain spends their tokens too). */
   private readonly rates = new RateLimits()
-  private readonly drainLater = new Map<string, NodeJS.Timeout>()
   readonly tasks: BackgroundTasks
   /** Each lane's recent drain rate, for ETAs (sampled by a task main.ts starts). */
   readonly drainRates = new DrainRates()
@@ -91,23 +92,28 @@ export class JobService {
   private limits: QueueLimits
   private lanes: LanePolicy | undefined
   private laneSettings: LaneSettingsByName = Object.create(null) as LaneSettingsByName
-  /** Receivers waiting for a job, by lane (a lane that does not exist yet too), oldest first. */
-  private readonly receivers = new Map<string, Set<Receiver>>()
-  /** Receivers that are clients (counted against max_parked_receivers). */
-  private parkedCount = 0
+  /** The receivers parked on each lane and their wake-ups (the drain), see receivers.ts. */
+  private readonly parked: ParkedReceivers
   private readonly clock: () => number
   private readonly deadlines: DeadlineTimer
-  /** A store over the network: receivers whose take is under way (not parked meanwhile), by lane. */
-  private readonly serving = new Map<Receiver, { lane: string; cancelled: boolean }>()
-  private readonly takesByLane = new Map<string, number>()
-  /** Takes for receivers and put-backs under way (a store over the network): shutdown waits for them. */
-  private readonly underway = new Set<Promise<void>>()
 
   constructor(options: JobServiceOptions) {
     this.store = options.store
     this.logger = options.logger
     this.limits = options.limits
     this.clock = options.clock ?? Date.now
+    this.parked = new ParkedReceivers({
+      store: this.store,
+      events: this.events,
+      rates: this.rates,
+      logger: this.logger,
+      clock: this.clock,
+      service: {
+        holdsBack: (lane) => this.holdsBack(lane),
+        batchReady: (lane, min) => this.batchReady(lane, min),
+        hasReady: (lane) => this.hasReady(lane),
+      },
+    })
     this.tasks = new BackgroundTasks(options.logger)
     this.waiters = new FinishWaiters(this.events, (hash) => this.store.unwatch?.(hash))
     // A store shared by several processes: a waited job may finish in another one.
@@ -124,13 +130,13 @@ export class JobService {
       logger: this.logger,
       lanes: () => this.lanes,
       limits: () => this.limits,
-      drain: (lane) => this.drain(lane),
+      drain: (lane) => this.parked.drain(lane),
       durable: (value, failure) => this.durable(value, failure),
     })
     // A store shared with other processes tells of work they made (and of deadlines it keeps).
     this.store.onWork?.((lane) => {
-      this.drain(lane)
-      return this.receivers.has(lane) || this.takesByLane.has(lane)
+      this.parked.drain(lane)
+      return this.parked.wanted(lane)
     })
   }
 
@@ -166,7 +172,7 @@ export class JobService {
 
   /** Stops the timers and tasks (shutdown). */
   stop(): void {
-    for (const timer of this.drainLater.values()) clearTimeout(timer)
+    this.parked.stop()
     this.deadlines.stop()
     this.tasks.stopAll()
   }
@@ -276,7 +282,7 @@ export class JobService {
     for (const job of jobs) {
       if (job.lane === lane) continue
       lane = job.lane
-      this.drain(lane)
+      this.parked.drain(lane)
     }
     // Replies that go out at once need no failure message: no closure for it.
     if (!this.store.defersReplies) return jobs
@@ -316,7 +322,7 @@ export class JobService {
       const later = new Durable(taken)
       this.store.whenDurable((err) => {
         if (err === undefined) return later.settle()
-        for (const t of taken) this.putBack(t, 'journal failed')
+        for (const t of taken) this.parked.putBack(t, 'journal failed')
         later.settle(journalFailed(err, 'the jobs stay queued'))
       })
       return later
@@ -339,7 +345,7 @@ export class JobService {
 
   /** A job taken by `receive` whose reply could not be sent: it goes back, if that hand-over is still its latest. */
   undelivered(taken: Taken): void {
-    this.putBack(taken, 'receiver disconnected')
+    this.parked.putBack(taken, 'receiver disconnected')
   }
 
   /**
@@ -347,60 +353,22 @@ export class JobService {
    * it gets a job at once if one is ready. Clients past max_parked_receivers are refused (ApiError).
    */
   awaitJob(lane: string, receiver: Receiver): void {
-    const counted = receiver.countsAsParked !== false
-    if (counted) this.refuseRunnerLane(lane)
-    const { maxParkedReceivers } = this.limits
-    if (counted && maxParkedReceivers > 0 && this.parkedCount >= maxParkedReceivers && !this.servesAtOnce(lane, receiver)) {
-      throw new ApiError('limit_reached', `${this.parkedCount} receivers are waiting; max_parked_receivers is ${maxParkedReceivers}`)
-    }
-    let waiting = this.receivers.get(lane)
-    if (waiting === undefined) this.receivers.set(lane, (waiting = new Set()))
-    waiting.add(receiver)
-    if (counted) this.parkedCount++
-    this.drain(lane)
-  }
-
-  /**
-   * Whether a receiver parked now is served at once: a job is ready and, where the counts are
-   * exact, its `min` are ready and the lane has the tokens. (One that would wait counts against
-   * max_parked_receivers, a job ready or not.)
-   */
-  private servesAtOnce(lane: string, receiver: Receiver): boolean {
-    return this.store.answersAtOnce ? this.batchReady(lane, receiver.min ?? 1) : this.hasReady(lane)
+    if (receiver.countsAsParked !== false) this.refuseRunnerLane(lane)
+    this.parked.park(lane, receiver, this.limits.maxParkedReceivers)
   }
 
   /** Removes a parked receiver (its client went away, its timeout passed). Returns whether it was parked. */
   cancel(lane: string, receiver: Receiver): boolean {
-    const serving = this.serving.get(receiver)
-    if (serving !== undefined) {
-      // Its take is under way: whatever it brings goes back; the receiver gets nothing.
-      if (serving.cancelled) return false
-      serving.cancelled = true
-      return true
-    }
-    const waiting = this.receivers.get(lane)
-    if (waiting === undefined || !waiting.has(receiver)) return false
-    this.unpark(lane, waiting, receiver)
-    return true
+    return this.parked.cancel(lane, receiver)
   }
 
   /** Removes every parked receiver and dismisses it; for shutdown. */
   dismissAll(): void {
-    for (const [receiver, serving] of this.serving) {
-      if (serving.cancelled) continue
-      serving.cancelled = true
-      receiver.dismiss()
-    }
-    for (const [lane, waiting] of [...this.receivers]) {
-      for (const receiver of [...waiting]) {
-        this.unpark(lane, waiting, receiver)
-        receiver.dismiss()
-      }
-    }
+    this.parked.dismissAll()
   }
 
   get parkedReceivers(): number {
-    return this.parkedCount
+    return this.parked.count
   }
 
   /**
@@ -419,7 +387,7 @@ export class JobService {
   release(hash: string, token: string, delayMs: number, durable = true): Maybe<Job> {
     return then(this.store.release(hash, token, delayMs), (job) => {
       this.events.emit('released', job, delayMs)
-      if (delayMs <= 0) this.drain(job.lane)
+      if (delayMs <= 0) this.parked.drain(job.lane)
       return durable ? this.durable(job, () => `job ${job.jobNum} is released in memory only, until the next snapshot`) : job
     })
   }
@@ -462,7 +430,7 @@ export class JobService {
   retryDead(hash: string): Maybe<Job> {
     return then(this.store.retryDead(hash), (job) => {
       this.events.emit('retried', job)
-      this.drain(job.lane)
+      this.parked.drain(job.lane)
       return this.durable(job, () => `job ${job.jobNum} is queued again in memory only, until the next snapshot`)
     })
   }
@@ -508,7 +476,7 @@ export class JobService {
   /** Runner lanes: the run under `lease` is to be tried again after `delayMs` (0: at once). */
   retryLater(lease: Held, delayMs: number): Maybe<Job> {
     return then(this.store.retryLater(lease, delayMs), (job) => {
-      if (delayMs <= 0) this.drain(job.lane)
+      if (delayMs <= 0) this.parked.drain(job.lane)
       return job
     })
   }
@@ -527,7 +495,7 @@ export class JobService {
     const counts = this.store.counts()
     const idle = byLaneName()
     for (const lane of Object.keys(counts.queued)) idle[lane] = 0
-    for (const [lane, waiting] of this.receivers) idle[lane] = waiting.size
+    this.parked.countByLane(idle)
     return { ...counts, idle }
   }
 
@@ -538,7 +506,7 @@ export class JobService {
       next_job_num: this.store.nextJobNum,
       queued_jobs_total: usage.jobs,
       queued_bytes: usage.bytes,
-      parked_receivers: this.parkedCount,
+      parked_receivers: this.parked.count,
       leased_jobs_total: this.store.leasedJobs(),
       unique_keys_held: this.store.uniqueKeysHeld(),
       waited_jobs: this.waiters.size,
@@ -600,186 +568,18 @@ export class JobService {
     const later = new Durable(taken)
     this.store.whenDurable((err) => {
       if (err === undefined) return later.settle()
-      this.putBack(taken, 'journal failed')
+      this.parked.putBack(taken, 'journal failed')
       later.settle(journalFailed(err, 'the job stays queued'))
     })
     return later
   }
 
   /**
-   * Hands ready jobs to the lane's parked receivers, oldest receiver first, until one side runs out.
-   * Each hand-over goes out once durable; a receiver that turns out to be gone gives its job back.
-   */
-  private drain(lane: string): void {
-    if (this.holdsBack(lane)) return
-    const waiting = this.receivers.get(lane)
-    while (waiting !== undefined && waiting.size > 0 && this.store.hasReady(lane)) {
-      if (this.takesByLane.size > 0 && (this.takesByLane.get(lane) ?? 0) >= MAX_TAKES_IN_FLIGHT) return
-      const receiver = this.nextToServe(lane, waiting)
-      if (receiver === undefined) return
-      if (this.rates.active && !this.rates.has(lane, receiver.min ?? 1, this.clock())) return this.waitForTokens(lane, receiver.min ?? 1)
-      if (receiver.count !== undefined) {
-        this.unpark(lane, waiting, receiver)
-        // Rate limits are the in-memory store's (the Redis store refuses them), whose count is exact.
-        const count = this.rates.active ? this.rates.grant(lane, Math.min(receiver.count, this.store.readyCount(lane)), this.clock()) : receiver.count
-        const taken = this.store.takeMany(lane, receiver.leaseMs, count, receiver.min ?? 1, waiting.size)
-        if (isPromise(taken)) this.takeFor(receiver, lane, taken)
-        else this.handManyTo(receiver, lane, taken)
-        continue
-      }
-      if (this.rates.active) this.rates.grant(lane, 1, this.clock())
-      this.unpark(lane, waiting, receiver)
-      const taken = this.store.take(lane, receiver.leaseMs, waiting.size)
-      if (isPromise(taken)) this.takeFor(receiver, lane, taken)
-      else this.handTo(receiver, lane, taken)
-    }
-  }
-
-  /**
-   * The oldest parked receiver that can be served now. A batch receiver waiting for more jobs than
-   * are ready (its `min`) lets those behind it go first, as a receive arriving now would take the
-   * job at once. A store over the network checks `min` in the take itself (its counts are a second
-   * old), so there the oldest goes first.
-   */
-  private nextToServe(lane: string, waiting: Set<Receiver>): Receiver | undefined {
-    const oldest = waiting.values().next().value as Receiver
-    if ((oldest.min ?? 1) === 1 || !this.store.answersAtOnce) return oldest
-    const ready = this.store.readyCount(lane)
-    for (const receiver of waiting) if ((receiver.min ?? 1) <= ready) return receiver
-    return undefined
-  }
-
-  /** A rate-limited lane with receivers waiting: drained again once `tokens` tokens are due. */
-  private waitForTokens(lane: string, tokens: number): void {
-    if (this.drainLater.has(lane)) return
-    const timer = setTimeout(() => {
-      this.drainLater.delete(lane)
-      this.drain(lane)
-    }, this.rates.msUntil(lane, tokens, this.clock()))
-    timer.unref()
-    this.drainLater.set(lane, timer)
-  }
-
-  /**
-   * A store over the network: a take for a receiver, answered later. Meanwhile the receiver is
-   * not parked; if it is cancelled (its client left, its timeout passed) what the take brings goes
-   * back. A take that finds nothing parks it again (the store then wakes the lane when a job comes).
-   */
-  private takeFor(receiver: Receiver, lane: string, taken: Promise<Taken | Taken[] | undefined>): void {
-    const serving = { lane, cancelled: false }
-    this.serving.set(receiver, serving)
-    this.takesByLane.set(lane, (this.takesByLane.get(lane) ?? 0) + 1)
-    const settled = (): void => {
-      this.serving.delete(receiver)
-      const left = this.takesByLane.get(lane)! - 1
-      if (left === 0) this.takesByLane.delete(lane)
-      else this.takesByLane.set(lane, left)
-    }
-    const handled = taken.then(
-      (t) => {
-        settled()
-        if (serving.cancelled) {
-          for (const one of t === undefined ? [] : Array.isArray(t) ? t : [t]) this.putBack(one, 'receiver left while its job was taken')
-        } else if (Array.isArray(t)) this.handManyTo(receiver, lane, t)
-        else this.handTo(receiver, lane, t)
-        this.drain(lane)
-      },
-      (err: unknown) => {
-        settled()
-        if (serving.cancelled) return
-        // A take for good that got no answer may have taken the job, which nobody else will get:
-        // the receiver hears so (a leased job comes back when its lease ends: it waits on).
-        if (err instanceof OutcomeUnknown && receiver.leaseMs === undefined) return receiver.fail(err)
-        // Redis unavailable: the receiver waits on (the store polls the lane again in a second).
-        this.repark(receiver, lane, err instanceof ApiError ? undefined : err)
-      },
-    )
-    this.track(handled)
-  }
-
-  private track(work: Promise<unknown>): void {
-    const done: Promise<void> = work.then(
-      () => void this.underway.delete(done),
-      () => void this.underway.delete(done),
-    )
-    this.underway.add(done)
-  }
-
-  /**
    * Resolves once the takes for receivers and the put-backs under way have ended: at shutdown,
    * before the store closes, so a job taken for a receiver that was dismissed meanwhile goes back.
    */
-  async settle(): Promise<void> {
-    while (this.underway.size > 0) await Promise.all([...this.underway])
-  }
-
-  private handTo(receiver: Receiver, lane: string, taken: Taken | undefined): void {
-    if (taken === undefined) {
-      this.repark(receiver, lane, undefined)
-      return
-    }
-    this.events.emit('taken', taken.job, taken.lease)
-    const deliver = (err: Error | undefined): void => {
-      if (err !== undefined) {
-        this.putBack(taken, 'journal failed')
-        receiver.fail(journalFailed(err, 'the job stays queued'))
-      } else if (!receiver.deliver(taken.job, taken.lease)) {
-        this.putBack(taken, 'receiver disconnected')
-      }
-    }
-    if (this.store.defersReplies) this.store.whenDurable(deliver)
-    else deliver(undefined)
-  }
-
-  private handManyTo(receiver: Receiver, lane: string, taken: Taken[]): void {
-    if (taken.length === 0) {
-      this.repark(receiver, lane, undefined)
-      return
-    }
-    this.events.emitTaken(taken)
-    const deliver = (err: Error | undefined): void => {
-      if (err !== undefined) {
-        for (const t of taken) this.putBack(t, 'journal failed')
-        receiver.fail(journalFailed(err, 'the jobs stay queued'))
-      } else if (!receiver.deliverMany!(taken)) {
-        for (const t of taken) this.putBack(t, 'receiver disconnected')
-      }
-    }
-    if (this.store.defersReplies) this.store.whenDurable(deliver)
-    else deliver(undefined)
-  }
-
-  /** A receiver whose take found nothing (or failed) waits again, first in line. */
-  private repark(receiver: Receiver, lane: string, err: unknown): void {
-    if (err !== undefined) this.logger.error({ lane, err }, 'a parked receiver could not be handed a job')
-    const waiting = this.receivers.get(lane)
-    this.receivers.set(lane, new Set([receiver, ...(waiting ?? [])]))
-    if (receiver.countsAsParked !== false) this.parkedCount++
-  }
-
-  private unpark(lane: string, waiting: Set<Receiver>, receiver: Receiver): void {
-    waiting.delete(receiver)
-    if (receiver.countsAsParked !== false) this.parkedCount--
-    if (waiting.size === 0) this.receivers.delete(lane)
-  }
-
-  /** A job whose hand-over failed goes back if that hand-over is still its latest, and on to the next receiver. */
-  private putBack(taken: Taken, reason: string): void {
-    const { job } = taken
-    const back = this.store.returnUndelivered(taken)
-    if (isPromise(back)) this.track(back)
-    when(
-      back,
-      (back) => {
-        if (back) {
-          this.logger.warn({ lane: job.lane, job_num: job.jobNum, hash: job.hash, reason }, 'job put back')
-          this.drain(job.lane)
-        } else {
-          this.logger.warn({ lane: job.lane, job_num: job.jobNum, hash: job.hash, reason }, 'job not put back: the lease it was handed under had already ended')
-        }
-      },
-      (err: unknown) => this.logger.error({ lane: job.lane, job_num: job.jobNum, hash: job.hash, reason, err }, 'a job could not be put back'),
-    )
+  settle(): Promise<void> {
+    return this.parked.settle()
   }
 
   /** The lease and delay reaper: jobs past their deadline go back to their lanes, to waiting receivers. */
@@ -788,15 +588,13 @@ export class JobService {
       this.store.expireDue(this.clock()),
       ({ leases, lanes }) => {
         for (const job of leases) this.events.emit('expired', job)
-        for (const lane of lanes) this.drain(lane)
+        for (const lane of lanes) this.parked.drain(lane)
       },
       (err: unknown) => this.logger.error({ err }, 'expiring leases and delays failed'),
     )
   }
 }
 
-/** A store over the network: takes under way at once for one lane's parked receivers. */
-const MAX_TAKES_IN_FLIGHT = 8
 /** How often a shared store is asked whether waited jobs finished in another process. */
 const WAITED_POLL_MS = 200
 
