@@ -353,3 +353,37 @@ t.test('always mode: a newer file’s callbacks wait for the older file’s fdat
     for (const r of running.splice(0)) r.done(null)
   }
 })
+
+// failNewer answers callbacks from inside fail(), before the journal records that it is broken: a
+// callback that writes at once (writeNow, as HeldChanges does) must not find the failed file still
+// taking records, nor its unsynced callbacks answered with "no failure".
+t.test('always mode: a callback failed by an older file’s fdatasync that writes at once does not get records of the failed file answered as durable', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const running: { fd: number; done: (err: Error | null) => void }[] = []
+  const paused: JournalFs = { ...realJournalFs, sync: (fd, done) => running.push({ fd, done }) }
+  const journal = journalIn(dir, paused)
+  const heard: string[] = []
+  journal.scheduled(job(1))
+  journal.whenDurable((err) => heard.push(`job 1: ${err?.message ?? 'durable'}`))
+  await until(() => running.length === 1, 'the fdatasync of file 1 (job 1)')
+  // In the same turn, before the flush: job 2 in file 1, then a compaction begins file 2.
+  journal.scheduled(job(2))
+  journal.whenDurable((err) => heard.push(`job 2: ${err?.message ?? 'durable'}`))
+  t.equal(journal.rotate(), 2)
+  journal.scheduled(job(3))
+  journal.whenDurable((err) => {
+    heard.push(`job 3: ${err?.message ?? 'durable'}`)
+    journal.writeNow()
+  })
+  running.shift()!.done(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+  await until(() => heard.length === 3 || running.length > 0, 'the answers')
+  for (let i = 0; i < 20 && heard.length < 3; i++) {
+    for (const r of running.splice(0)) r.done(null)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  t.ok(journal.broken, 'broken')
+  t.same(heard.sort(), ['job 1: EIO: i/o error, fdatasync', 'job 2: EIO: i/o error, fdatasync', 'job 3: EIO: i/o error, fdatasync'], 'job 2 was never synced: its file’s fdatasync failed')
+  t.notMatch(readFileSync(journalFile(dir, 1), 'utf8'), /"job_num":2,/, 'nothing more is written to the failed file')
+  for (const r of running.splice(0)) r.done(null)
+})
