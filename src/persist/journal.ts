@@ -623,13 +623,17 @@ export class Journal implements ChangeLog {
     this.counters.errors++
     this.failedGeneration = Math.max(this.failedGeneration, generation)
     if (what === 'sync') this.syncFailedGeneration = Math.max(this.syncFailedGeneration, generation)
-    this.failNewer(generation, err)
     // Records from now on (jobs put back when their replies failed, leases expiring) go to a new
     // file, so they are not lost with the broken one's; replay reads them after it.
     if (this.open.generation <= this.failedGeneration) this.startFreshGeneration()
-    if (this.failure !== undefined) return
-    this.failure = err
-    this.options.logger.error({ err, generation }, 'journal write failed; changes are refused until a snapshot succeeds')
-    this.options.onFailure(err)
+    if (this.failure === undefined) {
+      this.failure = err
+      this.options.logger.error({ err, generation }, 'journal write failed; changes are refused until a snapshot succeeds')
+      this.options.onFailure(err)
+    }
+    // Last: the callbacks may append and write at once (writeNow), and must find the journal
+    // broken, writing a new file (else the failed file's pending records were written, and its
+    // unsynced callbacks answered with this.failure still undefined: durable).
+    this.failNewer(generation, err)
   }
 }
