@@ -387,3 +387,33 @@ t.test('always mode: a callback failed by an older file’s fdatasync that write
   t.notMatch(readFileSync(journalFile(dir, 1), 'utf8'), /"job_num":2,/, 'nothing more is written to the failed file')
   for (const r of running.splice(0)) r.done(null)
 })
+
+// "interval" mode answers once written: an fdatasync's failure says nothing of a newer file's
+// records, written or about to be. Here the older file was even compacted away (its records are in
+// the snapshot, its file deleted) before the fdatasync begun when it was left behind failed.
+t.test('interval mode: a left-behind file’s fdatasync failing, after its compaction, does not fail the newer file’s callbacks', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const running: { fd: number; done: (err: Error | null) => void }[] = []
+  const paused: JournalFs = { ...realJournalFs, sync: (fd, done) => running.push({ fd, done }) }
+  const journal = new Journal({ dir, fsync: 'interval', fsyncMs: 60_000, generation: 1, maxBytes: 1 << 30, onFull() {}, onFailure() {}, logger: quiet, fs: paused })
+  journal.scheduled(job(1))
+  t.equal(await durable(journal), undefined, 'written')
+  await until(() => running.length === 1, 'the first interval fdatasync')
+  running.shift()!.done(null)
+  t.equal(journal.rotate(), 2, 'a compaction begins file 2')
+  journal.scheduled(job(2))
+  t.equal(await durable(journal), undefined, 'written to file 2')
+  await until(() => running.length === 1, 'file 1, left behind, synced')
+  journal.compacted(2)
+  t.equal(await durable(journal), undefined)
+  t.same(journalGenerations(dir), [2], 'file 1 is compacted away')
+  // In one turn: job 3 appended (its write comes at the end of the turn), file 1's fdatasync fails.
+  journal.scheduled(job(3))
+  const third = durable(journal)
+  running.shift()!.done(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+  t.equal(await third, undefined, 'job 3 is written to file 2, and answered so')
+  t.match(readFileSync(journalFile(dir, 2), 'utf8'), /"job_num":3,/)
+  for (const r of running.splice(0)) r.done(null)
+  await journal.close()
+})
