@@ -633,7 +633,9 @@ export class Journal implements ChangeLog {
     }
     // Last: the callbacks may append and write at once (writeNow), and must find the journal
     // broken, writing a new file (else the failed file's pending records were written, and its
-    // unsynced callbacks answered with this.failure still undefined: durable).
-    this.failNewer(generation, err)
+    // unsynced callbacks answered with this.failure still undefined: durable). An fdatasync's
+    // failure concerns only callbacks that wait for fdatasyncs: "interval" and "never" mode answer
+    // once written, and the newer files' records are written.
+    if (what === 'write' || this.options.fsync === 'always') this.failNewer(generation, err)
   }
 }
