@@ -417,3 +417,44 @@ t.test('interval mode: a left-behind file’s fdatasync failing, after its compa
   for (const r of running.splice(0)) r.done(null)
   await journal.close()
 })
+
+// A held callback's outcome is its fdatasync's, taken when that ended; a later fdatasync of the
+// same file may fail before the older file's ends and the callback is answered. compacted's
+// callback is such a callback: it must not declare the journal whole again when the failed file is
+// one the snapshot does not cover (the snapshot captured when that file began).
+t.test('always mode: a compaction answered from a held fdatasync does not mend a failure of its own file that came meanwhile', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const running: { fd: number; done: (err: Error | null) => void }[] = []
+  const paused: JournalFs = { ...realJournalFs, sync: (fd, done) => running.push({ fd, done }) }
+  const journal = journalIn(dir, paused)
+  const heard: string[] = []
+  const listen = (name: string): Promise<number> => durable(journal).then((err) => heard.push(`${name}: ${err?.message ?? 'durable'}`))
+  journal.scheduled(job(1))
+  const first = listen('job 1')
+  await until(() => running.length === 1, 'file 1’s fdatasync (job 1)')
+  const file1 = running[0]!
+  // A snapshot begins file 2 and is written at once: compacted(2) waits for file 2's records.
+  t.equal(journal.rotate(), 2)
+  journal.scheduled(job(2))
+  journal.compacted(2)
+  await until(() => running.length === 2, 'file 1, left behind, synced once more')
+  running.splice(1, 1)[0]!.done(null)
+  await until(() => running.length === 2, 'file 2’s first fdatasync (job 2, the compaction)')
+  journal.scheduled(job(3))
+  const third = listen('job 3')
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  // File 2's first fdatasync ends well (held: file 1's runs), its second fails.
+  running.splice(1, 1)[0]!.done(null)
+  await until(() => running.length === 2, 'file 2’s second fdatasync (job 3)')
+  running.splice(1, 1)[0]!.done(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+  t.ok(journal.broken, 'file 2’s fdatasync failed: broken')
+  file1.done(null)
+  running.splice(0, 1)
+  await Promise.all([first, third])
+  // (Job 1 hears of the failure too: a file's outcome counts every newer file's fdatasync failure.)
+  t.ok(heard.includes('job 3: EIO: i/o error, fdatasync'), 'job 3 hears of its fdatasync’s failure')
+  t.same(journalGenerations(dir), [2, 3], 'file 1 is compacted away (the snapshot holds it)')
+  t.ok(journal.broken, 'still broken: the snapshot does not hold file 2’s records, whose fdatasync failed')
+  for (const r of running.splice(0)) r.done(null)
+})
