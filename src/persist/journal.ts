@@ -319,7 +319,9 @@ export class Journal implements ChangeLog {
       for (const old of journalGenerations(this.options.dir)) {
         if (old < generation) unlinkSync(journalFile(this.options.dir, old))
       }
-      if (this.failure !== undefined) {
+      // Only a failure in a file the snapshot holds is mended: a callback may be answered after a
+      // newer file failed (held behind an older file's fdatasync, see syncFile).
+      if (this.failure !== undefined && this.failedGeneration < generation) {
         this.options.logger.warn({ generation }, 'journal working again after a snapshot')
         this.failure = undefined
       }
