@@ -45,6 +45,8 @@ t.test(`fuzz ${mode}`, async (t) => {
         calls.set(id, calls.get(id)! + 1)
         if (calls.get(id)! > 1) problems.push(`seed ${seed}: callback ${id} answered twice`)
         if (err === undefined && mode === 'always' && brokenAt === undefined) {
+          // Nor the journal whole again (a compaction) while its own file's fdatasync failed.
+          for (const s of syncs) if (s.gen === gen && s.ended === 'fail' && !endedBefore.has(s.id) && journal.broken === undefined) problems.push(`seed ${seed}: callback ${id} (gen ${gen}) durable and the journal whole, though sync ${s.id} of its file failed`)
           for (const s of syncs) if (s.gen < gen && s.ended !== 'ok' && !endedBefore.has(s.id)) problems.push(`seed ${seed}: callback ${id} (gen ${gen}) durable while sync ${s.id} of gen ${s.gen} is ${s.ended ?? 'running'}`)
         }
         if (depth < 2 && !closingStarted) {
