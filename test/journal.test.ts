@@ -1,4 +1,4 @@
-import { appendFileSync, copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { crc32 } from 'node:zlib'
 import t from 'tap'
@@ -457,4 +457,23 @@ t.test('always mode: a compaction answered from a held fdatasync does not mend a
   t.same(journalGenerations(dir), [2, 3], 'file 1 is compacted away (the snapshot holds it)')
   t.ok(journal.broken, 'still broken: the snapshot does not hold file 2’s records, whose fdatasync failed')
   for (const r of running.splice(0)) r.done(null)
+})
+
+t.test('a compacted file that cannot be deleted is left, and the callbacks of the same fdatasync are still answered', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => removeDir(dir))
+  const journal = journalIn(dir)
+  journal.scheduled(job(1))
+  t.equal(await durable(journal), undefined)
+  t.equal(journal.rotate(), 2)
+  // Generation 1's name now holds a directory with a file in it: unlink fails (EISDIR).
+  const file1 = journalFile(dir, 1)
+  rmSync(file1)
+  mkdirSync(path.join(file1, 'x'), { recursive: true })
+  journal.scheduled(job(2))
+  journal.compacted(2)
+  const after = durable(journal)
+  t.equal(await after, undefined, 'a callback after the compaction’s, in the same write, is answered')
+  t.same(journalGenerations(dir), [1, 2], 'the file that could not be deleted is left for the next compaction')
+  await journal.close()
 })

@@ -316,8 +316,13 @@ export class Journal implements ChangeLog {
   compacted(generation: number): void {
     this.whenDurable((err) => {
       if (err !== undefined) return
-      for (const old of journalGenerations(this.options.dir)) {
-        if (old < generation) unlinkSync(journalFile(this.options.dir, old))
+      // Runs inside the journal's loop over a sync's callbacks: a file that cannot be deleted is
+      // logged and left for the next compaction (replaying records the snapshot already holds does
+      // no harm, see JournalState), not thrown past the other callbacks of that sync.
+      try {
+        for (const old of journalGenerations(this.options.dir)) if (old < generation) unlinkSync(journalFile(this.options.dir, old))
+      } catch (err) {
+        this.options.logger.warn({ err, generation }, 'journal: cannot delete the files this snapshot compacted; they are left for the next compaction')
       }
       // Only a failure in a file the snapshot holds is mended: a callback may be answered after a
       // newer file failed (held behind an older file's fdatasync, see syncFile).

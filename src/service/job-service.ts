@@ -404,12 +404,13 @@ export class JobService {
     return this.each(commands, (c) => this.release(c.hash, c.token, c.ms ?? 0, false))
   }
 
+  /** Touches are not journaled (see touch): answered at once, as a single touch is, the journal broken or not. */
   touchMany(commands: readonly LeaseCommand[]): Maybe<(Held | ApiError)[]> {
-    return this.each(commands, (c) => this.touch(c.hash, c.token, c.ms))
+    return this.each(commands, (c) => this.touch(c.hash, c.token, c.ms), false)
   }
 
-  /** Runs `one` for each command, keeping each ApiError as that command's answer; durable once for all. */
-  private each<T>(commands: readonly LeaseCommand[], one: (command: LeaseCommand) => Maybe<T>): Maybe<(T | ApiError)[]> {
+  /** Runs `one` for each command, keeping each ApiError as that command's answer; durable once for all (when `journaled`). */
+  private each<T>(commands: readonly LeaseCommand[], one: (command: LeaseCommand) => Maybe<T>, journaled = true): Maybe<(T | ApiError)[]> {
     const results: Maybe<T | ApiError>[] = commands.map((command) => {
       try {
         const result = one(command)
@@ -419,6 +420,7 @@ export class JobService {
       }
     })
     const all = results.some(isPromise) ? Promise.all(results) : (results as (T | ApiError)[])
+    if (!journaled) return all
     return then(all, (answers) => this.durable(answers, () => `the changes of this batch are made in memory only, until the next snapshot`))
   }
 
