@@ -27,6 +27,18 @@ function job(n: number, message = `m${n}`): Job {
   return new Job(n, stampOf('main', 5, 1_700_000_000), message)
 }
 
+/** fdatasyncs that end only when the test says so, each with the file descriptor it syncs. */
+function pausedSyncs(): { running: { fd: number; done: (err: Error | null) => void }[]; fs: JournalFs } {
+  const running: { fd: number; done: (err: Error | null) => void }[] = []
+  return { running, fs: { ...realJournalFs, sync: (fd, done) => running.push({ fd, done }) } }
+}
+
+/** The error a failed fdatasync reports. */
+const eio = (): Error => Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
+
+/** What a callback heard, as `name: durable` or `name: <error message>`. */
+const heardAs = (name: string, err: Error | undefined): string => `${name}: ${err?.message ?? 'durable'}`
+
 t.test('records are checksummed lines, and replay keeps each job’s last word', async (t) => {
   const dir = tempDir()
   t.teardown(() => removeDir(dir))
@@ -325,12 +337,10 @@ t.test('always mode: a newer file’s callbacks wait for the older file’s fdat
   for (const olderFails of [false, true]) {
     const dir = tempDir()
     t.teardown(() => removeDir(dir))
-    // fdatasyncs that end only when the test says so, each with the file descriptor it syncs.
-    const running: { fd: number; done: (err: Error | null) => void }[] = []
-    const paused: JournalFs = { ...realJournalFs, sync: (fd, done) => running.push({ fd, done }) }
+    const { running, fs: paused } = pausedSyncs()
     const journal = journalIn(dir, paused)
     const heard: string[] = []
-    const listen = (name: string): Promise<number> => durable(journal).then((err) => heard.push(`${name}: ${err?.message ?? 'durable'}`))
+    const listen = (name: string): Promise<number> => durable(journal).then((err) => heard.push(heardAs(name, err)))
     journal.scheduled(job(1))
     const older = listen('older')
     await until(() => running.length === 1, 'the fdatasync of file 1 (job 1)')
@@ -346,7 +356,7 @@ t.test('always mode: a newer file’s callbacks wait for the older file’s fdat
     running.pop()!.done(null)
     await new Promise((resolve) => setTimeout(resolve, 20))
     t.same(heard, ['older: durable'], 'job 2 is synced, but not answered while file 1’s last fdatasync runs')
-    running.shift()!.done(olderFails ? Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }) : null)
+    running.shift()!.done(olderFails ? eio() : null)
     await newer
     t.same(heard, ['older: durable', `newer: ${olderFails ? 'EIO: i/o error, fdatasync' : 'durable'}`], `answered once file 1’s ended, with its ${olderFails ? 'failure' : 'success'}`)
     if (olderFails) t.ok(journal.broken, 'the journal is broken until a snapshot')
@@ -360,23 +370,22 @@ t.test('always mode: a newer file’s callbacks wait for the older file’s fdat
 t.test('always mode: a callback failed by an older file’s fdatasync that writes at once does not get records of the failed file answered as durable', async (t) => {
   const dir = tempDir()
   t.teardown(() => removeDir(dir))
-  const running: { fd: number; done: (err: Error | null) => void }[] = []
-  const paused: JournalFs = { ...realJournalFs, sync: (fd, done) => running.push({ fd, done }) }
+  const { running, fs: paused } = pausedSyncs()
   const journal = journalIn(dir, paused)
   const heard: string[] = []
   journal.scheduled(job(1))
-  journal.whenDurable((err) => heard.push(`job 1: ${err?.message ?? 'durable'}`))
+  journal.whenDurable((err) => heard.push(heardAs('job 1', err)))
   await until(() => running.length === 1, 'the fdatasync of file 1 (job 1)')
   // In the same turn, before the flush: job 2 in file 1, then a compaction begins file 2.
   journal.scheduled(job(2))
-  journal.whenDurable((err) => heard.push(`job 2: ${err?.message ?? 'durable'}`))
+  journal.whenDurable((err) => heard.push(heardAs('job 2', err)))
   t.equal(journal.rotate(), 2)
   journal.scheduled(job(3))
   journal.whenDurable((err) => {
-    heard.push(`job 3: ${err?.message ?? 'durable'}`)
+    heard.push(heardAs('job 3', err))
     journal.writeNow()
   })
-  running.shift()!.done(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+  running.shift()!.done(eio())
   await until(() => heard.length === 3 || running.length > 0, 'the answers')
   for (let i = 0; i < 20 && heard.length < 3; i++) {
     for (const r of running.splice(0)) r.done(null)
@@ -394,8 +403,7 @@ t.test('always mode: a callback failed by an older file’s fdatasync that write
 t.test('interval mode: a left-behind file’s fdatasync failing, after its compaction, does not fail the newer file’s callbacks', async (t) => {
   const dir = tempDir()
   t.teardown(() => removeDir(dir))
-  const running: { fd: number; done: (err: Error | null) => void }[] = []
-  const paused: JournalFs = { ...realJournalFs, sync: (fd, done) => running.push({ fd, done }) }
+  const { running, fs: paused } = pausedSyncs()
   const journal = new Journal({ dir, fsync: 'interval', fsyncMs: 60_000, generation: 1, maxBytes: 1 << 30, onFull() {}, onFailure() {}, logger: quiet, fs: paused })
   journal.scheduled(job(1))
   t.equal(await durable(journal), undefined, 'written')
@@ -411,7 +419,7 @@ t.test('interval mode: a left-behind file’s fdatasync failing, after its compa
   // In one turn: job 3 appended (its write comes at the end of the turn), file 1's fdatasync fails.
   journal.scheduled(job(3))
   const third = durable(journal)
-  running.shift()!.done(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+  running.shift()!.done(eio())
   t.equal(await third, undefined, 'job 3 is written to file 2, and answered so')
   t.match(readFileSync(journalFile(dir, 2), 'utf8'), /"job_num":3,/)
   for (const r of running.splice(0)) r.done(null)
@@ -425,11 +433,10 @@ t.test('interval mode: a left-behind file’s fdatasync failing, after its compa
 t.test('always mode: a compaction answered from a held fdatasync does not mend a failure of its own file that came meanwhile', async (t) => {
   const dir = tempDir()
   t.teardown(() => removeDir(dir))
-  const running: { fd: number; done: (err: Error | null) => void }[] = []
-  const paused: JournalFs = { ...realJournalFs, sync: (fd, done) => running.push({ fd, done }) }
+  const { running, fs: paused } = pausedSyncs()
   const journal = journalIn(dir, paused)
   const heard: string[] = []
-  const listen = (name: string): Promise<number> => durable(journal).then((err) => heard.push(`${name}: ${err?.message ?? 'durable'}`))
+  const listen = (name: string): Promise<number> => durable(journal).then((err) => heard.push(heardAs(name, err)))
   journal.scheduled(job(1))
   const first = listen('job 1')
   await until(() => running.length === 1, 'file 1’s fdatasync (job 1)')
@@ -447,7 +454,7 @@ t.test('always mode: a compaction answered from a held fdatasync does not mend a
   // File 2's first fdatasync ends well (held: file 1's runs), its second fails.
   running.splice(1, 1)[0]!.done(null)
   await until(() => running.length === 2, 'file 2’s second fdatasync (job 3)')
-  running.splice(1, 1)[0]!.done(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+  running.splice(1, 1)[0]!.done(eio())
   t.ok(journal.broken, 'file 2’s fdatasync failed: broken')
   file1.done(null)
   running.splice(0, 1)

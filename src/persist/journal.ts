@@ -511,8 +511,9 @@ export class Journal implements ChangeLog {
       // Linux reports a writeback error once per file: a later fdatasync of a file whose earlier one
       // failed may succeed though its pages were lost. Nothing in that file is trusted any more.
       sync.outcome = err ?? (generation <= this.syncFailedGeneration ? this.failure : undefined)
+      // Out of `underway` (and not held), its callbacks are reachable from here only: no copy.
       if (this.olderUnderway(generation)) this.held.push(sync)
-      else for (const callback of sync.callbacks.splice(0)) callback(sync.outcome)
+      else for (const callback of sync.callbacks) callback(sync.outcome)
       this.releaseHeld()
       if (this.syncing === 0) {
         const waiting = this.afterSync
@@ -539,7 +540,7 @@ export class Journal implements ChangeLog {
         continue
       }
       this.held.splice(i, 1)
-      for (const callback of sync.callbacks.splice(0)) callback(sync.outcome)
+      for (const callback of sync.callbacks) callback(sync.outcome)
     }
   }
 

@@ -62,15 +62,17 @@ export class Durable<T> implements Promise<T> {
    * change of a write, and one listener's fault must not leave the others unanswered.
    */
   private tell(next: (value: T) => void, failed: (err: unknown) => void): void {
-    try {
-      if (this.error !== undefined) failed(this.error)
-      else {
-        try {
-          next(this.value)
-        } catch (err) {
-          failed(err)
-        }
+    let error = this.error
+    if (error === undefined) {
+      try {
+        next(this.value)
+        return
+      } catch (err) {
+        error = err
       }
+    }
+    try {
+      failed(error)
     } catch (fault) {
       queueMicrotask(() => {
         throw fault
